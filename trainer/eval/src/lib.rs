@@ -1,0 +1,1 @@
+//! Out-of-sample evaluation: metrics of a position series, bootstrap intervals, plots.

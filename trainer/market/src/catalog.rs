@@ -1,0 +1,1 @@
+//! The data catalog: which symbols exist and where their bars come from.

@@ -1,0 +1,1 @@
+//! Seeded synthetic markets: one with a planted, learnable edge, one pure random walk.

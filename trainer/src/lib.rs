@@ -1,0 +1,1 @@
+//! The trainer core of skippy-train.

@@ -1,0 +1,2 @@
+//! `skippy-trainer`.
+fn main() {}
