@@ -1,0 +1,68 @@
+//! Adam over a flat parameter vector (bias-corrected, as in `torch.optim.Adam`).
+
+use serde::{Deserialize, Serialize};
+
+/// Adam's state for one flat parameter vector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Adam {
+    /// First-moment estimates.
+    pub m: Vec<f32>,
+    /// Second-moment estimates.
+    pub v: Vec<f32>,
+    /// Steps taken (for bias correction).
+    pub t: u64,
+    /// β₁.
+    pub beta1: f32,
+    /// β₂.
+    pub beta2: f32,
+    /// ε added to the denominator (PPO uses 1e-5, not PyTorch's 1e-8).
+    pub eps: f32,
+}
+
+impl Adam {
+    /// Fresh state for `n` parameters.
+    pub fn new(n: usize, eps: f32) -> Adam {
+        Adam { m: vec![0.0; n], v: vec![0.0; n], t: 0, beta1: 0.9, beta2: 0.999, eps }
+    }
+
+    /// One step: `params -= lr · m̂ / (√v̂ + ε)`.
+    pub fn step(&mut self, params: &mut [f32], grad: &[f32], lr: f32) {
+        self.t += 1;
+        let bc1 = 1.0 - self.beta1.powi(self.t as i32);
+        let bc2 = 1.0 - self.beta2.powi(self.t as i32);
+        let step = lr / bc1;
+        let bc2_sqrt = bc2.sqrt();
+        let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
+        for (((p, g), m), v) in params.iter_mut().zip(grad).zip(&mut self.m).zip(&mut self.v) {
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            *p -= step * *m / ((*v).sqrt() / bc2_sqrt + eps);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_step_moves_each_parameter_by_about_lr() {
+        let mut adam = Adam::new(3, 1e-5);
+        let mut p = vec![1.0, -1.0, 0.0];
+        adam.step(&mut p, &[0.5, -2.0, 0.0], 0.1);
+        assert!((p[0] - 0.9).abs() < 1e-4);
+        assert!((p[1] + 0.9).abs() < 1e-4);
+        assert_eq!(p[2], 0.0);
+    }
+
+    #[test]
+    fn minimises_a_quadratic() {
+        let mut adam = Adam::new(1, 1e-5);
+        let mut p = vec![5.0f32];
+        for _ in 0..2000 {
+            let g = [2.0 * (p[0] - 2.0)];
+            adam.step(&mut p, &g, 0.05);
+        }
+        assert!((p[0] - 2.0).abs() < 1e-2, "{}", p[0]);
+    }
+}
