@@ -5,6 +5,7 @@
 //! - [`env`]: the vectorised trading environment over causal features.
 //! - [`ppo`]: the PPO agent: rollout collection, GAE, the clipped-surrogate update.
 
+pub mod bench;
 pub mod env;
 pub mod nn;
 pub mod ppo;

@@ -1,1 +1,64 @@
 //! Out-of-sample evaluation: metrics of a position series, bootstrap intervals, plots.
+//!
+//! The trainer runs a policy over bars it never trained on and hands this crate,
+//! per symbol, the per-bar net log returns of the strategy (after transaction
+//! costs) and the position held in each bar. This crate turns them into the
+//! numbers and charts of a job's `results.json`, next to buy-and-hold on the
+//! same bars.
+//!
+//! # Layout
+//! - [`metrics`]: the report of one return series ([`Metrics`]: annualised
+//!   Sharpe with its bootstrap interval, Sortino, drawdown, returns,
+//!   turnover, hit rate, trades, exposure), buy-and-hold, the equal-weight
+//!   portfolio and the equity curve; [`EvalConfig`] holds the knobs.
+//! - [`bootstrap`]: the seeded moving-block bootstrap behind every interval:
+//!   the percentile interval of one Sharpe ratio and the paired interval of the
+//!   difference of two Sharpe ratios on the same bars ([`Comparison`]).
+//! - [`plot`]: self-contained SVG line charts (equity curves, learning curves)
+//!   returned as strings for the caller to write.
+//!
+//! # Invariants
+//! - No input makes a function panic, and every `f64` in a [`Metrics`],
+//!   [`Interval`] or [`Comparison`] is finite, so reports always serialise
+//!   to JSON.
+//! - Same inputs and same [`EvalConfig::seed`] give bit-identical results.
+
+pub mod bootstrap;
+pub mod metrics;
+pub mod plot;
+mod stats;
+
+pub use bootstrap::{Comparison, is_significant, paired_sharpe_difference, sharpe_interval};
+pub use metrics::{
+    DEFAULT_BOOTSTRAP_SAMPLES, DEFAULT_LEVEL, EvalConfig, Interval, Metrics, SECONDS_PER_YEAR,
+    buy_and_hold, equity_curve, evaluate, portfolio_returns, sharpe_ratio,
+};
+pub use plot::{Series, line_chart_svg};
+
+/// What can go wrong when evaluating; each variant carries the offending value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EvalError {
+    /// A paired comparison was given two series that do not cover the same bars.
+    #[error("paired series must cover the same bars: first has {a} bars, second has {b}")]
+    LengthMismatch {
+        /// Number of bars in the first series.
+        a: usize,
+        /// Number of bars in the second series.
+        b: usize,
+    },
+    /// [`EvalConfig::bars_per_year`] is not a finite number above zero.
+    #[error("bars_per_year must be a finite number above 0, got {0}")]
+    InvalidBarsPerYear(f64),
+    /// A bar interval of zero seconds cannot be annualised.
+    #[error("bar interval must be at least 1 second, got 0")]
+    ZeroBarInterval,
+    /// [`EvalConfig::level`] is not strictly between 0 and 1.
+    #[error("confidence level must be strictly between 0 and 1, got {0}")]
+    InvalidLevel(f64),
+    /// [`EvalConfig::bootstrap_samples`] is zero, which would give no interval at all.
+    #[error("bootstrap_samples must be at least 1, got 0")]
+    ZeroBootstrapSamples,
+    /// [`EvalConfig::block_len`] is `Some(0)`; a block holds at least one bar.
+    #[error("block_len must be at least 1 bar, got 0")]
+    ZeroBlockLength,
+}

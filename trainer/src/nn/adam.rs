@@ -27,13 +27,19 @@ impl Adam {
 
     /// One step: `params -= lr · m̂ / (√v̂ + ε)`.
     pub fn step(&mut self, params: &mut [f32], grad: &[f32], lr: f32) {
+        self.step_scaled(params, grad, 1.0, lr);
+    }
+
+    /// One step on the gradient `grad_scale · grad` (gradient clipping without a copy).
+    pub fn step_scaled(&mut self, params: &mut [f32], grad: &[f32], grad_scale: f32, lr: f32) {
         self.t += 1;
         let bc1 = 1.0 - self.beta1.powi(self.t as i32);
         let bc2 = 1.0 - self.beta2.powi(self.t as i32);
         let step = lr / bc1;
         let bc2_sqrt = bc2.sqrt();
         let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
-        for (((p, g), m), v) in params.iter_mut().zip(grad).zip(&mut self.m).zip(&mut self.v) {
+        for (((p, &g), m), v) in params.iter_mut().zip(grad).zip(&mut self.m).zip(&mut self.v) {
+            let g = g * grad_scale;
             *m = b1 * *m + (1.0 - b1) * g;
             *v = b2 * *v + (1.0 - b2) * g * g;
             *p -= step * *m / ((*v).sqrt() / bc2_sqrt + eps);

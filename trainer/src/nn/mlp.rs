@@ -20,6 +20,9 @@ pub struct Mlp {
     pub params: Vec<f32>,
 }
 
+/// Batches up to this size skip GEMM (see [`Mlp::forward`]).
+pub const SMALL_BATCH: usize = 4;
+
 /// A gradient with the same layout as [`Mlp::params`].
 pub type MlpGrad = Vec<f32>;
 
@@ -35,6 +38,11 @@ pub struct MlpWorkspace {
 }
 
 impl MlpWorkspace {
+    /// Largest batch this workspace holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// Scratch space for `mlp` with batches of up to `capacity` rows.
     pub fn new(mlp: &Mlp, capacity: usize) -> MlpWorkspace {
         let widest = mlp.sizes.iter().copied().max().unwrap_or(0);
@@ -92,6 +100,10 @@ impl Mlp {
 
     /// Forward pass over `batch` rows of `x` (`batch × input_size`, row-major). Returns the
     /// outputs (`batch × output_size`); intermediate activations stay in `ws` for [`Self::backward`].
+    ///
+    /// Batches larger than [`SMALL_BATCH`] give bit-identical rows whatever the batch size
+    /// (GEMM sums each dot product in the same order); smaller batches take a loop whose
+    /// rounding may differ in the last bits.
     pub fn forward<'w>(&self, x: &[f32], batch: usize, ws: &'w mut MlpWorkspace) -> &'w [f32] {
         assert!(batch <= ws.capacity, "batch {batch} exceeds workspace capacity {}", ws.capacity);
         assert_eq!(x.len(), batch * self.input_size(), "input is not batch × input_size");
@@ -107,24 +119,35 @@ impl Mlp {
             for row in out.chunks_exact_mut(fan_out) {
                 row.copy_from_slice(b);
             }
-            // out (batch × fan_out) += input (batch × fan_in) · W (fan_in × fan_out)
-            unsafe {
-                matrixmultiply::sgemm(
-                    batch,
-                    fan_in,
-                    fan_out,
-                    1.0,
-                    input.as_ptr(),
-                    fan_in as isize,
-                    1,
-                    w.as_ptr(),
-                    fan_out as isize,
-                    1,
-                    1.0,
-                    out.as_mut_ptr(),
-                    fan_out as isize,
-                    1,
-                );
+            if batch <= SMALL_BATCH {
+                // A few rows: a plain loop beats GEMM, which would pack all of W per call.
+                for (x_row, o_row) in input.chunks_exact(fan_in).zip(out.chunks_exact_mut(fan_out)) {
+                    for (&xi, w_row) in x_row.iter().zip(w.chunks_exact(fan_out)) {
+                        for (o, &wv) in o_row.iter_mut().zip(w_row) {
+                            *o += xi * wv;
+                        }
+                    }
+                }
+            } else {
+                // out (batch × fan_out) += input (batch × fan_in) · W (fan_in × fan_out)
+                unsafe {
+                    matrixmultiply::sgemm(
+                        batch,
+                        fan_in,
+                        fan_out,
+                        1.0,
+                        input.as_ptr(),
+                        fan_in as isize,
+                        1,
+                        w.as_ptr(),
+                        fan_out as isize,
+                        1,
+                        1.0,
+                        out.as_mut_ptr(),
+                        fan_out as isize,
+                        1,
+                    );
+                }
             }
             if l + 1 < layers {
                 tanh_in_place(out);
@@ -308,17 +331,36 @@ mod tests {
     }
 
     #[test]
-    fn batch_forward_matches_row_by_row() {
+    fn gemm_batches_of_any_size_give_identical_rows() {
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         let mlp = Mlp::new(&[33, 64, 64, 3], 0.01, &mut rng);
-        let batch = 64;
+        let batch = 256;
+        let x: Vec<f32> = (0..batch * 33).map(|_| rng.sample(StandardNormal)).collect();
+        let mut ws = MlpWorkspace::new(&mlp, batch);
+        let all = mlp.forward(&x, batch, &mut ws).to_vec();
+        for size in [SMALL_BATCH + 1, 7, 64, 100] {
+            let mut ws_b = MlpWorkspace::new(&mlp, size);
+            for start in (0..batch - size).step_by(size) {
+                let part = mlp.forward(&x[start * 33..(start + size) * 33], size, &mut ws_b);
+                assert_eq!(part, &all[start * 3..(start + size) * 3], "batch {size} at row {start}");
+            }
+        }
+    }
+
+    #[test]
+    fn small_batch_loop_agrees_with_gemm() {
+        let mut rng = ChaCha8Rng::seed_from_u64(6);
+        let mlp = Mlp::new(&[33, 64, 64, 3], 1.0, &mut rng);
+        let batch = 16;
         let x: Vec<f32> = (0..batch * 33).map(|_| rng.sample(StandardNormal)).collect();
         let mut ws = MlpWorkspace::new(&mlp, batch);
         let all = mlp.forward(&x, batch, &mut ws).to_vec();
         let mut ws1 = MlpWorkspace::new(&mlp, 1);
         for b in 0..batch {
             let one = mlp.forward(&x[b * 33..(b + 1) * 33], 1, &mut ws1);
-            assert_eq!(one, &all[b * 3..(b + 1) * 3], "row {b}");
+            for (u, v) in one.iter().zip(&all[b * 3..(b + 1) * 3]) {
+                assert!((u - v).abs() < 1e-5, "row {b}: {u} vs {v}");
+            }
         }
     }
 }

@@ -51,18 +51,9 @@ impl ActorCritic {
         ActWorkspace { pi: MlpWorkspace::new(&self.policy, capacity), v: MlpWorkspace::new(&self.value, capacity) }
     }
 
-    /// Samples an action for each of `n` observations; writes the actions, their
-    /// log-probabilities and the state values.
-    pub fn act(
-        &self,
-        obs: &[f32],
-        n: usize,
-        ws: &mut ActWorkspace,
-        rng: &mut impl Rng,
-        actions: &mut [usize],
-        log_probs: &mut [f32],
-        values: &mut [f32],
-    ) {
+    /// Samples an action for each of `n` observations; writes the actions and their
+    /// log-probabilities.
+    pub fn act(&self, obs: &[f32], n: usize, ws: &mut ActWorkspace, rng: &mut impl Rng, actions: &mut [usize], log_probs: &mut [f32]) {
         let k = self.n_actions();
         let logits = self.policy.forward(obs, n, &mut ws.pi);
         for i in 0..n {
@@ -81,12 +72,38 @@ impl ActorCritic {
             actions[i] = a;
             log_probs[i] = z[a] - lse;
         }
-        values[..n].copy_from_slice(self.value.forward(obs, n, &mut ws.v));
     }
 
     /// State values of `n` observations.
     pub fn values(&self, obs: &[f32], n: usize, ws: &mut ActWorkspace, out: &mut [f32]) {
         out[..n].copy_from_slice(self.value.forward(obs, n, &mut ws.v));
+    }
+
+    /// State values of any number of observations, in batches of the workspace's capacity
+    /// (bit-identical to one at a time: each output row depends on its input row only).
+    pub fn values_batched(&self, obs: &[f32], ws: &mut MlpWorkspace, out: &mut [f32]) {
+        let d = self.obs_dim();
+        let cap = ws.capacity();
+        for (o, x) in out.chunks_mut(cap).zip(obs.chunks(cap * d)) {
+            let n = o.len();
+            o.copy_from_slice(self.value.forward(x, n, ws));
+        }
+    }
+
+    /// Log-probabilities of `actions` at `obs` (any number of rows), computed in large
+    /// batches: the same arithmetic the update uses, so its first probability ratio is exactly 1.
+    pub fn log_probs_batched(&self, obs: &[f32], actions: &[usize], ws: &mut MlpWorkspace, out: &mut [f32]) {
+        let d = self.obs_dim();
+        let k = self.n_actions();
+        let cap = ws.capacity();
+        for ((o, x), a) in out.chunks_mut(cap).zip(obs.chunks(cap * d)).zip(actions.chunks(cap)) {
+            let n = o.len();
+            let logits = self.policy.forward(x, n, ws);
+            for i in 0..n {
+                let z = &logits[i * k..(i + 1) * k];
+                o[i] = z[a[i]] - log_sum_exp(z);
+            }
+        }
     }
 
     /// The most probable action for each of `n` observations (deterministic evaluation).

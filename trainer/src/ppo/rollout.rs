@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::agent::{ActWorkspace, ActorCritic};
 use super::gae::{self, StepEnd};
 use crate::env::{StepOutput, VecEnv};
+use crate::nn::MlpWorkspace;
 
 /// A rollout's transitions, environment-major (row `e * n_steps + t`).
 #[derive(Debug, Clone)]
@@ -59,11 +60,17 @@ impl EpisodeTracker {
 #[derive(Debug, Clone)]
 pub struct Collector {
     ws: ActWorkspace,
+    value_ws: MlpWorkspace,
+    policy_ws: MlpWorkspace,
     obs: Vec<f32>,
     actions: Vec<usize>,
     log_probs: Vec<f32>,
     values: Vec<f32>,
     step: StepOutput,
+    /// Observations of cut states, gathered to value them in one batch after the rollout.
+    cut_obs: Vec<f32>,
+    cut_rows: Vec<usize>,
+    cut_vals: Vec<f32>,
 }
 
 impl RolloutBuffer {
@@ -103,11 +110,16 @@ impl Collector {
         let n = env.n_envs();
         Collector {
             ws: agent.workspace(n),
+            value_ws: MlpWorkspace::new(&agent.value, 256),
+            policy_ws: MlpWorkspace::new(&agent.policy, 256),
             obs: vec![0.0; n * env.obs_dim()],
             actions: vec![0; n],
             log_probs: vec![0.0; n],
             values: vec![0.0; n],
             step: StepOutput::default(),
+            cut_obs: Vec::new(),
+            cut_rows: Vec::new(),
+            cut_vals: Vec::new(),
         }
     }
 
@@ -127,23 +139,23 @@ impl Collector {
         let d = env.obs_dim();
         let steps = buf.n_steps;
         episodes.running.resize(n, 0.0);
+        self.cut_obs.clear();
+        self.cut_rows.clear();
         for t in 0..steps {
             env.observe(&mut self.obs);
-            agent.act(&self.obs, n, &mut self.ws, rng, &mut self.actions, &mut self.log_probs, &mut self.values);
+            agent.act(&self.obs, n, &mut self.ws, rng, &mut self.actions, &mut self.log_probs);
             env.step(&self.actions, &mut self.step);
             for e in 0..n {
                 let i = e * steps + t;
                 buf.obs[i * d..(i + 1) * d].copy_from_slice(&self.obs[e * d..(e + 1) * d]);
                 buf.actions[i] = self.actions[e];
                 buf.log_probs[i] = self.log_probs[e];
-                buf.values[i] = self.values[e];
                 buf.rewards[i] = self.step.rewards[e];
                 episodes.running[e] += self.step.rewards[e] as f64;
                 if self.step.truncated[e] {
                     buf.ends[i] = StepEnd::Truncated;
-                    let mut v = [0.0f32];
-                    agent.values(&self.step.final_obs[e * d..(e + 1) * d], 1, &mut self.ws, &mut v);
-                    buf.cut_values[i] = v[0];
+                    self.cut_obs.extend_from_slice(&self.step.final_obs[e * d..(e + 1) * d]);
+                    self.cut_rows.push(i);
                     episodes.recent.push(episodes.running[e]);
                     if episodes.recent.len() > 100 {
                         episodes.recent.remove(0);
@@ -155,6 +167,16 @@ impl Collector {
                     buf.cut_values[i] = 0.0;
                 }
             }
+        }
+        // Values do not steer the rollout, so they are computed afterwards in large batches;
+        // so are the log-probabilities the update compares against, with the update's own
+        // arithmetic (actions were sampled from the same policy, rounded differently).
+        agent.log_probs_batched(&buf.obs, &buf.actions, &mut self.policy_ws, &mut buf.log_probs);
+        agent.values_batched(&buf.obs, &mut self.value_ws, &mut buf.values);
+        self.cut_vals.resize(self.cut_rows.len(), 0.0);
+        agent.values_batched(&self.cut_obs, &mut self.value_ws, &mut self.cut_vals);
+        for (&i, &v) in self.cut_rows.iter().zip(&self.cut_vals) {
+            buf.cut_values[i] = v;
         }
         env.observe(&mut self.obs);
         agent.values(&self.obs, n, &mut self.ws, &mut self.values);

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::agent::{ActorCritic, log_sum_exp};
 use super::config::PpoConfig;
 use super::rollout::RolloutBuffer;
-use crate::nn::{Adam, MlpWorkspace};
+use crate::nn::{Adam, Mlp, MlpWorkspace};
 
 /// Diagnostics of one update, averaged over its minibatches.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -101,23 +101,38 @@ pub struct MinibatchStats {
     pub max_ratio_deviation: f32,
 }
 
+/// Scratch of the policy half of the loss.
+#[derive(Debug, Clone)]
+pub struct PolicyWorkspace {
+    net: MlpWorkspace,
+    d_logits: Vec<f32>,
+}
+
+/// Scratch of the value half of the loss.
+#[derive(Debug, Clone)]
+pub struct ValueWorkspace {
+    net: MlpWorkspace,
+    d_values: Vec<f32>,
+}
+
 /// Scratch reused across minibatches so the update never allocates in its loop.
 #[derive(Debug, Clone)]
 pub struct LossWorkspace {
-    pi: MlpWorkspace,
-    v: MlpWorkspace,
-    d_logits: Vec<f32>,
-    d_values: Vec<f32>,
+    /// Policy half.
+    pub policy: PolicyWorkspace,
+    /// Value half.
+    pub value: ValueWorkspace,
 }
 
 impl LossWorkspace {
     /// Scratch for minibatches of up to `capacity` samples.
     pub fn new(agent: &ActorCritic, capacity: usize) -> LossWorkspace {
         LossWorkspace {
-            pi: MlpWorkspace::new(&agent.policy, capacity),
-            v: MlpWorkspace::new(&agent.value, capacity),
-            d_logits: vec![0.0; capacity * agent.n_actions()],
-            d_values: vec![0.0; capacity],
+            policy: PolicyWorkspace {
+                net: MlpWorkspace::new(&agent.policy, capacity),
+                d_logits: vec![0.0; capacity * agent.n_actions()],
+            },
+            value: ValueWorkspace { net: MlpWorkspace::new(&agent.value, capacity), d_values: vec![0.0; capacity] },
         }
     }
 }
@@ -131,8 +146,23 @@ pub fn minibatch_loss(
     grad_pi: &mut [f32],
     grad_v: &mut [f32],
 ) -> MinibatchStats {
+    let mut stats = policy_loss(&agent.policy, mb, cfg, &mut ws.policy, grad_pi);
+    stats.value_loss = value_loss(&agent.value, mb, cfg, &mut ws.value, grad_v);
+    stats.loss = stats.policy_loss - cfg.ent_coef * stats.entropy + cfg.vf_coef * stats.value_loss;
+    stats
+}
+
+/// The policy half: clipped surrogate and entropy bonus; adds their gradient to `grad`.
+/// Returns the statistics with `value_loss` and `loss` left at 0.
+pub fn policy_loss(
+    policy: &Mlp,
+    mb: &Minibatch,
+    cfg: &PpoConfig,
+    ws: &mut PolicyWorkspace,
+    grad: &mut [f32],
+) -> MinibatchStats {
     let n = mb.len();
-    let k = agent.n_actions();
+    let k = policy.output_size();
     let inv_n = 1.0 / n as f32;
 
     // Per-minibatch advantage normalisation (unbiased std, as torch's `.std()`).
@@ -145,7 +175,7 @@ pub fn minibatch_loss(
     };
 
     let mut stats = MinibatchStats::default();
-    let logits = agent.policy.forward(&mb.obs, n, &mut ws.pi);
+    let logits = policy.forward(&mb.obs, n, &mut ws.net);
     let d_logits = &mut ws.d_logits[..n * k];
     let eps = cfg.clip_range;
     for i in 0..n {
@@ -183,10 +213,22 @@ pub fn minibatch_loss(
             *dj = inv_n * (g_logp * (onehot - p) + cfg.ent_coef * p * (lp + entropy));
         }
     }
-    agent.policy.backward(&mb.obs, n, &mut ws.pi, d_logits, grad_pi);
+    policy.backward(&mb.obs, n, &mut ws.net, d_logits, grad);
+    stats.policy_loss *= inv_n;
+    stats.entropy *= inv_n;
+    stats.approx_kl *= inv_n;
+    stats.clip_fraction *= inv_n;
+    stats
+}
 
-    let values = agent.value.forward(&mb.obs, n, &mut ws.v);
+/// The value half: ½ mean squared error to the returns (optionally clipped around the old
+/// values); adds `vf_coef ×` its gradient to `grad` and returns the loss.
+pub fn value_loss(value: &Mlp, mb: &Minibatch, cfg: &PpoConfig, ws: &mut ValueWorkspace, grad: &mut [f32]) -> f32 {
+    let n = mb.len();
+    let inv_n = 1.0 / n as f32;
+    let values = value.forward(&mb.obs, n, &mut ws.net);
     let d_values = &mut ws.d_values[..n];
+    let mut total = 0.0f32;
     for i in 0..n {
         let (v, ret) = (values[i], mb.returns[i]);
         let err = v - ret;
@@ -204,18 +246,11 @@ pub fn minibatch_loss(
                 }
             }
         };
-        stats.value_loss += 0.5 * loss;
+        total += 0.5 * loss;
         d_values[i] = cfg.vf_coef * dv * inv_n;
     }
-    agent.value.backward(&mb.obs, n, &mut ws.v, d_values, grad_v);
-
-    stats.policy_loss *= inv_n;
-    stats.value_loss *= inv_n;
-    stats.entropy *= inv_n;
-    stats.approx_kl *= inv_n;
-    stats.clip_fraction *= inv_n;
-    stats.loss = stats.policy_loss - cfg.ent_coef * stats.entropy + cfg.vf_coef * stats.value_loss;
-    stats
+    value.backward(&mb.obs, n, &mut ws.net, d_values, grad);
+    total * inv_n
 }
 
 /// The agent with its optimiser state: what an update changes.
@@ -256,16 +291,27 @@ impl Learner {
             // would give a few samples a minibatch of their own with noisy normalisation.
             for chunk in indices.chunks_exact(bs) {
                 mb.gather(buf, chunk);
-                grad_pi.fill(0.0);
-                grad_v.fill(0.0);
-                let s = minibatch_loss(&self.agent, &mb, cfg, &mut ws, &mut grad_pi, &mut grad_v);
+                // The policy and value networks are independent until the global gradient
+                // norm: each half runs on its own core.
+                let Learner { agent, opt_policy, opt_value } = self;
+                let LossWorkspace { policy: ws_pi, value: ws_v } = &mut ws;
+                let (mut s, v_loss) = rayon::join(
+                    || {
+                        grad_pi.fill(0.0);
+                        policy_loss(&agent.policy, &mb, cfg, ws_pi, &mut grad_pi)
+                    },
+                    || {
+                        grad_v.fill(0.0);
+                        value_loss(&agent.value, &mb, cfg, ws_v, &mut grad_v)
+                    },
+                );
+                s.value_loss = v_loss;
                 let norm = global_norm(&[&grad_pi, &grad_v]);
-                if norm > cfg.max_grad_norm {
-                    let scale = cfg.max_grad_norm / (norm + 1e-6);
-                    grad_pi.iter_mut().chain(grad_v.iter_mut()).for_each(|g| *g *= scale);
-                }
-                self.opt_policy.step(&mut self.agent.policy.params, &grad_pi, lr);
-                self.opt_value.step(&mut self.agent.value.params, &grad_v, lr);
+                let scale = if norm > cfg.max_grad_norm { cfg.max_grad_norm / (norm + 1e-6) } else { 1.0 };
+                rayon::join(
+                    || opt_policy.step_scaled(&mut agent.policy.params, &grad_pi, scale, lr),
+                    || opt_value.step_scaled(&mut agent.value.params, &grad_v, scale, lr),
+                );
                 stats.policy_loss += s.policy_loss;
                 stats.value_loss += s.value_loss;
                 stats.entropy += s.entropy;

@@ -1,0 +1,772 @@
+//! The CSV bar loader: every accepted format, every rejected input, merging, and the real data.
+
+use std::path::{Path, PathBuf};
+
+use skippy_market::csv_loader::{
+    LoadError, fingerprint, load_csv, merge, parse_csv, parse_timestamp_ms,
+};
+use skippy_market::{BarSeries, Gap, LoadReport};
+
+/// 2017-10-01T00:00:00Z in unix ms.
+const OCT_1_2017: i64 = 1_506_816_000_000;
+/// 2023-03-20T00:00:00Z in unix ms.
+const MAR_20_2023: i64 = 1_679_270_400_000;
+const HALF_HOUR: i64 = 1_800_000;
+const FIVE_MIN: i64 = 300_000;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+fn real_data(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../data")
+        .join(path)
+}
+
+fn parse(text: &str) -> (BarSeries, LoadReport) {
+    match parse_csv(text, "BTC.csv", "BTC") {
+        Ok(loaded) => loaded,
+        Err(e) => panic!("expected the text to load, got: {e}"),
+    }
+}
+
+fn parse_err(text: &str) -> LoadError {
+    match parse_csv(text, "BTC.csv", "BTC") {
+        Ok((series, _)) => panic!("expected an error, loaded {} bars", series.len()),
+        Err(e) => e,
+    }
+}
+
+const HEADER: &str = "Date,Open,High,Low,Close,Volume";
+
+/// A valid file of `HEADER` plus `rows` (lines 2, 3, ...).
+fn with_header(rows: &[&str]) -> String {
+    let mut text = format!("{HEADER}\n");
+    for row in rows {
+        text.push_str(row);
+        text.push('\n');
+    }
+    text
+}
+
+const GOOD_1: &str = "2017-10-01 00:00:00,4367.1,4387.5,4365.0,4386.3,755.5";
+const GOOD_2: &str = "2017-10-01 00:30:00,4386.6,4394.0,4367.0,4380.0,705.6";
+const GOOD_3: &str = "2017-10-01 01:00:00,4380.0,4392.0,4375.0,4390.0,10.0";
+
+// ---- formats ----
+
+#[test]
+fn bitfinex_header_with_symbol_prefix_and_close_before_high() {
+    let (s, report) = parse(
+        "Date,BTC.open,BTC.close,BTC.high,BTC.low,BTC.volume\n\
+         2017-10-01 00:00:00,4367.1,4386.3,4387.5,4365.0,755.5217587\n\
+         2017-10-01 00:30:00,4386.6,4367.4,4394.0,4367.0,705.60946785\n",
+    );
+    assert_eq!(s.symbol, "BTC");
+    assert_eq!(s.ts_ms, [OCT_1_2017, OCT_1_2017 + HALF_HOUR]);
+    assert_eq!(s.open, [4367.1, 4386.6]);
+    assert_eq!(s.close, [4386.3, 4367.4]);
+    assert_eq!(s.high, [4387.5, 4394.0]);
+    assert_eq!(s.low, [4365.0, 4367.0]);
+    assert_eq!(s.volume, [755.5217587, 705.60946785]);
+    assert_eq!(s.trades, None);
+    assert_eq!(s.taker_buy_volume, None);
+    assert_eq!(report.files, ["BTC.csv"]);
+    assert_eq!(report.rows_read, 2);
+    assert!(!report.reversed);
+    assert!(report.gaps.is_empty());
+}
+
+#[test]
+fn header_in_any_order_and_case_with_unknown_columns_ignored() {
+    let (s, _) = parse(
+        "VOLUME,Close,notes,LOW,High,OPEN,TIME\n\
+         755.5,4386.3,first bar,4365.0,4387.5,4367.1,2017-10-01 00:00:00\n",
+    );
+    assert_eq!(s.ts_ms, [OCT_1_2017]);
+    assert_eq!(
+        (s.open[0], s.high[0], s.low[0], s.close[0], s.volume[0]),
+        (4367.1, 4387.5, 4365.0, 4386.3, 755.5)
+    );
+}
+
+#[test]
+fn aliases_for_time_volume_trades_and_taker_volume() {
+    for (time, vol, trades, taker) in [
+        ("timestamp", "vol", "trades", "taker_buy_volume"),
+        ("open_time", "volume", "count", "taker_buy_base_volume"),
+        (
+            "datetime",
+            "Vol",
+            "number_of_trades",
+            "taker_buy_base_asset_volume",
+        ),
+        (
+            "Open Time",
+            "Volume",
+            "Number of trades",
+            "Taker buy base asset volume",
+        ),
+    ] {
+        let text = format!(
+            "{time},open,high,low,close,{vol},{trades},{taker}\n\
+             2017-10-01T00:00:00Z,10,12,9,11,100,42,60\n"
+        );
+        let (s, _) = parse(&text);
+        assert_eq!(s.ts_ms, [OCT_1_2017], "{text}");
+        assert_eq!(s.volume, [100.0], "{text}");
+        assert_eq!(s.trades, Some(vec![42.0]), "{text}");
+        assert_eq!(s.taker_buy_volume, Some(vec![60.0]), "{text}");
+    }
+}
+
+#[test]
+fn wide_file_of_several_symbols_uses_the_requested_symbols_columns() {
+    let text = "Date,BTC.open,BTC.high,BTC.low,BTC.close,BTC.volume,ETH.open,ETH.high,ETH.low,ETH.close,ETH.volume\n\
+                2017-10-01 00:00:00,4367,4387,4365,4386,755,301,303,300,302,90\n";
+    let (btc, _) = parse_csv(text, "wide.csv", "btc").expect("BTC columns");
+    assert_eq!(
+        (btc.open[0], btc.close[0], btc.volume[0]),
+        (4367.0, 4386.0, 755.0)
+    );
+    let (eth, _) = parse_csv(text, "wide.csv", "ETH").expect("ETH columns");
+    assert_eq!(
+        (eth.open[0], eth.close[0], eth.volume[0]),
+        (301.0, 302.0, 90.0)
+    );
+    let err = parse_csv(text, "wide.csv", "LTC").expect_err("no LTC columns");
+    assert_eq!(
+        err.to_string(),
+        "wide.csv:1: columns `BTC.open` and `ETH.open` both look like the open column"
+    );
+}
+
+#[test]
+fn separate_date_and_time_columns_are_joined() {
+    let (s, _) = parse(
+        "Date,Time,Open,High,Low,Close,Volume\n\
+         2017-10-01,00:30:00,10,12,9,11,100\n",
+    );
+    assert_eq!(s.ts_ms, [OCT_1_2017 + HALF_HOUR]);
+}
+
+#[test]
+fn headerless_kline_export_with_millisecond_times() {
+    let (s, report) = load_csv(&fixture("kline_no_header.csv"), "BTCUSDT").expect("loads");
+    assert_eq!(s.symbol, "BTCUSDT");
+    assert_eq!(
+        s.ts_ms,
+        [
+            MAR_20_2023,
+            MAR_20_2023 + FIVE_MIN,
+            MAR_20_2023 + 2 * FIVE_MIN,
+            MAR_20_2023 + 3 * FIVE_MIN
+        ]
+    );
+    assert_eq!(s.open[0], 27972.87);
+    assert_eq!(s.high[0], 28038.28);
+    assert_eq!(s.low[0], 27941.97);
+    assert_eq!(s.close[0], 27953.83);
+    assert_eq!(s.volume, [1975.47751, 2818.82598, 1290.23401, 0.0]);
+    assert_eq!(s.trades, Some(vec![43351.0, 62806.0, 31112.0, 0.0]));
+    assert_eq!(
+        s.taker_buy_volume,
+        Some(vec![1073.70455, 1347.67972, 701.1124, 0.0])
+    );
+    assert_eq!(s.interval_ms(), Some(FIVE_MIN));
+    assert_eq!(report.rows_read, 4);
+    assert!(report.files[0].ends_with("kline_no_header.csv"));
+}
+
+#[test]
+fn headerless_six_columns_with_unix_seconds() {
+    let (s, _) = parse(
+        "1506816000,10,12,9,11,100\n\
+         1506817800,11,13,10,12,50\n",
+    );
+    assert_eq!(s.ts_ms, [OCT_1_2017, OCT_1_2017 + HALF_HOUR]);
+    assert_eq!(s.close, [11.0, 12.0]);
+    assert_eq!(s.trades, None);
+}
+
+#[test]
+fn iso_timestamps_with_offsets_and_fractions_become_utc_ms() {
+    let (s, _) = parse(&with_header(&[
+        "2023-03-20T00:00:00+02:00,10,12,9,11,1",
+        "2023-03-19T22:30:00Z,10,12,9,11,1",
+        "2023-03-19T23:00:00.000Z,10,12,9,11,1",
+        "2023-03-19 23:30:00.500,10,12,9,11,1",
+        "2023-03-20T01:00:00-00:30,10,12,9,11,1",
+    ]));
+    let base = MAR_20_2023 - 2 * 3_600_000;
+    assert_eq!(
+        s.ts_ms,
+        [
+            base,
+            base + HALF_HOUR,
+            base + 2 * HALF_HOUR,
+            base + 3 * HALF_HOUR + 500,
+            base + 7 * HALF_HOUR
+        ]
+    );
+}
+
+#[test]
+fn unix_seconds_and_milliseconds_mixed_in_one_file() {
+    let (s, _) = parse(&with_header(&[
+        "1506816000,10,12,9,11,1",
+        "1506817800000,10,12,9,11,1",
+        "1506819600,10,12,9,11,1",
+    ]));
+    assert_eq!(
+        s.ts_ms,
+        [
+            OCT_1_2017,
+            OCT_1_2017 + HALF_HOUR,
+            OCT_1_2017 + 2 * HALF_HOUR
+        ]
+    );
+    assert_eq!(parse_timestamp_ms("1506816000"), Some(OCT_1_2017));
+    assert_eq!(parse_timestamp_ms("1506816000000"), Some(OCT_1_2017));
+}
+
+#[test]
+fn newest_first_rows_are_reversed_and_reported() {
+    let (s, report) = load_csv(&fixture("newest_first.csv"), "BTC").expect("loads");
+    assert!(report.reversed);
+    assert_eq!(
+        s.ts_ms,
+        [
+            OCT_1_2017,
+            OCT_1_2017 + HALF_HOUR,
+            OCT_1_2017 + 2 * HALF_HOUR,
+            OCT_1_2017 + 3 * HALF_HOUR
+        ]
+    );
+    assert_eq!(s.open, [4367.1, 4386.6, 4380.0, 4390.0]);
+    assert_eq!(s.close, [4386.3, 4380.0, 4390.0, 4385.0]);
+}
+
+#[test]
+fn comment_banner_and_blank_lines_before_the_header() {
+    let (s, report) = load_csv(&fixture("banner.csv"), "BTCUSDT").expect("loads");
+    assert_eq!(report.rows_read, 3);
+    assert_eq!(
+        s.ts_ms,
+        [
+            MAR_20_2023,
+            MAR_20_2023 + FIVE_MIN,
+            MAR_20_2023 + 2 * FIVE_MIN
+        ]
+    );
+    assert_eq!(s.trades, Some(vec![43351.0, 62806.0, 31112.0]));
+    assert_eq!(
+        s.taker_buy_volume,
+        Some(vec![1073.70455, 1347.67972, 701.1124])
+    );
+}
+
+#[test]
+fn semicolons_quotes_crlf_and_byte_order_mark() {
+    let (s, _) = parse(
+        "\u{feff}\"Date\";\"Open\";\"High\";\"Low\";\"Close\";\"Volume\"\r\n\
+         \"2017-10-01 00:00:00\";\"10\";12;9;11;100\r\n",
+    );
+    assert_eq!(s.ts_ms, [OCT_1_2017]);
+    assert_eq!((s.open[0], s.volume[0]), (10.0, 100.0));
+}
+
+#[test]
+fn same_bars_in_different_formats_have_the_same_fingerprint() {
+    let (iso, iso_report) = parse(&with_header(&[GOOD_1, GOOD_2]));
+    let (unix, unix_report) = parse(
+        "1506816000000,4367.1,4387.5,4365.0,4386.3,755.5\n\
+         1506817800,4386.6,4394.0,4367.0,4380.0,705.60\n",
+    );
+    assert_eq!(iso, unix);
+    assert_eq!(iso_report.fingerprint, unix_report.fingerprint);
+    assert_eq!(iso_report.fingerprint, fingerprint(&iso));
+    assert_eq!(iso_report.fingerprint.len(), 64);
+    assert!(
+        iso_report
+            .fingerprint
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit())
+    );
+    let (other, other_report) = parse(&with_header(&[GOOD_1, GOOD_3]));
+    assert_ne!(other, iso);
+    assert_ne!(other_report.fingerprint, iso_report.fingerprint);
+}
+
+// ---- duplicates and gaps ----
+
+#[test]
+fn exact_duplicate_rows_are_dropped_and_counted() {
+    let (s, report) = parse(&with_header(&[GOOD_1, GOOD_2, GOOD_2, GOOD_3, GOOD_1]));
+    assert_eq!(s.len(), 3);
+    assert_eq!(report.rows_read, 5);
+    assert_eq!(report.duplicates_dropped, 2);
+    assert_eq!(
+        s.ts_ms,
+        [
+            OCT_1_2017,
+            OCT_1_2017 + HALF_HOUR,
+            OCT_1_2017 + 2 * HALF_HOUR
+        ]
+    );
+}
+
+#[test]
+fn concatenated_overlapping_exports_with_repeated_header_load() {
+    let text = format!(
+        "{}{}",
+        with_header(&[GOOD_1, GOOD_2]),
+        with_header(&[GOOD_2, GOOD_3])
+    );
+    let (s, report) = parse(&text);
+    assert_eq!(s.len(), 3);
+    assert_eq!(report.rows_read, 4);
+    assert_eq!(report.duplicates_dropped, 1);
+}
+
+#[test]
+fn gaps_are_reported_with_the_number_of_missing_bars() {
+    let (s, report) = parse(&with_header(&[
+        "2017-10-01 00:00:00,10,12,9,11,1",
+        "2017-10-01 00:30:00,10,12,9,11,1",
+        "2017-10-01 01:00:00,10,12,9,11,1",
+        "2017-10-01 02:30:00,10,12,9,11,1",
+        "2017-10-01 03:00:00,10,12,9,11,1",
+        "2017-10-01 04:00:00,10,12,9,11,1",
+    ]));
+    assert_eq!(s.interval_ms(), Some(HALF_HOUR));
+    assert_eq!(
+        report.gaps,
+        [
+            Gap {
+                after_ms: OCT_1_2017 + 2 * HALF_HOUR,
+                before_ms: OCT_1_2017 + 5 * HALF_HOUR,
+                missing_bars: 2,
+            },
+            Gap {
+                after_ms: OCT_1_2017 + 6 * HALF_HOUR,
+                before_ms: OCT_1_2017 + 8 * HALF_HOUR,
+                missing_bars: 1,
+            },
+        ]
+    );
+}
+
+// ---- errors: each names the file and the line ----
+
+#[test]
+fn unparsable_number_names_column_and_text() {
+    let err = parse_err(&with_header(&[
+        GOOD_1,
+        "2017-10-01 00:30:00,4386.6,abc,4367.0,4380.0,705.6",
+    ]));
+    assert!(
+        matches!(err, LoadError::BadNumber { line: 3, .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "BTC.csv:3: column 3 `High`: \"abc\" is not a number"
+    );
+    let empty = parse_err(&with_header(&[
+        "2017-10-01 00:00:00,4367.1,4387.5,4365.0,4386.3,",
+    ]));
+    assert_eq!(
+        empty.to_string(),
+        "BTC.csv:2: column 6 `Volume`: \"\" is not a number"
+    );
+}
+
+#[test]
+fn nan_and_infinity_are_rejected() {
+    let err = parse_err(&with_header(&[
+        GOOD_1,
+        "2017-10-01 00:30:00,NaN,4394.0,4367.0,4380.0,705.6",
+    ]));
+    assert_eq!(
+        err.to_string(),
+        "BTC.csv:3: column 2 `Open`: \"NaN\" is not a finite number"
+    );
+    let err = parse_err(&with_header(&[
+        "2017-10-01 00:30:00,4386.6,4394.0,4367.0,4380.0,inf",
+    ]));
+    assert_eq!(
+        err.to_string(),
+        "BTC.csv:2: column 6 `Volume`: \"inf\" is not a finite number"
+    );
+}
+
+#[test]
+fn unparsable_timestamp_names_column_and_text() {
+    let err = parse_err(&with_header(&[
+        GOOD_1,
+        "2017-13-01 00:30:00,4386.6,4394.0,4367.0,4380.0,705.6",
+    ]));
+    assert!(
+        matches!(err, LoadError::BadTimestamp { line: 3, .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("BTC.csv:3: column 1 `Date`: \"2017-13-01 00:30:00\" is not a timestamp"),
+        "{err}"
+    );
+}
+
+#[test]
+fn conflicting_duplicate_names_both_lines() {
+    let err = parse_err(&with_header(&[
+        GOOD_1,
+        GOOD_2,
+        GOOD_3,
+        "2017-10-01 00:30:00,4386.6,4394.0,4367.0,4381.0,705.6",
+    ]));
+    assert_eq!(
+        err.to_string(),
+        "BTC.csv:5: bar at 2017-10-01T00:30:00Z conflicts with line 3: same time, different values"
+    );
+}
+
+#[test]
+fn high_below_low() {
+    let err = parse_err(&with_header(&[
+        GOOD_1,
+        "2017-10-01 00:30:00,4305,4300,4310,4305,1",
+    ]));
+    assert_eq!(err.to_string(), "BTC.csv:3: high 4300 is below low 4310");
+}
+
+#[test]
+fn high_below_open_or_close_and_low_above_open_or_close() {
+    let cases = [
+        (
+            "2017-10-01 00:00:00,4400,4390,4300,4350,1",
+            "BTC.csv:2: high 4390 is below open 4400",
+        ),
+        (
+            "2017-10-01 00:00:00,4350,4390,4300,4395.5,1",
+            "BTC.csv:2: high 4390 is below close 4395.5",
+        ),
+        (
+            "2017-10-01 00:00:00,4290,4390,4300,4350,1",
+            "BTC.csv:2: low 4300 is above open 4290",
+        ),
+        (
+            "2017-10-01 00:00:00,4350,4390,4300,4299,1",
+            "BTC.csv:2: low 4300 is above close 4299",
+        ),
+    ];
+    for (row, message) in cases {
+        assert_eq!(parse_err(&with_header(&[row])).to_string(), message);
+    }
+}
+
+#[test]
+fn non_positive_prices_and_negative_volumes() {
+    let cases = [
+        (
+            "2017-10-01 00:00:00,0,12,9,11,1",
+            "BTC.csv:2: open price 0 is not positive",
+        ),
+        (
+            "2017-10-01 00:00:00,10,12,-9,11,1",
+            "BTC.csv:2: low price -9 is not positive",
+        ),
+        (
+            "2017-10-01 00:00:00,10,12,9,11,-3",
+            "BTC.csv:2: volume -3 is negative",
+        ),
+    ];
+    for (row, message) in cases {
+        assert_eq!(parse_err(&with_header(&[row])).to_string(), message);
+    }
+    let err = parse_err(
+        "time,open,high,low,close,volume,trades,taker_buy_volume\n\
+         1506816000,10,12,9,11,5,-1,2\n",
+    );
+    assert_eq!(err.to_string(), "BTC.csv:2: trades -1 is negative");
+    let err = parse_err(
+        "time,open,high,low,close,volume,trades,taker_buy_volume\n\
+         1506816000,10,12,9,11,5,7,6\n",
+    );
+    assert_eq!(
+        err.to_string(),
+        "BTC.csv:2: taker buy volume 6 exceeds volume 5"
+    );
+}
+
+#[test]
+fn missing_required_columns_lists_them_and_the_header_seen() {
+    let err = parse_err("Date,Open,Close,Volume\n2017-10-01 00:00:00,1,2,3\n");
+    assert!(
+        matches!(&err, LoadError::MissingColumns { line: 1, missing, .. } if missing == &["high", "low"])
+    );
+    assert_eq!(
+        err.to_string(),
+        "BTC.csv:1: missing required column(s) high, low; header seen: Date, Open, Close, Volume"
+    );
+}
+
+#[test]
+fn missing_column_after_a_banner_names_the_header_line() {
+    let err = parse_err("# banner\n\n# more\nopen,high,low,close,volume\n10,12,9,11,1\n");
+    assert_eq!(
+        err.to_string(),
+        "BTC.csv:4: missing required column(s) time; header seen: open, high, low, close, volume"
+    );
+}
+
+#[test]
+fn errors_count_comment_lines() {
+    let text = "# one\n# two\n\nDate,Open,High,Low,Close,Volume\n# inline note\n\
+                2017-10-01 00:00:00,10,12,9,11,1\n2017-10-01 00:30:00,10,8,9,11,1\n";
+    assert_eq!(
+        parse_err(text).to_string(),
+        "BTC.csv:7: high 8 is below low 9"
+    );
+}
+
+#[test]
+fn rows_with_too_few_fields() {
+    let err = parse_err(&with_header(&[GOOD_1, "2017-10-01 00:30:00,4386.6,4394.0"]));
+    assert_eq!(
+        err.to_string(),
+        "BTC.csv:3: row has 3 field(s), needs at least 6"
+    );
+    let kline = "1679270400000,1,2,0.5,1.5,10,1679270699999,15,3,4,6,0\n1679270700000,1,2,0.5,1.5,10,1679270699999,15\n";
+    assert_eq!(
+        parse_err(kline).to_string(),
+        "BTC.csv:2: row has 8 field(s), needs at least 10"
+    );
+}
+
+#[test]
+fn empty_files_are_errors() {
+    assert_eq!(
+        parse_err("").to_string(),
+        "BTC.csv: no data rows (the file is empty or holds only comments)"
+    );
+    assert_eq!(
+        parse_err("# nothing here\n\n").to_string(),
+        "BTC.csv: no data rows (the file is empty or holds only comments)"
+    );
+    assert_eq!(
+        parse_err("# banner\nDate,Open,High,Low,Close,Volume\n\n").to_string(),
+        "BTC.csv: no data rows (header on line 2, nothing after it)"
+    );
+}
+
+#[test]
+fn rows_neither_ascending_nor_descending_name_the_line() {
+    let err = parse_err(&with_header(&[
+        GOOD_1,
+        GOOD_2,
+        GOOD_3,
+        "2017-10-01 02:00:00,10,12,9,11,1",
+        "2017-10-01 01:30:00,10,12,9,11,1",
+        "2017-10-01 02:30:00,10,12,9,11,1",
+    ]));
+    assert!(
+        matches!(
+            err,
+            LoadError::OutOfOrder {
+                line: 6,
+                previous_line: 5,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "BTC.csv:6: bar at 2017-10-01T01:30:00Z is out of order after line 5 \
+         (2017-10-01T02:00:00Z); the rows otherwise run oldest-first"
+    );
+    let newest_first = parse_err(&with_header(&[
+        "2017-10-01 02:00:00,10,12,9,11,1",
+        "2017-10-01 01:30:00,10,12,9,11,1",
+        GOOD_3,
+        GOOD_1,
+        GOOD_2,
+    ]));
+    assert_eq!(
+        newest_first.to_string(),
+        "BTC.csv:6: bar at 2017-10-01T00:30:00Z is out of order after line 5 \
+         (2017-10-01T00:00:00Z); the rows otherwise run newest-first"
+    );
+}
+
+#[test]
+fn missing_file_is_an_io_error_with_the_path() {
+    let path = fixture("no_such_file.csv");
+    let err = load_csv(&path, "BTC").expect_err("missing");
+    assert!(matches!(&err, LoadError::Io { path: p, .. } if p == &path));
+    assert!(
+        err.to_string()
+            .starts_with(&format!("cannot read {}: ", path.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn non_utf8_file_names_the_line() {
+    let err = load_csv(&fixture("not_utf8.csv"), "BTC").expect_err("not UTF-8");
+    assert!(matches!(err, LoadError::NotUtf8 { line: 3, .. }), "{err:?}");
+    assert!(
+        err.to_string().ends_with("not_utf8.csv:3: not UTF-8 text"),
+        "{err}"
+    );
+}
+
+#[test]
+fn hostile_inputs_are_errors_not_panics() {
+    let rejected = [
+        "\"",
+        ",,,,,\n,,,,,",
+        "\"\"\"\n1,2",
+        "date,open,high,low,close,volume\n\"2017-10-01,1,2,3",
+        "1e308,1,1,1,1,1",
+        "date,open,high,low,close,volume\n2017-10-01,1e400,1,1,1,1",
+        "\u{e9},\u{fc}\n1,2",
+        "date;open\n1;2",
+        "\u{feff}",
+        "\r\n\r\n",
+        "1,1",
+        "date,open,high,low,close,volume\n2017-10-01,1,1,1,1,1\n2017-10-01,1,1,1,1,2",
+    ];
+    for text in rejected {
+        assert!(parse_csv(text, "fuzz.csv", "X").is_err(), "{text:?}");
+    }
+    // Extreme but valid: nanosecond times at the edges of i64.
+    let (s, _) = parse_csv("9223372036854775807,1,1,1,1,1", "edge.csv", "X").expect("loads");
+    assert_eq!(s.ts_ms, [i64::MAX.div_euclid(1_000_000)]);
+    let (s, _) = parse_csv("-9223372036854775808,1,1,1,1,1", "edge.csv", "X").expect("loads");
+    assert_eq!(s.ts_ms, [i64::MIN.div_euclid(1_000_000)]);
+}
+
+// ---- merge ----
+
+fn three_bars() -> String {
+    with_header(&[GOOD_1, GOOD_2, GOOD_3])
+}
+
+#[test]
+fn merge_overlapping_files_drops_the_overlap() {
+    let whole = parse_csv(&three_bars(), "all.csv", "BTC").expect("whole");
+    let late = parse_csv(&with_header(&[GOOD_3, GOOD_2]), "late.csv", "BTC").expect("late");
+    let early = parse_csv(&with_header(&[GOOD_1, GOOD_2]), "early.csv", "BTC").expect("early");
+    let (series, report) = merge(vec![late, early]).expect("merges");
+    assert_eq!(series, whole.0);
+    assert_eq!(report.fingerprint, whole.1.fingerprint);
+    assert_eq!(report.files, ["late.csv", "early.csv"]);
+    assert_eq!(report.rows_read, 4);
+    assert_eq!(report.duplicates_dropped, 1);
+    assert!(report.reversed, "late.csv was newest-first");
+}
+
+#[test]
+fn merge_conflicting_overlap_names_both_files() {
+    let a = parse_csv(&with_header(&[GOOD_1, GOOD_2]), "a.csv", "BTC").expect("a");
+    let b = parse_csv(
+        &with_header(&[
+            "2017-10-01 00:30:00,4386.6,4394.0,4367.0,4381.0,705.6",
+            GOOD_3,
+        ]),
+        "b.csv",
+        "BTC",
+    )
+    .expect("b");
+    let err = merge(vec![a, b]).expect_err("conflict");
+    assert_eq!(
+        err.to_string(),
+        "a.csv and b.csv disagree about the bar at 2017-10-01T00:30:00Z"
+    );
+}
+
+#[test]
+fn merge_refuses_mixed_symbols_intervals_and_nothing() {
+    let btc = parse_csv(&three_bars(), "btc.csv", "BTC").expect("btc");
+    let eth = parse_csv(&three_bars(), "eth.csv", "ETH").expect("eth");
+    assert_eq!(
+        merge(vec![btc, eth]).expect_err("mixed").to_string(),
+        "cannot merge BTC bars (btc.csv) with ETH bars (eth.csv)"
+    );
+    let half_hourly = parse_csv(&three_bars(), "30m.csv", "BTC").expect("30m");
+    let five_minute = load_csv(&fixture("kline_no_header.csv"), "BTC").expect("5m");
+    let err = merge(vec![half_hourly, five_minute]).expect_err("intervals");
+    assert!(
+        err.to_string()
+            .starts_with("cannot merge 30m.csv (30m bars) with "),
+        "{err}"
+    );
+    assert!(
+        err.to_string().ends_with("kline_no_header.csv (5m bars)"),
+        "{err}"
+    );
+    assert!(matches!(merge(Vec::new()), Err(LoadError::NothingToMerge)));
+}
+
+#[test]
+fn merge_keeps_trade_columns_only_when_every_file_has_them() {
+    let with_trades = "time,open,high,low,close,volume,trades,taker_buy_volume\n\
+                       1506816000,10,12,9,11,5,7,2\n1506817800,10,12,9,11,5,8,3\n";
+    let a = parse_csv(with_trades, "a.csv", "BTC").expect("a");
+    let b = parse_csv(&with_header(&[GOOD_3]), "b.csv", "BTC").expect("b");
+    let (series, _) = merge(vec![a, b]).expect("merges");
+    assert_eq!(series.len(), 3);
+    assert_eq!(series.trades, None);
+    assert_eq!(series.taker_buy_volume, None);
+}
+
+// ---- the real sample data ----
+
+#[test]
+fn real_bitfinex_btc_file() {
+    let (s, report) = load_csv(&real_data("bitfinex-30m/BTC.csv"), "BTC").expect("loads");
+    assert_eq!(s.len(), 35_019);
+    assert_eq!(report.rows_read, 35_019);
+    assert_eq!(report.duplicates_dropped, 0);
+    assert!(!report.reversed);
+    assert_eq!(s.interval_ms(), Some(HALF_HOUR));
+    assert_eq!(s.bars_per_year(), Some(17_520.0));
+    assert_eq!(s.ts_ms.first(), Some(&OCT_1_2017));
+    assert_eq!(s.ts_ms.last(), Some(&1_569_888_000_000)); // 2019-10-01T00:00:00Z
+    assert_eq!(
+        (s.open[0], s.close[0], s.high[0], s.low[0]),
+        (4367.1, 4386.3, 4387.5, 4365.0)
+    );
+    assert_eq!(s.trades, None);
+    assert_eq!(report.gaps.len(), 9);
+    // Every missing bar is in a gap: 35,041 half-hours from first to last, 35,019 present.
+    let missing: i64 = report.gaps.iter().map(|g| g.missing_bars).sum();
+    assert_eq!(missing, 35_041 - 35_019);
+    let longest = report.gaps.iter().map(|g| g.before_ms - g.after_ms).max();
+    assert_eq!(longest, Some(3 * 3_600_000));
+    assert!(s.ts_ms.windows(2).all(|w| w[1] > w[0]));
+}
+
+#[test]
+fn real_binance_file_keeps_microstructure_columns_and_reports_its_gap() {
+    let path = real_data("binance-5m/binance_spot_BTCUSDT-5m_20230320-20230328_v2.10.0.csv");
+    let (s, report) = load_csv(&path, "BTCUSDT").expect("loads");
+    assert_eq!(s.len(), 2_576);
+    assert_eq!(s.interval_ms(), Some(FIVE_MIN));
+    assert_eq!(s.ts_ms.first(), Some(&MAR_20_2023));
+    let trades = s.trades.as_ref().expect("trade counts");
+    let taker = s.taker_buy_volume.as_ref().expect("taker buy volume");
+    assert_eq!((trades[0], taker[0]), (43_351.0, 1073.70455));
+    assert_eq!(trades.len(), 2_576);
+    assert_eq!(s.volume.iter().filter(|&&v| v == 0.0).count(), 14);
+    assert_eq!(report.gaps.len(), 1);
+    let gap = &report.gaps[0];
+    assert_eq!(gap.before_ms - gap.after_ms, 85 * 60_000);
+    assert_eq!(gap.missing_bars, 16);
+}
