@@ -1,6 +1,18 @@
-//! `skippy-trainer`.
-fn main() {
-    let cfg = skippy_trainer::ppo::PpoConfig::default();
-    let r = skippy_trainer::bench::run(&cfg, 20_000_000, 40_960);
-    println!("{r:?}");
+//! `skippy-trainer`: train a PPO trading policy offline (`train`), or measure throughput (`bench`).
+
+mod offline;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = offline::Cli::parse();
+    match offline::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("skippy-trainer: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
 }

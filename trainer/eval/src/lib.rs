@@ -16,6 +16,41 @@
 //!   difference of two Sharpe ratios on the same bars ([`Comparison`]).
 //! - [`plot`]: self-contained SVG line charts (equity curves, learning curves)
 //!   returned as strings for the caller to write.
+//! - `stats` (private): moments, the Sharpe ratio and the rules that keep
+//!   every figure finite, shared by `metrics` and `bootstrap`.
+//!
+//! # Example
+//! ```
+//! use skippy_eval::{
+//!     EvalConfig, Series, buy_and_hold, equity_curve, evaluate, line_chart_svg,
+//!     paired_sharpe_difference,
+//! };
+//!
+//! let cfg = EvalConfig::for_bar_interval(3600)?; // hourly bars: 8,760 a year
+//! let market = [0.010, -0.020, 0.015, 0.003, -0.004, 0.020];
+//! let positions = [1.0, 0.0, 1.0, 1.0, 0.0, 1.0];
+//! // Net returns as the trainer computes them (here without costs).
+//! let strategy: Vec<f64> = market.iter().zip(&positions).map(|(r, p)| r * p).collect();
+//!
+//! let model = evaluate(&strategy, &positions, &cfg);
+//! let benchmark = buy_and_hold(&market, &cfg);
+//! assert_eq!(model.trades, 5); // every change of position, entry included
+//! assert!(model.max_drawdown < benchmark.max_drawdown);
+//! let versus = paired_sharpe_difference(&strategy, &market, &cfg)?;
+//! let report = serde_json::to_string(&(model, benchmark, versus))?;
+//! let chart = line_chart_svg(
+//!     "equity",
+//!     "bar",
+//!     "equity (start = 1)",
+//!     &[], // x = bar index
+//!     &[
+//!         Series::new("model", equity_curve(&strategy)),
+//!         Series::new("buy & hold", equity_curve(&market)),
+//!     ],
+//! );
+//! # assert!(report.contains("sharpe_ci") && chart.contains("buy &amp; hold"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! # Invariants
 //! - No input makes a function panic, and every `f64` in a [`Metrics`],
@@ -30,8 +65,8 @@ mod stats;
 
 pub use bootstrap::{Comparison, is_significant, paired_sharpe_difference, sharpe_interval};
 pub use metrics::{
-    DEFAULT_BOOTSTRAP_SAMPLES, DEFAULT_LEVEL, EvalConfig, Interval, Metrics, SECONDS_PER_YEAR,
-    buy_and_hold, equity_curve, evaluate, portfolio_returns, sharpe_ratio,
+    DEFAULT_BOOTSTRAP_SAMPLES, DEFAULT_LEVEL, EvalConfig, Interval, MAX_BOOTSTRAP_SAMPLES, Metrics,
+    SECONDS_PER_YEAR, buy_and_hold, equity_curve, evaluate, portfolio_returns, sharpe_ratio,
 };
 pub use plot::{Series, line_chart_svg};
 
@@ -58,6 +93,9 @@ pub enum EvalError {
     /// [`EvalConfig::bootstrap_samples`] is zero, which would give no interval at all.
     #[error("bootstrap_samples must be at least 1, got 0")]
     ZeroBootstrapSamples,
+    /// [`EvalConfig::bootstrap_samples`] is above [`MAX_BOOTSTRAP_SAMPLES`].
+    #[error("bootstrap_samples must be at most {max}, got {0}", max = MAX_BOOTSTRAP_SAMPLES)]
+    TooManyBootstrapSamples(usize),
     /// [`EvalConfig::block_len`] is `Some(0)`; a block holds at least one bar.
     #[error("block_len must be at least 1 bar, got 0")]
     ZeroBlockLength,

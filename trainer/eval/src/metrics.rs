@@ -28,6 +28,10 @@ pub const SECONDS_PER_YEAR: u64 = 365 * 24 * 60 * 60;
 /// Default number of bootstrap resamples behind every interval.
 pub const DEFAULT_BOOTSTRAP_SAMPLES: usize = 1000;
 
+/// Most bootstrap resamples per interval; more would only cost time (the
+/// percentiles are stable to a few thousand) and risk exhausting memory.
+pub const MAX_BOOTSTRAP_SAMPLES: usize = 100_000;
+
 /// Default confidence level of every interval.
 pub const DEFAULT_LEVEL: f64 = 0.95;
 
@@ -67,7 +71,8 @@ pub struct EvalConfig {
     /// figures are left per bar (a factor of 1).
     pub bars_per_year: f64,
     /// Number of bootstrap resamples per interval (default
-    /// [`DEFAULT_BOOTSTRAP_SAMPLES`]); 0 falls back to the default.
+    /// [`DEFAULT_BOOTSTRAP_SAMPLES`]); 0 falls back to the default and more
+    /// than [`MAX_BOOTSTRAP_SAMPLES`] counts as that many.
     pub bootstrap_samples: usize,
     /// Length in bars of each bootstrap block. `None` picks `ceil(n^(1/3))`
     /// for a series of `n` bars; `Some(0)` counts as 1 and a length above `n`
@@ -111,7 +116,8 @@ impl EvalConfig {
     ///
     /// # Errors
     /// The first invalid field: [`EvalError::InvalidBarsPerYear`],
-    /// [`EvalError::ZeroBootstrapSamples`], [`EvalError::ZeroBlockLength`] or
+    /// [`EvalError::ZeroBootstrapSamples`],
+    /// [`EvalError::TooManyBootstrapSamples`], [`EvalError::ZeroBlockLength`] or
     /// [`EvalError::InvalidLevel`].
     pub fn validate(&self) -> Result<(), EvalError> {
         if !(self.bars_per_year.is_finite() && self.bars_per_year > 0.0) {
@@ -119,6 +125,9 @@ impl EvalConfig {
         }
         if self.bootstrap_samples == 0 {
             return Err(EvalError::ZeroBootstrapSamples);
+        }
+        if self.bootstrap_samples > MAX_BOOTSTRAP_SAMPLES {
+            return Err(EvalError::TooManyBootstrapSamples(self.bootstrap_samples));
         }
         if self.block_len == Some(0) {
             return Err(EvalError::ZeroBlockLength);
@@ -143,7 +152,7 @@ impl EvalConfig {
         if self.bootstrap_samples == 0 {
             DEFAULT_BOOTSTRAP_SAMPLES
         } else {
-            self.bootstrap_samples
+            self.bootstrap_samples.min(MAX_BOOTSTRAP_SAMPLES)
         }
     }
 
@@ -571,6 +580,15 @@ mod tests {
             ..EvalConfig::new(365.0)
         };
         assert_eq!(c.validate(), Err(EvalError::ZeroBlockLength));
+        let c = EvalConfig {
+            bootstrap_samples: usize::MAX,
+            ..EvalConfig::new(365.0)
+        };
+        assert_eq!(
+            c.validate(),
+            Err(EvalError::TooManyBootstrapSamples(usize::MAX))
+        );
+        assert_eq!(c.samples(), MAX_BOOTSTRAP_SAMPLES);
     }
 
     #[test]

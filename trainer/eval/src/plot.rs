@@ -104,14 +104,14 @@ pub fn line_chart_svg(
     // Grid lines and tick labels.
     let _ = writeln!(svg, r##"<g stroke="#e6e6e6" stroke-width="1">"##);
     for t in x_axis.ticks() {
-        let px = coord(x_axis.to_px(t, PLOT_LEFT, PLOT_RIGHT));
+        let px = coord(x_axis.pixel(t, PLOT_LEFT, PLOT_RIGHT));
         let _ = writeln!(
             svg,
             r#"<line x1="{px}" y1="{PLOT_TOP}" x2="{px}" y2="{PLOT_BOTTOM}"/>"#
         );
     }
     for t in y_axis.ticks() {
-        let py = coord(y_axis.to_px(t, PLOT_BOTTOM, PLOT_TOP));
+        let py = coord(y_axis.pixel(t, PLOT_BOTTOM, PLOT_TOP));
         let _ = writeln!(
             svg,
             r#"<line x1="{PLOT_LEFT}" y1="{py}" x2="{PLOT_RIGHT}" y2="{py}"/>"#
@@ -126,7 +126,7 @@ pub fn line_chart_svg(
     );
     let _ = writeln!(svg, r##"<g fill="#333">"##);
     for t in x_axis.ticks() {
-        let px = coord(x_axis.to_px(t, PLOT_LEFT, PLOT_RIGHT));
+        let px = coord(x_axis.pixel(t, PLOT_LEFT, PLOT_RIGHT));
         let _ = writeln!(
             svg,
             r#"<text x="{px}" y="{}" text-anchor="middle">{}</text>"#,
@@ -135,7 +135,7 @@ pub fn line_chart_svg(
         );
     }
     for t in y_axis.ticks() {
-        let py = y_axis.to_px(t, PLOT_BOTTOM, PLOT_TOP);
+        let py = y_axis.pixel(t, PLOT_BOTTOM, PLOT_TOP);
         let _ = writeln!(
             svg,
             r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
@@ -177,8 +177,8 @@ pub fn line_chart_svg(
                 .flatten()
                 .map(|&(px, py)| {
                     (
-                        x_axis.to_px(px, PLOT_LEFT, PLOT_RIGHT),
-                        y_axis.to_px(py, PLOT_BOTTOM, PLOT_TOP),
+                        x_axis.pixel(px, PLOT_LEFT, PLOT_RIGHT),
+                        y_axis.pixel(py, PLOT_BOTTOM, PLOT_TOP),
                     )
                 })
                 .collect();
@@ -364,25 +364,29 @@ impl Axis {
     }
 
     /// Maps `v` onto pixels, `lo` at `from` and `hi` at `to`.
-    fn to_px(&self, v: f64, from: f64, to: f64) -> f64 {
+    fn pixel(&self, v: f64, from: f64, to: f64) -> f64 {
         from + (v - self.lo) / (self.hi - self.lo) * (to - from)
     }
 
-    /// A readable tick label: plain decimals with just enough digits for the
-    /// step, or scientific notation for very large or very small numbers.
+    /// A readable tick label, in one notation for the whole axis: plain
+    /// decimals with just enough digits for the step; thousands (`k`),
+    /// millions (`M`), billions (`G`) or trillions (`T`) on axes reaching
+    /// 10⁴ or more; scientific notation on axes beyond 10¹⁵ or within 10⁻³.
     fn label(&self, v: f64) -> String {
         if v == 0.0 {
             return "0".to_string();
         }
-        let step_exp = self.step.log10().floor();
-        let v_exp = v.abs().log10().floor();
-        if v.abs() >= 1e6 || v.abs() < 1e-4 {
-            let digits = (v_exp - step_exp).clamp(0.0, 15.0) as usize;
-            format!("{v:.digits$e}")
-        } else {
-            let decimals = (-step_exp).clamp(0.0, 15.0) as usize;
-            format!("{v:.decimals$}")
+        let reach = self.lo.abs().max(self.hi.abs());
+        if !(1e-3..1e15).contains(&reach) {
+            let digits = (v.abs().log10().floor() - self.step.log10().floor()).clamp(0.0, 15.0);
+            return format!("{v:.digits$e}", digits = digits as usize);
         }
+        let (unit, suffix): (f64, &str) = [(1e12_f64, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")]
+            .into_iter()
+            .find(|&(unit, _)| reach >= unit.max(1e4))
+            .unwrap_or((1.0, ""));
+        let decimals = (-(self.step / unit).log10().floor()).clamp(0.0, 15.0) as usize;
+        format!("{:.decimals$}{suffix}", v / unit)
     }
 }
 
@@ -495,11 +499,19 @@ mod tests {
             }
         }
         let a = Axis::spanning([2e7, 3e7].into_iter());
-        assert_eq!(a.label(2.5e7), "2.5e7");
+        assert_eq!(a.label(2.4e7), "24M");
+        let a = Axis::spanning([0.0, 1e6].into_iter());
+        let labels: Vec<String> = a.ticks().map(|t| a.label(t)).collect();
+        assert_eq!(labels, ["0", "0.2M", "0.4M", "0.6M", "0.8M", "1.0M"]);
+        let a = Axis::spanning([0.0, 50_000.0].into_iter());
+        let labels: Vec<String> = a.ticks().map(|t| a.label(t)).collect();
+        assert_eq!(labels, ["0", "10k", "20k", "30k", "40k", "50k"]);
+        let a = Axis::spanning([1e-5, 3e-5].into_iter());
+        assert_eq!(a.label(2e-5), "2.0e-5");
         // Close values far from zero keep the digits that tell ticks apart.
         let a = Axis::spanning([1e6, 1e6 + 1.0].into_iter());
         let labels: Vec<String> = a.ticks().map(|t| a.label(t)).collect();
-        assert_eq!(labels[1], "1.0000002e6", "{labels:?}");
+        assert_eq!(labels[1], "1.0000002M", "{labels:?}");
     }
 
     #[test]

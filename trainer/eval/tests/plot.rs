@@ -70,11 +70,7 @@ fn learning_curve_uses_env_steps_for_x() {
         &[Series::new("reward", reward)],
     );
     let t = texts(&svg);
-    assert!(
-        t.iter()
-            .any(|s| s == "1000000" || s == "1.0e6" || s == "1e6"),
-        "{t:?}"
-    );
+    assert!(t.iter().any(|s| s == "1.0M"), "{t:?}");
 }
 
 #[test]
@@ -143,7 +139,7 @@ fn assert_coordinates_are_finite(svg: &str) {
                 }
                 "d" => attr
                     .value()
-                    .split(|c: char| c == 'M' || c == 'L' || c == ' ')
+                    .split(['M', 'L', ' '])
                     .filter(|s| !s.is_empty())
                     .collect(),
                 _ => continue,

@@ -11,7 +11,7 @@
 //! - No header at all: exchange kline exports (Binance), whose columns are open time, open,
 //!   high, low, close, volume, close time, quote volume, number of trades, taker buy base
 //!   volume, taker buy quote volume, ignore. A file is header-less when its first row starts
-//!   with a timestamp followed by a number. Rows of ten or more fields carry trade counts and
+//!   with a timestamp (unix time or ISO-8601). Rows of ten or more fields carry trade counts and
 //!   taker-buy volume; shorter rows are read as time, open, high, low, close, volume.
 //! - `#` comment lines and blank lines anywhere; a UTF-8 byte-order mark; CRLF line ends;
 //!   `,`, `;` or tab as the separator (chosen from the first row); quoted fields.
@@ -25,8 +25,9 @@
 //! unparsable numbers and timestamps, non-finite values, non-positive prices, negative
 //! volumes, OHLC bars that contradict themselves, conflicting duplicate timestamps, rows out
 //! of order, missing columns, short rows, files with no data. Nothing is half-loaded: any
-//! error means no series. Exact duplicate rows are dropped and counted; holes in the bar grid
-//! are reported in [`LoadReport::gaps`], not treated as errors.
+//! error means no series. Exact duplicates (same time and same values; columns the loader
+//! does not read are not compared) are dropped and counted; holes in the bar grid are
+//! reported in [`LoadReport::gaps`], not treated as errors.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -1217,14 +1218,11 @@ fn column_label(index: usize, name: &str) -> String {
     format!("column {} `{name}`", index + 1)
 }
 
-/// True when the fields look like a data row rather than a header: a time, then a number.
+/// True when the fields look like a data row rather than a header: they start with a time.
 fn looks_like_data(fields: &[Cow<'_, str>]) -> bool {
-    match fields {
-        [time, value, ..] => {
-            parse_timestamp_ms(time).is_some() && value.parse::<f64>().is_ok_and(f64::is_finite)
-        }
-        _ => false,
-    }
+    fields
+        .first()
+        .is_some_and(|first| parse_timestamp_ms(first).is_some())
 }
 
 /// The separator of a file, judged from its first row: `,` when it has one, else `;`, else tab.

@@ -652,6 +652,90 @@ fn hostile_inputs_are_errors_not_panics() {
     assert_eq!(s.ts_ms, [i64::MIN.div_euclid(1_000_000)]);
 }
 
+#[test]
+fn headerless_file_with_a_bad_first_row_names_the_field() {
+    let err = parse_err("1506816000,abc,12,9,11,100\n");
+    assert_eq!(
+        err.to_string(),
+        "BTC.csv:1: column 2 `open`: \"abc\" is not a number"
+    );
+}
+
+/// A small deterministic generator (xorshift64*), so the mutation test needs no seed file.
+struct Mutator(u64);
+
+impl Mutator {
+    fn next(&mut self, below: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % below.max(1)
+    }
+}
+
+#[test]
+fn mutated_files_never_panic_and_whatever_loads_is_valid() {
+    const BITS: &[&str] = &[
+        ",", "\n", "\"", "#", "-", ".", "e", "0", "9", " ", "T", "Z", "+02:00", ":", "\r", "NaN",
+        ";", "1e400", "\u{e9}", "",
+    ];
+    let sources = [
+        std::fs::read_to_string(fixture("banner.csv")).expect("fixture"),
+        std::fs::read_to_string(fixture("kline_no_header.csv")).expect("fixture"),
+        std::fs::read_to_string(fixture("newest_first.csv")).expect("fixture"),
+    ];
+    let mut rng = Mutator(0x9e37_79b9_7f4a_7c15);
+    let mut loaded = 0;
+    for round in 0..3000 {
+        let mut text: Vec<char> = sources[round % sources.len()].chars().collect();
+        for _ in 0..1 + rng.next(4) {
+            let at = rng.next(text.len() + 1);
+            match rng.next(3) {
+                0 => {
+                    let end = (at + rng.next(12)).min(text.len());
+                    text.drain(at..end);
+                }
+                1 => {
+                    let bit = BITS[rng.next(BITS.len())];
+                    text.splice(at..at, bit.chars());
+                }
+                _ => {
+                    if at < text.len() {
+                        let bit: Vec<char> = BITS[rng.next(BITS.len())].chars().collect();
+                        text.splice(at..at + 1, bit);
+                    }
+                }
+            }
+        }
+        let text: String = text.into_iter().collect();
+        let Ok((s, report)) = parse_csv(&text, "fuzz.csv", "X") else {
+            continue;
+        };
+        loaded += 1;
+        let n = s.len();
+        assert!(n > 0, "{text:?}");
+        for column in [&s.open, &s.high, &s.low, &s.close, &s.volume] {
+            assert_eq!(column.len(), n, "{text:?}");
+        }
+        assert_eq!(s.ts_ms.len(), n);
+        assert!(s.ts_ms.windows(2).all(|w| w[1] > w[0]), "{text:?}");
+        for i in 0..n {
+            assert!(
+                s.low[i] > 0.0 && s.low[i] <= s.open[i].min(s.close[i]),
+                "{text:?}"
+            );
+            assert!(s.high[i] >= s.open[i].max(s.close[i]), "{text:?}");
+            assert!(s.volume[i] >= 0.0 && s.volume[i].is_finite(), "{text:?}");
+        }
+        assert_eq!(report.rows_read, n + report.duplicates_dropped);
+        assert_eq!(report.fingerprint, fingerprint(&s));
+    }
+    assert!(
+        loaded > 100,
+        "only {loaded} mutations loaded: the test explores too little"
+    );
+}
+
 // ---- merge ----
 
 fn three_bars() -> String {

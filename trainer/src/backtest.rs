@@ -1,0 +1,50 @@
+//! Deterministic walk of a policy over a segment of bars: the most probable action at every
+//! decision bar, fills at the next open, costs on every change. Used for validation during
+//! training and for the final out-of-sample test.
+
+use std::ops::Range;
+
+use crate::env::{EnvConfig, SymbolMarket};
+use crate::ppo::ActorCritic;
+
+/// A policy's walk over one segment, one entry per decision bar.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Backtest {
+    /// Net log return of each step (position change at the next open, costs paid).
+    pub strategy: Vec<f64>,
+    /// Position held over each step's bar.
+    pub positions: Vec<f64>,
+    /// Buy-and-hold on the same bars: long from the first step's open (paying the entry cost once).
+    pub buy_and_hold: Vec<f64>,
+    /// Open time of the bar each step ends on (unix ms).
+    pub ts_ms: Vec<i64>,
+}
+
+/// Walks `agent` greedily over decision bars `range` of `market`, starting flat.
+pub fn run(agent: &ActorCritic, market: &SymbolMarket, range: Range<usize>, env: &EnvConfig, ts_ms: &[i64]) -> Backtest {
+    let end = range.end.min(market.len().saturating_sub(1));
+    let start = range.start.max(env.window.saturating_sub(1));
+    let n = end.saturating_sub(start);
+    let mut out = Backtest {
+        strategy: Vec::with_capacity(n),
+        positions: Vec::with_capacity(n),
+        buy_and_hold: Vec::with_capacity(n),
+        ts_ms: Vec::with_capacity(n),
+    };
+    let mut ws = agent.workspace(1);
+    let mut obs = vec![0.0f32; market.obs_dim(env.window)];
+    let mut action = [0usize];
+    let mut position = 0i8;
+    for t in start..end {
+        market.observe(t, env.window, position, &mut obs);
+        agent.greedy(&obs, 1, &mut ws, &mut action);
+        let to = env.position(action[0]);
+        out.strategy.push(market.step_log_return(t, position, to, env.cost));
+        out.positions.push(to as f64);
+        let held = if t == start { 0 } else { 1 };
+        out.buy_and_hold.push(market.step_log_return(t, held, 1, env.cost));
+        out.ts_ms.push(ts_ms.get(t + 1).copied().unwrap_or_default());
+        position = to;
+    }
+    out
+}

@@ -1,0 +1,173 @@
+//! Training checkpoints: everything needed to resume a run so that it ends exactly as an
+//! uninterrupted run would — weights, optimiser state, RNG states, environment positions,
+//! counters, the learning curve and the best model so far. Stored as one safetensors file:
+//! the large vectors as tensors, the rest as JSON metadata.
+
+use std::collections::HashMap;
+
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::env::VecEnvState;
+use crate::ppo::{ActorCritic, EpisodeTracker, Learner};
+use crate::spec::TrainSpec;
+use crate::tensors::{self, NamedTensor, TensorError};
+
+/// One point of the learning curve (one PPO update).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    /// Environment steps done after this update.
+    pub steps: u64,
+    /// Mean reward of the last 100 finished episodes (percent log return per episode).
+    pub episode_reward: f64,
+    /// Update diagnostics.
+    pub policy_loss: f32,
+    /// Value loss.
+    pub value_loss: f32,
+    /// Entropy.
+    pub entropy: f32,
+    /// Approximate KL.
+    pub approx_kl: f32,
+    /// Clip fraction.
+    pub clip_fraction: f32,
+    /// Explained variance.
+    pub explained_variance: f32,
+    /// Learning rate.
+    pub learning_rate: f32,
+    /// Validation Sharpe, when validated after this update.
+    pub validation_sharpe: Option<f64>,
+}
+
+/// The model with the best validation score so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BestModel {
+    /// The networks.
+    pub agent: ActorCritic,
+    /// Its validation portfolio Sharpe.
+    pub validation_sharpe: f64,
+    /// Steps done when it was validated.
+    pub steps: u64,
+}
+
+/// A resumable training state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// SHA-256 of the spec it belongs to; resuming under another spec is refused.
+    pub spec_hash: String,
+    /// Networks and optimiser.
+    pub learner: Learner,
+    /// Environments.
+    pub env: VecEnvState,
+    /// The RNG of action sampling and minibatch shuffling.
+    pub rng: ChaCha8Rng,
+    /// Environment steps done.
+    pub steps_done: u64,
+    /// Updates done.
+    pub updates_done: u64,
+    /// Episode statistics.
+    pub episodes: EpisodeTracker,
+    /// Learning curve so far.
+    pub curve: Vec<CurvePoint>,
+    /// Best validated model so far.
+    pub best: Option<BestModel>,
+}
+
+/// A checkpoint that could not be read or does not fit.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// The file's tensors.
+    #[error("checkpoint: {0}")]
+    Tensors(#[from] TensorError),
+    /// The metadata JSON.
+    #[error("checkpoint metadata: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A tensor of the wrong size.
+    #[error("checkpoint tensor {name} has {got} values, expected {want}")]
+    Size {
+        /// Tensor.
+        name: String,
+        /// Values found.
+        got: usize,
+        /// Values expected.
+        want: usize,
+    },
+    /// Another spec's checkpoint.
+    #[error("checkpoint belongs to another spec (hash {found}, this job's is {expected})")]
+    SpecMismatch {
+        /// The checkpoint's.
+        found: String,
+        /// This spec's.
+        expected: String,
+    },
+}
+
+/// SHA-256 of a spec's canonical JSON.
+pub fn spec_hash(spec: &TrainSpec) -> String {
+    let json = serde_json::to_vec(spec).expect("specs serialise");
+    format!("{:x}", Sha256::digest(json))
+}
+
+const META_KEY: &str = "skippy.checkpoint";
+
+impl Checkpoint {
+    /// Serialises to safetensors bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut light = self.clone();
+        let mut owned: Vec<(String, Vec<f32>)> = Vec::new();
+        let mut take = |name: &str, v: &mut Vec<f32>| owned.push((name.to_string(), std::mem::take(v)));
+        take("policy", &mut light.learner.agent.policy.params);
+        take("value", &mut light.learner.agent.value.params);
+        take("adam.policy.m", &mut light.learner.opt_policy.m);
+        take("adam.policy.v", &mut light.learner.opt_policy.v);
+        take("adam.value.m", &mut light.learner.opt_value.m);
+        take("adam.value.v", &mut light.learner.opt_value.v);
+        if let Some(best) = light.best.as_mut() {
+            take("best.policy", &mut best.agent.policy.params);
+            take("best.value", &mut best.agent.value.params);
+        }
+        let meta = serde_json::to_string(&light).expect("checkpoints serialise");
+        let named: Vec<NamedTensor<'_>> =
+            owned.iter().map(|(n, v)| NamedTensor { name: n.clone(), shape: vec![v.len()], data: v }).collect();
+        tensors::write(&named, HashMap::from([(META_KEY.to_string(), meta)]))
+    }
+
+    /// Reads bytes written by [`Self::to_bytes`], checking every size.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
+        let (mut tensors, meta) = tensors::read(bytes)?;
+        let json = meta.get(META_KEY).ok_or_else(|| TensorError::Missing(format!("metadata {META_KEY}")))?;
+        let mut c: Checkpoint = serde_json::from_str(json)?;
+        let mut put = |name: &str, want: usize, slot: &mut Vec<f32>| -> Result<(), CheckpointError> {
+            let v = tensors.remove(name).ok_or_else(|| TensorError::Missing(format!("tensor {name}")))?;
+            if v.len() != want {
+                return Err(CheckpointError::Size { name: name.into(), got: v.len(), want });
+            }
+            *slot = v;
+            Ok(())
+        };
+        let np = crate::nn::mlp::param_count(&c.learner.agent.policy.sizes);
+        let nv = crate::nn::mlp::param_count(&c.learner.agent.value.sizes);
+        put("policy", np, &mut c.learner.agent.policy.params)?;
+        put("value", nv, &mut c.learner.agent.value.params)?;
+        put("adam.policy.m", np, &mut c.learner.opt_policy.m)?;
+        put("adam.policy.v", np, &mut c.learner.opt_policy.v)?;
+        put("adam.value.m", nv, &mut c.learner.opt_value.m)?;
+        put("adam.value.v", nv, &mut c.learner.opt_value.v)?;
+        if let Some(best) = c.best.as_mut() {
+            let bp = crate::nn::mlp::param_count(&best.agent.policy.sizes);
+            let bv = crate::nn::mlp::param_count(&best.agent.value.sizes);
+            put("best.policy", bp, &mut best.agent.policy.params)?;
+            put("best.value", bv, &mut best.agent.value.params)?;
+        }
+        Ok(c)
+    }
+
+    /// Refuses a checkpoint of another spec.
+    pub fn check_spec(&self, spec: &TrainSpec) -> Result<(), CheckpointError> {
+        let expected = spec_hash(spec);
+        if self.spec_hash != expected {
+            return Err(CheckpointError::SpecMismatch { found: self.spec_hash.clone(), expected });
+        }
+        Ok(())
+    }
+}

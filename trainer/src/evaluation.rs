@@ -1,0 +1,119 @@
+//! The honest out-of-sample evaluation of a trained model: per symbol and for the
+//! equal-weight portfolio, the strategy's metrics next to buy-and-hold on the same test bars,
+//! with bootstrap intervals for the Sharpe and for its difference from buy-and-hold.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use skippy_eval::{Comparison, EvalConfig, Metrics};
+
+use crate::backtest::{self, Backtest};
+use crate::dataset::Dataset;
+use crate::env::EnvConfig;
+use crate::ppo::ActorCritic;
+use crate::spec::EvaluationConfig;
+
+/// Metrics of the model and of buy-and-hold on one set of bars.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentReport {
+    /// The model.
+    pub strategy: Metrics,
+    /// Buy-and-hold on the same bars.
+    pub buy_and_hold: Metrics,
+    /// Sharpe(model) − Sharpe(buy-and-hold), with a paired block-bootstrap interval.
+    pub vs_buy_and_hold: Comparison,
+    /// Whether the model's own Sharpe interval excludes 0 (an edge, not noise).
+    pub edge_significant: bool,
+    /// First and last bar time of the segment (unix ms).
+    pub from_ms: i64,
+    /// Last bar time (unix ms).
+    pub to_ms: i64,
+}
+
+/// The test-segment evaluation of a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvaluationReport {
+    /// Per symbol.
+    pub symbols: BTreeMap<String, SegmentReport>,
+    /// Equal-weight portfolio of all symbols, rebalanced every bar.
+    pub portfolio: SegmentReport,
+    /// Bars per year used to annualise.
+    pub bars_per_year: f64,
+    /// Cost per unit of position change.
+    pub cost: f64,
+}
+
+/// Which segment to walk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Segment {
+    /// The validation segment (model selection).
+    Validation,
+    /// The test segment (the final score).
+    Test,
+}
+
+/// Walks the model over `segment` of every symbol.
+pub fn backtests(agent: &ActorCritic, data: &Dataset, env: &EnvConfig, segment: Segment) -> Vec<Backtest> {
+    data.symbols
+        .iter()
+        .map(|s| {
+            let range = match segment {
+                Segment::Validation => s.segments.validation.clone(),
+                Segment::Test => s.segments.test.clone(),
+            };
+            backtest::run(agent, &s.market, range, env, &s.bars.ts_ms)
+        })
+        .collect()
+}
+
+/// Equal-weight portfolio Sharpe of a set of backtests (the validation score).
+pub fn portfolio_sharpe(runs: &[Backtest], bars_per_year: f64) -> f64 {
+    let parts: Vec<&[f64]> = runs.iter().map(|b| b.strategy.as_slice()).collect();
+    skippy_eval::sharpe_ratio(&skippy_eval::portfolio_returns(&parts), bars_per_year)
+}
+
+/// Bars per year of a dataset: the smallest interval among its symbols sets the scale.
+pub fn bars_per_year(data: &Dataset) -> f64 {
+    data.symbols.iter().map(|s| s.bars_per_year).fold(0.0, f64::max)
+}
+
+/// Scores `agent` once on the test segment of every symbol.
+pub fn evaluate(agent: &ActorCritic, data: &Dataset, env: &EnvConfig, cfg: &EvaluationConfig, seed: u64) -> EvaluationReport {
+    let runs = backtests(agent, data, env, Segment::Test);
+    let bpy = bars_per_year(data);
+    let eval_cfg = EvalConfig { bars_per_year: bpy, bootstrap_samples: cfg.bootstrap_samples, block_len: None, level: cfg.level, seed };
+    let mut symbols = BTreeMap::new();
+    for (s, run) in data.symbols.iter().zip(&runs) {
+        let cfg_s = EvalConfig { bars_per_year: s.bars_per_year, ..eval_cfg };
+        symbols.insert(s.bars.symbol.clone(), segment_report(&run.strategy, &run.positions, &run.buy_and_hold, &run.ts_ms, &cfg_s));
+    }
+    let strat: Vec<&[f64]> = runs.iter().map(|b| b.strategy.as_slice()).collect();
+    let bh: Vec<&[f64]> = runs.iter().map(|b| b.buy_and_hold.as_slice()).collect();
+    let port = skippy_eval::portfolio_returns(&strat);
+    let port_bh = skippy_eval::portfolio_returns(&bh);
+    // Portfolio exposure: mean absolute position across symbols, over the common (last) bars.
+    let n = port.len();
+    let positions: Vec<f64> = (0..n)
+        .map(|i| {
+            let sum: f64 = runs.iter().map(|b| b.positions[b.positions.len() - n + i]).sum();
+            sum / runs.len() as f64
+        })
+        .collect();
+    let ts: Vec<i64> = runs.first().map(|b| b.ts_ms[b.ts_ms.len() - n..].to_vec()).unwrap_or_default();
+    let portfolio = segment_report(&port, &positions, &port_bh, &ts, &eval_cfg);
+    EvaluationReport { symbols, portfolio, bars_per_year: bpy, cost: env.cost }
+}
+
+fn segment_report(strategy: &[f64], positions: &[f64], bh: &[f64], ts: &[i64], cfg: &EvalConfig) -> SegmentReport {
+    let strategy_m = skippy_eval::evaluate(strategy, positions, cfg);
+    let bh_m = skippy_eval::buy_and_hold(bh, cfg);
+    let vs = skippy_eval::paired_sharpe_difference(strategy, bh, cfg).expect("backtest series have equal lengths");
+    SegmentReport {
+        edge_significant: skippy_eval::is_significant(&strategy_m.sharpe_ci),
+        strategy: strategy_m,
+        buy_and_hold: bh_m,
+        vs_buy_and_hold: vs,
+        from_ms: ts.first().copied().unwrap_or_default(),
+        to_ms: ts.last().copied().unwrap_or_default(),
+    }
+}

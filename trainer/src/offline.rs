@@ -1,0 +1,262 @@
+//! The offline commands of `skippy-trainer`: one job run locally with a progress bar, as a
+//! researcher tries an idea without the scheduler; and the throughput benchmark.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use skippy_market::catalog::Catalog;
+use skippy_market::features::parse_feature_sets;
+use skippy_trainer::checkpoint::Checkpoint;
+use skippy_trainer::dataset::Dataset;
+use skippy_trainer::ppo::PpoConfig;
+use skippy_trainer::spec::TrainSpec;
+use skippy_trainer::training::{self, Observer, Progress, RunOptions, StopReason};
+use skippy_trainer::{artifacts, bench, report};
+
+/// Train PPO trading agents on crypto bars.
+#[derive(Debug, Parser)]
+#[command(name = "skippy-trainer", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train one policy locally and print its out-of-sample metrics.
+    Train(TrainArgs),
+    /// Measure environment and end-to-end training throughput (env-steps/s).
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct TrainArgs {
+    /// Symbols to train one policy on, comma-separated (catalog names, e.g. BTC,ETH or SYN-EDGE).
+    #[arg(long, value_delimiter = ',', required_unless_present = "spec")]
+    symbols: Vec<String>,
+    /// Feature sets, comma-separated: price, microstructure.
+    #[arg(long, default_value = "price")]
+    features: String,
+    /// Environment steps to train for.
+    #[arg(long, default_value_t = 200_000)]
+    steps: u64,
+    /// Seed of every random choice: same spec and seed, same result.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Output directory for the artifacts.
+    #[arg(long, default_value = "runs/offline")]
+    out: PathBuf,
+    /// Data directory with one CSV (or folder of CSVs) per symbol; default: the shipped sample bars.
+    #[arg(long, env = "SKIPPY_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// A full job spec as JSON (other flags are ignored except --set, --out, --data-dir).
+    #[arg(long)]
+    spec: Option<PathBuf>,
+    /// Override any spec field, e.g. `--set ppo.learning_rate=1e-4 --set env.cost=0.001`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Only flat and long positions.
+    #[arg(long)]
+    long_only: bool,
+    /// Stop training after this many seconds and evaluate what was learned.
+    #[arg(long)]
+    max_duration_secs: Option<f64>,
+    /// Resume from a checkpoint written by an earlier run of the same spec.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Training threads (results do not depend on it).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Print metrics.json instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct BenchArgs {
+    /// Environment steps for the environment-only benchmark.
+    #[arg(long, default_value_t = 50_000_000)]
+    env_steps: usize,
+    /// Environment steps of PPO training to time.
+    #[arg(long, default_value_t = 204_800)]
+    train_steps: usize,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Train(args) => train(args),
+        Command::Bench(args) => {
+            let cfg = PpoConfig::default();
+            let r = bench::run(&cfg, args.env_steps, args.train_steps);
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!("default configuration: {}-dim observation, 64×64 tanh policy and value, n_steps 2048, batch 64, 10 epochs", r.obs_dim);
+                println!("environment alone:   {:>12.0} env-steps/s", r.env_steps_per_sec);
+                println!("PPO end to end:      {:>12.0} env-steps/s ({} steps, {:.0}% in rollouts)", r.train_steps_per_sec, r.train_steps, r.rollout_share * 100.0);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn build_spec(args: &TrainArgs) -> anyhow::Result<TrainSpec> {
+    let mut spec = match &args.spec {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading spec {}", path.display()))?;
+            serde_json::from_str(&text).with_context(|| format!("spec {}", path.display()))?
+        }
+        None => {
+            let features = parse_feature_sets(&args.features)?;
+            let mut spec = TrainSpec::new(args.symbols.clone(), features, args.steps, args.seed);
+            spec.env.long_only = args.long_only;
+            spec
+        }
+    };
+    if !args.overrides.is_empty() {
+        let mut tree = serde_json::to_value(&spec)?;
+        for kv in &args.overrides {
+            let Some((key, value)) = kv.split_once('=') else {
+                bail!("--set {kv:?}: expected KEY=VALUE, e.g. ppo.learning_rate=1e-4");
+            };
+            let parsed: serde_json::Value =
+                serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+            let mut node = &mut tree;
+            for part in key.split('.') {
+                let obj = node.as_object_mut().with_context(|| format!("--set {key}: {part:?} is not inside an object"))?;
+                if !obj.contains_key(part) {
+                    let known: Vec<&String> = obj.keys().collect();
+                    bail!("--set {key}: unknown field {part:?}; known fields here: {known:?}");
+                }
+                node = obj.get_mut(part).expect("checked above");
+            }
+            *node = parsed;
+        }
+        spec = serde_json::from_value(tree).context("--set produced an invalid spec")?;
+    }
+    spec.validate()?;
+    Ok(spec)
+}
+
+struct Terminal {
+    bar: ProgressBar,
+    phase: Option<training::Phase>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Observer for Terminal {
+    fn progress(&mut self, p: &Progress) {
+        if self.phase != Some(p.phase) {
+            self.phase = Some(p.phase);
+            let phase = serde_json::to_value(p.phase).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            self.bar.println(format!("[{phase}] {:.0}% · {}", p.percent, p.message));
+        }
+        self.bar.set_position(p.steps_done.min(p.total_steps));
+        let mut msg = format!("{:>7.0} steps/s · episode reward {:+.3}", p.steps_per_sec, p.episode_reward);
+        if let Some(u) = &p.update {
+            msg += &format!(" · entropy {:.3} · kl {:.4} · clip {:.2} · ev {:.2}", u.entropy, u.approx_kl, u.clip_fraction, u.explained_variance);
+        }
+        if let Some(v) = p.best_validation_sharpe {
+            msg += &format!(" · best val Sharpe {v:+.2}");
+        }
+        self.bar.set_message(msg);
+    }
+
+    fn stop_requested(&mut self) -> Option<StopReason> {
+        self.cancel.load(Ordering::Relaxed).then_some(StopReason::Cancelled)
+    }
+
+    fn checkpoint(&mut self, _checkpoint: &Checkpoint) {}
+}
+
+fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
+    let spec = build_spec(&args)?;
+    let catalog = Catalog::open_or_embedded(args.data_dir.as_deref())?;
+    eprintln!(
+        "training PPO on {} with {} features for {} steps (seed {}), data: {}",
+        spec.symbols.join(", "),
+        spec.features.iter().map(|f| f.name()).collect::<Vec<_>>().join(","),
+        spec.total_steps,
+        spec.seed,
+        catalog.describe()
+    );
+    let data = Dataset::load(&spec, &catalog)?;
+    for s in &data.symbols {
+        eprintln!(
+            "  {}: {} bars, {} gaps, {} duplicates dropped; train {} / validation {} / test {} bars, embargo {}",
+            s.bars.symbol,
+            s.bars.len(),
+            s.report.gaps.len(),
+            s.report.duplicates_dropped,
+            s.segments.train.len(),
+            s.segments.validation.len(),
+            s.segments.test.len(),
+            s.segments.embargo
+        );
+    }
+    let resume = match &args.resume {
+        Some(path) => {
+            let bytes = std::fs::read(path).with_context(|| format!("reading checkpoint {}", path.display()))?;
+            Some(Checkpoint::from_bytes(&bytes).with_context(|| format!("checkpoint {}", path.display()))?)
+        }
+        None => None,
+    };
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let cancel = cancel.clone();
+        ctrlc::set_handler(move || {
+            if cancel.swap(true, Ordering::Relaxed) {
+                std::process::exit(130);
+            }
+        })
+        .context("installing the Ctrl+C handler")?;
+    }
+    let bar = ProgressBar::new(spec.total_steps);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30.cyan/blue} {pos:>9}/{len} steps {elapsed_precise} · {msg}")
+            .expect("valid template")
+            .progress_chars("█▉▊▋▌▍▎▏ "),
+    );
+    let mut observer = Terminal { bar: bar.clone(), phase: None, cancel };
+    let opts = RunOptions {
+        max_duration: args.max_duration_secs.map(Duration::from_secs_f64),
+        threads: args.threads,
+        ..RunOptions::default()
+    };
+    let outcome = training::train(&spec, &data, resume, &opts, &mut observer)?;
+    bar.finish_and_clear();
+    let written = artifacts::write(&args.out, &spec, &data, &outcome)
+        .with_context(|| format!("writing artifacts to {}", args.out.display()))?;
+    match (&outcome.evaluation, args.json) {
+        (Some(_), true) => print!("{}", std::fs::read_to_string(args.out.join(artifacts::names::METRICS))?),
+        (Some(report), false) => {
+            print!("{}", report::metrics_table(report));
+            if let Some(best) = &outcome.checkpoint.best {
+                println!("kept model: validation Sharpe {:+.2} at {} steps", best.validation_sharpe, best.steps);
+            }
+            if outcome.stop == StopReason::DurationLimit {
+                println!("stopped by the duration limit after {} of {} steps", outcome.checkpoint.steps_done, spec.total_steps);
+            }
+            println!("artifacts ({}): {}", written.len(), args.out.display());
+        }
+        (None, _) => {
+            eprintln!(
+                "training cancelled after {} steps; checkpoint kept at {}",
+                outcome.checkpoint.steps_done,
+                args.out.join(artifacts::names::CHECKPOINT).display()
+            );
+            return Ok(ExitCode::from(130));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
