@@ -179,10 +179,7 @@ fn equity(model: &ActorCritic, spec: &TrainSpec, data: &Dataset) -> (String, Str
         .iter()
         .map(|b| {
             let tail = b.strategy.len() - n;
-            (
-                skippy_eval::equity_curve(&b.strategy[tail..]),
-                skippy_eval::equity_curve(&b.buy_and_hold[tail..]),
-            )
+            (skippy_eval::equity_curve(&b.strategy[tail..]), skippy_eval::equity_curve(&b.buy_and_hold[tail..]))
         })
         .collect();
     let mut csv = String::from("bar,time_ms,portfolio,portfolio_buy_and_hold");
@@ -220,7 +217,16 @@ fn learning_curve(curve: &[crate::checkpoint::CurvePoint]) -> (String, String, S
         let _ = writeln!(
             csv,
             "{},{},{},{},{},{},{},{},{},{}",
-            p.steps, p.episode_reward, p.policy_loss, p.value_loss, p.entropy, p.approx_kl, p.clip_fraction, p.explained_variance, p.learning_rate, v
+            p.steps,
+            p.episode_reward,
+            p.policy_loss,
+            p.value_loss,
+            p.entropy,
+            p.approx_kl,
+            p.clip_fraction,
+            p.explained_variance,
+            p.learning_rate,
+            v
         );
     }
     let x: Vec<f64> = curve.iter().map(|p| p.steps as f64).collect();

@@ -21,7 +21,13 @@ pub struct Backtest {
 }
 
 /// Walks `agent` greedily over decision bars `range` of `market`, starting flat.
-pub fn run(agent: &ActorCritic, market: &SymbolMarket, range: Range<usize>, env: &EnvConfig, ts_ms: &[i64]) -> Backtest {
+pub fn run(
+    agent: &ActorCritic,
+    market: &SymbolMarket,
+    range: Range<usize>,
+    env: &EnvConfig,
+    ts_ms: &[i64],
+) -> Backtest {
     let end = range.end.min(market.len().saturating_sub(1));
     let start = range.start.max(env.window.saturating_sub(1));
     let n = end.saturating_sub(start);

@@ -51,7 +51,8 @@ pub fn run(cfg: &PpoConfig, env_steps: usize, train_steps: usize) -> BenchReport
     let obs_dim = markets[0].obs_dim(env_cfg.window);
 
     let n_envs = 64;
-    let mut env = VecEnv::new(env_cfg.clone(), markets.clone(), vec![0..19_000], n_envs, 1).expect("bench market is valid");
+    let mut env =
+        VecEnv::new(env_cfg.clone(), markets.clone(), vec![0..19_000], n_envs, 1).expect("bench market is valid");
     let mut out = StepOutput::default();
     let mut obs = vec![0.0f32; n_envs * obs_dim];
     let actions: Vec<usize> = (0..n_envs).map(|e| e % 3).collect();
@@ -75,15 +76,15 @@ pub fn run(cfg: &PpoConfig, env_steps: usize, train_steps: usize) -> BenchReport
     let mut rollout_secs = 0.0;
     let started = Instant::now();
     rayon::broadcast(|_| ());
-    rayon::scope(|_| {}); 
+    rayon::scope(|_| {});
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
     pool.install(|| {
-    for _ in 0..updates {
-        let t0 = Instant::now();
-        collector.collect(&learner.agent, &mut env, &mut buf, cfg.gamma, cfg.gae_lambda, &mut rng, &mut episodes);
-        rollout_secs += t0.elapsed().as_secs_f64();
-        learner.update(&buf, cfg, cfg.learning_rate, &mut rng);
-    }
+        for _ in 0..updates {
+            let t0 = Instant::now();
+            collector.collect(&learner.agent, &mut env, &mut buf, cfg.gamma, cfg.gae_lambda, &mut rng, &mut episodes);
+            rollout_secs += t0.elapsed().as_secs_f64();
+            learner.update(&buf, cfg, cfg.learning_rate, &mut rng);
+        }
     });
     let total = started.elapsed().as_secs_f64();
     BenchReport {

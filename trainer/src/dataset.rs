@@ -73,6 +73,9 @@ pub struct SymbolData {
     pub market: SymbolMarket,
     /// Bars per year, for annualising.
     pub bars_per_year: f64,
+    /// The generator's knowledge, when the symbol is a synthetic market (for the reference
+    /// "best achievable" Sharpe next to the model's).
+    pub synthetic: Option<skippy_market::synthetic::SyntheticMarket>,
 }
 
 /// Every symbol of a job.
@@ -127,7 +130,10 @@ pub fn prepare(bars: BarSeries, report: LoadReport, spec: &TrainSpec) -> Result<
         open: bars.open.clone(),
         close: bars.close.clone(),
     };
-    Ok(SymbolData { bars, report, segments, normalizer, market, bars_per_year })
+    // A synthetic symbol's generator knows the true edge; keep it only if these are its bars
+    // (a data file of the same name would take precedence in the catalog).
+    let synthetic = skippy_market::synthetic::generate_named(&bars.symbol).filter(|m| m.series.close == bars.close);
+    Ok(SymbolData { bars, report, segments, normalizer, market, bars_per_year, synthetic })
 }
 
 fn embargo(warmup: usize, window: usize, cfg: &SplitConfig) -> usize {
@@ -137,7 +143,13 @@ fn embargo(warmup: usize, window: usize, cfg: &SplitConfig) -> usize {
 /// Splits `bars` chronologically. Decision bars run from the first bar with full feature
 /// history and a full window to the second-to-last bar (each decision needs the next bar).
 /// `Err(needed)` gives the fewest bars that would do.
-pub fn split(bars: usize, warmup: usize, window: usize, min_train: usize, cfg: &SplitConfig) -> Result<Segments, usize> {
+pub fn split(
+    bars: usize,
+    warmup: usize,
+    window: usize,
+    min_train: usize,
+    cfg: &SplitConfig,
+) -> Result<Segments, usize> {
     let embargo = embargo(warmup, window, cfg);
     let first = warmup.max(window.saturating_sub(1));
     let fixed = first + 2 * embargo + 1;

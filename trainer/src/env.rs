@@ -190,12 +190,21 @@ impl VecEnv {
         let mut clipped = Vec::with_capacity(ranges.len());
         for (m, r) in markets.iter().zip(&ranges) {
             if m.n_features != first.n_features {
-                return Err(EnvError::FeatureMismatch { symbol: m.symbol.clone(), got: m.n_features, want: first.n_features });
+                return Err(EnvError::FeatureMismatch {
+                    symbol: m.symbol.clone(),
+                    got: m.n_features,
+                    want: first.n_features,
+                });
             }
             let start = r.start.max(cfg.window.saturating_sub(1));
             let end = r.end.min(m.len().saturating_sub(1));
             if start >= end {
-                return Err(EnvError::EmptyRange { symbol: m.symbol.clone(), start: r.start, end: r.end, window: cfg.window });
+                return Err(EnvError::EmptyRange {
+                    symbol: m.symbol.clone(),
+                    start: r.start,
+                    end: r.end,
+                    window: cfg.window,
+                });
             }
             clipped.push(start..end);
         }
@@ -290,7 +299,13 @@ mod tests {
         let close: Vec<f64> = (0..n).map(|i| 100.0 * (1.0 + 0.01 * (i as f64).sin())).collect();
         let mut open = vec![close[0]];
         open.extend(close.iter().take(n - 1).map(|c| c * 1.001));
-        SymbolMarket { symbol: "T".into(), features: (0..n * 2).map(|i| i as f32).collect(), n_features: 2, open, close }
+        SymbolMarket {
+            symbol: "T".into(),
+            features: (0..n * 2).map(|i| i as f32).collect(),
+            n_features: 2,
+            open,
+            close,
+        }
     }
 
     #[test]

@@ -24,6 +24,11 @@ pub struct SegmentReport {
     pub vs_buy_and_hold: Comparison,
     /// Whether the model's own Sharpe interval excludes 0 (an edge, not noise).
     pub edge_significant: bool,
+    /// For synthetic markets: the best Sharpe of the generator's informed policies (which know
+    /// the hidden regime and the true expected return) on the same bars and costs: the best
+    /// achievable, to judge the model against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub informed_sharpe: Option<f64>,
     /// First and last bar time of the segment (unix ms).
     pub from_ms: i64,
     /// Last bar time (unix ms).
@@ -78,14 +83,35 @@ pub fn bars_per_year(data: &Dataset) -> f64 {
 }
 
 /// Scores `agent` once on the test segment of every symbol.
-pub fn evaluate(agent: &ActorCritic, data: &Dataset, env: &EnvConfig, cfg: &EvaluationConfig, seed: u64) -> EvaluationReport {
+pub fn evaluate(
+    agent: &ActorCritic,
+    data: &Dataset,
+    env: &EnvConfig,
+    cfg: &EvaluationConfig,
+    seed: u64,
+) -> EvaluationReport {
     let runs = backtests(agent, data, env, Segment::Test);
     let bpy = bars_per_year(data);
-    let eval_cfg = EvalConfig { bars_per_year: bpy, bootstrap_samples: cfg.bootstrap_samples, block_len: None, level: cfg.level, seed };
+    let eval_cfg = EvalConfig {
+        bars_per_year: bpy,
+        bootstrap_samples: cfg.bootstrap_samples,
+        block_len: None,
+        level: cfg.level,
+        seed,
+    };
     let mut symbols = BTreeMap::new();
     for (s, run) in data.symbols.iter().zip(&runs) {
         let cfg_s = EvalConfig { bars_per_year: s.bars_per_year, ..eval_cfg };
-        symbols.insert(s.bars.symbol.clone(), segment_report(&run.strategy, &run.positions, &run.buy_and_hold, &run.ts_ms, &cfg_s));
+        let mut rep = segment_report(&run.strategy, &run.positions, &run.buy_and_hold, &run.ts_ms, &cfg_s);
+        rep.informed_sharpe = s.synthetic.as_ref().map(|m| {
+            let test = &s.segments.test;
+            skippy_market::synthetic::INFORMED_THRESHOLDS
+                .iter()
+                .map(|k| m.informed_returns(test.start..test.end + 1, env.cost, k * env.cost))
+                .map(|r| skippy_eval::sharpe_ratio(&r, s.bars_per_year))
+                .fold(f64::NEG_INFINITY, f64::max)
+        });
+        symbols.insert(s.bars.symbol.clone(), rep);
     }
     let strat: Vec<&[f64]> = runs.iter().map(|b| b.strategy.as_slice()).collect();
     let bh: Vec<&[f64]> = runs.iter().map(|b| b.buy_and_hold.as_slice()).collect();
@@ -109,6 +135,7 @@ fn segment_report(strategy: &[f64], positions: &[f64], bh: &[f64], ts: &[i64], c
     let bh_m = skippy_eval::buy_and_hold(bh, cfg);
     let vs = skippy_eval::paired_sharpe_difference(strategy, bh, cfg).expect("backtest series have equal lengths");
     SegmentReport {
+        informed_sharpe: None,
         edge_significant: skippy_eval::is_significant(&strategy_m.sharpe_ci),
         strategy: strategy_m,
         buy_and_hold: bh_m,

@@ -101,9 +101,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
-                println!("default configuration: {}-dim observation, 64×64 tanh policy and value, n_steps 2048, batch 64, 10 epochs", r.obs_dim);
+                println!(
+                    "default configuration: {}-dim observation, 64×64 tanh policy and value, n_steps 2048, batch 64, 10 epochs",
+                    r.obs_dim
+                );
                 println!("environment alone:   {:>12.0} env-steps/s", r.env_steps_per_sec);
-                println!("PPO end to end:      {:>12.0} env-steps/s ({} steps, {:.0}% in rollouts)", r.train_steps_per_sec, r.train_steps, r.rollout_share * 100.0);
+                println!(
+                    "PPO end to end:      {:>12.0} env-steps/s ({} steps, {:.0}% in rollouts)",
+                    r.train_steps_per_sec,
+                    r.train_steps,
+                    r.rollout_share * 100.0
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -133,7 +141,8 @@ fn build_spec(args: &TrainArgs) -> anyhow::Result<TrainSpec> {
                 serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
             let mut node = &mut tree;
             for part in key.split('.') {
-                let obj = node.as_object_mut().with_context(|| format!("--set {key}: {part:?} is not inside an object"))?;
+                let obj =
+                    node.as_object_mut().with_context(|| format!("--set {key}: {part:?} is not inside an object"))?;
                 if !obj.contains_key(part) {
                     let known: Vec<&String> = obj.keys().collect();
                     bail!("--set {key}: unknown field {part:?}; known fields here: {known:?}");
@@ -158,13 +167,17 @@ impl Observer for Terminal {
     fn progress(&mut self, p: &Progress) {
         if self.phase != Some(p.phase) {
             self.phase = Some(p.phase);
-            let phase = serde_json::to_value(p.phase).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            let phase =
+                serde_json::to_value(p.phase).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
             self.bar.println(format!("[{phase}] {:.0}% · {}", p.percent, p.message));
         }
         self.bar.set_position(p.steps_done.min(p.total_steps));
         let mut msg = format!("{:>7.0} steps/s · episode reward {:+.3}", p.steps_per_sec, p.episode_reward);
         if let Some(u) = &p.update {
-            msg += &format!(" · entropy {:.3} · kl {:.4} · clip {:.2} · ev {:.2}", u.entropy, u.approx_kl, u.clip_fraction, u.explained_variance);
+            msg += &format!(
+                " · entropy {:.3} · kl {:.4} · clip {:.2} · ev {:.2}",
+                u.entropy, u.approx_kl, u.clip_fraction, u.explained_variance
+            );
         }
         if let Some(v) = p.best_validation_sharpe {
             msg += &format!(" · best val Sharpe {v:+.2}");
@@ -245,7 +258,10 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
                 println!("kept model: validation Sharpe {:+.2} at {} steps", best.validation_sharpe, best.steps);
             }
             if outcome.stop == StopReason::DurationLimit {
-                println!("stopped by the duration limit after {} of {} steps", outcome.checkpoint.steps_done, spec.total_steps);
+                println!(
+                    "stopped by the duration limit after {} of {} steps",
+                    outcome.checkpoint.steps_done, spec.total_steps
+                );
             }
             println!("artifacts ({}): {}", written.len(), args.out.display());
         }

@@ -22,6 +22,14 @@ pub fn metrics_table(report: &EvaluationReport) -> String {
     for (name, seg) in rows {
         row(&mut out, &format!("{name} PPO"), &seg.strategy);
         row(&mut out, &format!("{name} buy-and-hold"), &seg.buy_and_hold);
+        if let Some(best) = seg.informed_sharpe {
+            let _ = writeln!(
+                out,
+                "{:<22} {:>+8.2}   (the generator's informed policy, same bars and costs)",
+                format!("{name} best achievable"),
+                best
+            );
+        }
         let d = &seg.vs_buy_and_hold;
         let _ = writeln!(
             out,

@@ -143,7 +143,12 @@ impl TrainSpec {
         range((1..=256).contains(&e.window), "env.window", e.window, "1..=256")?;
         range((1..=1_000_000).contains(&e.episode_len), "env.episode_len", e.episode_len, "1..=1000000")?;
         range(e.cost.is_finite() && (0.0..0.1).contains(&e.cost), "env.cost", e.cost, "in [0, 0.1)")?;
-        range(e.reward_scale.is_finite() && e.reward_scale > 0.0 && e.reward_scale <= 1e6, "env.reward_scale", e.reward_scale, "in (0, 1e6]")?;
+        range(
+            e.reward_scale.is_finite() && e.reward_scale > 0.0 && e.reward_scale <= 1e6,
+            "env.reward_scale",
+            e.reward_scale,
+            "in (0, 1e6]",
+        )?;
         let s = &self.split;
         range(s.train.is_finite() && s.train >= 0.1 && s.train < 1.0, "split.train", s.train, "in [0.1, 1)")?;
         range(
@@ -157,7 +162,12 @@ impl TrainSpec {
         }
         let v = &self.evaluation;
         range((1..=1000).contains(&v.validations), "evaluation.validations", v.validations, "1..=1000")?;
-        range((10..=100_000).contains(&v.bootstrap_samples), "evaluation.bootstrap_samples", v.bootstrap_samples, "10..=100000")?;
+        range(
+            (10..=100_000).contains(&v.bootstrap_samples),
+            "evaluation.bootstrap_samples",
+            v.bootstrap_samples,
+            "10..=100000",
+        )?;
         range(v.level > 0.5 && v.level < 1.0, "evaluation.level", v.level, "in (0.5, 1)")?;
         Ok(())
     }

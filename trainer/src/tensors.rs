@@ -38,13 +38,18 @@ pub fn write(tensors: &[NamedTensor<'_>], metadata: HashMap<String, String>) -> 
         .collect();
     let views: Vec<(String, TensorView<'_>)> = bytes
         .iter()
-        .map(|(name, shape, b)| (name.clone(), TensorView::new(Dtype::F32, shape.clone(), b).expect("shape matches data")))
+        .map(|(name, shape, b)| {
+            (name.clone(), TensorView::new(Dtype::F32, shape.clone(), b).expect("shape matches data"))
+        })
         .collect();
     safetensors::serialize(views, Some(metadata)).expect("in-memory serialisation of valid views")
 }
 
+/// Tensors by name.
+pub type Tensors = HashMap<String, Vec<f32>>;
+
 /// Every f32 tensor of a buffer, and its metadata.
-pub fn read(buffer: &[u8]) -> Result<(HashMap<String, Vec<f32>>, HashMap<String, String>), TensorError> {
+pub fn read(buffer: &[u8]) -> Result<(Tensors, HashMap<String, String>), TensorError> {
     let (_, meta) = SafeTensors::read_metadata(buffer).map_err(|e| TensorError::Format(e.to_string()))?;
     let st = SafeTensors::deserialize(buffer).map_err(|e| TensorError::Format(e.to_string()))?;
     let mut out = HashMap::new();

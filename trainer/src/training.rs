@@ -191,25 +191,26 @@ fn train_in_pool(
     let (mut speed_t, mut speed_steps, mut steps_per_sec) = (Instant::now(), state.steps_done, 0.0);
     let mut last_update: Option<UpdateStats> = None;
 
-    let progress = |state: &Checkpoint, phase: Phase, steps_per_sec: f64, update: Option<UpdateStats>, message: String| {
-        let percent = match phase {
-            Phase::Preflight => 5.0,
-            Phase::Training => 10.0 + 75.0 * (state.steps_done as f64 / spec.total_steps as f64).min(1.0),
-            Phase::Evaluating => 85.0,
-            Phase::Done => 100.0,
+    let progress =
+        |state: &Checkpoint, phase: Phase, steps_per_sec: f64, update: Option<UpdateStats>, message: String| {
+            let percent = match phase {
+                Phase::Preflight => 5.0,
+                Phase::Training => 10.0 + 75.0 * (state.steps_done as f64 / spec.total_steps as f64).min(1.0),
+                Phase::Evaluating => 85.0,
+                Phase::Done => 100.0,
+            };
+            Progress {
+                phase,
+                percent,
+                steps_done: state.steps_done,
+                total_steps: spec.total_steps,
+                steps_per_sec,
+                episode_reward: state.episodes.mean_recent(),
+                update,
+                best_validation_sharpe: state.best.as_ref().map(|b| b.validation_sharpe),
+                message,
+            }
         };
-        Progress {
-            phase,
-            percent,
-            steps_done: state.steps_done,
-            total_steps: spec.total_steps,
-            steps_per_sec,
-            episode_reward: state.episodes.mean_recent(),
-            update,
-            best_validation_sharpe: state.best.as_ref().map(|b| b.validation_sharpe),
-            message,
-        }
-    };
     observer.progress(&progress(&state, Phase::Training, 0.0, None, "PPO training in progress".into()));
 
     let mut stop = StopReason::Completed;
@@ -224,7 +225,15 @@ fn train_in_pool(
         }
         let frac = if cfg.anneal_lr { 1.0 - state.updates_done as f32 / total as f32 } else { 1.0 };
         let lr = cfg.learning_rate * frac;
-        collector.collect(&state.learner.agent, &mut env, &mut buf, cfg.gamma, cfg.gae_lambda, &mut state.rng, &mut state.episodes);
+        collector.collect(
+            &state.learner.agent,
+            &mut env,
+            &mut buf,
+            cfg.gamma,
+            cfg.gae_lambda,
+            &mut state.rng,
+            &mut state.episodes,
+        );
         let stats = state.learner.update(&buf, cfg, lr, &mut state.rng);
         state.updates_done += 1;
         state.steps_done += cfg.rollout_len() as u64;
@@ -275,7 +284,13 @@ fn train_in_pool(
             p.validation_sharpe = Some(v);
         }
     }
-    observer.progress(&progress(&state, Phase::Evaluating, steps_per_sec, last_update.clone(), "evaluating results".into()));
+    observer.progress(&progress(
+        &state,
+        Phase::Evaluating,
+        steps_per_sec,
+        last_update.clone(),
+        "evaluating results".into(),
+    ));
     let model = state.best.as_ref().map_or_else(|| state.learner.agent.clone(), |b| b.agent.clone());
     let report = evaluation::evaluate(&model, data, &spec.env, &spec.evaluation, spec.seed);
     observer.progress(&progress(&state, Phase::Done, steps_per_sec, last_update, "complete".into()));
@@ -287,7 +302,8 @@ fn validate(state: &mut Checkpoint, data: &Dataset, spec: &TrainSpec, bpy: f64) 
     let runs = evaluation::backtests(&state.learner.agent, data, &spec.env, Segment::Validation);
     let sharpe = evaluation::portfolio_sharpe(&runs, bpy);
     if state.best.as_ref().is_none_or(|b| sharpe > b.validation_sharpe) {
-        state.best = Some(BestModel { agent: state.learner.agent.clone(), validation_sharpe: sharpe, steps: state.steps_done });
+        state.best =
+            Some(BestModel { agent: state.learner.agent.clone(), validation_sharpe: sharpe, steps: state.steps_done });
     }
     sharpe
 }

@@ -83,16 +83,9 @@ pub fn sharpe_interval(log_returns: &[f64], cfg: &EvalConfig) -> Interval {
 ///
 /// # Errors
 /// [`EvalError::LengthMismatch`] if `a` and `b` have different lengths.
-pub fn paired_sharpe_difference(
-    a: &[f64],
-    b: &[f64],
-    cfg: &EvalConfig,
-) -> Result<Comparison, EvalError> {
+pub fn paired_sharpe_difference(a: &[f64], b: &[f64], cfg: &EvalConfig) -> Result<Comparison, EvalError> {
     if a.len() != b.len() {
-        return Err(EvalError::LengthMismatch {
-            a: a.len(),
-            b: b.len(),
-        });
+        return Err(EvalError::LengthMismatch { a: a.len(), b: b.len() });
     }
     let (a, b) = (sanitised(a), sanitised(b));
     let level = cfg.resolved_level();
@@ -112,11 +105,7 @@ pub fn paired_sharpe_difference(
         }
         percentile_interval(draws, level)
     };
-    Ok(Comparison {
-        difference,
-        interval,
-        significant: is_significant(&interval),
-    })
+    Ok(Comparison { difference, interval, significant: is_significant(&interval) })
 }
 
 /// A copy of `values` with non-finite entries replaced by 0.
@@ -126,11 +115,7 @@ fn sanitised(values: &[f64]) -> Vec<f64> {
 
 /// The interval `[0, 0]` at `level`.
 fn zero_interval(level: f64) -> Interval {
-    Interval {
-        lo: 0.0,
-        hi: 0.0,
-        level,
-    }
+    Interval { lo: 0.0, hi: 0.0, level }
 }
 
 /// Draws block starts for resamples of a series of `n` bars and replays them
@@ -150,12 +135,7 @@ impl BlockResampler {
     /// A resampler for series of `n >= 1` bars, seeded from `cfg.seed`.
     fn new(n: usize, cfg: &EvalConfig) -> Self {
         let block = cfg.block_len_for(n);
-        Self {
-            n,
-            block,
-            starts: vec![0; n.div_ceil(block)],
-            rng: ChaCha8Rng::seed_from_u64(cfg.seed),
-        }
+        Self { n, block, starts: vec![0; n.div_ceil(block)], rng: ChaCha8Rng::seed_from_u64(cfg.seed) }
     }
 
     /// Draws the block starts of the next resample.
@@ -169,10 +149,7 @@ impl BlockResampler {
     /// The current resample of `series` (which has `n` bars), bar by bar.
     fn resample<'a>(&'a self, series: &'a [f64]) -> impl Iterator<Item = f64> + 'a {
         let block = self.block;
-        self.starts
-            .iter()
-            .flat_map(move |&s| series.get(s..s + block).unwrap_or(&[]).iter().copied())
-            .take(self.n)
+        self.starts.iter().flat_map(move |&s| series.get(s..s + block).unwrap_or(&[]).iter().copied()).take(self.n)
     }
 }
 
@@ -217,10 +194,7 @@ mod tests {
 
     #[test]
     fn resamples_are_made_of_whole_blocks_of_the_series() {
-        let cfg = EvalConfig {
-            block_len: Some(3),
-            ..EvalConfig::new(1.0)
-        };
+        let cfg = EvalConfig { block_len: Some(3), ..EvalConfig::new(1.0) };
         let series: Vec<f64> = (0..10).map(f64::from).collect();
         let mut r = BlockResampler::new(series.len(), &cfg);
         for _ in 0..50 {
@@ -237,10 +211,7 @@ mod tests {
 
     #[test]
     fn block_as_long_as_the_series_reproduces_it() {
-        let cfg = EvalConfig {
-            block_len: Some(1000),
-            ..EvalConfig::new(1.0)
-        };
+        let cfg = EvalConfig { block_len: Some(1000), ..EvalConfig::new(1.0) };
         let series = [0.5, -0.25, 1.0];
         let mut r = BlockResampler::new(3, &cfg);
         r.redraw();
@@ -249,11 +220,7 @@ mod tests {
 
     #[test]
     fn touching_zero_is_not_significant() {
-        let i = |lo, hi| Interval {
-            lo,
-            hi,
-            level: 0.95,
-        };
+        let i = |lo, hi| Interval { lo, hi, level: 0.95 };
         assert!(is_significant(&i(0.1, 2.0)));
         assert!(is_significant(&i(-2.0, -0.1)));
         assert!(!is_significant(&i(0.0, 2.0)));

@@ -140,11 +140,7 @@ impl EvalConfig {
 
     /// The annualisation factor actually used (see [`Self::bars_per_year`]).
     pub(crate) fn periods(&self) -> f64 {
-        if self.bars_per_year.is_finite() && self.bars_per_year > 0.0 {
-            self.bars_per_year
-        } else {
-            1.0
-        }
+        if self.bars_per_year.is_finite() && self.bars_per_year > 0.0 { self.bars_per_year } else { 1.0 }
     }
 
     /// The number of resamples actually used (see [`Self::bootstrap_samples`]).
@@ -158,11 +154,7 @@ impl EvalConfig {
 
     /// The confidence level actually used (see [`Self::level`]).
     pub(crate) fn resolved_level(&self) -> f64 {
-        if self.level > 0.0 && self.level < 1.0 {
-            self.level
-        } else {
-            DEFAULT_LEVEL
-        }
+        if self.level > 0.0 && self.level < 1.0 { self.level } else { DEFAULT_LEVEL }
     }
 
     /// The block length actually used for a series of `n >= 1` bars (see
@@ -297,11 +289,7 @@ pub fn evaluate(log_returns: &[f64], positions: &[f64], cfg: &EvalConfig) -> Met
         annual_return: finite((moments.mean * periods).exp_m1()),
         annual_volatility: finite(moments.std * periods.sqrt()),
         turnover: finite(traded / nf * periods),
-        hit_rate: if in_market == 0 {
-            0.0
-        } else {
-            hits as f64 / in_market as f64
-        },
+        hit_rate: if in_market == 0 { 0.0 } else { hits as f64 / in_market as f64 },
         trades,
         bars: n as u64,
         exposure: in_market as f64 / nf,
@@ -321,11 +309,7 @@ pub fn sharpe_ratio(log_returns: &[f64], bars_per_year: f64) -> f64 {
 fn empty_metrics(cfg: &EvalConfig) -> Metrics {
     Metrics {
         sharpe: 0.0,
-        sharpe_ci: Interval {
-            lo: 0.0,
-            hi: 0.0,
-            level: cfg.resolved_level(),
-        },
+        sharpe_ci: Interval { lo: 0.0, hi: 0.0, level: cfg.resolved_level() },
         sortino: 0.0,
         max_drawdown: 0.0,
         total_return: 0.0,
@@ -363,22 +347,12 @@ pub fn portfolio_returns(per_symbol_log_returns: &[&[f64]]) -> Vec<f64> {
         return Vec::new();
     };
     let count = per_symbol_log_returns.len() as f64;
-    let tails: Vec<&[f64]> = per_symbol_log_returns
-        .iter()
-        .map(|s| &s[s.len() - n..])
-        .collect();
+    let tails: Vec<&[f64]> = per_symbol_log_returns.iter().map(|s| &s[s.len() - n..]).collect();
     (0..n)
         .map(|t| {
             // log-sum-exp around the largest return keeps exp from overflowing.
-            let top = tails
-                .iter()
-                .map(|s| finite_input(s[t]))
-                .fold(f64::NEG_INFINITY, f64::max);
-            let mean_growth = tails
-                .iter()
-                .map(|s| (finite_input(s[t]) - top).exp())
-                .sum::<f64>()
-                / count;
+            let top = tails.iter().map(|s| finite_input(s[t])).fold(f64::NEG_INFINITY, f64::max);
+            let mean_growth = tails.iter().map(|s| (finite_input(s[t]) - top).exp()).sum::<f64>() / count;
             finite(top + mean_growth.ln())
         })
         .collect()
@@ -405,10 +379,7 @@ mod tests {
     const EPS: f64 = 1e-12;
 
     fn cfg() -> EvalConfig {
-        EvalConfig {
-            bootstrap_samples: 200,
-            ..EvalConfig::new(252.0)
-        }
+        EvalConfig { bootstrap_samples: 200, ..EvalConfig::new(252.0) }
     }
 
     fn all_finite(m: &Metrics) -> bool {
@@ -487,25 +458,12 @@ mod tests {
 
     #[test]
     fn non_finite_and_extreme_inputs_stay_finite() {
-        let r = [
-            f64::NAN,
-            f64::INFINITY,
-            1e308,
-            1e308,
-            -f64::MAX,
-            f64::NEG_INFINITY,
-        ];
+        let r = [f64::NAN, f64::INFINITY, 1e308, 1e308, -f64::MAX, f64::NEG_INFINITY];
         let p = [f64::NAN, 1.0, f64::INFINITY, -1.0, 0.5, 1.0];
         let m = evaluate(&r, &p, &cfg());
         assert!(all_finite(&m), "{m:?}");
         assert!(serde_json::to_string(&m).is_ok());
-        let bad = EvalConfig {
-            bars_per_year: f64::NAN,
-            level: 7.0,
-            bootstrap_samples: 0,
-            block_len: Some(0),
-            seed: 1,
-        };
+        let bad = EvalConfig { bars_per_year: f64::NAN, level: 7.0, bootstrap_samples: 0, block_len: Some(0), seed: 1 };
         let m = evaluate(&[0.01, -0.02, 0.03], &[1.0; 3], &bad);
         assert!(all_finite(&m));
         assert_eq!(m.sharpe_ci.level, 0.95);
@@ -557,37 +515,16 @@ mod tests {
 
     #[test]
     fn config_checks_and_bar_intervals() {
-        assert_eq!(
-            EvalConfig::for_bar_interval(3600).map(|c| c.bars_per_year),
-            Ok(8760.0)
-        );
-        assert_eq!(
-            EvalConfig::for_bar_interval(0),
-            Err(EvalError::ZeroBarInterval)
-        );
+        assert_eq!(EvalConfig::for_bar_interval(3600).map(|c| c.bars_per_year), Ok(8760.0));
+        assert_eq!(EvalConfig::for_bar_interval(0), Err(EvalError::ZeroBarInterval));
         assert_eq!(EvalConfig::new(8760.0).validate(), Ok(()));
-        assert_eq!(
-            EvalConfig::new(-1.0).validate(),
-            Err(EvalError::InvalidBarsPerYear(-1.0))
-        );
-        let c = EvalConfig {
-            level: 1.0,
-            ..EvalConfig::new(365.0)
-        };
+        assert_eq!(EvalConfig::new(-1.0).validate(), Err(EvalError::InvalidBarsPerYear(-1.0)));
+        let c = EvalConfig { level: 1.0, ..EvalConfig::new(365.0) };
         assert_eq!(c.validate(), Err(EvalError::InvalidLevel(1.0)));
-        let c = EvalConfig {
-            block_len: Some(0),
-            ..EvalConfig::new(365.0)
-        };
+        let c = EvalConfig { block_len: Some(0), ..EvalConfig::new(365.0) };
         assert_eq!(c.validate(), Err(EvalError::ZeroBlockLength));
-        let c = EvalConfig {
-            bootstrap_samples: usize::MAX,
-            ..EvalConfig::new(365.0)
-        };
-        assert_eq!(
-            c.validate(),
-            Err(EvalError::TooManyBootstrapSamples(usize::MAX))
-        );
+        let c = EvalConfig { bootstrap_samples: usize::MAX, ..EvalConfig::new(365.0) };
+        assert_eq!(c.validate(), Err(EvalError::TooManyBootstrapSamples(usize::MAX)));
         assert_eq!(c.samples(), MAX_BOOTSTRAP_SAMPLES);
     }
 
@@ -600,10 +537,7 @@ mod tests {
         assert_eq!(c.block_len_for(1000), 10);
         assert_eq!(c.block_len_for(1001), 11);
         assert_eq!(c.block_len_for(5000), 18);
-        let fixed = EvalConfig {
-            block_len: Some(50),
-            ..c
-        };
+        let fixed = EvalConfig { block_len: Some(50), ..c };
         assert_eq!(fixed.block_len_for(20), 20);
     }
 }

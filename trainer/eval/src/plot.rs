@@ -22,10 +22,7 @@ pub struct Series {
 impl Series {
     /// A series named `name` with the given values.
     pub fn new(name: impl Into<String>, values: Vec<f64>) -> Self {
-        Self {
-            name: name.into(),
-            values,
-        }
+        Self { name: name.into(), values }
     }
 }
 
@@ -51,10 +48,8 @@ const AXIS_MARGIN: f64 = 0.04;
 const TARGET_TICK_GAPS: f64 = 8.0;
 const LEGEND_NAME_CHARS: usize = 22;
 /// Ten distinct colours (the Tableau 10 palette).
-const PALETTE: [&str; 10] = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-    "#bcbd22", "#17becf",
-];
+const PALETTE: [&str; 10] =
+    ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 /// Dash patterns that tell apart series which reuse a colour after the tenth.
 const DASHES: [&str; 4] = ["", "6 3", "2 3", "8 3 2 3"];
 
@@ -66,17 +61,8 @@ const DASHES: [&str; 4] = ["", "6 3", "2 3", "8 3 2 3"];
 /// `x = i`. Points whose x or y is not finite (or beyond ±1e300) are skipped
 /// and break the line. A chart with no drawable point still shows its frame,
 /// title and legend, with a "no finite data" note.
-pub fn line_chart_svg(
-    title: &str,
-    x_label: &str,
-    y_label: &str,
-    x: &[f64],
-    series: &[Series],
-) -> String {
-    let lines: Vec<Vec<Option<(f64, f64)>>> = series
-        .iter()
-        .map(|s| thinned(&points(x, &s.values)))
-        .collect();
+pub fn line_chart_svg(title: &str, x_label: &str, y_label: &str, x: &[f64], series: &[Series]) -> String {
+    let lines: Vec<Vec<Option<(f64, f64)>>> = series.iter().map(|s| thinned(&points(x, &s.values))).collect();
     let drawable = lines.iter().flatten().flatten();
     let x_axis = Axis::spanning(drawable.clone().map(|p| p.0));
     let y_axis = Axis::spanning(drawable.clone().map(|p| p.1));
@@ -90,10 +76,7 @@ pub fn line_chart_svg(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">"#
     );
     let _ = writeln!(svg, "<title>{}</title>", text(title));
-    let _ = writeln!(
-        svg,
-        r#"<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#
-    );
+    let _ = writeln!(svg, r#"<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#);
     let _ = writeln!(
         svg,
         r#"<text x="{}" y="30" text-anchor="middle" font-size="16" font-weight="bold">{}</text>"#,
@@ -105,17 +88,11 @@ pub fn line_chart_svg(
     let _ = writeln!(svg, r##"<g stroke="#e6e6e6" stroke-width="1">"##);
     for t in x_axis.ticks() {
         let px = coord(x_axis.pixel(t, PLOT_LEFT, PLOT_RIGHT));
-        let _ = writeln!(
-            svg,
-            r#"<line x1="{px}" y1="{PLOT_TOP}" x2="{px}" y2="{PLOT_BOTTOM}"/>"#
-        );
+        let _ = writeln!(svg, r#"<line x1="{px}" y1="{PLOT_TOP}" x2="{px}" y2="{PLOT_BOTTOM}"/>"#);
     }
     for t in y_axis.ticks() {
         let py = coord(y_axis.pixel(t, PLOT_BOTTOM, PLOT_TOP));
-        let _ = writeln!(
-            svg,
-            r#"<line x1="{PLOT_LEFT}" y1="{py}" x2="{PLOT_RIGHT}" y2="{py}"/>"#
-        );
+        let _ = writeln!(svg, r#"<line x1="{PLOT_LEFT}" y1="{py}" x2="{PLOT_RIGHT}" y2="{py}"/>"#);
     }
     let _ = writeln!(svg, "</g>");
     let _ = writeln!(
@@ -175,12 +152,7 @@ pub fn line_chart_svg(
             let pixels: Vec<(f64, f64)> = segment
                 .iter()
                 .flatten()
-                .map(|&(px, py)| {
-                    (
-                        x_axis.pixel(px, PLOT_LEFT, PLOT_RIGHT),
-                        y_axis.pixel(py, PLOT_BOTTOM, PLOT_TOP),
-                    )
-                })
+                .map(|&(px, py)| (x_axis.pixel(px, PLOT_LEFT, PLOT_RIGHT), y_axis.pixel(py, PLOT_BOTTOM, PLOT_TOP)))
                 .collect();
             match pixels.as_slice() {
                 [] => {}
@@ -200,22 +172,13 @@ pub fn line_chart_svg(
             );
         }
         for (px, py) in dots {
-            let _ = writeln!(
-                svg,
-                r#"<circle cx="{}" cy="{}" r="2.5" fill="{colour}"/>"#,
-                coord(px),
-                coord(py)
-            );
+            let _ = writeln!(svg, r#"<circle cx="{}" cy="{}" r="2.5" fill="{colour}"/>"#, coord(px), coord(py));
         }
     }
 
     // The legend, as many rows as fit beside the plot.
     let rows = ((PLOT_BOTTOM - PLOT_TOP) / LEGEND_ROW) as usize;
-    let shown = if series.len() > rows {
-        rows.saturating_sub(1)
-    } else {
-        series.len()
-    };
+    let shown = if series.len() > rows { rows.saturating_sub(1) } else { series.len() };
     let legend_x = PLOT_RIGHT + 15.0;
     for (k, s) in series.iter().take(shown).enumerate() {
         let (colour, dash) = style(k);
@@ -225,21 +188,11 @@ pub fn line_chart_svg(
             r#"<line x1="{legend_x}" y1="{y}" x2="{}" y2="{y}" stroke="{colour}" stroke-width="3"{dash}/>"#,
             legend_x + 24.0
         );
-        let _ = writeln!(
-            svg,
-            r#"<text x="{}" y="{}">{}</text>"#,
-            legend_x + 30.0,
-            y + 4.0,
-            text(&shortened(&s.name))
-        );
+        let _ = writeln!(svg, r#"<text x="{}" y="{}">{}</text>"#, legend_x + 30.0, y + 4.0, text(&shortened(&s.name)));
     }
     if shown < series.len() {
         let y = PLOT_TOP + 14.0 + LEGEND_ROW * shown as f64;
-        let _ = writeln!(
-            svg,
-            r##"<text x="{legend_x}" y="{y}" fill="#555">+{} more</text>"##,
-            series.len() - shown
-        );
+        let _ = writeln!(svg, r##"<text x="{legend_x}" y="{y}" fill="#555">+{} more</text>"##, series.len() - shown);
     }
     svg.push_str("</svg>\n");
     svg
@@ -250,25 +203,11 @@ pub fn line_chart_svg(
 fn points(x: &[f64], values: &[f64]) -> Vec<Option<(f64, f64)>> {
     let drawable = |v: f64| v.is_finite() && v.abs() <= LIMIT;
     let at = |i: usize, y: f64| {
-        let xi = if x.is_empty() {
-            Some(i as f64)
-        } else {
-            x.get(i).copied()
-        };
-        xi.filter(|&xi| drawable(xi) && drawable(y))
-            .map(|xi| (xi, y))
+        let xi = if x.is_empty() { Some(i as f64) } else { x.get(i).copied() };
+        xi.filter(|&xi| drawable(xi) && drawable(y)).map(|xi| (xi, y))
     };
-    let n = if x.is_empty() {
-        values.len()
-    } else {
-        values.len().min(x.len())
-    };
-    values
-        .iter()
-        .take(n)
-        .enumerate()
-        .map(|(i, &y)| at(i, y))
-        .collect()
+    let n = if x.is_empty() { values.len() } else { values.len().min(x.len()) };
+    values.iter().take(n).enumerate().map(|(i, &y)| at(i, y)).collect()
 }
 
 /// Thins a line to at most [`MAX_POINTS`] points: in each bucket of consecutive
@@ -322,20 +261,14 @@ impl Axis {
     /// [`AXIS_MARGIN`] margin on each side, so no point sits on the frame;
     /// `[0, 1]` when there are none, a padded range around a constant.
     fn spanning(values: impl Iterator<Item = f64>) -> Self {
-        let (mut lo, mut hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
+        let (mut lo, mut hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
         if lo > hi {
             (lo, hi) = (0.0, 1.0);
         }
         let magnitude = lo.abs().max(hi.abs());
         let pad = if hi - lo <= magnitude * 1e-9 {
             // A constant: centre it.
-            if magnitude > 0.0 {
-                magnitude * 0.1
-            } else {
-                1.0
-            }
+            if magnitude > 0.0 { magnitude * 0.1 } else { 1.0 }
         } else {
             (hi - lo) * AXIS_MARGIN
         };
@@ -344,11 +277,7 @@ impl Axis {
         if lo.is_finite() && hi.is_finite() && hi > lo && step.is_finite() && step > 0.0 {
             Self { lo, hi, step }
         } else {
-            Self {
-                lo: 0.0,
-                hi: 1.0,
-                step: 0.2,
-            }
+            Self { lo: 0.0, hi: 1.0, step: 0.2 }
         }
     }
 
@@ -410,11 +339,7 @@ fn nice_step(raw: f64) -> f64 {
 fn style(k: usize) -> (&'static str, String) {
     let colour = PALETTE[k % PALETTE.len()];
     let dash = DASHES[(k / PALETTE.len()) % DASHES.len()];
-    let dash = if dash.is_empty() {
-        String::new()
-    } else {
-        format!(r#" stroke-dasharray="{dash}""#)
-    };
+    let dash = if dash.is_empty() { String::new() } else { format!(r#" stroke-dasharray="{dash}""#) };
     (colour, dash)
 }
 
@@ -481,18 +406,9 @@ mod tests {
 
     #[test]
     fn axis_handles_constant_empty_and_huge_ranges() {
-        for values in [
-            vec![],
-            vec![0.0],
-            vec![3.0, 3.0],
-            vec![-1e300, 1e300],
-            vec![1e-300],
-        ] {
+        for values in [vec![], vec![0.0], vec![3.0, 3.0], vec![-1e300, 1e300], vec![1e-300]] {
             let a = Axis::spanning(values.iter().copied());
-            assert!(
-                a.lo.is_finite() && a.hi.is_finite() && a.hi > a.lo,
-                "{values:?}"
-            );
+            assert!(a.lo.is_finite() && a.hi.is_finite() && a.hi > a.lo, "{values:?}");
             assert!(a.ticks().count() >= 2);
             for t in a.ticks() {
                 assert!(!a.label(t).contains("NaN"));
@@ -516,9 +432,8 @@ mod tests {
 
     #[test]
     fn thinning_keeps_extremes_and_bounds_the_size() {
-        let mut line: Vec<Option<(f64, f64)>> = (0..100_000)
-            .map(|i| Some((i as f64, (i as f64 * 0.01).sin())))
-            .collect();
+        let mut line: Vec<Option<(f64, f64)>> =
+            (0..100_000).map(|i| Some((i as f64, (i as f64 * 0.01).sin()))).collect();
         line[50_000] = Some((50_000.0, 9.0));
         line[70_000] = None;
         let thin = thinned(&line);
@@ -530,9 +445,6 @@ mod tests {
     #[test]
     fn text_is_escaped_and_cleaned() {
         assert_eq!(text("a<b & \"c\"\n\u{1}"), "a&lt;b &amp; &quot;c&quot; ");
-        assert_eq!(
-            shortened("abcdefghijklmnopqrstuvwxyz").chars().count(),
-            LEGEND_NAME_CHARS
-        );
+        assert_eq!(shortened("abcdefghijklmnopqrstuvwxyz").chars().count(), LEGEND_NAME_CHARS);
     }
 }

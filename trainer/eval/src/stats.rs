@@ -10,11 +10,7 @@ pub(crate) const NEGLIGIBLE_DISPERSION: f64 = 1e-10;
 /// Maps any `f64` onto a finite one: NaN becomes 0 and ±∞ saturate at
 /// `f64::MAX` / `f64::MIN`, so a report can always be written as JSON.
 pub(crate) fn finite(x: f64) -> f64 {
-    if x.is_nan() {
-        0.0
-    } else {
-        x.clamp(f64::MIN, f64::MAX)
-    }
+    if x.is_nan() { 0.0 } else { x.clamp(f64::MIN, f64::MAX) }
 }
 
 /// Replaces a non-finite input value (which a correct caller never produces)
@@ -57,11 +53,7 @@ impl Moments {
             max = max.max(v);
         }
         if n == 0 {
-            return Self {
-                n,
-                mean: 0.0,
-                std: 0.0,
-            };
+            return Self { n, mean: 0.0, std: 0.0 };
         }
         let mean = finite(sum / n as f64);
         if n < 2 || min == max {
@@ -70,22 +62,14 @@ impl Moments {
         let ssd: f64 = values().map(|v| (v - mean) * (v - mean)).sum();
         let std = (ssd / (n - 1) as f64).sqrt();
         let scale = min.abs().max(max.abs());
-        let std = if std.is_finite() && std > NEGLIGIBLE_DISPERSION * scale {
-            std
-        } else {
-            0.0
-        };
+        let std = if std.is_finite() && std > NEGLIGIBLE_DISPERSION * scale { std } else { 0.0 };
         Self { n, mean, std }
     }
 
     /// The Sharpe ratio `mean / std × sqrt(periods)`; 0 when the standard
     /// deviation is zero (a flat policy), always finite.
     pub(crate) fn sharpe(&self, periods: f64) -> f64 {
-        if self.std > 0.0 {
-            finite(self.mean / self.std * periods.sqrt())
-        } else {
-            0.0
-        }
+        if self.std > 0.0 { finite(self.mean / self.std * periods.sqrt()) } else { 0.0 }
     }
 }
 

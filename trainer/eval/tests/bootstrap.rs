@@ -5,9 +5,7 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use skippy_eval::{
-    EvalConfig, EvalError, is_significant, paired_sharpe_difference, sharpe_interval, sharpe_ratio,
-};
+use skippy_eval::{EvalConfig, EvalError, is_significant, paired_sharpe_difference, sharpe_interval, sharpe_ratio};
 
 /// `n` seeded normal draws with the given mean and standard deviation (Box–Muller).
 fn normal(n: usize, mean: f64, std: f64, seed: u64) -> Vec<f64> {
@@ -30,10 +28,7 @@ fn demeaned(mut xs: Vec<f64>) -> Vec<f64> {
 }
 
 fn hourly() -> EvalConfig {
-    EvalConfig {
-        seed: 42,
-        ..EvalConfig::new(8760.0)
-    }
+    EvalConfig { seed: 42, ..EvalConfig::new(8760.0) }
 }
 
 #[test]
@@ -76,20 +71,8 @@ fn pure_noise_includes_zero() {
 #[test]
 fn a_higher_level_gives_a_wider_interval() {
     let r = normal(3_000, 0.0002, 0.01, 5);
-    let narrow = sharpe_interval(
-        &r,
-        &EvalConfig {
-            level: 0.5,
-            ..hourly()
-        },
-    );
-    let wide = sharpe_interval(
-        &r,
-        &EvalConfig {
-            level: 0.99,
-            ..hourly()
-        },
-    );
+    let narrow = sharpe_interval(&r, &EvalConfig { level: 0.5, ..hourly() });
+    let wide = sharpe_interval(&r, &EvalConfig { level: 0.99, ..hourly() });
     assert!(wide.lo < narrow.lo && narrow.hi < wide.hi);
     assert_eq!((narrow.level, wide.level), (0.5, 0.99));
 }
@@ -101,13 +84,7 @@ fn same_seed_gives_identical_intervals() {
     let b = sharpe_interval(&r, &hourly());
     assert_eq!(a.lo.to_bits(), b.lo.to_bits());
     assert_eq!(a.hi.to_bits(), b.hi.to_bits());
-    let other = sharpe_interval(
-        &r,
-        &EvalConfig {
-            seed: 43,
-            ..hourly()
-        },
-    );
+    let other = sharpe_interval(&r, &EvalConfig { seed: 43, ..hourly() });
     assert_ne!(a, other);
     let p = paired_sharpe_difference(&r, &normal(5_000, 0.0, 0.01, 8), &hourly());
     let q = paired_sharpe_difference(&r, &normal(5_000, 0.0, 0.01, 8), &hourly());
@@ -157,8 +134,7 @@ fn paired_test_does_not_flag_two_edgeless_series() {
 
 #[test]
 fn paired_test_refuses_series_of_different_lengths() {
-    let err = paired_sharpe_difference(&[0.1, 0.2, 0.3], &[0.1, 0.2], &hourly())
-        .expect_err("lengths differ");
+    let err = paired_sharpe_difference(&[0.1, 0.2, 0.3], &[0.1, 0.2], &hourly()).expect_err("lengths differ");
     assert_eq!(err, EvalError::LengthMismatch { a: 3, b: 2 });
     assert!(err.to_string().contains("3 bars"), "{err}");
 }

@@ -4,11 +4,7 @@
 use skippy_eval::{EvalConfig, Metrics, buy_and_hold, evaluate, portfolio_returns};
 
 fn cfg(bars_per_year: f64) -> EvalConfig {
-    EvalConfig {
-        bootstrap_samples: 300,
-        seed: 7,
-        ..EvalConfig::new(bars_per_year)
-    }
+    EvalConfig { bootstrap_samples: 300, seed: 7, ..EvalConfig::new(bars_per_year) }
 }
 
 fn floats(m: &Metrics) -> [f64; 12] {
@@ -91,9 +87,7 @@ fn zero_variance_and_empty_inputs_give_finite_zeros_that_serialise() {
 
 #[test]
 fn metrics_carry_the_bootstrap_interval_of_the_same_config() {
-    let r: Vec<f64> = (0..500)
-        .map(|i| ((i * 37 % 101) as f64 - 50.0) * 1e-4)
-        .collect();
+    let r: Vec<f64> = (0..500).map(|i| ((i * 37 % 101) as f64 - 50.0) * 1e-4).collect();
     let m = buy_and_hold(&r, &cfg(8760.0));
     assert_eq!(m.sharpe_ci, skippy_eval::sharpe_interval(&r, &cfg(8760.0)));
     assert!(m.sharpe_ci.contains(m.sharpe));

@@ -7,10 +7,7 @@ use skippy_eval::{Series, equity_curve, line_chart_svg};
 fn texts(svg: &str) -> Vec<String> {
     let doc = roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("invalid XML: {e}\n{svg}"));
     assert_eq!(doc.root_element().tag_name().name(), "svg");
-    doc.descendants()
-        .filter(|n| n.has_tag_name("text"))
-        .filter_map(|n| n.text().map(str::to_string))
-        .collect()
+    doc.descendants().filter(|n| n.has_tag_name("text")).filter_map(|n| n.text().map(str::to_string)).collect()
 }
 
 fn count_tag(svg: &str, tag: &str) -> usize {
@@ -28,19 +25,10 @@ fn equity_chart_has_title_axes_legend_and_one_line_per_series() {
         "days",
         "equity (start = 1)",
         &x,
-        &[
-            Series::new("PPO strategy", equity_curve(&strategy)),
-            Series::new("buy & hold", equity_curve(&market)),
-        ],
+        &[Series::new("PPO strategy", equity_curve(&strategy)), Series::new("buy & hold", equity_curve(&market))],
     );
     let t = texts(&svg);
-    for wanted in [
-        "BTC test bars: equity",
-        "days",
-        "equity (start = 1)",
-        "PPO strategy",
-        "buy & hold",
-    ] {
+    for wanted in ["BTC test bars: equity", "days", "equity (start = 1)", "PPO strategy", "buy & hold"] {
         assert!(t.iter().any(|s| s == wanted), "missing {wanted:?} in {t:?}");
     }
     // Numeric tick labels on both axes.
@@ -49,11 +37,8 @@ fn equity_chart_has_title_axes_legend_and_one_line_per_series() {
     assert_eq!(count_tag(&svg, "path"), 2);
     // Two distinct colours.
     let doc = roxmltree::Document::parse(&svg).expect("valid XML");
-    let colours: Vec<&str> = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("path"))
-        .filter_map(|n| n.attribute("stroke"))
-        .collect();
+    let colours: Vec<&str> =
+        doc.descendants().filter(|n| n.has_tag_name("path")).filter_map(|n| n.attribute("stroke")).collect();
     assert_eq!(colours.len(), 2);
     assert_ne!(colours[0], colours[1]);
 }
@@ -62,13 +47,8 @@ fn equity_chart_has_title_axes_legend_and_one_line_per_series() {
 fn learning_curve_uses_env_steps_for_x() {
     let steps: Vec<f64> = (1..=50).map(|i| i as f64 * 20_000.0).collect();
     let reward: Vec<f64> = (1..=50).map(|i| (i as f64).ln()).collect();
-    let svg = line_chart_svg(
-        "learning curve",
-        "env steps",
-        "mean episode reward",
-        &steps,
-        &[Series::new("reward", reward)],
-    );
+    let svg =
+        line_chart_svg("learning curve", "env steps", "mean episode reward", &steps, &[Series::new("reward", reward)]);
     let t = texts(&svg);
     assert!(t.iter().any(|s| s == "1.0M"), "{t:?}");
 }
@@ -81,45 +61,15 @@ fn hostile_inputs_still_give_valid_svg() {
         (vec![], vec![Series::new("one point", vec![1.5])]),
         (vec![], vec![Series::new("constant", vec![2.0; 10])]),
         (vec![], vec![Series::new("zeros", vec![0.0; 10])]),
+        (vec![], vec![Series::new("no drawable value", vec![f64::NAN; 5])]),
         (
             vec![],
-            vec![Series::new("no drawable value", vec![f64::NAN; 5])],
+            vec![Series::new("holes", vec![1.0, f64::NAN, 2.0, f64::INFINITY, 3.0, 4.0, f64::NEG_INFINITY, 1e308])],
         ),
-        (
-            vec![],
-            vec![Series::new(
-                "holes",
-                vec![
-                    1.0,
-                    f64::NAN,
-                    2.0,
-                    f64::INFINITY,
-                    3.0,
-                    4.0,
-                    f64::NEG_INFINITY,
-                    1e308,
-                ],
-            )],
-        ),
-        (
-            vec![0.0, 1.0, 2.0],
-            vec![Series::new("longer than x", vec![1.0, 2.0, 3.0, 4.0, 5.0])],
-        ),
-        (
-            vec![f64::NAN, 1.0, 1.0, 1.0],
-            vec![Series::new("bad x", vec![1.0, 2.0, 3.0, 4.0])],
-        ),
-        (
-            vec![],
-            vec![
-                Series::new("tiny", vec![1e-300, 2e-300]),
-                Series::new("huge", vec![-1e299, 1e299]),
-            ],
-        ),
-        (
-            vec![],
-            vec![Series::new("<script>&\"'\u{0}\u{7}\n", vec![1.0, 2.0])],
-        ),
+        (vec![0.0, 1.0, 2.0], vec![Series::new("longer than x", vec![1.0, 2.0, 3.0, 4.0, 5.0])]),
+        (vec![f64::NAN, 1.0, 1.0, 1.0], vec![Series::new("bad x", vec![1.0, 2.0, 3.0, 4.0])]),
+        (vec![], vec![Series::new("tiny", vec![1e-300, 2e-300]), Series::new("huge", vec![-1e299, 1e299])]),
+        (vec![], vec![Series::new("<script>&\"'\u{0}\u{7}\n", vec![1.0, 2.0])]),
     ];
     for (x, series) in &cases {
         let svg = line_chart_svg("t <&> \u{1}", "x\"", "y'", x, series);
@@ -137,17 +87,11 @@ fn assert_coordinates_are_finite(svg: &str) {
                 "x" | "y" | "x1" | "x2" | "y1" | "y2" | "cx" | "cy" | "r" | "width" | "height" => {
                     vec![attr.value()]
                 }
-                "d" => attr
-                    .value()
-                    .split(['M', 'L', ' '])
-                    .filter(|s| !s.is_empty())
-                    .collect(),
+                "d" => attr.value().split(['M', 'L', ' ']).filter(|s| !s.is_empty()).collect(),
                 _ => continue,
             };
             for number in numbers {
-                let v: f64 = number
-                    .parse()
-                    .unwrap_or_else(|_| panic!("{}={number:?} is not a number", attr.name()));
+                let v: f64 = number.parse().unwrap_or_else(|_| panic!("{}={number:?} is not a number", attr.name()));
                 assert!(v.is_finite(), "{}={number}", attr.name());
             }
         }
@@ -163,19 +107,9 @@ fn a_single_point_is_drawn_as_a_dot() {
 
 #[test]
 fn non_finite_points_break_the_line() {
-    let svg = line_chart_svg(
-        "gap",
-        "x",
-        "y",
-        &[],
-        &[Series::new("s", vec![1.0, 2.0, f64::NAN, 3.0, 4.0])],
-    );
+    let svg = line_chart_svg("gap", "x", "y", &[], &[Series::new("s", vec![1.0, 2.0, f64::NAN, 3.0, 4.0])]);
     let doc = roxmltree::Document::parse(&svg).expect("valid XML");
-    let d = doc
-        .descendants()
-        .find(|n| n.has_tag_name("path"))
-        .and_then(|n| n.attribute("d"))
-        .expect("a path");
+    let d = doc.descendants().find(|n| n.has_tag_name("path")).and_then(|n| n.attribute("d")).expect("a path");
     assert_eq!(d.matches('M').count(), 2, "{d}");
 }
 
@@ -183,28 +117,18 @@ fn non_finite_points_break_the_line() {
 fn long_series_are_thinned_to_keep_files_small() {
     let n = 200_000;
     let values: Vec<f64> = (0..n).map(|i| (i as f64 * 0.001).sin() * 100.0).collect();
-    let svg = line_chart_svg(
-        "long",
-        "bar",
-        "value",
-        &[],
-        &[Series::new("a", values.clone()), Series::new("b", values)],
-    );
+    let svg =
+        line_chart_svg("long", "bar", "value", &[], &[Series::new("a", values.clone()), Series::new("b", values)]);
     texts(&svg);
     assert!(svg.len() < 120_000, "{} bytes", svg.len());
 }
 
 #[test]
 fn many_series_get_distinct_styles_and_a_bounded_legend() {
-    let series: Vec<Series> = (0..40)
-        .map(|k| Series::new(format!("s{k}"), vec![k as f64, k as f64 + 1.0]))
-        .collect();
+    let series: Vec<Series> = (0..40).map(|k| Series::new(format!("s{k}"), vec![k as f64, k as f64 + 1.0])).collect();
     let svg = line_chart_svg("many", "x", "y", &[], &series);
     let t = texts(&svg);
-    assert!(
-        t.iter().any(|s| s.starts_with('+') && s.ends_with("more")),
-        "{t:?}"
-    );
+    assert!(t.iter().any(|s| s.starts_with('+') && s.ends_with("more")), "{t:?}");
     let doc = roxmltree::Document::parse(&svg).expect("valid XML");
     let styles: std::collections::HashSet<(Option<&str>, Option<&str>)> = doc
         .descendants()

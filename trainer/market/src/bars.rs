@@ -64,9 +64,7 @@ impl BarSeries {
     /// Bars per year for annualising metrics: crypto trades around the clock, so this is
     /// 365 days of bars at [`Self::interval_ms`] (hourly bars give 8760).
     pub fn bars_per_year(&self) -> Option<f64> {
-        self.interval_ms()
-            .filter(|&ms| ms > 0)
-            .map(|ms| 365.0 * 24.0 * 3600.0 * 1000.0 / ms as f64)
+        self.interval_ms().filter(|&ms| ms > 0).map(|ms| 365.0 * 24.0 * 3600.0 * 1000.0 / ms as f64)
     }
 
     /// A copy of bars `range` (same symbol, same optional columns).

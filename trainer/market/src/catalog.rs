@@ -26,31 +26,11 @@ const EMBEDDED_DESCRIPTION: &str = "embedded sample data (bitfinex 30m)";
 
 /// The shipped sample bars: (symbol, name in messages, CSV text).
 const EMBEDDED: [(&str, &str, &str); 5] = [
-    (
-        "BTC",
-        "embedded:bitfinex-30m/BTC.csv",
-        include_str!("../../data/bitfinex-30m/BTC.csv"),
-    ),
-    (
-        "EOS",
-        "embedded:bitfinex-30m/EOS.csv",
-        include_str!("../../data/bitfinex-30m/EOS.csv"),
-    ),
-    (
-        "ETH",
-        "embedded:bitfinex-30m/ETH.csv",
-        include_str!("../../data/bitfinex-30m/ETH.csv"),
-    ),
-    (
-        "LTC",
-        "embedded:bitfinex-30m/LTC.csv",
-        include_str!("../../data/bitfinex-30m/LTC.csv"),
-    ),
-    (
-        "XRP",
-        "embedded:bitfinex-30m/XRP.csv",
-        include_str!("../../data/bitfinex-30m/XRP.csv"),
-    ),
+    ("BTC", "embedded:bitfinex-30m/BTC.csv", include_str!("../../data/bitfinex-30m/BTC.csv")),
+    ("EOS", "embedded:bitfinex-30m/EOS.csv", include_str!("../../data/bitfinex-30m/EOS.csv")),
+    ("ETH", "embedded:bitfinex-30m/ETH.csv", include_str!("../../data/bitfinex-30m/ETH.csv")),
+    ("LTC", "embedded:bitfinex-30m/LTC.csv", include_str!("../../data/bitfinex-30m/LTC.csv")),
+    ("XRP", "embedded:bitfinex-30m/XRP.csv", include_str!("../../data/bitfinex-30m/XRP.csv")),
 ];
 
 /// Why a catalog could not be opened or a symbol not loaded.
@@ -101,10 +81,7 @@ enum Origin {
 #[derive(Clone)]
 enum DataFile {
     /// Compiled in: its name in messages and its text.
-    Embedded {
-        name: &'static str,
-        text: &'static str,
-    },
+    Embedded { name: &'static str, text: &'static str },
     /// On disk.
     Path(PathBuf),
 }
@@ -138,9 +115,7 @@ impl Catalog {
         };
         let metadata = std::fs::metadata(dir).map_err(io_error(dir))?;
         if !metadata.is_dir() {
-            return Err(CatalogError::NotADirectory {
-                path: dir.to_path_buf(),
-            });
+            return Err(CatalogError::NotADirectory { path: dir.to_path_buf() });
         }
         let mut files: BTreeMap<String, Vec<DataFile>> = BTreeMap::new();
         for entry in std::fs::read_dir(dir).map_err(io_error(dir))? {
@@ -156,16 +131,10 @@ impl Catalog {
             if std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
                 let inner = csv_files_in(&path)?;
                 if !inner.is_empty() {
-                    files
-                        .entry(name.to_uppercase())
-                        .or_default()
-                        .extend(inner.into_iter().map(DataFile::Path));
+                    files.entry(name.to_uppercase()).or_default().extend(inner.into_iter().map(DataFile::Path));
                 }
             } else if let Some(stem) = csv_stem(&name) {
-                files
-                    .entry(symbol_of_file(stem))
-                    .or_default()
-                    .push(DataFile::Path(path));
+                files.entry(symbol_of_file(stem)).or_default().push(DataFile::Path(path));
             }
         }
         for list in files.values_mut() {
@@ -174,10 +143,7 @@ impl Catalog {
                 _ => std::cmp::Ordering::Equal,
             });
         }
-        Ok(Catalog {
-            origin: Origin::Directory(dir.to_path_buf()),
-            files,
-        })
+        Ok(Catalog { origin: Origin::Directory(dir.to_path_buf()), files })
     }
 
     /// The shipped sample data, compiled in: BTC, ETH, EOS, LTC and XRP against USD, 30-minute
@@ -187,9 +153,7 @@ impl Catalog {
             origin: Origin::Embedded,
             files: EMBEDDED
                 .iter()
-                .map(|&(symbol, name, text)| {
-                    (symbol.to_string(), vec![DataFile::Embedded { name, text }])
-                })
+                .map(|&(symbol, name, text)| (symbol.to_string(), vec![DataFile::Embedded { name, text }]))
                 .collect(),
         }
     }
@@ -204,12 +168,8 @@ impl Catalog {
 
     /// Every symbol, sorted, the synthetic ones included.
     pub fn symbols(&self) -> Vec<String> {
-        let mut symbols: Vec<String> = self
-            .files
-            .keys()
-            .cloned()
-            .chain(SYNTHETIC_SYMBOLS.iter().map(|s| s.to_string()))
-            .collect();
+        let mut symbols: Vec<String> =
+            self.files.keys().cloned().chain(SYNTHETIC_SYMBOLS.iter().map(|s| s.to_string())).collect();
         symbols.sort();
         symbols.dedup();
         symbols
@@ -265,10 +225,7 @@ impl Catalog {
 
 /// The `*.csv` files directly inside `dir`, sorted.
 fn csv_files_in(dir: &Path) -> Result<Vec<PathBuf>, CatalogError> {
-    let io_error = |reason| CatalogError::Io {
-        path: dir.to_path_buf(),
-        reason,
-    };
+    let io_error = |reason| CatalogError::Io { path: dir.to_path_buf(), reason };
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io_error)? {
         let path = entry.map_err(io_error)?.path();
@@ -311,10 +268,7 @@ mod tests {
 
     #[test]
     fn symbols_from_file_names() {
-        assert_eq!(
-            symbol_of_file("binance_spot_BTCUSDT-5m_20230320-20230328_v2.10.0"),
-            "BTCUSDT"
-        );
+        assert_eq!(symbol_of_file("binance_spot_BTCUSDT-5m_20230320-20230328_v2.10.0"), "BTCUSDT");
         assert_eq!(symbol_of_file("btc"), "BTC");
         assert_eq!(symbol_of_file("BTC-USD"), "BTC-USD");
         assert_eq!(symbol_of_file("btc_usd_daily"), "BTC_USD_DAILY");

@@ -264,9 +264,7 @@ pub enum LoadError {
     #[error("no bar files to merge")]
     NothingToMerge,
     /// [`merge`] was given bars of different symbols.
-    #[error(
-        "cannot merge {first_symbol} bars ({first_file}) with {second_symbol} bars ({second_file})"
-    )]
+    #[error("cannot merge {first_symbol} bars ({first_file}) with {second_symbol} bars ({second_file})")]
     MixedSymbols {
         /// The first part's files.
         first_file: String,
@@ -325,12 +323,7 @@ fn format_time(ts_ms: i64) -> String {
 
 /// An interval in the unit traders use: `30m`, `5m`, `1h`, `1d`, `90s`, `250ms`.
 fn format_interval(ms: i64) -> String {
-    const UNITS: [(i64, &str); 4] = [
-        (86_400_000, "d"),
-        (3_600_000, "h"),
-        (60_000, "m"),
-        (1000, "s"),
-    ];
+    const UNITS: [(i64, &str); 4] = [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1000, "s")];
     for (size, unit) in UNITS {
         if ms != 0 && ms % size == 0 {
             return format!("{}{unit}", ms / size);
@@ -341,33 +334,18 @@ fn format_interval(ms: i64) -> String {
 
 /// Reads a CSV file of bars for `symbol`. The path, as given, names the file in messages.
 pub fn load_csv(path: &Path, symbol: &str) -> Result<(BarSeries, LoadReport), LoadError> {
-    let bytes = std::fs::read(path).map_err(|reason| LoadError::Io {
-        path: path.to_path_buf(),
-        reason,
-    })?;
+    let bytes = std::fs::read(path).map_err(|reason| LoadError::Io { path: path.to_path_buf(), reason })?;
     let source = path.display().to_string();
     let text = String::from_utf8(bytes).map_err(|e| {
         let valid = e.utf8_error().valid_up_to();
-        let line = 1 + e
-            .as_bytes()
-            .iter()
-            .take(valid)
-            .filter(|&&b| b == b'\n')
-            .count();
-        LoadError::NotUtf8 {
-            file: source.clone(),
-            line,
-        }
+        let line = 1 + e.as_bytes().iter().take(valid).filter(|&&b| b == b'\n').count();
+        LoadError::NotUtf8 { file: source.clone(), line }
     })?;
     parse_csv(&text, &source, symbol)
 }
 
 /// Parses CSV `text` into validated bars for `symbol`; `source` names the file in messages.
-pub fn parse_csv(
-    text: &str,
-    source: &str,
-    symbol: &str,
-) -> Result<(BarSeries, LoadReport), LoadError> {
+pub fn parse_csv(text: &str, source: &str, symbol: &str) -> Result<(BarSeries, LoadReport), LoadError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut layout: Option<Layout> = None;
     let mut header: Option<(usize, Vec<String>)> = None;
@@ -404,10 +382,7 @@ pub fn parse_csv(
         };
         if let Some((_, names)) = &header
             && fields.len() == names.len()
-            && fields
-                .iter()
-                .zip(names)
-                .all(|(f, n)| f.as_ref() == n.as_str())
+            && fields.iter().zip(names).all(|(f, n)| f.as_ref() == n.as_str())
         {
             continue; // the header repeated, as when files were concatenated
         }
@@ -415,10 +390,7 @@ pub fn parse_csv(
     }
 
     if rows.is_empty() {
-        return Err(LoadError::NoRows {
-            file: source.to_string(),
-            header_line: header.map(|(line, _)| line),
-        });
+        return Err(LoadError::NoRows { file: source.to_string(), header_line: header.map(|(line, _)| line) });
     }
     let has_trades = layout.as_ref().is_some_and(|l| l.trades.is_some());
     let has_taker = layout.as_ref().is_some_and(|l| l.taker_buy.is_some());
@@ -448,10 +420,7 @@ pub fn parse_csv(
 
     // The file's order is whichever way most consecutive rows go; the first row against it
     // is the one named.
-    let ascending = unique
-        .windows(2)
-        .filter(|w| matches!(w, [a, b] if b.ts_ms > a.ts_ms))
-        .count();
+    let ascending = unique.windows(2).filter(|w| matches!(w, [a, b] if b.ts_ms > a.ts_ms)).count();
     let newest_first = ascending * 2 < unique.len().saturating_sub(1);
     for pair in unique.windows(2) {
         if let [previous, row] = pair
@@ -480,8 +449,7 @@ pub fn parse_csv(
         close: unique.iter().map(|r| r.close).collect(),
         volume: unique.iter().map(|r| r.volume).collect(),
         trades: has_trades.then(|| unique.iter().map(|r| r.trades.unwrap_or(0.0)).collect()),
-        taker_buy_volume: has_taker
-            .then(|| unique.iter().map(|r| r.taker_buy.unwrap_or(0.0)).collect()),
+        taker_buy_volume: has_taker.then(|| unique.iter().map(|r| r.taker_buy.unwrap_or(0.0)).collect()),
     };
     let report = LoadReport {
         files: vec![source.to_string()],
@@ -502,9 +470,7 @@ pub fn merge(parts: Vec<(BarSeries, LoadReport)>) -> Result<(BarSeries, LoadRepo
     let Some((first, first_report)) = parts.first() else {
         return Err(LoadError::NothingToMerge);
     };
-    let first_interval = parts
-        .iter()
-        .find_map(|(s, r)| s.interval_ms().map(|i| (i, r)));
+    let first_interval = parts.iter().find_map(|(s, r)| s.interval_ms().map(|i| (i, r)));
     for (series, report) in &parts {
         if series.symbol != first.symbol {
             return Err(LoadError::MixedSymbols {
@@ -546,24 +512,11 @@ pub fn merge(parts: Vec<(BarSeries, LoadReport)>) -> Result<(BarSeries, LoadRepo
             low: *s.low.get(i)?,
             close: *s.close.get(i)?,
             volume: *s.volume.get(i)?,
-            trades: if has_trades {
-                s.trades.as_ref().and_then(|v| v.get(i).copied())
-            } else {
-                None
-            },
-            taker_buy: if has_taker {
-                s.taker_buy_volume.as_ref().and_then(|v| v.get(i).copied())
-            } else {
-                None
-            },
+            trades: if has_trades { s.trades.as_ref().and_then(|v| v.get(i).copied()) } else { None },
+            taker_buy: if has_taker { s.taker_buy_volume.as_ref().and_then(|v| v.get(i).copied()) } else { None },
         })
     };
-    let files_of = |p: usize| {
-        parts
-            .get(p)
-            .map(|(_, r)| r.files.join(", "))
-            .unwrap_or_default()
-    };
+    let files_of = |p: usize| parts.get(p).map(|(_, r)| r.files.join(", ")).unwrap_or_default();
 
     let mut kept: Vec<(usize, Row)> = Vec::with_capacity(order.len());
     let mut overlap_duplicates = 0;
@@ -593,20 +546,12 @@ pub fn merge(parts: Vec<(BarSeries, LoadReport)>) -> Result<(BarSeries, LoadRepo
         close: kept.iter().map(|(_, r)| r.close).collect(),
         volume: kept.iter().map(|(_, r)| r.volume).collect(),
         trades: has_trades.then(|| kept.iter().map(|(_, r)| r.trades.unwrap_or(0.0)).collect()),
-        taker_buy_volume: has_taker.then(|| {
-            kept.iter()
-                .map(|(_, r)| r.taker_buy.unwrap_or(0.0))
-                .collect()
-        }),
+        taker_buy_volume: has_taker.then(|| kept.iter().map(|(_, r)| r.taker_buy.unwrap_or(0.0)).collect()),
     };
     let report = LoadReport {
         files: parts.iter().flat_map(|(_, r)| r.files.clone()).collect(),
         rows_read: parts.iter().map(|(_, r)| r.rows_read).sum(),
-        duplicates_dropped: parts
-            .iter()
-            .map(|(_, r)| r.duplicates_dropped)
-            .sum::<usize>()
-            + overlap_duplicates,
+        duplicates_dropped: parts.iter().map(|(_, r)| r.duplicates_dropped).sum::<usize>() + overlap_duplicates,
         reversed: parts.iter().any(|(_, r)| r.reversed),
         gaps: find_gaps(&series),
         fingerprint: fingerprint(&series),
@@ -643,29 +588,17 @@ pub fn fingerprint(series: &BarSeries) -> String {
     let mut hasher = Sha256::new();
     hasher.update(b"skippy-bars-v1");
     hasher.update((series.ts_ms.len() as u64).to_le_bytes());
-    hasher.update([
-        u8::from(series.trades.is_some()),
-        u8::from(series.taker_buy_volume.is_some()),
-    ]);
+    hasher.update([u8::from(series.trades.is_some()), u8::from(series.taker_buy_volume.is_some())]);
     let value = |column: &[f64], i: usize| {
         let v = column.get(i).copied().unwrap_or(0.0) + 0.0;
         v.to_bits().to_le_bytes()
     };
     for (i, ts) in series.ts_ms.iter().enumerate() {
         hasher.update(ts.to_le_bytes());
-        for column in [
-            &series.open,
-            &series.high,
-            &series.low,
-            &series.close,
-            &series.volume,
-        ] {
+        for column in [&series.open, &series.high, &series.low, &series.close, &series.volume] {
             hasher.update(value(column, i));
         }
-        for column in [&series.trades, &series.taker_buy_volume]
-            .into_iter()
-            .flatten()
-        {
+        for column in [&series.trades, &series.taker_buy_volume].into_iter().flatten() {
             hasher.update(value(column, i));
         }
     }
@@ -731,20 +664,12 @@ fn parse_iso(text: &str) -> Option<i64> {
         "%Y.%m.%d %H:%M:%S%.f",
         "%Y.%m.%d %H:%M",
     ];
-    const OFFSET: [&str; 4] = [
-        "%Y-%m-%dT%H:%M:%S%.f%z",
-        "%Y-%m-%d %H:%M:%S%.f%z",
-        "%Y-%m-%dT%H:%M%z",
-        "%Y-%m-%d %H:%M%z",
-    ];
+    const OFFSET: [&str; 4] =
+        ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%d %H:%M%z"];
     const DATE: [&str; 3] = ["%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d"];
 
     // A trailing ` UTC` means what no offset means.
-    let text = text
-        .strip_suffix(" UTC")
-        .or_else(|| text.strip_suffix("UTC"))
-        .unwrap_or(text)
-        .trim_end();
+    let text = text.strip_suffix(" UTC").or_else(|| text.strip_suffix("UTC")).unwrap_or(text).trim_end();
     for format in NAIVE {
         if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
             return Some(t.and_utc().timestamp_millis());
@@ -763,20 +688,14 @@ fn parse_iso(text: &str) -> Option<i64> {
         && sign_at > 10
         && let Some(tail) = text.get(sign_at..)
         && (tail.starts_with('+') || tail.starts_with('-'))
-        && tail
-            .get(1..)
-            .is_some_and(|h| h.bytes().all(|b| b.is_ascii_digit()))
+        && tail.get(1..).is_some_and(|h| h.bytes().all(|b| b.is_ascii_digit()))
         && let Some(ms) = parse_iso(&format!("{text}:00"))
     {
         return Some(ms);
     }
     for format in DATE {
         if let Ok(d) = NaiveDate::parse_from_str(text, format) {
-            return Some(
-                d.and_time(chrono::NaiveTime::MIN)
-                    .and_utc()
-                    .timestamp_millis(),
-            );
+            return Some(d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_millis());
         }
     }
     None
@@ -829,20 +748,10 @@ impl Role {
             Role::Low => &["low", "l", "low_price"],
             Role::Close => &["close", "c", "close_price"],
             Role::Volume => &["volume", "vol", "v", "base_volume", "volume_base"],
-            Role::Trades => &[
-                "number_of_trades",
-                "trades",
-                "count",
-                "num_trades",
-                "trade_count",
-                "tradecount",
-                "n_trades",
-            ],
-            Role::TakerBuy => &[
-                "taker_buy_base_asset_volume",
-                "taker_buy_volume",
-                "taker_buy_base_volume",
-            ],
+            Role::Trades => {
+                &["number_of_trades", "trades", "count", "num_trades", "trade_count", "tradecount", "n_trades"]
+            }
+            Role::TakerBuy => &["taker_buy_base_asset_volume", "taker_buy_volume", "taker_buy_base_volume"],
         }
     }
 }
@@ -940,12 +849,7 @@ impl Layout {
     }
 
     /// The layout a header row describes.
-    fn from_header(
-        names: &[String],
-        symbol: &str,
-        file: &str,
-        line: usize,
-    ) -> Result<Layout, LoadError> {
+    fn from_header(names: &[String], symbol: &str, file: &str, line: usize) -> Result<Layout, LoadError> {
         // (prefix, base) per column: `BTC.open` -> ("btc", "open").
         let normalized: Vec<(Option<String>, String)> = names
             .iter()
@@ -975,12 +879,7 @@ impl Layout {
             let own: Vec<usize> = found
                 .iter()
                 .copied()
-                .filter(|&i| {
-                    normalized
-                        .get(i)
-                        .and_then(|(prefix, _)| prefix.as_deref())
-                        .is_some_and(|p| p == symbol)
-                })
+                .filter(|&i| normalized.get(i).and_then(|(prefix, _)| prefix.as_deref()).is_some_and(|p| p == symbol))
                 .collect();
             if own.is_empty() { found } else { own }
         };
@@ -1007,13 +906,8 @@ impl Layout {
             // puts the most precise first.
             [first, ..] => Some(TimeColumns::Single(*first)),
         };
-        let (open, high, low, close, volume) = (
-            pick(Role::Open)?,
-            pick(Role::High)?,
-            pick(Role::Low)?,
-            pick(Role::Close)?,
-            pick(Role::Volume)?,
-        );
+        let (open, high, low, close, volume) =
+            (pick(Role::Open)?, pick(Role::High)?, pick(Role::Low)?, pick(Role::Close)?, pick(Role::Volume)?);
         let (Some(time), Some(open), Some(high), Some(low), Some(close), Some(volume)) =
             (time, open, high, low, close, volume)
         else {
@@ -1029,12 +923,7 @@ impl Layout {
             .filter(|(_, present)| !present)
             .map(|(role, _)| role.name().to_string())
             .collect();
-            return Err(LoadError::MissingColumns {
-                file: file.to_string(),
-                line,
-                missing,
-                header: names.to_vec(),
-            });
+            return Err(LoadError::MissingColumns { file: file.to_string(), line, missing, header: names.to_vec() });
         };
         let trades = pick(Role::Trades)?;
         let taker_buy = pick(Role::TakerBuy)?;
@@ -1051,11 +940,7 @@ impl Layout {
             .unwrap_or(0)
             + 1;
         Ok(Layout {
-            labels: names
-                .iter()
-                .enumerate()
-                .map(|(i, n)| column_label(i, n))
-                .collect(),
+            labels: names.iter().enumerate().map(|(i, n)| column_label(i, n)).collect(),
             time,
             open,
             high,
@@ -1069,19 +954,11 @@ impl Layout {
     }
 
     fn label(&self, index: usize) -> String {
-        self.labels
-            .get(index)
-            .cloned()
-            .unwrap_or_else(|| format!("column {}", index + 1))
+        self.labels.get(index).cloned().unwrap_or_else(|| format!("column {}", index + 1))
     }
 
     /// Parses and validates one data row.
-    fn parse_row(
-        &self,
-        fields: &[Cow<'_, str>],
-        file: &str,
-        line: usize,
-    ) -> Result<Row, LoadError> {
+    fn parse_row(&self, fields: &[Cow<'_, str>], file: &str, line: usize) -> Result<Row, LoadError> {
         if fields.len() < self.needed {
             return Err(LoadError::TooFewFields {
                 file: file.to_string(),
@@ -1093,10 +970,9 @@ impl Layout {
         let field = |i: usize| fields.get(i).map(|f| f.as_ref()).unwrap_or("");
         let (time_text, time_column) = match self.time {
             TimeColumns::Single(i) => (Cow::Borrowed(field(i)), self.label(i)),
-            TimeColumns::DateAndTime(d, t) => (
-                Cow::Owned(format!("{} {}", field(d), field(t))),
-                format!("{} and {}", self.label(d), self.label(t)),
-            ),
+            TimeColumns::DateAndTime(d, t) => {
+                (Cow::Owned(format!("{} {}", field(d), field(t))), format!("{} and {}", self.label(d), self.label(t)))
+            }
         };
         let ts_ms = parse_timestamp_ms(&time_text).ok_or_else(|| LoadError::BadTimestamp {
             file: file.to_string(),
@@ -1142,74 +1018,33 @@ impl Layout {
 fn validate(row: &Row, file: &str) -> Result<(), LoadError> {
     let file = || file.to_string();
     let line = row.line;
-    for (field, value) in [
-        ("open", row.open),
-        ("high", row.high),
-        ("low", row.low),
-        ("close", row.close),
-    ] {
+    for (field, value) in [("open", row.open), ("high", row.high), ("low", row.low), ("close", row.close)] {
         if value <= 0.0 {
-            return Err(LoadError::NonPositivePrice {
-                file: file(),
-                line,
-                field,
-                value,
-            });
+            return Err(LoadError::NonPositivePrice { file: file(), line, field, value });
         }
     }
     if row.high < row.low {
-        return Err(LoadError::HighBelowLow {
-            file: file(),
-            line,
-            high: row.high,
-            low: row.low,
-        });
+        return Err(LoadError::HighBelowLow { file: file(), line, high: row.high, low: row.low });
     }
     for (field, value) in [("open", row.open), ("close", row.close)] {
         if row.high < value {
-            return Err(LoadError::HighBelowBody {
-                file: file(),
-                line,
-                high: row.high,
-                field,
-                value,
-            });
+            return Err(LoadError::HighBelowBody { file: file(), line, high: row.high, field, value });
         }
         if row.low > value {
-            return Err(LoadError::LowAboveBody {
-                file: file(),
-                line,
-                low: row.low,
-                field,
-                value,
-            });
+            return Err(LoadError::LowAboveBody { file: file(), line, low: row.low, field, value });
         }
     }
-    for (field, value) in [
-        ("volume", Some(row.volume)),
-        ("trades", row.trades),
-        ("taker buy volume", row.taker_buy),
-    ] {
+    for (field, value) in [("volume", Some(row.volume)), ("trades", row.trades), ("taker buy volume", row.taker_buy)] {
         if let Some(value) = value
             && value < 0.0
         {
-            return Err(LoadError::NegativeValue {
-                file: file(),
-                line,
-                field,
-                value,
-            });
+            return Err(LoadError::NegativeValue { file: file(), line, field, value });
         }
     }
     if let Some(taker_buy) = row.taker_buy
         && taker_buy > row.volume * (1.0 + 1e-9)
     {
-        return Err(LoadError::TakerBuyAboveVolume {
-            file: file(),
-            line,
-            taker_buy,
-            volume: row.volume,
-        });
+        return Err(LoadError::TakerBuyAboveVolume { file: file(), line, taker_buy, volume: row.volume });
     }
     Ok(())
 }
@@ -1220,26 +1055,18 @@ fn column_label(index: usize, name: &str) -> String {
 
 /// True when the fields look like a data row rather than a header: they start with a time.
 fn looks_like_data(fields: &[Cow<'_, str>]) -> bool {
-    fields
-        .first()
-        .is_some_and(|first| parse_timestamp_ms(first).is_some())
+    fields.first().is_some_and(|first| parse_timestamp_ms(first).is_some())
 }
 
 /// The separator of a file, judged from its first row: `,` when it has one, else `;`, else tab.
 fn detect_delimiter(line: &str) -> char {
-    [',', ';', '\t']
-        .into_iter()
-        .find(|&d| line.contains(d))
-        .unwrap_or(',')
+    [',', ';', '\t'].into_iter().find(|&d| line.contains(d)).unwrap_or(',')
 }
 
 /// Splits one line into trimmed fields; a field may be double-quoted (`""` is a quote).
 fn split_fields(line: &str, delimiter: char) -> Vec<Cow<'_, str>> {
     if !line.contains('"') {
-        return line
-            .split(delimiter)
-            .map(|f| Cow::Borrowed(f.trim()))
-            .collect();
+        return line.split(delimiter).map(|f| Cow::Borrowed(f.trim())).collect();
     }
     let mut fields = Vec::new();
     let mut chars = line.chars().peekable();
@@ -1304,26 +1131,10 @@ mod tests {
         ] {
             assert_eq!(parse_timestamp_ms(text), Some(midnight), "{text}");
         }
-        assert_eq!(
-            parse_timestamp_ms("2017-10-01T00:00:00.250Z"),
-            Some(midnight + 250)
-        );
-        assert_eq!(
-            parse_timestamp_ms("2017-10-01 00:00:00.5"),
-            Some(midnight + 500)
-        );
+        assert_eq!(parse_timestamp_ms("2017-10-01T00:00:00.250Z"), Some(midnight + 250));
+        assert_eq!(parse_timestamp_ms("2017-10-01 00:00:00.5"), Some(midnight + 500));
         assert_eq!(parse_timestamp_ms("1506816000.5"), Some(midnight + 500));
-        for bad in [
-            "",
-            "abc",
-            "2017-13-01",
-            "nan",
-            "inf",
-            "1e300",
-            "2017-10-01T25:00",
-            "-",
-            "+",
-        ] {
+        for bad in ["", "abc", "2017-13-01", "nan", "inf", "1e300", "2017-10-01T25:00", "-", "+"] {
             assert_eq!(parse_timestamp_ms(bad), None, "{bad}");
         }
     }

@@ -84,20 +84,17 @@ pub struct SyntheticMarket {
 
 impl SyntheticMarket {
     /// Per-bar net log returns of the informed policy over bars `range`: at each close it
-    /// holds `sign(E[r_{t+1}])` (flat when the expectation is 0), paying `cost` per unit of
-    /// position change. Returns one value per bar transition inside `range`.
-    pub fn informed_returns(&self, range: std::ops::Range<usize>, cost: f64) -> Vec<f64> {
+    /// moves to `sign(E[r_{t+1}])` when `|E[r_{t+1}]|` exceeds `threshold` (and otherwise
+    /// keeps its position, saving the cost of trading on a weak signal), paying `cost` per
+    /// unit of position change. One value per bar transition inside `range`.
+    pub fn informed_returns(&self, range: std::ops::Range<usize>, cost: f64, threshold: f64) -> Vec<f64> {
         let close = &self.series.close;
         let end = range.end.min(close.len());
         let mut out = Vec::with_capacity(end.saturating_sub(range.start));
         let mut position = 0.0;
         for t in range.start..end.saturating_sub(1) {
-            let target = self.expected_next_return[t].signum();
-            let target = if self.expected_next_return[t] == 0.0 {
-                0.0
-            } else {
-                target
-            };
+            let mu = self.expected_next_return[t];
+            let target = if mu.abs() > threshold { mu.signum() } else { position };
             let r = (close[t + 1] / close[t]).ln();
             out.push(target * r - cost * (target - position).abs());
             position = target;
@@ -105,6 +102,10 @@ impl SyntheticMarket {
         out
     }
 }
+
+/// Signal thresholds, as multiples of the cost, over which the best informed policy is sought
+/// (0: always follow the sign; larger: trade only on strong signals).
+pub const INFORMED_THRESHOLDS: [f64; 6] = [0.0, 0.25, 0.5, 1.0, 1.5, 2.0];
 
 /// The synthetic market for a catalog symbol name (`SYN-EDGE`, `SYN-RW`), or `None`
 /// when the name is not a synthetic symbol.
@@ -161,11 +162,7 @@ pub fn generate(spec: &SyntheticSpec) -> SyntheticMarket {
             SyntheticKind::Regimes => student.sample(&mut rng) * t_scale,
             SyntheticKind::RandomWalk => StandardNormal.sample(&mut rng),
         };
-        let ret = if i == 0 {
-            0.0
-        } else {
-            phi[regime] * last_ret + sigma * shock
-        };
+        let ret = if i == 0 { 0.0 } else { phi[regime] * last_ret + sigma * shock };
         let open = price;
         price *= ret.exp();
         let close = price;
@@ -190,11 +187,7 @@ pub fn generate(spec: &SyntheticSpec) -> SyntheticMarket {
         last_shock = shock;
         last_ret = ret;
     }
-    SyntheticMarket {
-        series,
-        regimes,
-        expected_next_return: expected,
-    }
+    SyntheticMarket { series, regimes, expected_next_return: expected }
 }
 
 #[cfg(test)]
@@ -238,7 +231,7 @@ mod tests {
     fn planted_edge_is_real_and_random_walk_has_none() {
         let edge = generate_named("SYN-EDGE").unwrap();
         let rw = generate_named("SYN-RW").unwrap();
-        let per_bar = sharpe(&edge.informed_returns(0..DEFAULT_BARS, 0.0005));
+        let per_bar = sharpe(&edge.informed_returns(0..DEFAULT_BARS, 0.0005, 0.0));
         assert!(per_bar > 0.05, "informed per-bar Sharpe {per_bar}");
         // The random walk's informed policy is always flat: no edge to report.
         assert!(rw.expected_next_return.iter().all(|&e| e == 0.0));
@@ -258,10 +251,6 @@ mod tests {
         let am = a.iter().sum::<f64>() / n;
         let cov: f64 = a.windows(2).map(|w| (w[0] - am) * (w[1] - am)).sum::<f64>() / n;
         let av = a.iter().map(|x| (x - am).powi(2)).sum::<f64>() / n;
-        assert!(
-            cov / av > 0.1,
-            "|r| autocorrelation {} shows no clustering",
-            cov / av
-        );
+        assert!(cov / av > 0.1, "|r| autocorrelation {} shows no clustering", cov / av);
     }
 }

@@ -11,9 +11,7 @@ const OCT_1_2017: i64 = 1_506_816_000_000;
 const HALF_HOUR: i64 = 1_800_000;
 
 fn real_data(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../data")
-        .join(path)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data").join(path)
 }
 
 /// `count` valid half-hourly bars starting `start` half-hours after 2017-10-01, as CSV rows.
@@ -22,11 +20,7 @@ fn bars(start: i64, count: i64) -> String {
     for i in start..start + count {
         let ts = (OCT_1_2017 + i * HALF_HOUR) / 1000;
         let price = 100.0 + i as f64;
-        text.push_str(&format!(
-            "{ts},{price},{},{},{price},1\n",
-            price + 1.0,
-            price - 1.0
-        ));
+        text.push_str(&format!("{ts},{price},{},{},{price},1\n", price + 1.0, price - 1.0));
     }
     text
 }
@@ -52,10 +46,7 @@ fn flat_files_one_per_symbol() {
     let (btc, report) = catalog.load("BTC").expect("BTC loads");
     assert_eq!(btc.symbol, "BTC");
     assert_eq!(btc.len(), 5);
-    assert_eq!(
-        report.files,
-        [dir.path().join("BTC.csv").display().to_string()]
-    );
+    assert_eq!(report.files, [dir.path().join("BTC.csv").display().to_string()]);
     let (eth, _) = catalog.load("eth").expect("ETH loads");
     assert_eq!(eth.symbol, "ETH");
     assert_eq!(eth.len(), 3);
@@ -67,14 +58,8 @@ fn folder_per_symbol_is_merged() {
     write(&dir.path().join("btc/2017-10-a.csv"), &bars(0, 4));
     write(&dir.path().join("btc/2017-10-b.csv"), &bars(3, 4)); // overlaps one bar
     write(&dir.path().join("btc/notes.txt"), "ignored");
-    write(
-        &dir.path().join("btc/deeper/old.csv"),
-        "ignored: only one level is read",
-    );
-    write(
-        &dir.path().join("empty/readme.txt"),
-        "a folder without CSV is no symbol",
-    );
+    write(&dir.path().join("btc/deeper/old.csv"), "ignored: only one level is read");
+    write(&dir.path().join("empty/readme.txt"), "a folder without CSV is no symbol");
     let catalog = Catalog::open(dir.path()).expect("opens");
     assert_eq!(catalog.symbols(), ["BTC", "SYN-EDGE", "SYN-RW"]);
 
@@ -84,16 +69,8 @@ fn folder_per_symbol_is_merged() {
     assert_eq!(series.ts_ms.first(), Some(&OCT_1_2017));
     assert_eq!(series.ts_ms.last(), Some(&(OCT_1_2017 + 6 * HALF_HOUR)));
     assert_eq!(report.files.len(), 2);
-    assert!(
-        report.files[0].ends_with("2017-10-a.csv"),
-        "{:?}",
-        report.files
-    );
-    assert!(
-        report.files[1].ends_with("2017-10-b.csv"),
-        "{:?}",
-        report.files
-    );
+    assert!(report.files[0].ends_with("2017-10-a.csv"), "{:?}", report.files);
+    assert!(report.files[1].ends_with("2017-10-b.csv"), "{:?}", report.files);
     assert_eq!(report.rows_read, 8);
     assert_eq!(report.duplicates_dropped, 1);
     assert_eq!(report.fingerprint, fingerprint(&series));
@@ -102,21 +79,9 @@ fn folder_per_symbol_is_merged() {
 #[test]
 fn exchange_export_names_give_the_symbol_and_are_merged() {
     let dir = tempfile::tempdir().expect("tempdir");
-    write(
-        &dir.path()
-            .join("binance_spot_BTCUSDT-30m_20171001-20171001_v2.10.0.csv"),
-        &bars(0, 3),
-    );
-    write(
-        &dir.path()
-            .join("binance_spot_BTCUSDT-30m_20171001-20171002_v2.10.0.csv"),
-        &bars(3, 3),
-    );
-    write(
-        &dir.path()
-            .join("binance_spot_ETHUSDT-30m_20171001-20171002_v2.10.0.metadata.json"),
-        "{}",
-    );
+    write(&dir.path().join("binance_spot_BTCUSDT-30m_20171001-20171001_v2.10.0.csv"), &bars(0, 3));
+    write(&dir.path().join("binance_spot_BTCUSDT-30m_20171001-20171002_v2.10.0.csv"), &bars(3, 3));
+    write(&dir.path().join("binance_spot_ETHUSDT-30m_20171001-20171002_v2.10.0.metadata.json"), "{}");
     let catalog = Catalog::open(dir.path()).expect("opens");
     assert_eq!(catalog.symbols(), ["BTCUSDT", "SYN-EDGE", "SYN-RW"]);
     let (series, report) = catalog.load("btcusdt").expect("loads");
@@ -130,10 +95,7 @@ fn exchange_export_names_give_the_symbol_and_are_merged() {
 #[test]
 fn real_binance_directory() {
     let catalog = Catalog::open(&real_data("binance-5m")).expect("opens");
-    assert_eq!(
-        catalog.symbols(),
-        ["BTCUSDT", "ETHUSDT", "SYN-EDGE", "SYN-RW"]
-    );
+    assert_eq!(catalog.symbols(), ["BTCUSDT", "ETHUSDT", "SYN-EDGE", "SYN-RW"]);
     let (eth, report) = catalog.load("EthUsdt").expect("loads");
     assert_eq!(eth.symbol, "ETHUSDT");
     assert_eq!(eth.len(), 2_576);
@@ -149,11 +111,7 @@ fn unknown_symbol_lists_the_available_ones() {
     let catalog = Catalog::open(dir.path()).expect("opens");
     let err = catalog.load("doge").expect_err("no DOGE");
     match &err {
-        CatalogError::UnknownSymbol {
-            symbol,
-            available,
-            source_desc,
-        } => {
+        CatalogError::UnknownSymbol { symbol, available, source_desc } => {
             assert_eq!(symbol, "doge");
             assert_eq!(available, &["BTC", "SYN-EDGE", "SYN-RW"]);
             assert_eq!(source_desc, &dir.path().display().to_string());
@@ -162,15 +120,9 @@ fn unknown_symbol_lists_the_available_ones() {
     }
     assert_eq!(
         err.to_string(),
-        format!(
-            "unknown symbol `doge` in {}; available: BTC, SYN-EDGE, SYN-RW",
-            dir.path().display()
-        )
+        format!("unknown symbol `doge` in {}; available: BTC, SYN-EDGE, SYN-RW", dir.path().display())
     );
-    assert!(matches!(
-        catalog.load("SYN-NOPE"),
-        Err(CatalogError::UnknownSymbol { .. })
-    ));
+    assert!(matches!(catalog.load("SYN-NOPE"), Err(CatalogError::UnknownSymbol { .. })));
 }
 
 #[test]
@@ -189,20 +141,11 @@ fn lookup_ignores_case_and_surrounding_space() {
 fn bad_file_reports_the_file_and_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("BTC.csv");
-    write(
-        &path,
-        &format!("{HEADER}1506816000,10,12,9,11,1\n1506817800,10,8,9,11,1\n"),
-    );
+    write(&path, &format!("{HEADER}1506816000,10,12,9,11,1\n1506817800,10,8,9,11,1\n"));
     let catalog = Catalog::open(dir.path()).expect("listing does not read files");
     let err = catalog.load("BTC").expect_err("invalid bar");
-    assert!(matches!(
-        err,
-        CatalogError::Load(LoadError::HighBelowLow { line: 3, .. })
-    ));
-    assert_eq!(
-        err.to_string(),
-        format!("{}:3: high 8 is below low 9", path.display())
-    );
+    assert!(matches!(err, CatalogError::Load(LoadError::HighBelowLow { line: 3, .. })));
+    assert_eq!(err.to_string(), format!("{}:3: high 8 is below low 9", path.display()));
 }
 
 #[test]
@@ -211,30 +154,18 @@ fn missing_or_non_directory_data_dir() {
     let missing = dir.path().join("nope");
     let err = Catalog::open(&missing).expect_err("missing");
     assert!(matches!(&err, CatalogError::Io { path, .. } if path == &missing));
-    assert!(
-        err.to_string().starts_with(&format!(
-            "cannot read data directory {}: ",
-            missing.display()
-        )),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with(&format!("cannot read data directory {}: ", missing.display())), "{err}");
     let file = dir.path().join("BTC.csv");
     write(&file, &bars(0, 2));
     let err = Catalog::open(&file).expect_err("a file");
-    assert_eq!(
-        err.to_string(),
-        format!("data directory {} is not a directory", file.display())
-    );
+    assert_eq!(err.to_string(), format!("data directory {} is not a directory", file.display()));
 }
 
 #[test]
 fn embedded_catalog_is_the_default_and_loads_btc_and_eth() {
     let catalog = Catalog::open_or_embedded(None).expect("embedded");
     assert_eq!(catalog.describe(), "embedded sample data (bitfinex 30m)");
-    assert_eq!(
-        catalog.symbols(),
-        ["BTC", "EOS", "ETH", "LTC", "SYN-EDGE", "SYN-RW", "XRP"]
-    );
+    assert_eq!(catalog.symbols(), ["BTC", "EOS", "ETH", "LTC", "SYN-EDGE", "SYN-RW", "XRP"]);
 
     let (btc, report) = catalog.load("btc").expect("BTC");
     assert_eq!(btc.symbol, "BTC");
@@ -243,8 +174,7 @@ fn embedded_catalog_is_the_default_and_loads_btc_and_eth() {
     assert_eq!(report.gaps.len(), 9);
     assert_eq!(report.files, ["embedded:bitfinex-30m/BTC.csv"]);
     // The same bars as the file on disk.
-    let (on_disk, disk_report) =
-        load_csv(&real_data("bitfinex-30m/BTC.csv"), "BTC").expect("file loads");
+    let (on_disk, disk_report) = load_csv(&real_data("bitfinex-30m/BTC.csv"), "BTC").expect("file loads");
     assert_eq!(btc, on_disk);
     assert_eq!(report.fingerprint, disk_report.fingerprint);
 

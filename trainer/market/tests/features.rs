@@ -67,11 +67,7 @@ fn scramble_after(series: &BarSeries, t: usize, seed: u64) -> BarSeries {
         s.close[i] = close;
         s.high[i] = base.max(close) * 1.5;
         s.low[i] = base.min(close) * 0.5;
-        s.volume[i] = if i % 3 == 0 {
-            0.0
-        } else {
-            series.volume[i] * 1000.0
-        };
+        s.volume[i] = if i % 3 == 0 { 0.0 } else { series.volume[i] * 1000.0 };
         if let Some(tr) = &mut s.trades {
             tr[i] = if i % 2 == 0 { 0.0 } else { 1e7 };
         }
@@ -89,12 +85,7 @@ fn bits(m: &FeatureMatrix, t: usize) -> Vec<u32> {
 fn assert_all_finite(m: &FeatureMatrix) {
     assert_eq!(m.values.len(), m.rows * m.cols);
     for (i, v) in m.values.iter().enumerate() {
-        assert!(
-            v.is_finite(),
-            "{} at row {} is {v}",
-            m.names[i % m.cols],
-            i / m.cols
-        );
+        assert!(v.is_finite(), "{} at row {} is {v}", m.names[i % m.cols], i / m.cols);
     }
 }
 
@@ -126,25 +117,12 @@ fn no_look_ahead_rows_up_to_t_are_bit_identical_when_later_bars_change() {
             let changed = compute(&scramble_after(&series, t, t as u64), &sets);
             let truncated = compute(&series.slice(0..t + 1), &sets);
             for i in 0..=t {
-                assert_eq!(
-                    bits(&full, i),
-                    bits(&changed, i),
-                    "{sets:?}: row {i}, changed after {t}"
-                );
-                assert_eq!(
-                    bits(&full, i),
-                    bits(&truncated, i),
-                    "{sets:?}: row {i}, cut after {t}"
-                );
+                assert_eq!(bits(&full, i), bits(&changed, i), "{sets:?}: row {i}, changed after {t}");
+                assert_eq!(bits(&full, i), bits(&truncated, i), "{sets:?}: row {i}, cut after {t}");
             }
             // The scrambled bars do change the later rows: the test has teeth.
             if t + 1 >= full.warmup && t + 1 < full.rows {
-                assert_ne!(
-                    bits(&full, t + 1),
-                    bits(&changed, t + 1),
-                    "{sets:?}: row {}",
-                    t + 1
-                );
+                assert_ne!(bits(&full, t + 1), bits(&changed, t + 1), "{sets:?}: row {}", t + 1);
             }
         }
     }
@@ -210,35 +188,14 @@ fn malformed_series_never_panic_and_give_finite_values() {
         let m = compute(&short, &[MICRO, PRICE]);
         assert_eq!((m.rows, m.cols, m.warmup), (n, 17, 64));
         assert_all_finite(&m);
-        assert!(
-            m.values[..m.warmup.min(n) * m.cols]
-                .iter()
-                .all(|&v| v == 0.0)
-        );
+        assert!(m.values[..m.warmup.min(n) * m.cols].iter().all(|&v| v == 0.0));
     }
 }
 
 #[test]
 fn column_counts_and_order_follow_the_sets_and_optional_columns() {
-    let price_names = [
-        "ret_1",
-        "ret_4",
-        "ret_16",
-        "ret_64",
-        "vol_16",
-        "vol_64",
-        "trend_32",
-        "mom_ratio_16",
-    ];
-    let base = [
-        "cs_spread",
-        "roll_spread",
-        "amihud",
-        "parkinson_vol",
-        "gk_vol",
-        "volume_z",
-        "clv",
-    ];
+    let price_names = ["ret_1", "ret_4", "ret_16", "ret_64", "vol_16", "vol_64", "trend_32", "mom_ratio_16"];
+    let base = ["cs_spread", "roll_spread", "amihud", "parkinson_vol", "gk_vol", "volume_z", "clv"];
     let plain = random_walk(200, 5, false, false);
     assert_eq!(compute(&plain, &[PRICE]).names, price_names);
     assert_eq!(compute(&plain, &[MICRO]).names, base);
@@ -247,13 +204,7 @@ fn column_counts_and_order_follow_the_sets_and_optional_columns() {
     assert_eq!(both.cols, 9);
     assert_eq!(&both.names[..7], base);
     assert_eq!(&both.names[7..], ["trades_z", "taker_imbalance"]);
-    assert_eq!(
-        compute(&random_walk(200, 5, true, false), &[MICRO])
-            .names
-            .last()
-            .unwrap(),
-        "trades_z"
-    );
+    assert_eq!(compute(&random_walk(200, 5, true, false), &[MICRO]).names.last().unwrap(), "trades_z");
     assert_eq!(compute(&random_walk(200, 5, false, true), &[MICRO]).cols, 8);
 
     let micro_first = compute(&plain, &[MICRO, PRICE]);
@@ -268,13 +219,7 @@ fn column_counts_and_order_follow_the_sets_and_optional_columns() {
 #[test]
 fn warmup_equals_max_lookback_and_rows_before_it_are_zero() {
     let s = random_walk(500, 6, true, true);
-    for sets in [
-        vec![PRICE],
-        vec![MICRO],
-        vec![PRICE, MICRO],
-        vec![MICRO, PRICE],
-        vec![],
-    ] {
+    for sets in [vec![PRICE], vec![MICRO], vec![PRICE, MICRO], vec![MICRO, PRICE], vec![]] {
         let m = compute(&s, &sets);
         assert_eq!(m.warmup, max_lookback(&sets), "{sets:?}");
         for t in 0..m.warmup {
@@ -302,18 +247,10 @@ fn price_features_match_hand_computed_values() {
     let close = |i: usize| c[i];
     assert_eq!(value(&m, "ret_1", t), (close(t) / close(t - 1)).ln() as f32);
     assert_eq!(value(&m, "ret_4", t), (close(t) / close(t - 4)).ln() as f32);
-    assert_eq!(
-        value(&m, "ret_16", t),
-        (close(t) / close(t - 16)).ln() as f32
-    );
-    assert_eq!(
-        value(&m, "ret_64", t),
-        (close(t) / close(t - 64)).ln() as f32
-    );
+    assert_eq!(value(&m, "ret_16", t), (close(t) / close(t - 16)).ln() as f32);
+    assert_eq!(value(&m, "ret_64", t), (close(t) / close(t - 64)).ln() as f32);
 
-    let r: Vec<f64> = (t - 15..=t)
-        .map(|i| (close(i) / close(i - 1)).ln())
-        .collect();
+    let r: Vec<f64> = (t - 15..=t).map(|i| (close(i) / close(i - 1)).ln()).collect();
     let mean = r.iter().sum::<f64>() / 16.0;
     let std = (r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 16.0).sqrt();
     let rms = (r.iter().map(|x| x * x).sum::<f64>() / 16.0).sqrt();
@@ -327,12 +264,7 @@ fn price_features_match_hand_computed_values() {
     let mut steady = flat_bars(100, 100.0, 100.0, 100.0, 1.0);
     for i in 0..100 {
         let p = 100.0 * (0.001 * i as f64).exp();
-        (
-            steady.open[i],
-            steady.high[i],
-            steady.low[i],
-            steady.close[i],
-        ) = (p, p, p, p);
+        (steady.open[i], steady.high[i], steady.low[i], steady.close[i]) = (p, p, p, p);
     }
     let climb = compute(&steady, &[PRICE]);
     let ratio = value(&climb, "mom_ratio_16", 90);
@@ -347,23 +279,13 @@ fn range_estimators_clv_and_corwin_schultz_match_hand_computed_values() {
     let x = (101.0f64 / 99.0).ln();
     let t = 90;
     let near = |a: f32, b: f64| (f64::from(a) - b).abs() < 1e-6;
-    assert!(near(
-        value(&m, "parkinson_vol", t),
-        x / (4.0 * 2f64.ln()).sqrt()
-    ));
+    assert!(near(value(&m, "parkinson_vol", t), x / (4.0 * 2f64.ln()).sqrt()));
     assert!(near(value(&m, "gk_vol", t), (0.5 * x * x).sqrt()));
-    assert!(near(
-        value(&m, "clv", t),
-        ((100.5 - 99.0) - (101.0 - 100.5)) / 2.0
-    ));
+    assert!(near(value(&m, "clv", t), ((100.5 - 99.0) - (101.0 - 100.5)) / 2.0));
     // With no movement between bars, γ = one bar's squared range and β = twice that, so
     // α = x exactly and the whole range is read as spread: S = 2(e^x - 1)/(e^x + 1).
     let s = 2.0 * (x.exp() - 1.0) / (x.exp() + 1.0);
-    assert!(
-        near(value(&m, "cs_spread", t), s),
-        "{} vs {s}",
-        value(&m, "cs_spread", t)
-    );
+    assert!(near(value(&m, "cs_spread", t), s), "{} vs {s}", value(&m, "cs_spread", t));
     assert_eq!(value(&m, "roll_spread", t), 0.0);
     assert_eq!(value(&m, "amihud", t), 0.0);
     assert_eq!(value(&m, "volume_z", t), 0.0);
@@ -392,13 +314,7 @@ fn roll_recovers_the_spread_of_a_bid_ask_bounce() {
     let spread = 0.002;
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     let n = 5000;
-    let mut s = flat_bars(
-        n,
-        100.0 * (1.0 + spread),
-        100.0 * (1.0 - spread),
-        100.0,
-        5.0,
-    );
+    let mut s = flat_bars(n, 100.0 * (1.0 + spread), 100.0 * (1.0 - spread), 100.0, 5.0);
     for i in 0..n {
         let side = if rng.random::<bool>() { 1.0 } else { -1.0 };
         s.close[i] = 100.0 * (side * spread / 2.0).exp();
@@ -408,16 +324,9 @@ fn roll_recovers_the_spread_of_a_bid_ask_bounce() {
     let roll = m.column("roll_spread").unwrap();
     let live = &roll[m.warmup..];
     let mean = live.iter().map(|&v| f64::from(v)).sum::<f64>() / live.len() as f64;
-    assert!(
-        (mean - spread).abs() < 0.25 * spread,
-        "mean Roll spread {mean}, true {spread}"
-    );
+    assert!((mean - spread).abs() < 0.25 * spread, "mean Roll spread {mean}, true {spread}");
     let positive = live.iter().filter(|&&v| v > 0.0).count();
-    assert!(
-        positive as f64 > 0.9 * live.len() as f64,
-        "{positive} of {}",
-        live.len()
-    );
+    assert!(positive as f64 > 0.9 * live.len() as f64, "{positive} of {}", live.len());
 }
 
 #[test]
@@ -433,15 +342,10 @@ fn amihud_activity_z_scores_and_taker_imbalance_match_hand_computed_values() {
     s.taker_buy_volume = Some(s.volume.iter().map(|v| 0.75 * v).collect());
     let m = compute(&s, &[MICRO]);
     let t = n - 2;
-    let illiq = (t - 15..=t)
-        .map(|i| (s.close[i] / s.close[i - 1]).ln().abs() / (s.close[i] * s.volume[i]))
-        .sum::<f64>()
-        / 16.0;
+    let illiq =
+        (t - 15..=t).map(|i| (s.close[i] / s.close[i - 1]).ln().abs() / (s.close[i] * s.volume[i])).sum::<f64>() / 16.0;
     let want = (1e6 * illiq).ln_1p();
-    assert!(
-        (f64::from(value(&m, "amihud", t)) - want).abs() < 1e-6 * want,
-        "{want}"
-    );
+    assert!((f64::from(value(&m, "amihud", t)) - want).abs() < 1e-6 * want, "{want}");
     // One outlier among 64 values has z = sqrt(63) whatever its size.
     assert!((f64::from(value(&m, "volume_z", n - 1)) - 63f64.sqrt()).abs() < 1e-4);
     assert!((f64::from(value(&m, "trades_z", n - 1)) - 63f64.sqrt()).abs() < 1e-4);
@@ -452,45 +356,24 @@ fn amihud_activity_z_scores_and_taker_imbalance_match_hand_computed_values() {
 
 #[test]
 fn parsing_feature_set_lists() {
-    assert_eq!(
-        parse_feature_sets("price,microstructure"),
-        Ok(vec![PRICE, MICRO])
-    );
-    assert_eq!(
-        parse_feature_sets(" Microstructure , PRICE "),
-        Ok(vec![MICRO, PRICE])
-    );
-    assert_eq!(
-        parse_feature_sets("price,price,microstructure,price"),
-        Ok(vec![PRICE, MICRO])
-    );
+    assert_eq!(parse_feature_sets("price,microstructure"), Ok(vec![PRICE, MICRO]));
+    assert_eq!(parse_feature_sets(" Microstructure , PRICE "), Ok(vec![MICRO, PRICE]));
+    assert_eq!(parse_feature_sets("price,price,microstructure,price"), Ok(vec![PRICE, MICRO]));
     assert_eq!(parse_feature_sets("price,"), Ok(vec![PRICE]));
     assert_eq!(" price\t".parse::<FeatureSet>(), Ok(PRICE));
-    assert_eq!(
-        FeatureSet::ALL.map(FeatureSet::name),
-        ["price", "microstructure"]
-    );
+    assert_eq!(FeatureSet::ALL.map(FeatureSet::name), ["price", "microstructure"]);
 
     let err = parse_feature_sets("price,volume").unwrap_err();
     assert!(matches!(&err, FeatureError::UnknownSet { name, .. } if name == "volume"));
-    assert_eq!(
-        err.to_string(),
-        "unknown feature set 'volume'; valid feature sets: price, microstructure"
-    );
+    assert_eq!(err.to_string(), "unknown feature set 'volume'; valid feature sets: price, microstructure");
     for empty in ["", "  ", ",", " , "] {
         let err = parse_feature_sets(empty).unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, FeatureError::EmptyList { .. }), "{empty:?}");
-        assert!(
-            msg.contains("valid feature sets: price, microstructure"),
-            "{msg}"
-        );
+        assert!(msg.contains("valid feature sets: price, microstructure"), "{msg}");
     }
     let err = "micro".parse::<FeatureSet>().unwrap_err().to_string();
-    assert_eq!(
-        err,
-        "unknown feature set 'micro'; valid feature sets: price, microstructure"
-    );
+    assert_eq!(err, "unknown feature set 'micro'; valid feature sets: price, microstructure");
 }
 
 #[test]
@@ -507,10 +390,7 @@ fn normalizer_fitted_on_training_rows_standardises_them() {
     let count = rows.len() as f64;
     for (j, name) in m.names.iter().enumerate() {
         // Unclipped z-scores of the fitted rows: mean 0, population std 1.
-        let z: Vec<f64> = rows
-            .clone()
-            .map(|t| f64::from((m.row(t)[j] - norm.mean[j]) / norm.std[j]))
-            .collect();
+        let z: Vec<f64> = rows.clone().map(|t| f64::from((m.row(t)[j] - norm.mean[j]) / norm.std[j])).collect();
         let mean = z.iter().sum::<f64>() / count;
         let std = (z.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / count).sqrt();
         assert!(mean.abs() < 1e-3, "{name}: mean {mean}");
@@ -545,10 +425,7 @@ fn normalizer_ignores_rows_outside_the_fit_range() {
     }
     assert_eq!(Normalizer::fit(&poisoned, 0..train_end), fitted);
     // A range reaching past the end is cut at the last row.
-    assert_eq!(
-        Normalizer::fit(&m, 0..usize::MAX),
-        Normalizer::fit(&m, 0..m.rows)
-    );
+    assert_eq!(Normalizer::fit(&m, 0..usize::MAX), Normalizer::fit(&m, 0..m.rows));
 }
 
 #[test]
@@ -557,35 +434,18 @@ fn normalizer_clips_at_five_and_keeps_warmup_rows_zero() {
     let m = compute(&s, &[PRICE]);
     let norm = Normalizer::fit(&m, 0..800);
     let mut out = vec![0.0f32; m.cols];
-    let huge: Vec<f32> = norm
-        .mean
-        .iter()
-        .zip(&norm.std)
-        .map(|(mu, sd)| mu + 100.0 * sd)
-        .collect();
+    let huge: Vec<f32> = norm.mean.iter().zip(&norm.std).map(|(mu, sd)| mu + 100.0 * sd).collect();
     norm.apply_row(&huge, &mut out);
     assert!(out.iter().all(|&v| v == 5.0), "{out:?}");
-    let tiny: Vec<f32> = norm
-        .mean
-        .iter()
-        .zip(&norm.std)
-        .map(|(mu, sd)| mu - 100.0 * sd)
-        .collect();
+    let tiny: Vec<f32> = norm.mean.iter().zip(&norm.std).map(|(mu, sd)| mu - 100.0 * sd).collect();
     norm.apply_row(&tiny, &mut out);
     assert!(out.iter().all(|&v| v == -5.0), "{out:?}");
     norm.apply_row(&norm.mean, &mut out);
     assert!(out.iter().all(|&v| v == 0.0), "{out:?}");
 
     let applied = norm.apply(&m);
-    assert_eq!(
-        (applied.rows, applied.cols, applied.warmup),
-        (m.rows, m.cols, m.warmup)
-    );
-    assert!(
-        applied.values[..m.warmup * m.cols]
-            .iter()
-            .all(|&v| v == 0.0)
-    );
+    assert_eq!((applied.rows, applied.cols, applied.warmup), (m.rows, m.cols, m.warmup));
+    assert!(applied.values[..m.warmup * m.cols].iter().all(|&v| v == 0.0));
     assert!(applied.values.iter().all(|v| v.abs() <= 5.0));
     for t in [m.warmup, 500, 999] {
         let mut row = vec![0.0; m.cols];
@@ -616,13 +476,8 @@ fn real_binance_bars_give_plausible_microstructure() {
     let live = |name: &str| m.column(name).unwrap()[m.warmup..].to_vec();
     let within = |name: &str, lo: f32, hi: f32| {
         let col = live(name);
-        let (min, max) = col
-            .iter()
-            .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
-        assert!(
-            min >= lo && max <= hi,
-            "{name} in [{min}, {max}], expected within [{lo}, {hi}]"
-        );
+        let (min, max) = col.iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+        assert!(min >= lo && max <= hi, "{name} in [{min}, {max}], expected within [{lo}, {hi}]");
     };
     // BTCUSDT 5-minute bars: relative spreads and per-bar volatilities of a few basis points
     // up to about a percent in the March 2023 turmoil.

@@ -2,9 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use skippy_market::csv_loader::{
-    LoadError, fingerprint, load_csv, merge, parse_csv, parse_timestamp_ms,
-};
+use skippy_market::csv_loader::{LoadError, fingerprint, load_csv, merge, parse_csv, parse_timestamp_ms};
 use skippy_market::{BarSeries, Gap, LoadReport};
 
 /// 2017-10-01T00:00:00Z in unix ms.
@@ -15,15 +13,11 @@ const HALF_HOUR: i64 = 1_800_000;
 const FIVE_MIN: i64 = 300_000;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
 }
 
 fn real_data(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../data")
-        .join(path)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data").join(path)
 }
 
 fn parse(text: &str) -> (BarSeries, LoadReport) {
@@ -87,10 +81,7 @@ fn header_in_any_order_and_case_with_unknown_columns_ignored() {
          755.5,4386.3,first bar,4365.0,4387.5,4367.1,2017-10-01 00:00:00\n",
     );
     assert_eq!(s.ts_ms, [OCT_1_2017]);
-    assert_eq!(
-        (s.open[0], s.high[0], s.low[0], s.close[0], s.volume[0]),
-        (4367.1, 4387.5, 4365.0, 4386.3, 755.5)
-    );
+    assert_eq!((s.open[0], s.high[0], s.low[0], s.close[0], s.volume[0]), (4367.1, 4387.5, 4365.0, 4386.3, 755.5));
 }
 
 #[test]
@@ -98,18 +89,8 @@ fn aliases_for_time_volume_trades_and_taker_volume() {
     for (time, vol, trades, taker) in [
         ("timestamp", "vol", "trades", "taker_buy_volume"),
         ("open_time", "volume", "count", "taker_buy_base_volume"),
-        (
-            "datetime",
-            "Vol",
-            "number_of_trades",
-            "taker_buy_base_asset_volume",
-        ),
-        (
-            "Open Time",
-            "Volume",
-            "Number of trades",
-            "Taker buy base asset volume",
-        ),
+        ("datetime", "Vol", "number_of_trades", "taker_buy_base_asset_volume"),
+        ("Open Time", "Volume", "Number of trades", "Taker buy base asset volume"),
     ] {
         let text = format!(
             "{time},open,high,low,close,{vol},{trades},{taker}\n\
@@ -128,20 +109,11 @@ fn wide_file_of_several_symbols_uses_the_requested_symbols_columns() {
     let text = "Date,BTC.open,BTC.high,BTC.low,BTC.close,BTC.volume,ETH.open,ETH.high,ETH.low,ETH.close,ETH.volume\n\
                 2017-10-01 00:00:00,4367,4387,4365,4386,755,301,303,300,302,90\n";
     let (btc, _) = parse_csv(text, "wide.csv", "btc").expect("BTC columns");
-    assert_eq!(
-        (btc.open[0], btc.close[0], btc.volume[0]),
-        (4367.0, 4386.0, 755.0)
-    );
+    assert_eq!((btc.open[0], btc.close[0], btc.volume[0]), (4367.0, 4386.0, 755.0));
     let (eth, _) = parse_csv(text, "wide.csv", "ETH").expect("ETH columns");
-    assert_eq!(
-        (eth.open[0], eth.close[0], eth.volume[0]),
-        (301.0, 302.0, 90.0)
-    );
+    assert_eq!((eth.open[0], eth.close[0], eth.volume[0]), (301.0, 302.0, 90.0));
     let err = parse_csv(text, "wide.csv", "LTC").expect_err("no LTC columns");
-    assert_eq!(
-        err.to_string(),
-        "wide.csv:1: columns `BTC.open` and `ETH.open` both look like the open column"
-    );
+    assert_eq!(err.to_string(), "wide.csv:1: columns `BTC.open` and `ETH.open` both look like the open column");
 }
 
 #[test]
@@ -157,25 +129,14 @@ fn separate_date_and_time_columns_are_joined() {
 fn headerless_kline_export_with_millisecond_times() {
     let (s, report) = load_csv(&fixture("kline_no_header.csv"), "BTCUSDT").expect("loads");
     assert_eq!(s.symbol, "BTCUSDT");
-    assert_eq!(
-        s.ts_ms,
-        [
-            MAR_20_2023,
-            MAR_20_2023 + FIVE_MIN,
-            MAR_20_2023 + 2 * FIVE_MIN,
-            MAR_20_2023 + 3 * FIVE_MIN
-        ]
-    );
+    assert_eq!(s.ts_ms, [MAR_20_2023, MAR_20_2023 + FIVE_MIN, MAR_20_2023 + 2 * FIVE_MIN, MAR_20_2023 + 3 * FIVE_MIN]);
     assert_eq!(s.open[0], 27972.87);
     assert_eq!(s.high[0], 28038.28);
     assert_eq!(s.low[0], 27941.97);
     assert_eq!(s.close[0], 27953.83);
     assert_eq!(s.volume, [1975.47751, 2818.82598, 1290.23401, 0.0]);
     assert_eq!(s.trades, Some(vec![43351.0, 62806.0, 31112.0, 0.0]));
-    assert_eq!(
-        s.taker_buy_volume,
-        Some(vec![1073.70455, 1347.67972, 701.1124, 0.0])
-    );
+    assert_eq!(s.taker_buy_volume, Some(vec![1073.70455, 1347.67972, 701.1124, 0.0]));
     assert_eq!(s.interval_ms(), Some(FIVE_MIN));
     assert_eq!(report.rows_read, 4);
     assert!(report.files[0].ends_with("kline_no_header.csv"));
@@ -204,31 +165,15 @@ fn iso_timestamps_with_offsets_and_fractions_become_utc_ms() {
     let base = MAR_20_2023 - 2 * 3_600_000;
     assert_eq!(
         s.ts_ms,
-        [
-            base,
-            base + HALF_HOUR,
-            base + 2 * HALF_HOUR,
-            base + 3 * HALF_HOUR + 500,
-            base + 7 * HALF_HOUR
-        ]
+        [base, base + HALF_HOUR, base + 2 * HALF_HOUR, base + 3 * HALF_HOUR + 500, base + 7 * HALF_HOUR]
     );
 }
 
 #[test]
 fn unix_seconds_and_milliseconds_mixed_in_one_file() {
-    let (s, _) = parse(&with_header(&[
-        "1506816000,10,12,9,11,1",
-        "1506817800000,10,12,9,11,1",
-        "1506819600,10,12,9,11,1",
-    ]));
-    assert_eq!(
-        s.ts_ms,
-        [
-            OCT_1_2017,
-            OCT_1_2017 + HALF_HOUR,
-            OCT_1_2017 + 2 * HALF_HOUR
-        ]
-    );
+    let (s, _) =
+        parse(&with_header(&["1506816000,10,12,9,11,1", "1506817800000,10,12,9,11,1", "1506819600,10,12,9,11,1"]));
+    assert_eq!(s.ts_ms, [OCT_1_2017, OCT_1_2017 + HALF_HOUR, OCT_1_2017 + 2 * HALF_HOUR]);
     assert_eq!(parse_timestamp_ms("1506816000"), Some(OCT_1_2017));
     assert_eq!(parse_timestamp_ms("1506816000000"), Some(OCT_1_2017));
 }
@@ -237,15 +182,7 @@ fn unix_seconds_and_milliseconds_mixed_in_one_file() {
 fn newest_first_rows_are_reversed_and_reported() {
     let (s, report) = load_csv(&fixture("newest_first.csv"), "BTC").expect("loads");
     assert!(report.reversed);
-    assert_eq!(
-        s.ts_ms,
-        [
-            OCT_1_2017,
-            OCT_1_2017 + HALF_HOUR,
-            OCT_1_2017 + 2 * HALF_HOUR,
-            OCT_1_2017 + 3 * HALF_HOUR
-        ]
-    );
+    assert_eq!(s.ts_ms, [OCT_1_2017, OCT_1_2017 + HALF_HOUR, OCT_1_2017 + 2 * HALF_HOUR, OCT_1_2017 + 3 * HALF_HOUR]);
     assert_eq!(s.open, [4367.1, 4386.6, 4380.0, 4390.0]);
     assert_eq!(s.close, [4386.3, 4380.0, 4390.0, 4385.0]);
 }
@@ -254,19 +191,9 @@ fn newest_first_rows_are_reversed_and_reported() {
 fn comment_banner_and_blank_lines_before_the_header() {
     let (s, report) = load_csv(&fixture("banner.csv"), "BTCUSDT").expect("loads");
     assert_eq!(report.rows_read, 3);
-    assert_eq!(
-        s.ts_ms,
-        [
-            MAR_20_2023,
-            MAR_20_2023 + FIVE_MIN,
-            MAR_20_2023 + 2 * FIVE_MIN
-        ]
-    );
+    assert_eq!(s.ts_ms, [MAR_20_2023, MAR_20_2023 + FIVE_MIN, MAR_20_2023 + 2 * FIVE_MIN]);
     assert_eq!(s.trades, Some(vec![43351.0, 62806.0, 31112.0]));
-    assert_eq!(
-        s.taker_buy_volume,
-        Some(vec![1073.70455, 1347.67972, 701.1124])
-    );
+    assert_eq!(s.taker_buy_volume, Some(vec![1073.70455, 1347.67972, 701.1124]));
 }
 
 #[test]
@@ -290,12 +217,7 @@ fn same_bars_in_different_formats_have_the_same_fingerprint() {
     assert_eq!(iso_report.fingerprint, unix_report.fingerprint);
     assert_eq!(iso_report.fingerprint, fingerprint(&iso));
     assert_eq!(iso_report.fingerprint.len(), 64);
-    assert!(
-        iso_report
-            .fingerprint
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit())
-    );
+    assert!(iso_report.fingerprint.bytes().all(|b| b.is_ascii_hexdigit()));
     let (other, other_report) = parse(&with_header(&[GOOD_1, GOOD_3]));
     assert_ne!(other, iso);
     assert_ne!(other_report.fingerprint, iso_report.fingerprint);
@@ -309,23 +231,12 @@ fn exact_duplicate_rows_are_dropped_and_counted() {
     assert_eq!(s.len(), 3);
     assert_eq!(report.rows_read, 5);
     assert_eq!(report.duplicates_dropped, 2);
-    assert_eq!(
-        s.ts_ms,
-        [
-            OCT_1_2017,
-            OCT_1_2017 + HALF_HOUR,
-            OCT_1_2017 + 2 * HALF_HOUR
-        ]
-    );
+    assert_eq!(s.ts_ms, [OCT_1_2017, OCT_1_2017 + HALF_HOUR, OCT_1_2017 + 2 * HALF_HOUR]);
 }
 
 #[test]
 fn concatenated_overlapping_exports_with_repeated_header_load() {
-    let text = format!(
-        "{}{}",
-        with_header(&[GOOD_1, GOOD_2]),
-        with_header(&[GOOD_2, GOOD_3])
-    );
+    let text = format!("{}{}", with_header(&[GOOD_1, GOOD_2]), with_header(&[GOOD_2, GOOD_3]));
     let (s, report) = parse(&text);
     assert_eq!(s.len(), 3);
     assert_eq!(report.rows_read, 4);
@@ -346,16 +257,8 @@ fn gaps_are_reported_with_the_number_of_missing_bars() {
     assert_eq!(
         report.gaps,
         [
-            Gap {
-                after_ms: OCT_1_2017 + 2 * HALF_HOUR,
-                before_ms: OCT_1_2017 + 5 * HALF_HOUR,
-                missing_bars: 2,
-            },
-            Gap {
-                after_ms: OCT_1_2017 + 6 * HALF_HOUR,
-                before_ms: OCT_1_2017 + 8 * HALF_HOUR,
-                missing_bars: 1,
-            },
+            Gap { after_ms: OCT_1_2017 + 2 * HALF_HOUR, before_ms: OCT_1_2017 + 5 * HALF_HOUR, missing_bars: 2 },
+            Gap { after_ms: OCT_1_2017 + 6 * HALF_HOUR, before_ms: OCT_1_2017 + 8 * HALF_HOUR, missing_bars: 1 },
         ]
     );
 }
@@ -364,71 +267,35 @@ fn gaps_are_reported_with_the_number_of_missing_bars() {
 
 #[test]
 fn unparsable_number_names_column_and_text() {
-    let err = parse_err(&with_header(&[
-        GOOD_1,
-        "2017-10-01 00:30:00,4386.6,abc,4367.0,4380.0,705.6",
-    ]));
-    assert!(
-        matches!(err, LoadError::BadNumber { line: 3, .. }),
-        "{err:?}"
-    );
-    assert_eq!(
-        err.to_string(),
-        "BTC.csv:3: column 3 `High`: \"abc\" is not a number"
-    );
-    let empty = parse_err(&with_header(&[
-        "2017-10-01 00:00:00,4367.1,4387.5,4365.0,4386.3,",
-    ]));
-    assert_eq!(
-        empty.to_string(),
-        "BTC.csv:2: column 6 `Volume`: \"\" is not a number"
-    );
+    let err = parse_err(&with_header(&[GOOD_1, "2017-10-01 00:30:00,4386.6,abc,4367.0,4380.0,705.6"]));
+    assert!(matches!(err, LoadError::BadNumber { line: 3, .. }), "{err:?}");
+    assert_eq!(err.to_string(), "BTC.csv:3: column 3 `High`: \"abc\" is not a number");
+    let empty = parse_err(&with_header(&["2017-10-01 00:00:00,4367.1,4387.5,4365.0,4386.3,"]));
+    assert_eq!(empty.to_string(), "BTC.csv:2: column 6 `Volume`: \"\" is not a number");
 }
 
 #[test]
 fn nan_and_infinity_are_rejected() {
-    let err = parse_err(&with_header(&[
-        GOOD_1,
-        "2017-10-01 00:30:00,NaN,4394.0,4367.0,4380.0,705.6",
-    ]));
-    assert_eq!(
-        err.to_string(),
-        "BTC.csv:3: column 2 `Open`: \"NaN\" is not a finite number"
-    );
-    let err = parse_err(&with_header(&[
-        "2017-10-01 00:30:00,4386.6,4394.0,4367.0,4380.0,inf",
-    ]));
-    assert_eq!(
-        err.to_string(),
-        "BTC.csv:2: column 6 `Volume`: \"inf\" is not a finite number"
-    );
+    let err = parse_err(&with_header(&[GOOD_1, "2017-10-01 00:30:00,NaN,4394.0,4367.0,4380.0,705.6"]));
+    assert_eq!(err.to_string(), "BTC.csv:3: column 2 `Open`: \"NaN\" is not a finite number");
+    let err = parse_err(&with_header(&["2017-10-01 00:30:00,4386.6,4394.0,4367.0,4380.0,inf"]));
+    assert_eq!(err.to_string(), "BTC.csv:2: column 6 `Volume`: \"inf\" is not a finite number");
 }
 
 #[test]
 fn unparsable_timestamp_names_column_and_text() {
-    let err = parse_err(&with_header(&[
-        GOOD_1,
-        "2017-13-01 00:30:00,4386.6,4394.0,4367.0,4380.0,705.6",
-    ]));
+    let err = parse_err(&with_header(&[GOOD_1, "2017-13-01 00:30:00,4386.6,4394.0,4367.0,4380.0,705.6"]));
+    assert!(matches!(err, LoadError::BadTimestamp { line: 3, .. }), "{err:?}");
     assert!(
-        matches!(err, LoadError::BadTimestamp { line: 3, .. }),
-        "{err:?}"
-    );
-    assert!(
-        err.to_string()
-            .starts_with("BTC.csv:3: column 1 `Date`: \"2017-13-01 00:30:00\" is not a timestamp"),
+        err.to_string().starts_with("BTC.csv:3: column 1 `Date`: \"2017-13-01 00:30:00\" is not a timestamp"),
         "{err}"
     );
 }
 
 #[test]
 fn conflicting_duplicate_names_both_lines() {
-    let err = parse_err(&with_header(&[
-        GOOD_1,
-        GOOD_2,
-        GOOD_3,
-        "2017-10-01 00:30:00,4386.6,4394.0,4367.0,4381.0,705.6",
-    ]));
+    let err =
+        parse_err(&with_header(&[GOOD_1, GOOD_2, GOOD_3, "2017-10-01 00:30:00,4386.6,4394.0,4367.0,4381.0,705.6"]));
     assert_eq!(
         err.to_string(),
         "BTC.csv:5: bar at 2017-10-01T00:30:00Z conflicts with line 3: same time, different values"
@@ -437,32 +304,17 @@ fn conflicting_duplicate_names_both_lines() {
 
 #[test]
 fn high_below_low() {
-    let err = parse_err(&with_header(&[
-        GOOD_1,
-        "2017-10-01 00:30:00,4305,4300,4310,4305,1",
-    ]));
+    let err = parse_err(&with_header(&[GOOD_1, "2017-10-01 00:30:00,4305,4300,4310,4305,1"]));
     assert_eq!(err.to_string(), "BTC.csv:3: high 4300 is below low 4310");
 }
 
 #[test]
 fn high_below_open_or_close_and_low_above_open_or_close() {
     let cases = [
-        (
-            "2017-10-01 00:00:00,4400,4390,4300,4350,1",
-            "BTC.csv:2: high 4390 is below open 4400",
-        ),
-        (
-            "2017-10-01 00:00:00,4350,4390,4300,4395.5,1",
-            "BTC.csv:2: high 4390 is below close 4395.5",
-        ),
-        (
-            "2017-10-01 00:00:00,4290,4390,4300,4350,1",
-            "BTC.csv:2: low 4300 is above open 4290",
-        ),
-        (
-            "2017-10-01 00:00:00,4350,4390,4300,4299,1",
-            "BTC.csv:2: low 4300 is above close 4299",
-        ),
+        ("2017-10-01 00:00:00,4400,4390,4300,4350,1", "BTC.csv:2: high 4390 is below open 4400"),
+        ("2017-10-01 00:00:00,4350,4390,4300,4395.5,1", "BTC.csv:2: high 4390 is below close 4395.5"),
+        ("2017-10-01 00:00:00,4290,4390,4300,4350,1", "BTC.csv:2: low 4300 is above open 4290"),
+        ("2017-10-01 00:00:00,4350,4390,4300,4299,1", "BTC.csv:2: low 4300 is above close 4299"),
     ];
     for (row, message) in cases {
         assert_eq!(parse_err(&with_header(&[row])).to_string(), message);
@@ -472,18 +324,9 @@ fn high_below_open_or_close_and_low_above_open_or_close() {
 #[test]
 fn non_positive_prices_and_negative_volumes() {
     let cases = [
-        (
-            "2017-10-01 00:00:00,0,12,9,11,1",
-            "BTC.csv:2: open price 0 is not positive",
-        ),
-        (
-            "2017-10-01 00:00:00,10,12,-9,11,1",
-            "BTC.csv:2: low price -9 is not positive",
-        ),
-        (
-            "2017-10-01 00:00:00,10,12,9,11,-3",
-            "BTC.csv:2: volume -3 is negative",
-        ),
+        ("2017-10-01 00:00:00,0,12,9,11,1", "BTC.csv:2: open price 0 is not positive"),
+        ("2017-10-01 00:00:00,10,12,-9,11,1", "BTC.csv:2: low price -9 is not positive"),
+        ("2017-10-01 00:00:00,10,12,9,11,-3", "BTC.csv:2: volume -3 is negative"),
     ];
     for (row, message) in cases {
         assert_eq!(parse_err(&with_header(&[row])).to_string(), message);
@@ -497,18 +340,13 @@ fn non_positive_prices_and_negative_volumes() {
         "time,open,high,low,close,volume,trades,taker_buy_volume\n\
          1506816000,10,12,9,11,5,7,6\n",
     );
-    assert_eq!(
-        err.to_string(),
-        "BTC.csv:2: taker buy volume 6 exceeds volume 5"
-    );
+    assert_eq!(err.to_string(), "BTC.csv:2: taker buy volume 6 exceeds volume 5");
 }
 
 #[test]
 fn missing_required_columns_lists_them_and_the_header_seen() {
     let err = parse_err("Date,Open,Close,Volume\n2017-10-01 00:00:00,1,2,3\n");
-    assert!(
-        matches!(&err, LoadError::MissingColumns { line: 1, missing, .. } if missing == &["high", "low"])
-    );
+    assert!(matches!(&err, LoadError::MissingColumns { line: 1, missing, .. } if missing == &["high", "low"]));
     assert_eq!(
         err.to_string(),
         "BTC.csv:1: missing required column(s) high, low; header seen: Date, Open, Close, Volume"
@@ -528,32 +366,21 @@ fn missing_column_after_a_banner_names_the_header_line() {
 fn errors_count_comment_lines() {
     let text = "# one\n# two\n\nDate,Open,High,Low,Close,Volume\n# inline note\n\
                 2017-10-01 00:00:00,10,12,9,11,1\n2017-10-01 00:30:00,10,8,9,11,1\n";
-    assert_eq!(
-        parse_err(text).to_string(),
-        "BTC.csv:7: high 8 is below low 9"
-    );
+    assert_eq!(parse_err(text).to_string(), "BTC.csv:7: high 8 is below low 9");
 }
 
 #[test]
 fn rows_with_too_few_fields() {
     let err = parse_err(&with_header(&[GOOD_1, "2017-10-01 00:30:00,4386.6,4394.0"]));
-    assert_eq!(
-        err.to_string(),
-        "BTC.csv:3: row has 3 field(s), needs at least 6"
-    );
-    let kline = "1679270400000,1,2,0.5,1.5,10,1679270699999,15,3,4,6,0\n1679270700000,1,2,0.5,1.5,10,1679270699999,15\n";
-    assert_eq!(
-        parse_err(kline).to_string(),
-        "BTC.csv:2: row has 8 field(s), needs at least 10"
-    );
+    assert_eq!(err.to_string(), "BTC.csv:3: row has 3 field(s), needs at least 6");
+    let kline =
+        "1679270400000,1,2,0.5,1.5,10,1679270699999,15,3,4,6,0\n1679270700000,1,2,0.5,1.5,10,1679270699999,15\n";
+    assert_eq!(parse_err(kline).to_string(), "BTC.csv:2: row has 8 field(s), needs at least 10");
 }
 
 #[test]
 fn empty_files_are_errors() {
-    assert_eq!(
-        parse_err("").to_string(),
-        "BTC.csv: no data rows (the file is empty or holds only comments)"
-    );
+    assert_eq!(parse_err("").to_string(), "BTC.csv: no data rows (the file is empty or holds only comments)");
     assert_eq!(
         parse_err("# nothing here\n\n").to_string(),
         "BTC.csv: no data rows (the file is empty or holds only comments)"
@@ -574,17 +401,7 @@ fn rows_neither_ascending_nor_descending_name_the_line() {
         "2017-10-01 01:30:00,10,12,9,11,1",
         "2017-10-01 02:30:00,10,12,9,11,1",
     ]));
-    assert!(
-        matches!(
-            err,
-            LoadError::OutOfOrder {
-                line: 6,
-                previous_line: 5,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, LoadError::OutOfOrder { line: 6, previous_line: 5, .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
         "BTC.csv:6: bar at 2017-10-01T01:30:00Z is out of order after line 5 \
@@ -609,21 +426,14 @@ fn missing_file_is_an_io_error_with_the_path() {
     let path = fixture("no_such_file.csv");
     let err = load_csv(&path, "BTC").expect_err("missing");
     assert!(matches!(&err, LoadError::Io { path: p, .. } if p == &path));
-    assert!(
-        err.to_string()
-            .starts_with(&format!("cannot read {}: ", path.display())),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with(&format!("cannot read {}: ", path.display())), "{err}");
 }
 
 #[test]
 fn non_utf8_file_names_the_line() {
     let err = load_csv(&fixture("not_utf8.csv"), "BTC").expect_err("not UTF-8");
     assert!(matches!(err, LoadError::NotUtf8 { line: 3, .. }), "{err:?}");
-    assert!(
-        err.to_string().ends_with("not_utf8.csv:3: not UTF-8 text"),
-        "{err}"
-    );
+    assert!(err.to_string().ends_with("not_utf8.csv:3: not UTF-8 text"), "{err}");
 }
 
 #[test]
@@ -655,10 +465,7 @@ fn hostile_inputs_are_errors_not_panics() {
 #[test]
 fn headerless_file_with_a_bad_first_row_names_the_field() {
     let err = parse_err("1506816000,abc,12,9,11,100\n");
-    assert_eq!(
-        err.to_string(),
-        "BTC.csv:1: column 2 `open`: \"abc\" is not a number"
-    );
+    assert_eq!(err.to_string(), "BTC.csv:1: column 2 `open`: \"abc\" is not a number");
 }
 
 /// A small deterministic generator (xorshift64*), so the mutation test needs no seed file.
@@ -676,8 +483,8 @@ impl Mutator {
 #[test]
 fn mutated_files_never_panic_and_whatever_loads_is_valid() {
     const BITS: &[&str] = &[
-        ",", "\n", "\"", "#", "-", ".", "e", "0", "9", " ", "T", "Z", "+02:00", ":", "\r", "NaN",
-        ";", "1e400", "\u{e9}", "",
+        ",", "\n", "\"", "#", "-", ".", "e", "0", "9", " ", "T", "Z", "+02:00", ":", "\r", "NaN", ";", "1e400",
+        "\u{e9}", "",
     ];
     let sources = [
         std::fs::read_to_string(fixture("banner.csv")).expect("fixture"),
@@ -720,20 +527,14 @@ fn mutated_files_never_panic_and_whatever_loads_is_valid() {
         assert_eq!(s.ts_ms.len(), n);
         assert!(s.ts_ms.windows(2).all(|w| w[1] > w[0]), "{text:?}");
         for i in 0..n {
-            assert!(
-                s.low[i] > 0.0 && s.low[i] <= s.open[i].min(s.close[i]),
-                "{text:?}"
-            );
+            assert!(s.low[i] > 0.0 && s.low[i] <= s.open[i].min(s.close[i]), "{text:?}");
             assert!(s.high[i] >= s.open[i].max(s.close[i]), "{text:?}");
             assert!(s.volume[i] >= 0.0 && s.volume[i].is_finite(), "{text:?}");
         }
         assert_eq!(report.rows_read, n + report.duplicates_dropped);
         assert_eq!(report.fingerprint, fingerprint(&s));
     }
-    assert!(
-        loaded > 100,
-        "only {loaded} mutations loaded: the test explores too little"
-    );
+    assert!(loaded > 100, "only {loaded} mutations loaded: the test explores too little");
 }
 
 // ---- merge ----
@@ -759,20 +560,10 @@ fn merge_overlapping_files_drops_the_overlap() {
 #[test]
 fn merge_conflicting_overlap_names_both_files() {
     let a = parse_csv(&with_header(&[GOOD_1, GOOD_2]), "a.csv", "BTC").expect("a");
-    let b = parse_csv(
-        &with_header(&[
-            "2017-10-01 00:30:00,4386.6,4394.0,4367.0,4381.0,705.6",
-            GOOD_3,
-        ]),
-        "b.csv",
-        "BTC",
-    )
-    .expect("b");
+    let b = parse_csv(&with_header(&["2017-10-01 00:30:00,4386.6,4394.0,4367.0,4381.0,705.6", GOOD_3]), "b.csv", "BTC")
+        .expect("b");
     let err = merge(vec![a, b]).expect_err("conflict");
-    assert_eq!(
-        err.to_string(),
-        "a.csv and b.csv disagree about the bar at 2017-10-01T00:30:00Z"
-    );
+    assert_eq!(err.to_string(), "a.csv and b.csv disagree about the bar at 2017-10-01T00:30:00Z");
 }
 
 #[test]
@@ -786,15 +577,8 @@ fn merge_refuses_mixed_symbols_intervals_and_nothing() {
     let half_hourly = parse_csv(&three_bars(), "30m.csv", "BTC").expect("30m");
     let five_minute = load_csv(&fixture("kline_no_header.csv"), "BTC").expect("5m");
     let err = merge(vec![half_hourly, five_minute]).expect_err("intervals");
-    assert!(
-        err.to_string()
-            .starts_with("cannot merge 30m.csv (30m bars) with "),
-        "{err}"
-    );
-    assert!(
-        err.to_string().ends_with("kline_no_header.csv (5m bars)"),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("cannot merge 30m.csv (30m bars) with "), "{err}");
+    assert!(err.to_string().ends_with("kline_no_header.csv (5m bars)"), "{err}");
     assert!(matches!(merge(Vec::new()), Err(LoadError::NothingToMerge)));
 }
 
@@ -823,10 +607,7 @@ fn real_bitfinex_btc_file() {
     assert_eq!(s.bars_per_year(), Some(17_520.0));
     assert_eq!(s.ts_ms.first(), Some(&OCT_1_2017));
     assert_eq!(s.ts_ms.last(), Some(&1_569_888_000_000)); // 2019-10-01T00:00:00Z
-    assert_eq!(
-        (s.open[0], s.close[0], s.high[0], s.low[0]),
-        (4367.1, 4386.3, 4387.5, 4365.0)
-    );
+    assert_eq!((s.open[0], s.close[0], s.high[0], s.low[0]), (4367.1, 4386.3, 4387.5, 4365.0));
     assert_eq!(s.trades, None);
     assert_eq!(report.gaps.len(), 9);
     // Every missing bar is in a gap: 35,041 half-hours from first to last, 35,019 present.

@@ -59,10 +59,7 @@ impl Mlp {
     /// layer (0.01 for a policy head, 1 for a value head), zero biases.
     pub fn new(sizes: &[usize], out_gain: f32, rng: &mut impl Rng) -> Mlp {
         assert!(sizes.len() >= 2, "an MLP needs at least an input and an output size");
-        let mut mlp = Mlp {
-            sizes: sizes.to_vec(),
-            params: vec![0.0; param_count(sizes)],
-        };
+        let mut mlp = Mlp { sizes: sizes.to_vec(), params: vec![0.0; param_count(sizes)] };
         let layers = sizes.len() - 1;
         for l in 0..layers {
             let gain = if l + 1 == layers { out_gain } else { 2f32.sqrt() };
@@ -105,6 +102,25 @@ impl Mlp {
     /// (GEMM sums each dot product in the same order); smaller batches take a loop whose
     /// rounding may differ in the last bits.
     pub fn forward<'w>(&self, x: &[f32], batch: usize, ws: &'w mut MlpWorkspace) -> &'w [f32] {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            unsafe { self.forward_avx2(x, batch, ws) };
+            return &ws.acts[self.layers() - 1][..batch * self.output_size()];
+        }
+        self.forward_impl(x, batch, ws);
+        &ws.acts[self.layers() - 1][..batch * self.output_size()]
+    }
+
+    /// [`Self::forward_impl`] compiled for AVX2 (wider vectors, the same operations and results).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn forward_avx2(&self, x: &[f32], batch: usize, ws: &mut MlpWorkspace) {
+        self.forward_impl(x, batch, ws);
+    }
+
+    #[inline(always)]
+    fn forward_impl(&self, x: &[f32], batch: usize, ws: &mut MlpWorkspace) {
         assert!(batch <= ws.capacity, "batch {batch} exceeds workspace capacity {}", ws.capacity);
         assert_eq!(x.len(), batch * self.input_size(), "input is not batch × input_size");
         let layers = self.layers();
@@ -153,12 +169,29 @@ impl Mlp {
                 tanh_in_place(out);
             }
         }
-        &ws.acts[layers - 1][..batch * self.output_size()]
     }
 
     /// Backward pass for the batch last given to [`Self::forward`] with the same `x`: adds
     /// dLoss/dParams to `grad`, given `d_out` = dLoss/dOutputs (`batch × output_size`).
     pub fn backward(&self, x: &[f32], batch: usize, ws: &mut MlpWorkspace, d_out: &[f32], grad: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            unsafe { self.backward_avx2(x, batch, ws, d_out, grad) };
+            return;
+        }
+        self.backward_impl(x, batch, ws, d_out, grad);
+    }
+
+    /// [`Self::backward_impl`] compiled for AVX2 (wider vectors, the same operations and results).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn backward_avx2(&self, x: &[f32], batch: usize, ws: &mut MlpWorkspace, d_out: &[f32], grad: &mut [f32]) {
+        self.backward_impl(x, batch, ws, d_out, grad);
+    }
+
+    #[inline(always)]
+    fn backward_impl(&self, x: &[f32], batch: usize, ws: &mut MlpWorkspace, d_out: &[f32], grad: &mut [f32]) {
         assert_eq!(grad.len(), self.params.len(), "gradient layout differs from parameters");
         assert_eq!(d_out.len(), batch * self.output_size(), "d_out is not batch × output_size");
         let layers = self.layers();
@@ -238,9 +271,8 @@ pub fn param_count(sizes: &[usize]) -> usize {
 fn orthogonal(fan_in: usize, fan_out: usize, gain: f32, rng: &mut impl Rng) -> Vec<f32> {
     let (long, short) = (fan_in.max(fan_out), fan_in.min(fan_out));
     // `short` vectors of length `long`, orthonormalised by modified Gram–Schmidt (in f64).
-    let mut q: Vec<Vec<f64>> = (0..short)
-        .map(|_| (0..long).map(|_| rng.sample::<f64, _>(StandardNormal)).collect())
-        .collect();
+    let mut q: Vec<Vec<f64>> =
+        (0..short).map(|_| (0..long).map(|_| rng.sample::<f64, _>(StandardNormal)).collect()).collect();
     for i in 0..short {
         for j in 0..i {
             let dot: f64 = q[i].iter().zip(&q[j]).map(|(a, b)| a * b).sum();

@@ -53,7 +53,15 @@ impl ActorCritic {
 
     /// Samples an action for each of `n` observations; writes the actions and their
     /// log-probabilities.
-    pub fn act(&self, obs: &[f32], n: usize, ws: &mut ActWorkspace, rng: &mut impl Rng, actions: &mut [usize], log_probs: &mut [f32]) {
+    pub fn act(
+        &self,
+        obs: &[f32],
+        n: usize,
+        ws: &mut ActWorkspace,
+        rng: &mut impl Rng,
+        actions: &mut [usize],
+        log_probs: &mut [f32],
+    ) {
         let k = self.n_actions();
         let logits = self.policy.forward(obs, n, &mut ws.pi);
         for i in 0..n {

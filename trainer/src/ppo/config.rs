@@ -89,21 +89,37 @@ impl PpoConfig {
 
     /// Checks every parameter's range; the first violation is returned.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        fn check(ok: bool, name: &'static str, value: impl ToString, expected: &'static str) -> Result<(), ConfigError> {
-            if ok {
-                Ok(())
-            } else {
-                Err(ConfigError { name, value: value.to_string(), expected })
-            }
+        fn check(
+            ok: bool,
+            name: &'static str,
+            value: impl ToString,
+            expected: &'static str,
+        ) -> Result<(), ConfigError> {
+            if ok { Ok(()) } else { Err(ConfigError { name, value: value.to_string(), expected }) }
         }
         let h = &self.hidden;
-        check(!h.is_empty() && h.len() <= 4 && h.iter().all(|&w| (1..=1024).contains(&w)), "hidden", format!("{h:?}"), "1 to 4 layers of width 1..=1024")?;
+        check(
+            !h.is_empty() && h.len() <= 4 && h.iter().all(|&w| (1..=1024).contains(&w)),
+            "hidden",
+            format!("{h:?}"),
+            "1 to 4 layers of width 1..=1024",
+        )?;
         check((1..=1 << 20).contains(&self.n_steps), "n_steps", self.n_steps, "1..=1048576")?;
         check((1..=256).contains(&self.n_envs), "n_envs", self.n_envs, "1..=256")?;
         check(self.rollout_len() <= 1 << 22, "n_steps × n_envs", self.rollout_len(), "at most 4194304")?;
-        check(self.batch_size >= 2 && self.batch_size <= self.rollout_len(), "batch_size", self.batch_size, "2..=n_steps × n_envs")?;
+        check(
+            self.batch_size >= 2 && self.batch_size <= self.rollout_len(),
+            "batch_size",
+            self.batch_size,
+            "2..=n_steps × n_envs",
+        )?;
         check((1..=100).contains(&self.n_epochs), "n_epochs", self.n_epochs, "1..=100")?;
-        check(self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.learning_rate <= 1.0, "learning_rate", self.learning_rate, "in (0, 1]")?;
+        check(
+            self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.learning_rate <= 1.0,
+            "learning_rate",
+            self.learning_rate,
+            "in (0, 1]",
+        )?;
         check((0.0..=1.0).contains(&self.gamma), "gamma", self.gamma, "in [0, 1]")?;
         check((0.0..=1.0).contains(&self.gae_lambda), "gae_lambda", self.gae_lambda, "in [0, 1]")?;
         check(self.clip_range > 0.0 && self.clip_range < 1.0, "clip_range", self.clip_range, "in (0, 1)")?;
@@ -111,9 +127,24 @@ impl PpoConfig {
             check(c.is_finite() && c > 0.0, "clip_range_vf", c, "positive")?;
         }
         check((0.0..=1.0).contains(&self.ent_coef), "ent_coef", self.ent_coef, "in [0, 1]")?;
-        check(self.vf_coef.is_finite() && (0.0..=100.0).contains(&self.vf_coef), "vf_coef", self.vf_coef, "in [0, 100]")?;
-        check(self.max_grad_norm.is_finite() && self.max_grad_norm > 0.0, "max_grad_norm", self.max_grad_norm, "positive")?;
-        check(self.adam_eps.is_finite() && self.adam_eps > 0.0 && self.adam_eps < 1.0, "adam_eps", self.adam_eps, "in (0, 1)")?;
+        check(
+            self.vf_coef.is_finite() && (0.0..=100.0).contains(&self.vf_coef),
+            "vf_coef",
+            self.vf_coef,
+            "in [0, 100]",
+        )?;
+        check(
+            self.max_grad_norm.is_finite() && self.max_grad_norm > 0.0,
+            "max_grad_norm",
+            self.max_grad_norm,
+            "positive",
+        )?;
+        check(
+            self.adam_eps.is_finite() && self.adam_eps > 0.0 && self.adam_eps < 1.0,
+            "adam_eps",
+            self.adam_eps,
+            "in (0, 1)",
+        )?;
         if let Some(k) = self.target_kl {
             check(k.is_finite() && k > 0.0, "target_kl", k, "positive")?;
         }

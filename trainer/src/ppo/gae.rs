@@ -62,7 +62,8 @@ mod tests {
         // with V(cut) = 10. Step 4: episode C, continues past the rollout, V(s_5) = 2.
         let r = [1.0, 2.0, 0.5, -1.0, 3.0];
         let v = [0.5, 1.5, 0.2, 0.4, 1.0];
-        let ends = [StepEnd::Continues, StepEnd::Terminated, StepEnd::Continues, StepEnd::Truncated, StepEnd::Continues];
+        let ends =
+            [StepEnd::Continues, StepEnd::Terminated, StepEnd::Continues, StepEnd::Truncated, StepEnd::Continues];
         let cut = [0.0, 0.0, 0.0, 10.0, 0.0];
         let (g, l) = (0.9f32, 0.8f32);
         let mut adv = [0.0; 5];

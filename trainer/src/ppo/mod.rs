@@ -3,11 +3,11 @@
 //! advantage normalisation, clipped surrogate, optional value clipping, entropy bonus, global
 //! gradient clipping, Adam (ε 1e-5), linear learning-rate annealing, orthogonal init.
 //!
-//! - [`config`]: hyper-parameters, defaults, validation.
-//! - [`agent`]: the actor-critic networks.
-//! - [`rollout`]: collecting transitions from the vectorised environment.
-//! - [`gae`]: advantages.
-//! - [`update`]: the loss, its gradient, and the optimiser step.
+//! - [`config`] — hyper-parameters, defaults, validation.
+//! - [`agent`] — the actor-critic networks.
+//! - [`rollout`] — collecting transitions from the vectorised environment.
+//! - [`gae`] — advantages.
+//! - [`update`] — the loss, its gradient, and the optimiser step.
 
 pub mod agent;
 pub mod config;

@@ -281,7 +281,11 @@ impl Learner {
         let mut grad_pi = vec![0.0f32; self.agent.policy.params.len()];
         let mut grad_v = vec![0.0f32; self.agent.value.params.len()];
         let mut indices: Vec<usize> = (0..n).collect();
-        let mut stats = UpdateStats { explained_variance: explained_variance(&buf.values, &buf.returns), learning_rate: lr, ..Default::default() };
+        let mut stats = UpdateStats {
+            explained_variance: explained_variance(&buf.values, &buf.returns),
+            learning_rate: lr,
+            ..Default::default()
+        };
         let mut batches = 0usize;
         'epochs: for _ in 0..cfg.n_epochs {
             indices.shuffle(rng);
@@ -394,7 +398,15 @@ mod tests {
         let agent = ActorCritic::new(env.obs_dim(), 3, &cfg.hidden, &mut rng);
         let mut buf = RolloutBuffer::new(env.obs_dim(), cfg.n_envs, cfg.n_steps);
         let mut collector = Collector::new(&agent, &env);
-        collector.collect(&agent, &mut env, &mut buf, cfg.gamma, cfg.gae_lambda, &mut rng, &mut EpisodeTracker::default());
+        collector.collect(
+            &agent,
+            &mut env,
+            &mut buf,
+            cfg.gamma,
+            cfg.gae_lambda,
+            &mut rng,
+            &mut EpisodeTracker::default(),
+        );
         (agent, buf)
     }
 
@@ -418,7 +430,14 @@ mod tests {
     /// against central finite differences, in a region where ratios are away from the clip kinks.
     #[test]
     fn loss_gradient_matches_finite_differences() {
-        let cfg = PpoConfig { n_steps: 64, n_envs: 1, hidden: vec![8, 8], ent_coef: 0.05, clip_range_vf: Some(0.5), ..Default::default() };
+        let cfg = PpoConfig {
+            n_steps: 64,
+            n_envs: 1,
+            hidden: vec![8, 8],
+            ent_coef: 0.05,
+            clip_range_vf: Some(0.5),
+            ..Default::default()
+        };
         let (mut agent, buf) = rollout(&cfg, 5);
         // Move the policy off the rollout policy so ratios ≠ 1 and some clip.
         let mut rng = ChaCha8Rng::seed_from_u64(9);
@@ -437,7 +456,11 @@ mod tests {
         let mut gp = vec![0.0; agent.policy.params.len()];
         let mut gv = vec![0.0; agent.value.params.len()];
         let base = minibatch_loss(&agent, &mb, &cfg, &mut ws, &mut gp, &mut gv);
-        assert!(base.clip_fraction > 0.0 && base.clip_fraction < 1.0, "want some clipped samples, got {}", base.clip_fraction);
+        assert!(
+            base.clip_fraction > 0.0 && base.clip_fraction < 1.0,
+            "want some clipped samples, got {}",
+            base.clip_fraction
+        );
 
         let eps = 2e-3f32;
         let (mut checked, mut bad) = (0, Vec::new());
@@ -467,7 +490,12 @@ mod tests {
             }
         }
         assert!(checked > 150, "only {checked} parameters checked");
-        assert!(bad.len() * 100 <= checked, "{} of {checked} gradients disagree: {:?}", bad.len(), &bad[..bad.len().min(5)]);
+        assert!(
+            bad.len() * 100 <= checked,
+            "{} of {checked} gradients disagree: {:?}",
+            bad.len(),
+            &bad[..bad.len().min(5)]
+        );
     }
 
     #[test]

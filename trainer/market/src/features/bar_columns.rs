@@ -35,11 +35,7 @@ impl<'a> BarColumns<'a> {
             if column.len() == close.len() {
                 Cow::Borrowed(column)
             } else {
-                Cow::Owned(
-                    (0..close.len())
-                        .map(|t| column.get(t).copied().unwrap_or_else(|| fallback(t)))
-                        .collect(),
-                )
+                Cow::Owned((0..close.len()).map(|t| column.get(t).copied().unwrap_or_else(|| fallback(t))).collect())
             }
         };
         let from_close = |t: usize| close[t];
@@ -69,11 +65,7 @@ impl<'a> BarColumns<'a> {
 
     /// Per-bar log range `ln(high_t / low_t)`, 0 where it is not finite.
     pub fn log_ranges(&self) -> Vec<f64> {
-        self.high
-            .iter()
-            .zip(self.low.iter())
-            .map(|(&h, &l)| log_ratio(h, l))
-            .collect()
+        self.high.iter().zip(self.low.iter()).map(|(&h, &l)| log_ratio(h, l)).collect()
     }
 }
 

@@ -24,15 +24,7 @@ use super::bar_columns::{BarColumns, finite_or_zero, log_ratio};
 use super::rolling;
 
 /// The columns every series gets, in order.
-pub const BASE_NAMES: [&str; 7] = [
-    "cs_spread",
-    "roll_spread",
-    "amihud",
-    "parkinson_vol",
-    "gk_vol",
-    "volume_z",
-    "clv",
-];
+pub const BASE_NAMES: [&str; 7] = ["cs_spread", "roll_spread", "amihud", "parkinson_vol", "gk_vol", "volume_z", "clv"];
 /// Column added when the series has trade counts.
 pub const TRADES_NAME: &str = "trades_z";
 /// Column added when the series has taker-buy volume.
@@ -128,11 +120,7 @@ fn amihud(bars: &BarColumns<'_>, r: &[f64]) -> Vec<f64> {
     let ratio: Vec<f64> = (0..bars.len())
         .map(|t| {
             let dollar_volume = bars.close[t] * bars.volume[t];
-            if dollar_volume > 0.0 {
-                finite_or_zero(r[t].abs() / dollar_volume)
-            } else {
-                0.0
-            }
+            if dollar_volume > 0.0 { finite_or_zero(r[t].abs() / dollar_volume) } else { 0.0 }
         })
         .collect();
     rolling::means(&ratio, AMIHUD_WINDOW)
@@ -148,10 +136,7 @@ fn amihud(bars: &BarColumns<'_>, r: &[f64]) -> Vec<f64> {
 fn parkinson(log_range: &[f64]) -> Vec<f64> {
     let squares: Vec<f64> = log_range.iter().map(|x| x * x).collect();
     let scale = 1.0 / (4.0 * std::f64::consts::LN_2);
-    rolling::means(&squares, RANGE_VOL_WINDOW)
-        .into_iter()
-        .map(|m| (m.max(0.0) * scale).sqrt())
-        .collect()
+    rolling::means(&squares, RANGE_VOL_WINDOW).into_iter().map(|m| (m.max(0.0) * scale).sqrt()).collect()
 }
 
 /// `gk_vol`: the OHLC volatility of Garman & Klass (1980), "On the Estimation of Security
@@ -167,10 +152,7 @@ fn garman_klass(bars: &BarColumns<'_>, log_range: &[f64]) -> Vec<f64> {
             0.5 * log_range[t].powi(2) - c * body * body
         })
         .collect();
-    rolling::means(&per_bar, RANGE_VOL_WINDOW)
-        .into_iter()
-        .map(|m| m.max(0.0).sqrt())
-        .collect()
+    rolling::means(&per_bar, RANGE_VOL_WINDOW).into_iter().map(|m| m.max(0.0).sqrt()).collect()
 }
 
 /// `volume_z` / `trades_z`: how unusual this bar's activity is. With `x_t = ln(1 + a_t)`
@@ -180,20 +162,13 @@ fn garman_klass(bars: &BarColumns<'_>, log_range: &[f64]) -> Vec<f64> {
 /// (Log-volume standardisation as in Andersen (1996), "Return Volatility and Trading Volume:
 /// An Information Flow Interpretation of Stochastic Volatility", *Journal of Finance* 51(1).)
 fn log_z_scores(activity: &[f64]) -> Vec<f64> {
-    let x: Vec<f64> = activity
-        .iter()
-        .map(|&a| finite_or_zero(a.max(0.0).ln_1p()))
-        .collect();
+    let x: Vec<f64> = activity.iter().map(|&a| finite_or_zero(a.max(0.0).ln_1p())).collect();
     let mean = rolling::means(&x, Z_WINDOW);
     let var = rolling::variances(&x, Z_WINDOW);
     (0..x.len())
         .map(|t| {
             let std = var[t].sqrt();
-            if std > Z_MIN_STD {
-                finite_or_zero((x[t] - mean[t]) / std)
-            } else {
-                0.0
-            }
+            if std > Z_MIN_STD { finite_or_zero((x[t] - mean[t]) / std) } else { 0.0 }
         })
         .collect()
 }
@@ -206,11 +181,7 @@ fn close_location(bars: &BarColumns<'_>) -> Vec<f64> {
         .map(|t| {
             let (h, l, c) = (bars.high[t], bars.low[t], bars.close[t]);
             let range = h - l;
-            if range > 0.0 {
-                finite_or_zero(((c - l) - (h - c)) / range).clamp(-1.0, 1.0)
-            } else {
-                0.0
-            }
+            if range > 0.0 { finite_or_zero(((c - l) - (h - c)) / range).clamp(-1.0, 1.0) } else { 0.0 }
         })
         .collect()
 }
@@ -224,13 +195,7 @@ fn taker_imbalance(volume: &[f64], taker_buy: &[f64]) -> Vec<f64> {
     volume
         .iter()
         .zip(taker_buy)
-        .map(|(&v, &b)| {
-            if v > 0.0 {
-                finite_or_zero(2.0 * b / v - 1.0).clamp(-1.0, 1.0)
-            } else {
-                0.0
-            }
-        })
+        .map(|(&v, &b)| if v > 0.0 { finite_or_zero(2.0 * b / v - 1.0).clamp(-1.0, 1.0) } else { 0.0 })
         .collect()
 }
 

@@ -76,10 +76,7 @@ impl FromStr for FeatureSet {
         FeatureSet::ALL
             .into_iter()
             .find(|set| set.name().eq_ignore_ascii_case(wanted))
-            .ok_or_else(|| FeatureError::UnknownSet {
-                name: wanted.to_string(),
-                valid: valid_names(),
-            })
+            .ok_or_else(|| FeatureError::UnknownSet { name: wanted.to_string(), valid: valid_names() })
     }
 }
 
@@ -122,10 +119,7 @@ pub fn parse_feature_sets(list: &str) -> Result<Vec<FeatureSet>, FeatureError> {
         }
     }
     if sets.is_empty() {
-        return Err(FeatureError::EmptyList {
-            list: list.to_string(),
-            valid: valid_names(),
-        });
+        return Err(FeatureError::EmptyList { list: list.to_string(), valid: valid_names() });
     }
     Ok(sets)
 }
@@ -160,25 +154,12 @@ pub fn compute(series: &BarSeries, sets: &[FeatureSet]) -> FeatureMatrix {
             values[t * cols + j] = to_finite_f32(column[t]);
         }
     }
-    FeatureMatrix {
-        names: columns
-            .iter()
-            .map(|(name, _)| (*name).to_string())
-            .collect(),
-        rows,
-        cols,
-        values,
-        warmup,
-    }
+    FeatureMatrix { names: columns.iter().map(|(name, _)| (*name).to_string()).collect(), rows, cols, values, warmup }
 }
 
 /// `x` as an `f32`, 0 when not finite and saturated at ±`f32::MAX` when out of range.
 fn to_finite_f32(x: f64) -> f32 {
-    if x.is_finite() {
-        x.clamp(-f64::from(f32::MAX), f64::from(f32::MAX)) as f32
-    } else {
-        0.0
-    }
+    if x.is_finite() { x.clamp(-f64::from(f32::MAX), f64::from(f32::MAX)) as f32 } else { 0.0 }
 }
 
 /// A feature matrix over a bar series: one row per bar, one column per feature.
@@ -213,13 +194,7 @@ impl FeatureMatrix {
     /// A copy of the column called `name` (one value per row), or `None` when there is none.
     pub fn column(&self, name: &str) -> Option<Vec<f32>> {
         let j = self.column_index(name).filter(|&j| j < self.cols)?;
-        Some(
-            self.values
-                .chunks_exact(self.cols)
-                .take(self.rows)
-                .map(|row| row[j])
-                .collect(),
-        )
+        Some(self.values.chunks_exact(self.cols).take(self.rows).map(|row| row[j]).collect())
     }
 }
 
@@ -252,10 +227,7 @@ mod tests {
     fn max_lookback_is_the_longest_of_the_sets() {
         assert_eq!(max_lookback(&[]), 0);
         assert_eq!(max_lookback(&[FeatureSet::Price]), price::LOOKBACK);
-        assert_eq!(
-            max_lookback(&[FeatureSet::Microstructure]),
-            microstructure::LOOKBACK
-        );
+        assert_eq!(max_lookback(&[FeatureSet::Microstructure]), microstructure::LOOKBACK);
         assert_eq!(max_lookback(&FeatureSet::ALL), 64);
     }
 

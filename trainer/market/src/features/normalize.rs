@@ -34,11 +34,7 @@ impl Normalizer {
                 }
             }
         }
-        let mean: Vec<f64> = sum
-            .iter()
-            .zip(&count)
-            .map(|(&s, &c)| if c > 0 { s / c as f64 } else { 0.0 })
-            .collect();
+        let mean: Vec<f64> = sum.iter().zip(&count).map(|(&s, &c)| if c > 0 { s / c as f64 } else { 0.0 }).collect();
         // Two passes (mean, then squared deviations) avoid the cancellation of E[x²] - E[x]².
         let mut sq = vec![0.0f64; cols];
         for row in fitted_rows(m, start, end) {
@@ -56,18 +52,10 @@ impl Normalizer {
             .map(|((&q, &c), &mu)| {
                 let s = if c > 0 { (q / c as f64).sqrt() } else { 0.0 };
                 let constant = s < MIN_STD || s < MIN_RELATIVE_STD * mu.abs();
-                if constant || !(s as f32).is_finite() {
-                    1.0
-                } else {
-                    s as f32
-                }
+                if constant || !(s as f32).is_finite() { 1.0 } else { s as f32 }
             })
             .collect();
-        Normalizer {
-            names: m.names.clone(),
-            mean: mean.iter().map(|&v| v as f32).collect(),
-            std,
-        }
+        Normalizer { names: m.names.clone(), mean: mean.iter().map(|&v| v as f32).collect(), std }
     }
 
     /// Normalises one row: `out[i] = clip((row[i] - mean[i]) / std[i], -5, 5)`, and 0 for a
@@ -76,11 +64,7 @@ impl Normalizer {
     pub fn apply_row(&self, row: &[f32], out: &mut [f32]) {
         for (((o, &x), &mu), &sd) in out.iter_mut().zip(row).zip(&self.mean).zip(&self.std) {
             let z = (x - mu) / sd;
-            *o = if x.is_finite() && !z.is_nan() {
-                z.clamp(-CLIP, CLIP)
-            } else {
-                0.0
-            };
+            *o = if x.is_finite() && !z.is_nan() { z.clamp(-CLIP, CLIP) } else { 0.0 };
         }
     }
 
@@ -89,21 +73,12 @@ impl Normalizer {
     pub fn apply(&self, m: &FeatureMatrix) -> FeatureMatrix {
         let mut values = vec![0.0f32; m.values.len()];
         if m.cols > 0 {
-            let rows = m
-                .values
-                .chunks_exact(m.cols)
-                .zip(values.chunks_exact_mut(m.cols));
+            let rows = m.values.chunks_exact(m.cols).zip(values.chunks_exact_mut(m.cols));
             for (row, out) in rows.take(m.rows).skip(m.warmup) {
                 self.apply_row(row, out);
             }
         }
-        FeatureMatrix {
-            names: m.names.clone(),
-            rows: m.rows,
-            cols: m.cols,
-            values,
-            warmup: m.warmup,
-        }
+        FeatureMatrix { names: m.names.clone(), rows: m.rows, cols: m.cols, values, warmup: m.warmup }
     }
 
     /// True when this normaliser was fitted on columns with the same names, in the same
@@ -116,11 +91,7 @@ impl Normalizer {
 /// Rows `start..end` of `m` as slices (none when the range is empty or `m` has no columns).
 fn fitted_rows(m: &FeatureMatrix, start: usize, end: usize) -> impl Iterator<Item = &[f32]> {
     let cols = m.cols.max(1);
-    let take = if m.cols == 0 {
-        0
-    } else {
-        end.saturating_sub(start)
-    };
+    let take = if m.cols == 0 { 0 } else { end.saturating_sub(start) };
     m.values.chunks_exact(cols).skip(start).take(take)
 }
 
@@ -154,20 +125,11 @@ mod tests {
     fn empty_ranges_and_empty_matrices_give_the_identity() {
         let m = matrix(vec![1.0, 2.0, 3.0, 4.0], 2, 0);
         let n = Normalizer::fit(&m, 5..9);
-        assert_eq!(
-            (n.mean.clone(), n.std.clone()),
-            (vec![0.0, 0.0], vec![1.0, 1.0])
-        );
+        assert_eq!((n.mean.clone(), n.std.clone()), (vec![0.0, 0.0], vec![1.0, 1.0]));
         #[allow(clippy::reversed_empty_ranges)] // deliberately inverted: fit must not panic
         let inverted = Normalizer::fit(&m, 2..1);
         assert_eq!(inverted, n);
-        let empty = FeatureMatrix {
-            names: vec![],
-            rows: 3,
-            cols: 0,
-            values: vec![],
-            warmup: 0,
-        };
+        let empty = FeatureMatrix { names: vec![], rows: 3, cols: 0, values: vec![], warmup: 0 };
         let n0 = Normalizer::fit(&empty, 0..3);
         assert!(n0.mean.is_empty());
         assert_eq!(n0.apply(&empty), empty);

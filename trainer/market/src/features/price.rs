@@ -26,16 +26,7 @@ use super::bar_columns::{BarColumns, finite_or_zero, log_ratio};
 use super::rolling;
 
 /// Column names of the `price` set, in order.
-pub const NAMES: [&str; 8] = [
-    "ret_1",
-    "ret_4",
-    "ret_16",
-    "ret_64",
-    "vol_16",
-    "vol_64",
-    "trend_32",
-    "mom_ratio_16",
-];
+pub const NAMES: [&str; 8] = ["ret_1", "ret_4", "ret_16", "ret_64", "vol_16", "vol_64", "trend_32", "mom_ratio_16"];
 
 /// Bars of history the set needs: `ret_64` and `vol_64` read `c_{t-64}`.
 pub const LOOKBACK: usize = 64;
@@ -50,29 +41,12 @@ pub(super) fn columns(bars: &BarColumns<'_>) -> Vec<(&'static str, Vec<f64>)> {
     let r = bars.log_returns();
 
     let horizon_return = |k: usize| -> Vec<f64> {
-        (0..n)
-            .map(|t| {
-                if t >= k {
-                    log_ratio(close[t], close[t - k])
-                } else {
-                    0.0
-                }
-            })
-            .collect()
+        (0..n).map(|t| if t >= k { log_ratio(close[t], close[t - k]) } else { 0.0 }).collect()
     };
-    let volatility = |w: usize| -> Vec<f64> {
-        rolling::variances(&r, w)
-            .into_iter()
-            .map(f64::sqrt)
-            .collect()
-    };
+    let volatility = |w: usize| -> Vec<f64> { rolling::variances(&r, w).into_iter().map(f64::sqrt).collect() };
 
     let sma = rolling::means(close, TREND_WINDOW);
-    let trend: Vec<f64> = close
-        .iter()
-        .zip(&sma)
-        .map(|(&c, &m)| log_ratio(c, m))
-        .collect();
+    let trend: Vec<f64> = close.iter().zip(&sma).map(|(&c, &m)| log_ratio(c, m)).collect();
 
     let ret_16 = horizon_return(MOMENTUM_WINDOW);
     let squares: Vec<f64> = r.iter().map(|x| x * x).collect();
@@ -83,11 +57,7 @@ pub(super) fn columns(bars: &BarColumns<'_>) -> Vec<(&'static str, Vec<f64>)> {
         .zip(&mean_sq)
         .map(|(&ret, &m2)| {
             let rms = m2.max(0.0).sqrt();
-            if rms > 0.0 {
-                finite_or_zero(ret / (scale * rms)).clamp(-scale, scale)
-            } else {
-                0.0
-            }
+            if rms > 0.0 { finite_or_zero(ret / (scale * rms)).clamp(-scale, scale) } else { 0.0 }
         })
         .collect();
 

@@ -44,10 +44,7 @@ pub(super) fn variances(x: &[f64], window: usize) -> Vec<f64> {
     let squares: Vec<f64> = x.iter().map(|v| v * v).collect();
     let mean = means(x, window);
     let mean_sq = means(&squares, window);
-    mean.iter()
-        .zip(&mean_sq)
-        .map(|(m, m2)| (m2 - m * m).max(0.0))
-        .collect()
+    mean.iter().zip(&mean_sq).map(|(m, m2)| (m2 - m * m).max(0.0)).collect()
 }
 
 /// Population covariance of the last `window` pairs `(x[i], y[i])` at each index.
@@ -56,10 +53,7 @@ pub(super) fn covariances(x: &[f64], y: &[f64], window: usize) -> Vec<f64> {
     let mx = means(x, window);
     let my = means(y, window);
     let mxy = means(&products, window);
-    mxy.iter()
-        .zip(mx.iter().zip(&my))
-        .map(|(p, (a, b))| p - a * b)
-        .collect()
+    mxy.iter().zip(mx.iter().zip(&my)).map(|(p, (a, b))| p - a * b).collect()
 }
 
 #[cfg(test)]
@@ -72,9 +66,7 @@ mod tests {
 
     fn series(n: usize) -> Vec<f64> {
         // A deterministic, irregular sequence with both signs and a large offset.
-        (0..n)
-            .map(|i| 1000.0 + ((i * 7919) % 113) as f64 * 0.37 - 20.0)
-            .collect()
+        (0..n).map(|i| 1000.0 + ((i * 7919) % 113) as f64 * 0.37 - 20.0).collect()
     }
 
     #[test]
@@ -98,36 +90,17 @@ mod tests {
         for t in w - 1..x.len() {
             let mx = naive_mean(&x, t, w);
             let my = naive_mean(&y, t, w);
-            let nv: f64 = x[t + 1 - w..=t]
-                .iter()
-                .map(|a| (a - mx).powi(2))
-                .sum::<f64>()
-                / w as f64;
-            let nc: f64 = (t + 1 - w..=t)
-                .map(|i| (x[i] - mx) * (y[i] - my))
-                .sum::<f64>()
-                / w as f64;
-            assert!(
-                (v[t] - nv).abs() < 1e-6,
-                "variance at {t}: {} vs {nv}",
-                v[t]
-            );
-            assert!(
-                (c[t] - nc).abs() < 1e-6,
-                "covariance at {t}: {} vs {nc}",
-                c[t]
-            );
+            let nv: f64 = x[t + 1 - w..=t].iter().map(|a| (a - mx).powi(2)).sum::<f64>() / w as f64;
+            let nc: f64 = (t + 1 - w..=t).map(|i| (x[i] - mx) * (y[i] - my)).sum::<f64>() / w as f64;
+            assert!((v[t] - nv).abs() < 1e-6, "variance at {t}: {} vs {nv}", v[t]);
+            assert!((c[t] - nc).abs() < 1e-6, "covariance at {t}: {} vs {nc}", c[t]);
         }
     }
 
     #[test]
     fn constant_input_has_zero_variance_and_zero_window_is_harmless() {
         let x = vec![3.25; 300];
-        assert!(
-            variances(&x, 64)[63..]
-                .iter()
-                .all(|&v| (0.0..1e-12).contains(&v))
-        );
+        assert!(variances(&x, 64)[63..].iter().all(|&v| (0.0..1e-12).contains(&v)));
         assert_eq!(sums(&x, 0), vec![0.0; 300]);
         assert!(means(&[], 4).is_empty());
     }
@@ -139,10 +112,6 @@ mod tests {
         let w = 16;
         let v = variances(&x, w);
         // Once the outlier is out of the window and the sums were recomputed, exact zeros.
-        assert!(
-            v[3 * w..].iter().all(|&a| a < 1e-15),
-            "residual variance {:?}",
-            &v[3 * w..3 * w + 4]
-        );
+        assert!(v[3 * w..].iter().all(|&a| a < 1e-15), "residual variance {:?}", &v[3 * w..3 * w + 4]);
     }
 }
