@@ -187,9 +187,16 @@ fn equity(model: &ActorCritic, spec: &TrainSpec, data: &Dataset) -> (String, Str
         let _ = write!(csv, ",{0},{0}_buy_and_hold", s.bars.symbol);
     }
     csv.push('\n');
-    let ts = runs.first().map(|b| &b.ts_ms[b.ts_ms.len() - n..]).unwrap_or(&[]);
+    // Row 0 is the starting equity, stamped with the bar the first decision is made on.
+    let (ts, start_ms) = runs
+        .first()
+        .map(|b| {
+            let tail = b.ts_ms.len() - n;
+            (&b.ts_ms[tail..], if tail == 0 { b.start_ms } else { b.ts_ms[tail - 1] })
+        })
+        .unwrap_or((&[], 0));
     for i in 0..=n {
-        let t = if i == 0 { ts.first().copied().unwrap_or_default() } else { ts[i - 1] };
+        let t = if i == 0 { start_ms } else { ts[i - 1] };
         let _ = write!(csv, "{i},{t},{},{}", port[i], port_bh[i]);
         for (s, b) in &per_symbol {
             let _ = write!(csv, ",{},{}", s[i], b[i]);

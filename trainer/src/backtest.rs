@@ -18,6 +18,8 @@ pub struct Backtest {
     pub buy_and_hold: Vec<f64>,
     /// Open time of the bar each step ends on (unix ms).
     pub ts_ms: Vec<i64>,
+    /// Open time of the first decision bar (where equity starts, before any step).
+    pub start_ms: i64,
 }
 
 /// Walks `agent` greedily over decision bars `range` of `market`, starting flat.
@@ -36,6 +38,7 @@ pub fn run(
         positions: Vec::with_capacity(n),
         buy_and_hold: Vec::with_capacity(n),
         ts_ms: Vec::with_capacity(n),
+        start_ms: ts_ms.get(start).copied().unwrap_or_default(),
     };
     let mut ws = agent.workspace(1);
     let mut obs = vec![0.0f32; market.obs_dim(env.window)];

@@ -45,7 +45,7 @@ pub struct SyntheticSpec {
 }
 
 /// Default number of bars of the named synthetic symbols (about 1.1 years of 30-minute bars).
-pub const DEFAULT_BARS: usize = 20_000;
+pub const DEFAULT_BARS: usize = 100_000;
 /// Default seed of the named synthetic symbols.
 pub const DEFAULT_SEED: u64 = 7;
 
