@@ -86,6 +86,9 @@ struct BenchArgs {
     /// Environment steps of PPO training to time.
     #[arg(long, default_value_t = 204_800)]
     train_steps: usize,
+    /// Timed repeats of the training benchmark (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -97,7 +100,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Train(args) => train(args),
         Command::Bench(args) => {
             let cfg = PpoConfig::default();
-            let r = bench::run(&cfg, args.env_steps, args.train_steps);
+            let r = bench::run(&cfg, args.env_steps, args.train_steps, args.repeats);
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
@@ -107,8 +110,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
                 println!("environment alone:   {:>12.0} env-steps/s", r.env_steps_per_sec);
                 println!(
-                    "PPO end to end:      {:>12.0} env-steps/s ({} steps, {:.0}% in rollouts)",
+                    "PPO end to end:      {:>12.0} env-steps/s (median of {}, range {:.0}–{:.0}; {} steps each, {:.0}% in rollouts)",
                     r.train_steps_per_sec,
+                    r.repeats,
+                    r.train_steps_per_sec_range.0,
+                    r.train_steps_per_sec_range.1,
                     r.train_steps,
                     r.rollout_share * 100.0
                 );

@@ -171,8 +171,12 @@ impl Collector {
         // Values do not steer the rollout, so they are computed afterwards in large batches;
         // so are the log-probabilities the update compares against, with the update's own
         // arithmetic (actions were sampled from the same policy, rounded differently).
-        agent.log_probs_batched(&buf.obs, &buf.actions, &mut self.policy_ws, &mut buf.log_probs);
-        agent.values_batched(&buf.obs, &mut self.value_ws, &mut buf.values);
+        let (policy_ws, value_ws) = (&mut self.policy_ws, &mut self.value_ws);
+        let RolloutBuffer { obs, actions, log_probs, values, .. } = buf;
+        rayon::join(
+            || agent.log_probs_batched(obs, actions, policy_ws, log_probs),
+            || agent.values_batched(obs, value_ws, values),
+        );
         self.cut_vals.resize(self.cut_rows.len(), 0.0);
         agent.values_batched(&self.cut_obs, &mut self.value_ws, &mut self.cut_vals);
         for (&i, &v) in self.cut_rows.iter().zip(&self.cut_vals) {

@@ -312,10 +312,9 @@ impl Learner {
                 s.value_loss = v_loss;
                 let norm = global_norm(&[&grad_pi, &grad_v]);
                 let scale = if norm > cfg.max_grad_norm { cfg.max_grad_norm / (norm + 1e-6) } else { 1.0 };
-                rayon::join(
-                    || opt_policy.step_scaled(&mut agent.policy.params, &grad_pi, scale, lr),
-                    || opt_value.step_scaled(&mut agent.value.params, &grad_v, scale, lr),
-                );
+                // Two small vector loops: cheaper here than another hand-off between threads.
+                opt_policy.step_scaled(&mut agent.policy.params, &grad_pi, scale, lr);
+                opt_value.step_scaled(&mut agent.value.params, &grad_v, scale, lr);
                 stats.policy_loss += s.policy_loss;
                 stats.value_loss += s.value_loss;
                 stats.entropy += s.entropy;
