@@ -89,6 +89,14 @@ pub enum SpecError {
     /// A PPO hyper-parameter out of range.
     #[error(transparent)]
     Ppo(#[from] crate::ppo::config::ConfigError),
+    /// An override that names no field or does not fit its type.
+    #[error("override {key}: {reason}")]
+    Override {
+        /// The dotted key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Another value out of range.
     #[error("{name} = {value} is out of range: {expected}")]
     Range {
@@ -114,6 +122,30 @@ impl TrainSpec {
             split: SplitConfig::default(),
             evaluation: EvaluationConfig::default(),
         }
+    }
+
+    /// Applies overrides by dotted path (`ppo.learning_rate` = `1e-4`), as the CLI's `--set`
+    /// and the job spec's `overrides` give them. Values are JSON; a bare word is a string.
+    /// Unknown fields are refused, naming the known ones; the result is not yet validated.
+    pub fn with_overrides<'a>(&self, overrides: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<TrainSpec, SpecError> {
+        let mut tree = serde_json::to_value(self).expect("specs serialise");
+        for (key, value) in overrides {
+            let parsed: serde_json::Value =
+                serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+            let mut node = &mut tree;
+            for part in key.split('.') {
+                let Some(obj) = node.as_object_mut() else {
+                    return Err(SpecError::Override { key: key.into(), reason: format!("{part:?} is not inside an object") });
+                };
+                let known = obj.keys().cloned().collect::<Vec<_>>().join(", ");
+                node = obj.get_mut(part).ok_or_else(|| SpecError::Override {
+                    key: key.into(),
+                    reason: format!("unknown field {part:?}; known fields here: {known}"),
+                })?;
+            }
+            *node = parsed;
+        }
+        serde_json::from_value(tree).map_err(|e| SpecError::Override { key: "overrides".into(), reason: e.to_string() })
     }
 
     /// Checks every range that can be checked without data.

@@ -1,0 +1,269 @@
+//! What trainers report about a held job: progress and phase changes, checkpoints (pruned to
+//! the latest few and the best), artifacts, and how the attempt ended. Every report is checked
+//! against the job's current lease first (fencing).
+
+use crate::events::{EventKind, StatsRecord};
+use crate::job::{CheckpointRecord, JobState, ResultRecord, now_ms};
+use crate::leases::{LeaseClaim, check_lease, requeue_or_end};
+use crate::scheduler::{Result, Scheduler, SchedulerError, State, push_event};
+use crate::store::is_valid_artifact_name;
+
+/// A progress report from a trainer.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// New state, if the job moved on.
+    pub state: Option<JobState>,
+    /// Percent.
+    pub percent: f64,
+    /// Status line.
+    pub message: String,
+    /// Steps done.
+    pub steps_done: u64,
+    /// Speed.
+    pub steps_per_sec: f64,
+    /// Diagnostics.
+    pub stats: Option<StatsRecord>,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Trained and evaluated; `metrics.json` attached.
+    Done {
+        /// The trainer core's metrics.json.
+        metrics_json: String,
+    },
+    /// Failed for good.
+    Failed(String),
+    /// Stopped after a cancel.
+    Cancelled,
+    /// Handed back (trainer shutting down).
+    HandedBack(String),
+}
+
+impl Scheduler {
+    /// Applies a trainer's progress report.
+    pub async fn report(&self, claim: &LeaseClaim, report: Report) -> Result<bool> {
+        let state_changed = {
+            let mut st = self.lock();
+            let job = check_lease(&mut st, claim)?;
+            let mut changed = false;
+            if let Some(next) = report.state
+                && next != job.state
+            {
+                if !next.is_running() {
+                    return Err(SchedulerError::Invalid(format!(
+                        "a progress report cannot move a job to {}; use CompleteJob",
+                        next.name()
+                    )));
+                }
+                job.transition(next, report.message.clone()).map_err(|e| SchedulerError::Conflict(e.to_string()))?;
+                changed = true;
+            }
+            job.progress.percent = report.percent.clamp(0.0, 100.0);
+            if !report.message.is_empty() {
+                job.progress.message = report.message.chars().take(500).collect();
+            }
+            job.progress.steps_done = job.progress.steps_done.max(report.steps_done);
+            if report.steps_per_sec.is_finite() && report.steps_per_sec >= 0.0 {
+                job.progress.steps_per_sec = report.steps_per_sec;
+            }
+            let msg = job.progress.message.clone();
+            if let Some(t) = st.trainers.get_mut(&claim.trainer_id) {
+                t.last_seen_ms = now_ms();
+                t.steps_per_sec = report.steps_per_sec;
+            }
+            let kind = if changed { EventKind::State } else { EventKind::Progress };
+            push_event(&mut st, &claim.job_id, kind, msg, report.stats);
+            changed
+        };
+        if state_changed {
+            self.persist(&claim.job_id).await?;
+        }
+        Ok(self.lock().jobs.get(&claim.job_id).is_some_and(|j| j.cancel_requested))
+    }
+
+    /// Stores a checkpoint and prunes old ones (keeping the latest few and the best).
+    pub async fn upload_checkpoint(
+        &self,
+        claim: &LeaseClaim,
+        steps: u64,
+        data: Vec<u8>,
+        validation_sharpe: Option<f64>,
+    ) -> Result<String> {
+        {
+            let mut st = self.lock();
+            check_lease(&mut st, claim)?;
+        }
+        let name = format!("ckpt-a{}-{:012}.safetensors", claim.attempt, steps);
+        let store = self.store.clone();
+        let (id, n) = (claim.job_id.clone(), name.clone());
+        tokio::task::spawn_blocking(move || store.write_checkpoint(&id, &n, &data))
+            .await
+            .map_err(|e| SchedulerError::Storage(e.to_string()))?
+            .map_err(|e| SchedulerError::Storage(e.to_string()))?;
+        let pruned = {
+            let mut st = self.lock();
+            let keep = self.config.keep_checkpoints.max(1);
+            let job = check_lease(&mut st, claim)?;
+            job.checkpoints.retain(|c| c.name != name);
+            job.checkpoints.push(CheckpointRecord {
+                name: name.clone(),
+                steps,
+                validation_sharpe: validation_sharpe.filter(|v| v.is_finite()),
+                at_ms: now_ms(),
+            });
+            let best = job
+                .checkpoints
+                .iter()
+                .filter_map(|c| c.validation_sharpe.map(|v| (v, c.name.clone())))
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, n)| n);
+            let len = job.checkpoints.len();
+            let mut pruned = Vec::new();
+            let mut kept = Vec::new();
+            for (i, c) in job.checkpoints.drain(..).enumerate() {
+                if i + keep >= len || Some(&c.name) == best.as_ref() {
+                    kept.push(c);
+                } else {
+                    pruned.push(c.name);
+                }
+            }
+            job.checkpoints = kept;
+            push_event(&mut st, &claim.job_id, EventKind::Checkpoint, format!("checkpoint at {steps} steps"), None);
+            pruned
+        };
+        self.persist(&claim.job_id).await?;
+        for old in pruned {
+            let _ = self.store.remove_checkpoint(&claim.job_id, &old);
+        }
+        Ok(name)
+    }
+
+    /// Stores an artifact of a held job.
+    pub async fn upload_artifact(
+        &self,
+        claim: &LeaseClaim,
+        name: &str,
+        data: Vec<u8>,
+    ) -> Result<crate::job::ArtifactRecord> {
+        if !is_valid_artifact_name(name) {
+            return Err(SchedulerError::Invalid(format!(
+                "invalid artifact name {:?}: use 1-128 letters, digits, '.', '_' or '-', not starting with '.'",
+                name.chars().take(200).collect::<String>()
+            )));
+        }
+        {
+            let mut st = self.lock();
+            check_lease(&mut st, claim)?;
+        }
+        let store = self.store.clone();
+        let (id, n) = (claim.job_id.clone(), name.to_string());
+        let record = tokio::task::spawn_blocking(move || store.write_artifact(&id, &n, &data))
+            .await
+            .map_err(|e| SchedulerError::Storage(e.to_string()))?
+            .map_err(|e| SchedulerError::Storage(e.to_string()))?;
+        {
+            let mut st = self.lock();
+            let job = check_lease(&mut st, claim)?;
+            job.artifacts.retain(|a| a.name != record.name);
+            job.artifacts.push(record.clone());
+        }
+        self.persist(&claim.job_id).await?;
+        Ok(record)
+    }
+
+    /// Ends an attempt.
+    pub async fn complete(&self, claim: &LeaseClaim, outcome: Outcome, steps_done: u64) -> Result<()> {
+        if let Outcome::Done { metrics_json } = &outcome {
+            serde_json::from_str::<serde_json::Value>(metrics_json)
+                .map_err(|e| SchedulerError::Invalid(format!("metrics_json is not JSON: {e}")))?;
+            {
+                let mut st = self.lock();
+                check_lease(&mut st, claim)?;
+            }
+            let store = self.store.clone();
+            let (id, json) = (claim.job_id.clone(), metrics_json.clone());
+            tokio::task::spawn_blocking(move || store.write_results(&id, &json))
+                .await
+                .map_err(|e| SchedulerError::Storage(e.to_string()))?
+                .map_err(|e| SchedulerError::Storage(e.to_string()))?;
+        }
+        {
+            let mut st = self.lock();
+            let job = check_lease(&mut st, claim)?;
+            job.progress.steps_done = job.progress.steps_done.max(steps_done);
+            let id = claim.job_id.clone();
+            match outcome {
+                Outcome::Done { metrics_json } => finish_done(&mut st, &id, &metrics_json)?,
+                Outcome::Failed(reason) => {
+                    let job = st.jobs.get_mut(&id).expect("checked above");
+                    job.error = reason.chars().take(4000).collect();
+                    let error = job.error.clone();
+                    job.progress.message = format!("failed: {error}");
+                    job.transition(JobState::Failed, error.clone())
+                        .map_err(|e| SchedulerError::Conflict(e.to_string()))?;
+                    push_event(&mut st, &id, EventKind::State, format!("failed: {error}"), None);
+                }
+                Outcome::Cancelled => {
+                    let job = st.jobs.get_mut(&id).expect("checked above");
+                    job.progress.message = "cancelled".into();
+                    job.transition(JobState::Cancelled, "stopped by the trainer after a cancel")
+                        .map_err(|e| SchedulerError::Conflict(e.to_string()))?;
+                    push_event(&mut st, &id, EventKind::State, "cancelled".into(), None);
+                }
+                Outcome::HandedBack(reason) => {
+                    let reason =
+                        format!("attempt {}: handed back by trainer {} ({reason})", claim.attempt, claim.trainer_id);
+                    requeue_or_end(self, &mut st, &id, reason, true);
+                    crate::leases::dispatch(self, &mut st);
+                }
+            }
+        }
+        self.persist(&claim.job_id).await
+    }
+}
+
+/// Marks a job DONE with its headline result, generation and improvement within its lineage.
+fn finish_done(st: &mut State, id: &str, metrics_json: &str) -> Result<()> {
+    let metrics: serde_json::Value = serde_json::from_str(metrics_json).unwrap_or_default();
+    let portfolio = &metrics["evaluation"]["portfolio"];
+    let sharpe = portfolio["strategy"]["sharpe"].as_f64().unwrap_or(0.0);
+    let bh = portfolio["buy_and_hold"]["sharpe"].as_f64().unwrap_or(0.0);
+    let fingerprints: Vec<(String, String)> = serde_json::from_value(metrics["data"].clone()).unwrap_or_default();
+    let lineage = st.jobs.get(id).map(|j| j.lineage()).unwrap_or_default();
+    // The lineage's champion: the best finished job of the same lineage on the same data (so the
+    // same held-out bars).
+    let champion = st
+        .jobs
+        .values()
+        .filter(|j| {
+            j.id != id && j.state == JobState::Done && j.lineage() == lineage && j.data_fingerprints == fingerprints
+        })
+        .filter_map(|j| j.result.as_ref().map(|r| (r.sharpe, r.generation)))
+        .fold(None, |best: Option<(f64, u32)>, (s, g)| match best {
+            Some((bs, bg)) => Some((if s > bs { s } else { bs }, bg.max(g))),
+            None => Some((s, g)),
+        });
+    let (baseline, generation) = match champion {
+        Some((s, g)) => (s, g + 1),
+        None => (bh, 1),
+    };
+    let improvement = if baseline.abs() > 1e-9 { (sharpe - baseline) / baseline.abs() * 100.0 } else { 0.0 };
+    let job = st.jobs.get_mut(id).expect("checked by the caller");
+    job.data_fingerprints = fingerprints;
+    job.result = Some(ResultRecord {
+        sharpe,
+        buy_and_hold_sharpe: bh,
+        generation,
+        improvement_percent: if improvement.is_finite() { improvement } else { 0.0 },
+        champion: champion.is_none_or(|(s, _)| sharpe > s),
+        stop_reason: metrics["stop_reason"].as_str().unwrap_or("completed").to_string(),
+        edge_significant: portfolio["edge_significant"].as_bool().unwrap_or(false),
+    });
+    job.progress.percent = 100.0;
+    job.progress.message = "complete".into();
+    job.transition(JobState::Done, "complete").map_err(|e| SchedulerError::Conflict(e.to_string()))?;
+    push_event(st, id, EventKind::State, "complete".into(), None);
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! Scheduler configuration: flags and environment variables (clap), with defaults that suit a
+//! single machine and a `local()` preset for the CLI's in-process run and tests.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Scheduler settings. Every flag can also come from its `SKIPPY_…` environment variable.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address of the gRPC server (clients and trainers).
+    #[arg(long, env = "SKIPPY_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    pub grpc_addr: SocketAddr,
+    /// Address of the HTTP server (health; the REST gateway arrives with it).
+    #[arg(long, env = "SKIPPY_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+    /// Directory of job manifests, events, checkpoints and artifacts.
+    #[arg(long, env = "SKIPPY_RUNS_DIR", default_value = "./runs")]
+    pub runs_dir: PathBuf,
+    /// Data catalog directory, for checking symbols at submission (default: the shipped bars).
+    #[arg(long, env = "SKIPPY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// How often trainers send heartbeats, in milliseconds.
+    #[arg(long, env = "SKIPPY_HEARTBEAT_INTERVAL_MS", default_value_t = 500)]
+    pub heartbeat_interval_ms: u32,
+    /// A lease expires this long after its last heartbeat (ms); the job is then re-queued.
+    #[arg(long, env = "SKIPPY_LEASE_TTL_MS", default_value_t = 10_000)]
+    pub lease_ttl_ms: u32,
+    /// Attempts before a job whose leases keep expiring is FAILED.
+    #[arg(long, env = "SKIPPY_MAX_ATTEMPTS", default_value_t = 3)]
+    pub max_attempts: u32,
+    /// Back-off before a re-queued job runs again, doubled per attempt (ms).
+    #[arg(long, env = "SKIPPY_RETRY_BACKOFF_MS", default_value_t = 1_000)]
+    pub retry_backoff_ms: u64,
+    /// A job queued longer than this fails (seconds; 0: no limit).
+    #[arg(long, env = "SKIPPY_QUEUE_TIMEOUT_SECS", default_value_t = 0)]
+    pub queue_timeout_secs: u64,
+    /// One attempt running longer than this is stopped and re-queued (seconds; 0: no limit).
+    #[arg(long, env = "SKIPPY_ATTEMPT_TIMEOUT_SECS", default_value_t = 0)]
+    pub attempt_timeout_secs: u64,
+    /// A job not finished this long after submission fails (seconds; 0: no limit).
+    #[arg(long, env = "SKIPPY_JOB_TIMEOUT_SECS", default_value_t = 0)]
+    pub job_timeout_secs: u64,
+    /// Checkpoints kept per job besides the best one.
+    #[arg(long, env = "SKIPPY_KEEP_CHECKPOINTS", default_value_t = 3)]
+    pub keep_checkpoints: usize,
+}
+
+impl Config {
+    /// Settings for an in-process scheduler on loopback ports chosen by the caller.
+    pub fn local(runs_dir: PathBuf) -> Config {
+        Config {
+            grpc_addr: "127.0.0.1:0".parse().expect("valid address"),
+            http_addr: "127.0.0.1:0".parse().expect("valid address"),
+            runs_dir,
+            data_dir: None,
+            heartbeat_interval_ms: 500,
+            lease_ttl_ms: 10_000,
+            max_attempts: 3,
+            retry_backoff_ms: 1_000,
+            queue_timeout_secs: 0,
+            attempt_timeout_secs: 0,
+            job_timeout_secs: 0,
+            keep_checkpoints: 3,
+        }
+    }
+
+    /// Lease time-to-live.
+    pub fn lease_ttl(&self) -> Duration {
+        Duration::from_millis(self.lease_ttl_ms as u64)
+    }
+}

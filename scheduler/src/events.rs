@@ -1,0 +1,110 @@
+//! Job events: what `WatchJob` streams and `events.jsonl` keeps. Each job has a gap-free
+//! sequence; live watchers subscribe to a broadcast and catch up from the in-memory tail (or
+//! the file) when they fall behind, so a slow watcher never slows the job or other watchers.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use crate::job::JobState;
+
+/// What kind of event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// The job changed state.
+    State,
+    /// Training progress.
+    Progress,
+    /// A checkpoint was stored.
+    Checkpoint,
+    /// A log line.
+    Log,
+}
+
+/// Training diagnostics of a progress event.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatsRecord {
+    /// Mean recent episode reward.
+    pub episode_reward: f64,
+    /// Policy loss.
+    pub policy_loss: f64,
+    /// Value loss.
+    pub value_loss: f64,
+    /// Entropy.
+    pub entropy: f64,
+    /// Approximate KL.
+    pub approx_kl: f64,
+    /// Clip fraction.
+    pub clip_fraction: f64,
+    /// Explained variance.
+    pub explained_variance: f64,
+    /// Best validation Sharpe.
+    pub best_validation_sharpe: Option<f64>,
+}
+
+/// One event, as stored and streamed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// Gap-free, from 1.
+    pub sequence: u64,
+    /// When (unix ms).
+    pub at_ms: i64,
+    /// Kind.
+    pub kind: EventKind,
+    /// State after the event.
+    pub state: JobState,
+    /// Percent.
+    pub percent: f64,
+    /// Status line.
+    pub message: String,
+    /// Steps done.
+    pub steps_done: u64,
+    /// Speed.
+    pub steps_per_sec: f64,
+    /// Diagnostics (progress events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<StatsRecord>,
+}
+
+/// Events kept in memory per job for watchers to catch up from.
+pub const TAIL_LEN: usize = 2048;
+
+/// A job's live event channel and recent tail.
+#[derive(Debug)]
+pub struct EventLog {
+    /// Recent events, oldest first.
+    pub tail: VecDeque<EventRecord>,
+    /// Live subscribers.
+    pub live: broadcast::Sender<EventRecord>,
+    /// Events not yet appended to `events.jsonl`.
+    pub unwritten: Vec<EventRecord>,
+}
+
+impl Default for EventLog {
+    fn default() -> Self {
+        EventLog { tail: VecDeque::new(), live: broadcast::channel(256).0, unwritten: Vec::new() }
+    }
+}
+
+impl EventLog {
+    /// Records an event: kept in the tail, queued for the file, sent to watchers.
+    pub fn push(&mut self, event: EventRecord) {
+        if self.tail.len() == TAIL_LEN {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(event.clone());
+        self.unwritten.push(event.clone());
+        // No receivers is fine: nobody is watching.
+        let _ = self.live.send(event);
+    }
+
+    /// Events after `after` if the tail still holds all of them.
+    pub fn since(&self, after: u64) -> Option<Vec<EventRecord>> {
+        match self.tail.front() {
+            Some(first) if first.sequence > after + 1 => None,
+            _ => Some(self.tail.iter().filter(|e| e.sequence > after).cloned().collect()),
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! `TrainingService`: the client-facing RPCs, as thin adapters over [`Scheduler`].
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
+use skippy_proto::v1 as pb;
+use skippy_proto::v1::training_service_server::TrainingService;
+use tokio::io::AsyncReadExt;
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::convert::{event_to_pb, job_to_pb, spec_from_pb, state_from_pb};
+use crate::events::EventKind;
+use crate::scheduler::{Scheduler, SchedulerError};
+
+/// Bytes per `ArtifactChunk`.
+const CHUNK: usize = 256 * 1024;
+
+/// The client service.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    scheduler: Arc<Scheduler>,
+}
+
+impl Clients {
+    /// Serves `scheduler`.
+    pub fn new(scheduler: Arc<Scheduler>) -> Clients {
+        Clients { scheduler }
+    }
+}
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl TrainingService for Clients {
+    async fn submit_job(
+        &self,
+        request: Request<pb::SubmitJobRequest>,
+    ) -> Result<Response<pb::SubmitJobResponse>, Status> {
+        let spec = request.into_inner().spec.ok_or_else(|| Status::invalid_argument("spec is missing"))?;
+        let (view, created) = self.scheduler.submit(spec_from_pb(spec)).await?;
+        Ok(Response::new(pb::SubmitJobResponse { job: Some(job_to_pb(&view)), created }))
+    }
+
+    async fn get_job(&self, request: Request<pb::GetJobRequest>) -> Result<Response<pb::Job>, Status> {
+        let view = self.scheduler.view(&request.into_inner().job_id)?;
+        Ok(Response::new(job_to_pb(&view)))
+    }
+
+    async fn get_results(
+        &self,
+        request: Request<pb::GetResultsRequest>,
+    ) -> Result<Response<pb::GetResultsResponse>, Status> {
+        let id = request.into_inner().job_id;
+        let view = self.scheduler.view(&id)?;
+        let store = self.scheduler.store.clone();
+        let metrics_json = tokio::task::spawn_blocking(move || store.read_results(&id))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::unavailable(format!("reading results: {e}")))?;
+        let artifacts = view
+            .record
+            .artifacts
+            .iter()
+            .map(|a| pb::Artifact { name: a.name.clone(), size: a.size, sha256: a.sha256.clone() })
+            .collect();
+        Ok(Response::new(pb::GetResultsResponse { job: Some(job_to_pb(&view)), metrics_json, artifacts }))
+    }
+
+    async fn list_jobs(&self, request: Request<pb::ListJobsRequest>) -> Result<Response<pb::ListJobsResponse>, Status> {
+        let r = request.into_inner();
+        let limit = if r.limit == 0 { 20 } else { r.limit.min(1000) } as usize;
+        let state = match r.state {
+            0 => None,
+            v => Some(state_from_pb(v).ok_or_else(|| Status::invalid_argument(format!("unknown state {v}")))?),
+        };
+        let jobs = self.scheduler.list(limit, state).iter().map(job_to_pb).collect();
+        Ok(Response::new(pb::ListJobsResponse { jobs }))
+    }
+
+    async fn cancel_job(&self, request: Request<pb::CancelJobRequest>) -> Result<Response<pb::Job>, Status> {
+        let view = self.scheduler.cancel(&request.into_inner().job_id).await?;
+        Ok(Response::new(job_to_pb(&view)))
+    }
+
+    async fn get_queue(&self, _: Request<pb::GetQueueRequest>) -> Result<Response<pb::GetQueueResponse>, Status> {
+        let crate::scheduler::QueueView { queued, running, trainers } = self.scheduler.queue();
+        Ok(Response::new(pb::GetQueueResponse {
+            queued: queued.iter().map(job_to_pb).collect(),
+            running: running.iter().map(job_to_pb).collect(),
+            trainers: trainers
+                .into_iter()
+                .map(|(id, t, jobs)| pb::TrainerInfo {
+                    trainer_id: id,
+                    name: t.name,
+                    job_ids: jobs,
+                    last_seen_ms: t.last_seen_ms,
+                    steps_per_sec: t.steps_per_sec,
+                })
+                .collect(),
+        }))
+    }
+
+    type WatchJobStream = BoxStream<pb::JobEvent>;
+
+    async fn watch_job(&self, request: Request<pb::WatchJobRequest>) -> Result<Response<Self::WatchJobStream>, Status> {
+        let r = request.into_inner();
+        let (view, backlog, live) = self.scheduler.watch(&r.job_id, r.after_sequence).await?;
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(stream_events(self.scheduler.clone(), view, r.after_sequence, backlog, live, tx));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    type DownloadArtifactStream = BoxStream<pb::ArtifactChunk>;
+
+    async fn download_artifact(
+        &self,
+        request: Request<pb::DownloadArtifactRequest>,
+    ) -> Result<Response<Self::DownloadArtifactStream>, Status> {
+        let r = request.into_inner();
+        let view = self.scheduler.view(&r.job_id)?;
+        if !view.record.artifacts.iter().any(|a| a.name == r.name) {
+            let known: Vec<&str> = view.record.artifacts.iter().map(|a| a.name.as_str()).collect();
+            return Err(Status::not_found(format!(
+                "job {} has no artifact {:?}; artifacts: {}",
+                r.job_id,
+                r.name.chars().take(200).collect::<String>(),
+                if known.is_empty() { "none yet".to_string() } else { known.join(", ") }
+            )));
+        }
+        let path = self
+            .scheduler
+            .store
+            .artifact_path(&r.job_id, &r.name)
+            .ok_or_else(|| Status::invalid_argument("bad name"))?;
+        let mut file = tokio::fs::File::open(&path).await.map_err(|e| Status::unavailable(format!("artifact: {e}")))?;
+        let total = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(async move {
+            let mut offset = 0u64;
+            loop {
+                let mut buf = vec![0u8; CHUNK];
+                let n = match file.read(&mut buf).await {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) => {
+                        let _ = tx.send(Err(Status::unavailable(format!("reading artifact: {e}")))).await;
+                        break;
+                    }
+                };
+                buf.truncate(n);
+                let chunk = pb::ArtifactChunk { data: buf, offset, total_size: total };
+                offset += n as u64;
+                if tx.send(Ok(chunk)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+/// Sends the snapshot, the backlog, then live events until the job ends or the client leaves.
+/// A watcher that falls behind the live channel catches up from the log: no gaps, no repeats.
+async fn stream_events(
+    scheduler: Arc<Scheduler>,
+    view: crate::scheduler::JobView,
+    after: u64,
+    backlog: Vec<crate::events::EventRecord>,
+    mut live: broadcast::Receiver<crate::events::EventRecord>,
+    tx: mpsc::Sender<Result<pb::JobEvent, Status>>,
+) {
+    let id = view.record.id.clone();
+    let snapshot = pb::JobEvent {
+        sequence: after.min(view.record.last_sequence),
+        job_id: id.clone(),
+        at_ms: crate::job::now_ms(),
+        state: super::convert::state_to_pb(view.record.state) as i32,
+        percent: view.record.progress.percent,
+        message: view.record.progress.message.clone(),
+        steps_done: view.record.progress.steps_done,
+        steps_per_sec: view.record.progress.steps_per_sec,
+        stats: None,
+        job: Some(job_to_pb(&view)),
+        kind: pb::EventKind::Snapshot as i32,
+    };
+    if tx.send(Ok(snapshot)).await.is_err() {
+        return;
+    }
+    let mut last = after;
+    let send = |e: crate::events::EventRecord| {
+        let scheduler = scheduler.clone();
+        let id = id.clone();
+        let tx = tx.clone();
+        async move {
+            let terminal = e.kind == EventKind::State && e.state.is_terminal();
+            let job = if terminal { scheduler.view(&id).ok().map(|v| job_to_pb(&v)) } else { None };
+            let ok = tx.send(Ok(event_to_pb(&id, &e, job))).await.is_ok();
+            (ok, terminal)
+        }
+    };
+    for e in backlog {
+        if e.sequence <= last {
+            continue;
+        }
+        last = e.sequence;
+        let (ok, terminal) = send(e).await;
+        if !ok || terminal {
+            return;
+        }
+    }
+    if view.record.state.is_terminal() && last >= view.record.last_sequence {
+        return;
+    }
+    loop {
+        let next = tokio::select! {
+            r = live.recv() => r,
+            _ = tx.closed() => return,
+        };
+        let events = match next {
+            Ok(e) if e.sequence <= last => continue,
+            Ok(e) if e.sequence == last + 1 => vec![e],
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => match scheduler.events_after(&id, last).await {
+                Ok(events) => events,
+                Err(SchedulerError::NotFound(_)) | Err(_) => return,
+            },
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        for e in events {
+            if e.sequence <= last {
+                continue;
+            }
+            last = e.sequence;
+            let (ok, terminal) = send(e).await;
+            if !ok || terminal {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Conversions between the scheduler's records and the protocol's messages, at the boundary.
+
+use skippy_proto::v1 as pb;
+
+use crate::events::{EventKind, EventRecord, StatsRecord};
+use crate::job::{JobState, SubmittedSpec};
+use crate::scheduler::JobView;
+
+/// Domain state → proto enum.
+pub fn state_to_pb(s: JobState) -> pb::JobState {
+    match s {
+        JobState::Queued => pb::JobState::Queued,
+        JobState::Preflight => pb::JobState::Preflight,
+        JobState::Training => pb::JobState::Training,
+        JobState::Evaluating => pb::JobState::Evaluating,
+        JobState::Done => pb::JobState::Done,
+        JobState::Failed => pb::JobState::Failed,
+        JobState::Cancelled => pb::JobState::Cancelled,
+    }
+}
+
+/// Proto enum value → domain state (`None` for unspecified or unknown values).
+pub fn state_from_pb(v: i32) -> Option<JobState> {
+    Some(match pb::JobState::try_from(v).ok()? {
+        pb::JobState::Unspecified => return None,
+        pb::JobState::Queued => JobState::Queued,
+        pb::JobState::Preflight => JobState::Preflight,
+        pb::JobState::Training => JobState::Training,
+        pb::JobState::Evaluating => JobState::Evaluating,
+        pb::JobState::Done => JobState::Done,
+        pb::JobState::Failed => JobState::Failed,
+        pb::JobState::Cancelled => JobState::Cancelled,
+    })
+}
+
+/// A submitted proto spec → the domain's.
+pub fn spec_from_pb(s: pb::JobSpec) -> SubmittedSpec {
+    SubmittedSpec {
+        algorithm: s.algorithm,
+        total_steps: s.total_steps,
+        symbols: s.symbols,
+        features: s.features,
+        seed: s.seed,
+        priority: s.priority,
+        max_duration_seconds: s.max_duration_seconds,
+        idempotency_key: s.idempotency_key,
+        overrides: s.overrides.into_iter().collect(),
+    }
+}
+
+fn spec_to_pb(s: &SubmittedSpec) -> pb::JobSpec {
+    pb::JobSpec {
+        algorithm: s.algorithm.clone(),
+        total_steps: s.total_steps,
+        symbols: s.symbols.clone(),
+        features: s.features.clone(),
+        seed: s.seed,
+        priority: s.priority,
+        max_duration_seconds: s.max_duration_seconds,
+        idempotency_key: s.idempotency_key.clone(),
+        overrides: s.overrides.clone().into_iter().collect(),
+    }
+}
+
+/// A job view → the proto job.
+pub fn job_to_pb(v: &JobView) -> pb::Job {
+    let j = &v.record;
+    pb::Job {
+        id: j.id.clone(),
+        spec: Some(spec_to_pb(&j.request)),
+        state: state_to_pb(j.state) as i32,
+        percent: j.progress.percent,
+        message: j.progress.message.clone(),
+        steps_done: j.progress.steps_done,
+        total_steps: j.request.total_steps,
+        steps_per_sec: j.progress.steps_per_sec,
+        created_ms: j.created_ms,
+        started_ms: j.started_ms,
+        finished_ms: j.finished_ms,
+        queue_position: v.queue_position,
+        attempt: j.attempt,
+        trainer_id: j.lease.as_ref().map(|l| l.trainer_id.clone()).unwrap_or_default(),
+        error: j.error.clone(),
+        history: j
+            .history
+            .iter()
+            .map(|h| pb::StateChange { state: state_to_pb(h.state) as i32, at_ms: h.at_ms, reason: h.reason.clone() })
+            .collect(),
+        result: j.result.as_ref().map(|r| pb::ResultSummary {
+            sharpe: r.sharpe,
+            buy_and_hold_sharpe: r.buy_and_hold_sharpe,
+            generation: r.generation,
+            improvement_percent: r.improvement_percent,
+            champion: r.champion,
+            stop_reason: r.stop_reason.clone(),
+            edge_significant: r.edge_significant,
+        }),
+        resolved_spec_json: j.resolved_spec.to_string(),
+        last_sequence: j.last_sequence,
+    }
+}
+
+/// Stats → proto.
+pub fn stats_to_pb(s: &StatsRecord) -> pb::TrainingStats {
+    pb::TrainingStats {
+        episode_reward: s.episode_reward,
+        policy_loss: s.policy_loss,
+        value_loss: s.value_loss,
+        entropy: s.entropy,
+        approx_kl: s.approx_kl,
+        clip_fraction: s.clip_fraction,
+        explained_variance: s.explained_variance,
+        best_validation_sharpe: s.best_validation_sharpe,
+    }
+}
+
+/// Proto stats → domain (non-finite values become 0).
+pub fn stats_from_pb(s: &pb::TrainingStats) -> StatsRecord {
+    let f = |v: f64| if v.is_finite() { v } else { 0.0 };
+    StatsRecord {
+        episode_reward: f(s.episode_reward),
+        policy_loss: f(s.policy_loss),
+        value_loss: f(s.value_loss),
+        entropy: f(s.entropy),
+        approx_kl: f(s.approx_kl),
+        clip_fraction: f(s.clip_fraction),
+        explained_variance: f(s.explained_variance),
+        best_validation_sharpe: s.best_validation_sharpe.filter(|v| v.is_finite()),
+    }
+}
+
+/// An event → proto (terminal events carry the job).
+pub fn event_to_pb(job_id: &str, e: &EventRecord, job: Option<pb::Job>) -> pb::JobEvent {
+    pb::JobEvent {
+        sequence: e.sequence,
+        job_id: job_id.to_string(),
+        at_ms: e.at_ms,
+        state: state_to_pb(e.state) as i32,
+        percent: e.percent,
+        message: e.message.clone(),
+        steps_done: e.steps_done,
+        steps_per_sec: e.steps_per_sec,
+        stats: e.stats.as_ref().map(stats_to_pb),
+        job,
+        kind: match e.kind {
+            EventKind::State => pb::EventKind::State,
+            EventKind::Progress => pb::EventKind::Progress,
+            EventKind::Checkpoint => pb::EventKind::Checkpoint,
+            EventKind::Log => pb::EventKind::Log,
+        } as i32,
+    }
+}

@@ -1,0 +1,339 @@
+//! The job domain: ids, states and the one state machine every path (submission, leases,
+//! recovery, cancellation) goes through, and the job record persisted as `manifest.json`.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the unix epoch, now.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+}
+
+/// A fresh job id: `tr_<unix-seconds>_<8 lowercase hex>`.
+pub fn new_job_id() -> String {
+    let secs = now_ms() / 1000;
+    let suffix: u32 = rand::rng().random();
+    format!("tr_{secs}_{suffix:08x}")
+}
+
+/// Whether `id` has the job id shape (so it is safe as a directory name under `runs/`).
+pub fn is_valid_job_id(id: &str) -> bool {
+    let Some(rest) = id.strip_prefix("tr_") else { return false };
+    let Some((secs, hex)) = rest.split_once('_') else { return false };
+    !secs.is_empty()
+        && secs.len() <= 12
+        && secs.bytes().all(|b| b.is_ascii_digit())
+        && hex.len() == 8
+        && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobState {
+    /// Waiting for a trainer.
+    Queued,
+    /// A trainer checks inputs, data and budget.
+    Preflight,
+    /// PPO updates run.
+    Training,
+    /// Scoring on the test bars.
+    Evaluating,
+    /// Finished with results.
+    Done,
+    /// Ended without results.
+    Failed,
+    /// Cancelled by a client.
+    Cancelled,
+}
+
+impl JobState {
+    /// Done, failed or cancelled: nothing changes any more.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, JobState::Done | JobState::Failed | JobState::Cancelled)
+    }
+
+    /// Held by a trainer.
+    pub fn is_running(self) -> bool {
+        matches!(self, JobState::Preflight | JobState::Training | JobState::Evaluating)
+    }
+
+    /// The legal transitions, all in one place.
+    pub fn can_become(self, next: JobState) -> bool {
+        use JobState::*;
+        match (self, next) {
+            (Queued, Preflight | Failed | Cancelled) => true,
+            // A running job moves forward (events may be lost across a scheduler restart, so
+            // steps may be skipped), back to the queue (lease lost, handed back), or ends.
+            (Preflight, Training | Evaluating | Done | Failed | Cancelled | Queued) => true,
+            (Training, Training | Evaluating | Done | Failed | Cancelled | Queued) => true,
+            (Evaluating, Done | Failed | Cancelled | Queued) => true,
+            _ => false,
+        }
+    }
+
+    /// Upper-case name, as printed (`QUEUED`).
+    pub fn name(self) -> &'static str {
+        match self {
+            JobState::Queued => "QUEUED",
+            JobState::Preflight => "PREFLIGHT",
+            JobState::Training => "TRAINING",
+            JobState::Evaluating => "EVALUATING",
+            JobState::Done => "DONE",
+            JobState::Failed => "FAILED",
+            JobState::Cancelled => "CANCELLED",
+        }
+    }
+}
+
+/// One entry of the state history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateChange {
+    /// State entered.
+    pub state: JobState,
+    /// When (unix ms).
+    pub at_ms: i64,
+    /// Why.
+    pub reason: String,
+}
+
+/// The lease a trainer holds on a running job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseRecord {
+    /// Unique per grant.
+    pub lease_id: String,
+    /// Attempt it is for.
+    pub attempt: u32,
+    /// Trainer incarnation.
+    pub trainer_id: String,
+    /// Trainer name.
+    pub trainer_name: String,
+    /// Granted at (unix ms).
+    pub granted_ms: i64,
+    /// Expires at (unix ms) unless renewed by a heartbeat.
+    pub expires_ms: i64,
+}
+
+/// A stored checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointRecord {
+    /// File name under `checkpoints/`.
+    pub name: String,
+    /// Steps done.
+    pub steps: u64,
+    /// Best validation Sharpe at the time.
+    pub validation_sharpe: Option<f64>,
+    /// Stored at (unix ms).
+    pub at_ms: i64,
+}
+
+/// A stored artifact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactRecord {
+    /// File name under `artifacts/`.
+    pub name: String,
+    /// Bytes.
+    pub size: u64,
+    /// Hex SHA-256.
+    pub sha256: String,
+}
+
+/// The headline of a finished job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultRecord {
+    /// Portfolio Sharpe of the model on the test bars.
+    pub sharpe: f64,
+    /// Buy-and-hold Sharpe on the same bars.
+    pub buy_and_hold_sharpe: f64,
+    /// Generation in the lineage.
+    pub generation: u32,
+    /// Improvement over the previous champion (or buy-and-hold), percent.
+    pub improvement_percent: f64,
+    /// Became the champion.
+    pub champion: bool,
+    /// Why training stopped.
+    pub stop_reason: String,
+    /// The model's Sharpe interval excludes 0.
+    pub edge_significant: bool,
+}
+
+/// Progress as last reported (not persisted on every report).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProgressRecord {
+    /// Percent.
+    pub percent: f64,
+    /// Status line.
+    pub message: String,
+    /// Steps done.
+    pub steps_done: u64,
+    /// Speed.
+    pub steps_per_sec: f64,
+}
+
+/// Everything the scheduler knows about a job: `runs/<id>/manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// Job id.
+    pub id: String,
+    /// The spec as submitted (proto JSON-ish form, for display and the API).
+    pub request: SubmittedSpec,
+    /// The resolved spec: every default filled in; what trainers run.
+    pub resolved_spec: serde_json::Value,
+    /// Seed used (drawn at submission when none was given).
+    pub seed: u64,
+    /// Priority.
+    pub priority: i32,
+    /// Wall budget of the training (seconds; 0 = none).
+    pub max_duration_seconds: f64,
+    /// Idempotency key, if any.
+    pub idempotency_key: Option<String>,
+    /// Version of the code that accepted it.
+    pub code_version: String,
+    /// Data fingerprints (symbol, SHA-256), as reported by the trainer.
+    pub data_fingerprints: Vec<(String, String)>,
+    /// Current state.
+    pub state: JobState,
+    /// Every state entered.
+    pub history: Vec<StateChange>,
+    /// Submission order (breaks priority ties first-in-first-out).
+    pub seq: u64,
+    /// Created (unix ms).
+    pub created_ms: i64,
+    /// First started (unix ms, 0 if never).
+    pub started_ms: i64,
+    /// Finished (unix ms, 0 while not).
+    pub finished_ms: i64,
+    /// Attempts started.
+    pub attempt: u32,
+    /// Why each failed attempt ended.
+    pub attempt_errors: Vec<String>,
+    /// Not dispatched before this time (re-queue back-off; unix ms).
+    pub not_before_ms: i64,
+    /// The current lease, while running.
+    pub lease: Option<LeaseRecord>,
+    /// A client asked to cancel.
+    pub cancel_requested: bool,
+    /// Latest progress.
+    pub progress: ProgressRecord,
+    /// Stored checkpoints (after pruning).
+    pub checkpoints: Vec<CheckpointRecord>,
+    /// Stored artifacts.
+    pub artifacts: Vec<ArtifactRecord>,
+    /// Error of a failed job.
+    pub error: String,
+    /// Result of a done job.
+    pub result: Option<ResultRecord>,
+    /// Sequence number of the latest event.
+    pub last_sequence: u64,
+}
+
+/// The submitted spec, as the client gave it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SubmittedSpec {
+    /// Algorithm.
+    pub algorithm: String,
+    /// Steps.
+    pub total_steps: u64,
+    /// Symbols.
+    pub symbols: Vec<String>,
+    /// Feature sets.
+    pub features: Vec<String>,
+    /// Seed, if given.
+    pub seed: Option<u64>,
+    /// Priority.
+    pub priority: i32,
+    /// Wall budget, seconds.
+    pub max_duration_seconds: f64,
+    /// Idempotency key.
+    pub idempotency_key: String,
+    /// Overrides.
+    pub overrides: std::collections::BTreeMap<String, String>,
+}
+
+/// An illegal state transition (a bug or a stale request; never applied).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("job {id} cannot go from {from} to {to}")]
+pub struct IllegalTransition {
+    /// Job.
+    pub id: String,
+    /// Current state.
+    pub from: &'static str,
+    /// Requested state.
+    pub to: &'static str,
+}
+
+impl JobRecord {
+    /// Moves the job to `next` through the state machine, recording why.
+    pub fn transition(&mut self, next: JobState, reason: impl Into<String>) -> Result<(), IllegalTransition> {
+        if !self.state.can_become(next) {
+            return Err(IllegalTransition { id: self.id.clone(), from: self.state.name(), to: next.name() });
+        }
+        let now = now_ms();
+        if next == self.state {
+            return Ok(());
+        }
+        self.state = next;
+        self.history.push(StateChange { state: next, at_ms: now, reason: reason.into() });
+        if next.is_running() && self.started_ms == 0 {
+            self.started_ms = now;
+        }
+        if next.is_terminal() {
+            self.finished_ms = now;
+            self.lease = None;
+        }
+        if next == JobState::Queued {
+            self.lease = None;
+        }
+        Ok(())
+    }
+
+    /// The lineage key: jobs with the same algorithm, symbols and features form a lineage.
+    pub fn lineage(&self) -> String {
+        let mut symbols: Vec<String> = self.request.symbols.iter().map(|s| s.to_ascii_uppercase()).collect();
+        symbols.sort();
+        let mut features = self.request.features.clone();
+        features.sort();
+        format!("{}|{}|{}", self.request.algorithm, symbols.join(","), features.join(","))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_ids_have_the_documented_shape() {
+        let id = new_job_id();
+        assert!(is_valid_job_id(&id), "{id}");
+        assert!(is_valid_job_id("tr_1754727123_a1b2c3d4"));
+        for bad in [
+            "",
+            "tr_",
+            "tr_1_abc",
+            "tr_x_a1b2c3d4",
+            "tr_1_A1B2C3D4",
+            "../etc",
+            "tr_1_a1b2c3d4/..",
+            "tr_1754727123_a1b2c3d4x",
+        ] {
+            assert!(!is_valid_job_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn terminal_states_are_final_and_cancel_is_reachable_from_every_live_state() {
+        use JobState::*;
+        let all = [Queued, Preflight, Training, Evaluating, Done, Failed, Cancelled];
+        for s in all {
+            if s.is_terminal() {
+                assert!(all.iter().all(|&n| !s.can_become(n)), "{s:?} must be final");
+            } else {
+                assert!(s.can_become(Cancelled) && s.can_become(Failed), "{s:?}");
+            }
+        }
+        assert!(!Queued.can_become(Done));
+        assert!(!Done.can_become(Cancelled), "a job cannot be both done and cancelled");
+    }
+}

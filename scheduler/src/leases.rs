@@ -1,0 +1,288 @@
+//! Leases: how a job is handed to a trainer and kept by it. Trainers long-poll for work (a
+//! waiting trainer gets a new job the moment it is committed), keep the lease alive with
+//! heartbeats, and lose it when they stop: the sweeper re-queues the job with back-off, or
+//! fails it after the last attempt with every attempt's reason. A lease belongs to one trainer
+//! incarnation and one attempt; anything reported under another lease is refused (fencing).
+
+use std::cmp::Reverse;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use crate::events::EventKind;
+use crate::job::{JobRecord, JobState, LeaseRecord, now_ms};
+use crate::scheduler::{Result, Scheduler, SchedulerError, State, TrainerCommand, push_event};
+
+/// A trainer waiting for work.
+#[derive(Debug)]
+pub struct Waiter {
+    pub(crate) token: u64,
+    pub(crate) trainer_id: String,
+    pub(crate) name: String,
+    pub(crate) tx: oneshot::Sender<Grant>,
+}
+
+/// A job handed to a trainer.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    /// The job at the moment of the grant.
+    pub job: JobRecord,
+    /// The lease.
+    pub lease: LeaseRecord,
+    /// Newest checkpoint's file name, if any.
+    pub checkpoint: Option<String>,
+}
+
+/// What a trainer sends to prove it holds a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseClaim {
+    /// Job.
+    pub job_id: String,
+    /// Lease id.
+    pub lease_id: String,
+    /// Attempt.
+    pub attempt: u32,
+    /// Trainer incarnation.
+    pub trainer_id: String,
+}
+
+/// Longest long-poll a trainer may ask for.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+
+impl Scheduler {
+    /// Waits up to `wait` for a job for this trainer incarnation.
+    pub async fn acquire(&self, trainer_id: &str, name: &str, wait: Duration) -> Result<Option<Grant>> {
+        if trainer_id.is_empty() || trainer_id.len() > 128 {
+            return Err(SchedulerError::Invalid("trainer_id must be 1 to 128 characters".into()));
+        }
+        let (token, rx) = {
+            let mut st = self.lock();
+            if st.shutting_down {
+                return Err(SchedulerError::ShuttingDown);
+            }
+            seen(&mut st, trainer_id, name);
+            if let Some(grant) = grant_next(self, &mut st, trainer_id, name) {
+                return Ok(Some(grant));
+            }
+            if wait.is_zero() {
+                return Ok(None);
+            }
+            let (tx, rx) = oneshot::channel();
+            st.next_waiter += 1;
+            let token = st.next_waiter;
+            st.waiters.push_back(Waiter { token, trainer_id: trainer_id.into(), name: name.into(), tx });
+            (token, rx)
+        };
+        let mut rx = rx;
+        match tokio::time::timeout(wait.min(MAX_WAIT), &mut rx).await {
+            Ok(Ok(grant)) => Ok(Some(grant)),
+            Ok(Err(_)) => Ok(None), // shutting down: waiters dropped
+            Err(_) => {
+                let mut st = self.lock();
+                st.waiters.retain(|w| w.token != token);
+                // A grant may have landed between the timeout and taking the lock.
+                Ok(rx.try_recv().ok())
+            }
+        }
+    }
+
+    /// Renews a lease; returns whether the job was cancelled and the new expiry.
+    pub fn heartbeat(&self, claim: &LeaseClaim, steps_done: u64) -> Result<(bool, i64)> {
+        let mut st = self.lock();
+        let job = check_lease(&mut st, claim)?;
+        let expires = now_ms() + self.config.lease_ttl_ms as i64;
+        if let Some(lease) = job.lease.as_mut() {
+            lease.expires_ms = expires;
+        }
+        job.progress.steps_done = job.progress.steps_done.max(steps_done);
+        let cancel = job.cancel_requested;
+        if let Some(t) = st.trainers.get_mut(&claim.trainer_id) {
+            t.last_seen_ms = now_ms();
+        }
+        Ok((cancel, expires))
+    }
+
+    /// Ends expired leases and timed-out jobs; dispatches jobs whose back-off elapsed.
+    /// Returns the ids whose manifests changed.
+    pub(crate) fn sweep(&self) -> Vec<String> {
+        let now = now_ms();
+        let cfg = &self.config;
+        let mut changed = Vec::new();
+        let mut st = self.lock();
+        let ids: Vec<String> = st.jobs.values().filter(|j| !j.state.is_terminal()).map(|j| j.id.clone()).collect();
+        for id in ids {
+            let Some(job) = st.jobs.get(&id) else { continue };
+            let job_timed_out = cfg.job_timeout_secs > 0 && now - job.created_ms > cfg.job_timeout_secs as i64 * 1000;
+            let queued_since = job.history.last().map(|h| h.at_ms).unwrap_or(job.created_ms);
+            let queue_timed_out = job.state == JobState::Queued
+                && cfg.queue_timeout_secs > 0
+                && now - queued_since > cfg.queue_timeout_secs as i64 * 1000;
+            let lost = job.lease.as_ref().and_then(|l| {
+                if now > l.expires_ms {
+                    Some(format!(
+                        "attempt {}: lease expired (trainer {} sent no heartbeat for {} ms)",
+                        l.attempt, l.trainer_id, cfg.lease_ttl_ms
+                    ))
+                } else if cfg.attempt_timeout_secs > 0 && now - l.granted_ms > cfg.attempt_timeout_secs as i64 * 1000 {
+                    Some(format!(
+                        "attempt {}: ran longer than the attempt timeout of {} s",
+                        l.attempt, cfg.attempt_timeout_secs
+                    ))
+                } else {
+                    None
+                }
+            });
+            if job_timed_out {
+                let reason = format!("job timeout: not finished {} s after submission", cfg.job_timeout_secs);
+                fail(&mut st, &id, reason);
+                changed.push(id);
+            } else if queue_timed_out {
+                let reason = format!("queue timeout: waited longer than {} s for a trainer", cfg.queue_timeout_secs);
+                fail(&mut st, &id, reason);
+                changed.push(id);
+            } else if let Some(reason) = lost {
+                requeue_or_end(self, &mut st, &id, reason, false);
+                changed.push(id);
+            }
+        }
+        dispatch(self, &mut st);
+        changed
+    }
+}
+
+/// Hands eligible queued jobs to waiting trainers (after a submission, a re-queue, a tick).
+pub(crate) fn dispatch(scheduler: &Scheduler, st: &mut State) {
+    while let Some(waiter) = st.waiters.pop_front() {
+        if waiter.tx.is_closed() {
+            continue;
+        }
+        match grant_next(scheduler, st, &waiter.trainer_id, &waiter.name) {
+            Some(grant) => {
+                if let Err(grant) = waiter.tx.send(grant) {
+                    // The trainer left between the check and the send: undo the grant.
+                    undo_grant(st, &grant);
+                }
+            }
+            None => {
+                st.waiters.push_front(waiter);
+                break;
+            }
+        }
+    }
+}
+
+fn undo_grant(st: &mut State, grant: &Grant) {
+    let Some(job) = st.jobs.get_mut(&grant.job.id) else { return };
+    job.attempt = job.attempt.saturating_sub(1);
+    let _ = job.transition(JobState::Queued, "trainer left before taking the job");
+    job.progress.percent = 0.0;
+    st.queue.insert((Reverse(job.priority), job.seq, job.id.clone()));
+}
+
+/// Grants the first eligible queued job to a trainer.
+fn grant_next(scheduler: &Scheduler, st: &mut State, trainer_id: &str, name: &str) -> Option<Grant> {
+    let now = now_ms();
+    let key = st.queue.iter().find(|(_, _, id)| st.jobs.get(id).is_some_and(|j| j.not_before_ms <= now)).cloned()?;
+    st.queue.remove(&key);
+    let id = key.2;
+    let job = st.jobs.get_mut(&id)?;
+    job.attempt += 1;
+    let lease = LeaseRecord {
+        lease_id: uuid::Uuid::new_v4().simple().to_string(),
+        attempt: job.attempt,
+        trainer_id: trainer_id.into(),
+        trainer_name: name.into(),
+        granted_ms: now,
+        expires_ms: now + scheduler.config.lease_ttl_ms as i64,
+    };
+    job.transition(JobState::Preflight, format!("attempt {} on trainer {name} ({trainer_id})", job.attempt))
+        .expect("queued → preflight is legal");
+    job.lease = Some(lease.clone());
+    job.progress.percent = 5.0;
+    job.progress.message = "validating inputs".into();
+    let checkpoint = job.checkpoints.last().map(|c| c.name.clone());
+    let snapshot = job.clone();
+    push_event(st, &id, EventKind::State, format!("attempt {} started on {name}", lease.attempt), None);
+    // Persist the grant in the background (a crash before it lands re-queues the job, and
+    // the trainer is fenced off: no harm).
+    Some(Grant { job: snapshot, lease, checkpoint })
+}
+
+fn seen(st: &mut State, trainer_id: &str, name: &str) {
+    let t = st.trainers.entry(trainer_id.into()).or_default();
+    t.name = name.into();
+    t.last_seen_ms = now_ms();
+}
+
+/// The job if `claim` is its current lease.
+pub(crate) fn check_lease<'a>(st: &'a mut State, claim: &LeaseClaim) -> Result<&'a mut JobRecord> {
+    let stale = |reason: &str| SchedulerError::StaleLease { job_id: claim.job_id.clone(), reason: reason.into() };
+    let job = st.jobs.get_mut(&claim.job_id).ok_or_else(|| SchedulerError::NotFound(claim.job_id.clone()))?;
+    let Some(lease) = &job.lease else {
+        return Err(stale(&format!("the job is {} and held by no trainer", job.state.name())));
+    };
+    if lease.lease_id != claim.lease_id || lease.attempt != claim.attempt || lease.trainer_id != claim.trainer_id {
+        return Err(stale(&format!("the job is held under attempt {} by trainer {}", lease.attempt, lease.trainer_id)));
+    }
+    Ok(job)
+}
+
+fn fail(st: &mut State, id: &str, reason: String) {
+    let Some(job) = st.jobs.get_mut(id) else { return };
+    let key = (Reverse(job.priority), job.seq, job.id.clone());
+    job.error = if job.attempt_errors.is_empty() {
+        reason.clone()
+    } else {
+        format!("{reason}; earlier attempts: {}", job.attempt_errors.join("; "))
+    };
+    if job.transition(JobState::Failed, reason.clone()).is_ok() {
+        st.queue.remove(&key);
+        notify_lost(st, id);
+        push_event(st, id, EventKind::State, reason, None);
+    }
+}
+
+fn notify_lost(st: &mut State, id: &str) {
+    if let Some(tx) = st.commands.get(id) {
+        let _ = tx.try_send((id.to_string(), TrainerCommand::LeaseLost));
+    }
+}
+
+/// Ends an attempt that did not finish: cancelled if a cancel was pending, failed after the
+/// last attempt, otherwise back in the queue after a back-off (none when `handed_back`).
+pub(crate) fn requeue_or_end(scheduler: &Scheduler, st: &mut State, id: &str, reason: String, handed_back: bool) {
+    let Some(job) = st.jobs.get_mut(id) else { return };
+    if job.cancel_requested {
+        if job.transition(JobState::Cancelled, format!("cancelled ({reason})")).is_ok() {
+            job.progress.message = "cancelled".into();
+            notify_lost(st, id);
+            push_event(st, id, EventKind::State, "cancelled".into(), None);
+        }
+        return;
+    }
+    job.attempt_errors.push(reason.clone());
+    if !handed_back && job.attempt >= scheduler.config.max_attempts {
+        let all = job.attempt_errors.join("; ");
+        let message = format!("gave up after {} attempts: {all}", job.attempt);
+        job.error = message.clone();
+        if job.transition(JobState::Failed, message.clone()).is_ok() {
+            notify_lost(st, id);
+            push_event(st, id, EventKind::State, message, None);
+        }
+        return;
+    }
+    let backoff = if handed_back {
+        0
+    } else {
+        let doublings = job.attempt.saturating_sub(1).min(6);
+        (scheduler.config.retry_backoff_ms << doublings).min(60_000) as i64
+    };
+    job.not_before_ms = now_ms() + backoff;
+    if job.transition(JobState::Queued, reason.clone()).is_ok() {
+        job.progress.percent = 0.0;
+        job.progress.message = format!("re-queued: {reason}");
+        st.queue.insert((Reverse(job.priority), job.seq, job.id.clone()));
+        notify_lost(st, id);
+        push_event(st, id, EventKind::State, format!("re-queued: {reason}"), None);
+    }
+}

@@ -1,0 +1,611 @@
+//! The scheduler: the one owner of the queue, the leases and every job's state. gRPC handlers
+//! (and later the REST gateway) convert and call these methods; none holds job logic.
+//!
+//! State lives behind one `std::sync::Mutex`, never held across an `.await`; disk writes happen
+//! outside it. Submissions go through a committer task that batches them into one fsync.
+//!
+//! - this file: state, submission, queries, cancellation, watching;
+//! - [`crate::leases`]: dispatch to waiting trainers, heartbeats, expiry;
+//! - [`crate::completion`]: what trainers report: progress, checkpoints, artifacts, the end.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::{Notify, broadcast, mpsc, oneshot};
+
+use crate::config::Config;
+use crate::events::{EventKind, EventLog, EventRecord, StatsRecord};
+use crate::job::{JobRecord, JobState, ProgressRecord, SubmittedSpec, is_valid_job_id, new_job_id, now_ms};
+use crate::leases::Waiter;
+use crate::store::{JobStore, Recovered};
+use skippy_market::features::parse_feature_sets;
+use skippy_trainer::spec::TrainSpec;
+
+/// Why a request was refused. Mapped to gRPC statuses in exactly one place (`grpc::status`).
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    /// No such job.
+    #[error("no job {0}")]
+    NotFound(String),
+    /// The request is malformed or out of range.
+    #[error("{0}")]
+    Invalid(String),
+    /// The request conflicts with the job's state (e.g. cancelling a finished job).
+    #[error("{0}")]
+    Conflict(String),
+    /// The caller's lease is not the job's current lease (fencing).
+    #[error("stale lease for job {job_id}: {reason}")]
+    StaleLease {
+        /// Job.
+        job_id: String,
+        /// Why.
+        reason: String,
+    },
+    /// Storage failed; nothing was acknowledged.
+    #[error("storage error: {0}")]
+    Storage(String),
+    /// The scheduler is shutting down.
+    #[error("the scheduler is shutting down")]
+    ShuttingDown,
+}
+
+/// Result type of scheduler operations.
+pub type Result<T> = std::result::Result<T, SchedulerError>;
+
+/// A job as shown to clients: the record plus its queue position.
+#[derive(Debug, Clone)]
+pub struct JobView {
+    /// The record.
+    pub record: JobRecord,
+    /// 1-based position while queued, else 0.
+    pub queue_position: u32,
+}
+
+/// What a trainer that is connected looks like.
+#[derive(Debug, Clone, Default)]
+pub struct TrainerSeen {
+    /// Name.
+    pub name: String,
+    /// Last contact (unix ms).
+    pub last_seen_ms: i64,
+    /// Latest speed.
+    pub steps_per_sec: f64,
+}
+
+/// The queue as clients see it.
+#[derive(Debug, Clone)]
+pub struct QueueView {
+    /// Queued jobs in dispatch order.
+    pub queued: Vec<JobView>,
+    /// Jobs held by trainers.
+    pub running: Vec<JobView>,
+    /// Recently seen trainers: (incarnation id, what was seen, jobs held).
+    pub trainers: Vec<(String, TrainerSeen, Vec<String>)>,
+}
+
+/// Commands pushed to a trainer's event stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrainerCommand {
+    /// The job was cancelled.
+    Cancel,
+    /// The trainer's lease is gone.
+    LeaseLost,
+}
+
+pub(crate) struct State {
+    pub(crate) jobs: HashMap<String, JobRecord>,
+    pub(crate) events: HashMap<String, EventLog>,
+    /// Queued jobs in dispatch order: priority (high first), then submission order.
+    pub(crate) queue: BTreeSet<(Reverse<i32>, u64, String)>,
+    pub(crate) idempotency: HashMap<String, String>,
+    pub(crate) waiters: VecDeque<Waiter>,
+    pub(crate) trainers: HashMap<String, TrainerSeen>,
+    pub(crate) commands: HashMap<String, mpsc::Sender<(String, TrainerCommand)>>,
+    pub(crate) next_seq: u64,
+    pub(crate) next_waiter: u64,
+    pub(crate) shutting_down: bool,
+}
+
+struct PendingSubmit {
+    job: JobRecord,
+    ack: oneshot::Sender<Result<()>>,
+}
+
+/// The scheduler component.
+pub struct Scheduler {
+    pub(crate) config: Config,
+    pub(crate) store: Arc<JobStore>,
+    pub(crate) state: Mutex<State>,
+    submit_tx: mpsc::Sender<PendingSubmit>,
+    /// Signalled after each committed batch (idempotent submissions wait on it).
+    committed: Notify,
+    /// Per-job locks ordering manifest writes (the latest snapshot is always written last).
+    write_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    symbols: Vec<String>,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler").field("runs_dir", &self.config.runs_dir).finish()
+    }
+}
+
+impl Scheduler {
+    /// Opens the store, recovers every job, and starts the committer. Returns the scheduler and
+    /// what recovery found.
+    pub fn start(config: Config) -> anyhow::Result<(Arc<Scheduler>, Recovered)> {
+        let (store, recovered) = JobStore::open(&config.runs_dir)?;
+        let catalog = skippy_market::catalog::Catalog::open_or_embedded(config.data_dir.as_deref())?;
+        let (submit_tx, submit_rx) = mpsc::channel(4096);
+        let mut state = State {
+            jobs: HashMap::new(),
+            events: HashMap::new(),
+            queue: BTreeSet::new(),
+            idempotency: HashMap::new(),
+            waiters: VecDeque::new(),
+            trainers: HashMap::new(),
+            commands: HashMap::new(),
+            next_seq: 0,
+            next_waiter: 0,
+            shutting_down: false,
+        };
+        let grace = now_ms() + config.lease_ttl_ms as i64;
+        for mut job in recovered.jobs.iter().cloned() {
+            let mut log = EventLog::default();
+            for e in store.read_events(&job.id, 0).unwrap_or_default() {
+                job.last_sequence = job.last_sequence.max(e.sequence);
+                log.tail.push_back(e);
+                if log.tail.len() > crate::events::TAIL_LEN {
+                    log.tail.pop_front();
+                }
+            }
+            if let Some(lease) = job.lease.as_mut() {
+                // Running when the scheduler stopped: its trainer may still be at work. Give it
+                // one lease period to reconnect before the job is re-queued.
+                lease.expires_ms = grace;
+            }
+            if job.state == JobState::Queued {
+                state.queue.insert((Reverse(job.priority), job.seq, job.id.clone()));
+            }
+            if let Some(key) = &job.idempotency_key {
+                state.idempotency.insert(key.clone(), job.id.clone());
+            }
+            state.next_seq = state.next_seq.max(job.seq + 1);
+            state.events.insert(job.id.clone(), log);
+            state.jobs.insert(job.id.clone(), job);
+        }
+        let scheduler = Arc::new(Scheduler {
+            config,
+            store: Arc::new(store),
+            state: Mutex::new(state),
+            submit_tx,
+            committed: Notify::new(),
+            write_locks: Mutex::new(HashMap::new()),
+            symbols: catalog.symbols(),
+        });
+        // Jobs replayed from the journal have no events yet.
+        {
+            let mut st = scheduler.lock();
+            let ids: Vec<String> = st.jobs.values().filter(|j| j.last_sequence == 0).map(|j| j.id.clone()).collect();
+            for id in ids {
+                push_event(&mut st, &id, EventKind::State, "queued".into(), None);
+            }
+        }
+        tokio::spawn(commit_loop(scheduler.clone(), submit_rx));
+        Ok((scheduler, recovered))
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Validates a submission, resolves its spec, stores it durably and queues it. The same
+    /// idempotency key returns the first job (`created` false).
+    pub async fn submit(&self, spec: SubmittedSpec) -> Result<(JobView, bool)> {
+        let (record, key) = self.resolve(spec)?;
+        if let Some(key) = &key {
+            loop {
+                let existing = {
+                    let mut st = self.lock();
+                    if st.shutting_down {
+                        return Err(SchedulerError::ShuttingDown);
+                    }
+                    match st.idempotency.get(key).cloned() {
+                        None => {
+                            st.idempotency.insert(key.clone(), record.id.clone());
+                            None
+                        }
+                        Some(id) => Some(st.jobs.get(&id).map(|_| id)),
+                    }
+                };
+                match existing {
+                    None => break,
+                    Some(Some(id)) => return Ok((self.view(&id)?, false)),
+                    // Reserved by a submission still being committed: wait for it.
+                    Some(None) => {
+                        let notified = self.committed.notified();
+                        if tokio::time::timeout(std::time::Duration::from_secs(5), notified).await.is_err() {
+                            return Err(SchedulerError::Storage(
+                                "an earlier submission with this key did not commit".into(),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        let id = record.id.clone();
+        let (ack_tx, ack_rx) = oneshot::channel();
+        let sent = self.submit_tx.send(PendingSubmit { job: record, ack: ack_tx }).await;
+        let acked = match sent {
+            Ok(()) => ack_rx.await.unwrap_or(Err(SchedulerError::ShuttingDown)),
+            Err(_) => Err(SchedulerError::ShuttingDown),
+        };
+        if let Err(e) = acked {
+            if let Some(key) = &key {
+                self.lock().idempotency.remove(key);
+            }
+            return Err(e);
+        }
+        Ok((self.view(&id)?, true))
+    }
+
+    /// Turns a submission into a job record with every default resolved; refuses what can be
+    /// refused without training (names, ranges).
+    fn resolve(&self, spec: SubmittedSpec) -> Result<(JobRecord, Option<String>)> {
+        let invalid = |m: String| SchedulerError::Invalid(m);
+        let algorithm = if spec.algorithm.is_empty() { "ppo".to_string() } else { spec.algorithm.to_ascii_lowercase() };
+        if algorithm != "ppo" {
+            return Err(invalid(format!("unknown algorithm {:?}; valid algorithms: ppo", spec.algorithm)));
+        }
+        let symbols: Vec<String> = spec.symbols.iter().map(|s| s.trim().to_ascii_uppercase()).collect();
+        for s in &symbols {
+            if !self.symbols.contains(s) {
+                return Err(invalid(format!("unknown symbol {s:?}; available symbols: {}", self.symbols.join(", "))));
+            }
+        }
+        let features_text = if spec.features.is_empty() { "price".to_string() } else { spec.features.join(",") };
+        let features = parse_feature_sets(&features_text).map_err(|e| invalid(e.to_string()))?;
+        let total_steps = if spec.total_steps == 0 { 1_000_000 } else { spec.total_steps };
+        let seed = spec.seed.unwrap_or_else(|| rand::random::<u32>() as u64);
+        if !spec.max_duration_seconds.is_finite() || spec.max_duration_seconds < 0.0 {
+            return Err(invalid(format!("max_duration_seconds = {} must be ≥ 0", spec.max_duration_seconds)));
+        }
+        if spec.idempotency_key.len() > 256 {
+            return Err(invalid("idempotency_key is longer than 256 bytes".into()));
+        }
+        let base = TrainSpec::new(symbols.clone(), features, total_steps, seed);
+        let resolved = base
+            .with_overrides(spec.overrides.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .map_err(|e| invalid(e.to_string()))?;
+        resolved.validate().map_err(|e| invalid(e.to_string()))?;
+        let key = (!spec.idempotency_key.is_empty()).then(|| spec.idempotency_key.clone());
+        let now = now_ms();
+        let record = JobRecord {
+            id: new_job_id(),
+            resolved_spec: serde_json::to_value(&resolved).expect("specs serialise"),
+            seed,
+            priority: spec.priority,
+            max_duration_seconds: spec.max_duration_seconds,
+            idempotency_key: key.clone(),
+            code_version: env!("CARGO_PKG_VERSION").to_string(),
+            data_fingerprints: Vec::new(),
+            state: JobState::Queued,
+            history: vec![crate::job::StateChange { state: JobState::Queued, at_ms: now, reason: "submitted".into() }],
+            seq: 0,
+            created_ms: now,
+            started_ms: 0,
+            finished_ms: 0,
+            attempt: 0,
+            attempt_errors: Vec::new(),
+            not_before_ms: 0,
+            lease: None,
+            cancel_requested: false,
+            progress: ProgressRecord { percent: 0.0, message: "queued".into(), steps_done: 0, steps_per_sec: 0.0 },
+            checkpoints: Vec::new(),
+            artifacts: Vec::new(),
+            error: String::new(),
+            result: None,
+            last_sequence: 0,
+            request: SubmittedSpec { algorithm, symbols, total_steps, seed: Some(seed), ..spec },
+        };
+        Ok((record, key))
+    }
+
+    /// A job with its queue position.
+    pub fn view(&self, id: &str) -> Result<JobView> {
+        if !is_valid_job_id(id) {
+            return Err(SchedulerError::NotFound(id.chars().take(64).collect()));
+        }
+        let st = self.lock();
+        let record = st.jobs.get(id).cloned().ok_or_else(|| SchedulerError::NotFound(id.into()))?;
+        let queue_position = position(&st, &record);
+        Ok(JobView { record, queue_position })
+    }
+
+    /// Jobs newest first, optionally in one state.
+    pub fn list(&self, limit: usize, state: Option<JobState>) -> Vec<JobView> {
+        let st = self.lock();
+        let mut jobs: Vec<&JobRecord> = st.jobs.values().filter(|j| state.is_none_or(|s| j.state == s)).collect();
+        jobs.sort_by(|a, b| (b.created_ms, b.seq, &b.id).cmp(&(a.created_ms, a.seq, &a.id)));
+        jobs.into_iter().take(limit).map(|j| JobView { queue_position: position(&st, j), record: j.clone() }).collect()
+    }
+
+    /// The queue in dispatch order, the running jobs, and recently seen trainers.
+    pub fn queue(&self) -> QueueView {
+        let st = self.lock();
+        let queued = st
+            .queue
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, _, id))| {
+                st.jobs.get(id).map(|j| JobView { record: j.clone(), queue_position: i as u32 + 1 })
+            })
+            .collect();
+        let mut running: Vec<JobView> = st
+            .jobs
+            .values()
+            .filter(|j| j.state.is_running())
+            .map(|j| JobView { record: j.clone(), queue_position: 0 })
+            .collect();
+        running.sort_by_key(|v| v.record.created_ms);
+        let horizon = now_ms() - 3 * self.config.lease_ttl_ms as i64;
+        let mut trainers: Vec<(String, TrainerSeen, Vec<String>)> = st
+            .trainers
+            .iter()
+            .filter(|(_, t)| t.last_seen_ms >= horizon)
+            .map(|(id, t)| {
+                let jobs = st
+                    .jobs
+                    .values()
+                    .filter(|j| j.lease.as_ref().is_some_and(|l| &l.trainer_id == id))
+                    .map(|j| j.id.clone())
+                    .collect();
+                (id.clone(), t.clone(), jobs)
+            })
+            .collect();
+        trainers.sort_by(|a, b| a.1.name.cmp(&b.1.name).then(a.0.cmp(&b.0)));
+        QueueView { queued, running, trainers }
+    }
+
+    /// Cancels a job: a queued one at once; a running one is asked to stop (its trainer learns
+    /// of it on its event stream or next heartbeat). Cancelling a cancelled job is a no-op;
+    /// cancelling a done or failed one is a conflict.
+    pub async fn cancel(&self, id: &str) -> Result<JobView> {
+        if !is_valid_job_id(id) {
+            return Err(SchedulerError::NotFound(id.chars().take(64).collect()));
+        }
+        let persist = {
+            let mut st = self.lock();
+            let job = st.jobs.get_mut(id).ok_or_else(|| SchedulerError::NotFound(id.into()))?;
+            match job.state {
+                JobState::Cancelled => false,
+                JobState::Done | JobState::Failed => {
+                    return Err(SchedulerError::Conflict(format!(
+                        "job {id} already ended {}; only queued or running jobs can be cancelled",
+                        job.state.name()
+                    )));
+                }
+                JobState::Queued => {
+                    job.transition(JobState::Cancelled, "cancelled by client").expect("queued → cancelled is legal");
+                    job.progress.message = "cancelled".into();
+                    let key = (Reverse(job.priority), job.seq, job.id.clone());
+                    st.queue.remove(&key);
+                    push_event(&mut st, id, EventKind::State, "cancelled by client".into(), None);
+                    true
+                }
+                _ => {
+                    if !job.cancel_requested {
+                        job.cancel_requested = true;
+                        if let Some(tx) = st.commands.get(id) {
+                            let _ = tx.try_send((id.to_string(), TrainerCommand::Cancel));
+                        }
+                        push_event(
+                            &mut st,
+                            id,
+                            EventKind::Log,
+                            "cancel requested; waiting for the trainer to stop".into(),
+                            None,
+                        );
+                    }
+                    true
+                }
+            }
+        };
+        if persist {
+            self.persist(id).await?;
+        }
+        self.view(id)
+    }
+
+    /// Subscribes to a job's events after `after`: the current snapshot, the backlog, and a
+    /// live receiver (which may overlap the backlog; skip sequences already seen).
+    pub async fn watch(
+        &self,
+        id: &str,
+        after: u64,
+    ) -> Result<(JobView, Vec<EventRecord>, broadcast::Receiver<EventRecord>)> {
+        let view = self.view(id)?;
+        let (rx, tail) = {
+            let st = self.lock();
+            let log = st.events.get(id).ok_or_else(|| SchedulerError::NotFound(id.into()))?;
+            (log.live.subscribe(), log.since(after))
+        };
+        let backlog = match tail {
+            Some(events) => events,
+            None => {
+                let store = self.store.clone();
+                let id = id.to_string();
+                tokio::task::spawn_blocking(move || store.read_events(&id, after))
+                    .await
+                    .map_err(|e| SchedulerError::Storage(e.to_string()))?
+                    .map_err(|e| SchedulerError::Storage(e.to_string()))?
+            }
+        };
+        Ok((view, backlog, rx))
+    }
+
+    /// Events after `after` (for a watcher that fell behind the live channel).
+    pub async fn events_after(&self, id: &str, after: u64) -> Result<Vec<EventRecord>> {
+        let tail = self.lock().events.get(id).and_then(|l| l.since(after));
+        match tail {
+            Some(e) => Ok(e),
+            None => {
+                let store = self.store.clone();
+                let id = id.to_string();
+                tokio::task::spawn_blocking(move || store.read_events(&id, after))
+                    .await
+                    .map_err(|e| SchedulerError::Storage(e.to_string()))?
+                    .map_err(|e| SchedulerError::Storage(e.to_string()))
+            }
+        }
+    }
+
+    /// Writes a job's manifest (durably), ordered per job: the latest state always lands last.
+    pub(crate) async fn persist(&self, id: &str) -> Result<()> {
+        let lock = {
+            let mut locks = self.write_locks.lock().unwrap_or_else(|p| p.into_inner());
+            locks.entry(id.to_string()).or_default().clone()
+        };
+        let _guard = lock.lock().await;
+        let (snapshot, events) = {
+            let mut st = self.lock();
+            let Some(job) = st.jobs.get(id).cloned() else { return Ok(()) };
+            let events = st.events.get_mut(id).map(|l| std::mem::take(&mut l.unwritten)).unwrap_or_default();
+            (job, events)
+        };
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            if !events.is_empty() {
+                store.append_events(&snapshot.id, &events)?;
+            }
+            store.write_manifest(&snapshot)
+        })
+        .await
+        .map_err(|e| SchedulerError::Storage(e.to_string()))?
+        .map_err(|e| SchedulerError::Storage(e.to_string()))
+    }
+
+    /// Appends every job's unwritten events to its `events.jsonl` (called periodically).
+    pub(crate) async fn flush_events(&self) {
+        let batches: Vec<(String, Vec<EventRecord>)> = {
+            let mut st = self.lock();
+            st.events
+                .iter_mut()
+                .filter(|(_, l)| !l.unwritten.is_empty())
+                .map(|(id, l)| (id.clone(), std::mem::take(&mut l.unwritten)))
+                .collect()
+        };
+        if batches.is_empty() {
+            return;
+        }
+        for (id, events) in batches {
+            let lock = {
+                let mut locks = self.write_locks.lock().unwrap_or_else(|p| p.into_inner());
+                locks.entry(id.clone()).or_default().clone()
+            };
+            let _guard = lock.lock().await;
+            let store = self.store.clone();
+            let result = tokio::task::spawn_blocking(move || store.append_events(&id, &events)).await;
+            if let Ok(Err(e)) = result {
+                tracing::warn!(error = %e, "could not append events");
+            }
+        }
+    }
+
+    /// Stops accepting work: waiting trainers are answered empty, new submissions refused.
+    pub(crate) fn begin_shutdown(&self) {
+        let mut st = self.lock();
+        st.shutting_down = true;
+        st.waiters.clear();
+    }
+
+    /// Whether a shutdown began.
+    pub fn is_shutting_down(&self) -> bool {
+        self.lock().shutting_down
+    }
+}
+
+/// 1-based queue position of a queued job.
+fn position(st: &State, job: &JobRecord) -> u32 {
+    if job.state != JobState::Queued {
+        return 0;
+    }
+    let key = (Reverse(job.priority), job.seq, job.id.clone());
+    st.queue.range(..&key).count() as u32 + 1
+}
+
+/// Records an event for a job (sequence, tail, live watchers, file queue).
+pub(crate) fn push_event(st: &mut State, id: &str, kind: EventKind, message: String, stats: Option<StatsRecord>) {
+    let Some(job) = st.jobs.get_mut(id) else { return };
+    job.last_sequence += 1;
+    let event = EventRecord {
+        sequence: job.last_sequence,
+        at_ms: now_ms(),
+        kind,
+        state: job.state,
+        percent: job.progress.percent,
+        message,
+        steps_done: job.progress.steps_done,
+        steps_per_sec: job.progress.steps_per_sec,
+        stats,
+    };
+    st.events.entry(id.to_string()).or_default().push(event);
+}
+
+/// Batches submissions into one journal fsync, then queues them and wakes waiting trainers.
+async fn commit_loop(scheduler: Arc<Scheduler>, mut rx: mpsc::Receiver<PendingSubmit>) {
+    let mut batch = Vec::with_capacity(1024);
+    while rx.recv_many(&mut batch, 1024).await > 0 {
+        let mut jobs: Vec<JobRecord> = Vec::with_capacity(batch.len());
+        {
+            let mut st = scheduler.lock();
+            for p in &batch {
+                let mut job = p.job.clone();
+                job.seq = st.next_seq;
+                st.next_seq += 1;
+                jobs.push(job);
+            }
+        }
+        let store = scheduler.store.clone();
+        let to_write = jobs.clone();
+        let written = tokio::task::spawn_blocking(move || store.commit_submissions(&to_write)).await;
+        let result = match written {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("cannot store the job under {}: {e}", scheduler.config.runs_dir.display())),
+            Err(e) => Err(e.to_string()),
+        };
+        match result {
+            Ok(()) => {
+                {
+                    let mut st = scheduler.lock();
+                    for job in jobs {
+                        let id = job.id.clone();
+                        st.queue.insert((Reverse(job.priority), job.seq, id.clone()));
+                        st.jobs.insert(id.clone(), job);
+                        st.events.insert(id.clone(), EventLog::default());
+                        push_event(&mut st, &id, EventKind::State, "queued".into(), None);
+                    }
+                    crate::leases::dispatch(&scheduler, &mut st);
+                }
+                for p in batch.drain(..) {
+                    let _ = p.ack.send(Ok(()));
+                }
+                scheduler.committed.notify_waiters();
+                if scheduler.store.journal_len() > 8 << 20 {
+                    let store = scheduler.store.clone();
+                    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.compact_journal()).await {
+                        tracing::warn!(error = %e, "journal compaction failed");
+                    }
+                }
+            }
+            Err(reason) => {
+                tracing::error!(%reason, "submissions not stored");
+                for p in batch.drain(..) {
+                    let _ = p.ack.send(Err(SchedulerError::Storage(reason.clone())));
+                }
+                scheduler.committed.notify_waiters();
+            }
+        }
+    }
+}
