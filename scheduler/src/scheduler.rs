@@ -123,6 +123,8 @@ pub struct Scheduler {
     /// Per-job locks ordering manifest writes (the latest snapshot is always written last).
     write_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     symbols: Vec<String>,
+    /// Turns true when shutdown begins: long-lived streams end on it.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -183,6 +185,7 @@ impl Scheduler {
             committed: Notify::new(),
             write_locks: Mutex::new(HashMap::new()),
             symbols: catalog.symbols(),
+            stopping: tokio::sync::watch::channel(false).0,
         });
         // Jobs replayed from the journal have no events yet.
         {
@@ -515,9 +518,18 @@ impl Scheduler {
 
     /// Stops accepting work: waiting trainers are answered empty, new submissions refused.
     pub(crate) fn begin_shutdown(&self) {
-        let mut st = self.lock();
-        st.shutting_down = true;
-        st.waiters.clear();
+        {
+            let mut st = self.lock();
+            st.shutting_down = true;
+            st.waiters.clear();
+            st.commands.clear();
+        }
+        self.stopping.send_replace(true);
+    }
+
+    /// A receiver that changes when shutdown begins (streams select on it and end).
+    pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopping.subscribe()
     }
 
     /// Whether a shutdown began.

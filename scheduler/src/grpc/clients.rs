@@ -214,10 +214,15 @@ async fn stream_events(
     if view.record.state.is_terminal() && last >= view.record.last_sequence {
         return;
     }
+    let mut stopping = scheduler.stopping();
+    if *stopping.borrow() {
+        return;
+    }
     loop {
         let next = tokio::select! {
             r = live.recv() => r,
             _ = tx.closed() => return,
+            _ = stopping.changed() => return,
         };
         let events = match next {
             Ok(e) if e.sequence <= last => continue,

@@ -106,7 +106,13 @@ impl TrainerService for Trainers {
         let scheduler = self.scheduler.clone();
         tokio::spawn(async move {
             let mut registered: Option<String> = None;
-            while let Some(Ok(event)) = inbound.next().await {
+            let mut stopping = scheduler.stopping();
+            loop {
+                let event = tokio::select! {
+                    e = inbound.next() => e,
+                    _ = stopping.changed() => break,
+                };
+                let Some(Ok(event)) = event else { break };
                 let Ok(claim) = claim(event.lease.clone()) else { break };
                 if registered.as_deref() != Some(claim.job_id.as_str()) {
                     let cancelled = {
