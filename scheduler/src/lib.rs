@@ -26,7 +26,6 @@ use std::time::Duration;
 use skippy_proto::v1::trainer_service_server::TrainerServiceServer;
 use skippy_proto::v1::training_service_server::TrainingServiceServer;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
 pub use config::Config;
 pub use scheduler::Scheduler;
@@ -92,7 +91,10 @@ pub async fn run(
         .add_service(reflection_v1alpha)
         .add_service(clients)
         .add_service(trainers)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), grpc_stop);
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true)),
+            grpc_stop,
+        );
 
     let http_server = http.map(|listener| {
         let mut rx = stop_rx.clone();
@@ -132,6 +134,7 @@ pub async fn run(
     }
     let store = scheduler.store.clone();
     tokio::task::spawn_blocking(move || store.compact_journal()).await??;
+    // (Not compacted if manifests were still being written: the journal replays at start-up.)
     tracing::info!("scheduler stopped");
     Ok(())
 }

@@ -544,7 +544,9 @@ fn position(st: &State, job: &JobRecord) -> u32 {
         return 0;
     }
     let key = (Reverse(job.priority), job.seq, job.id.clone());
-    st.queue.range(..&key).count() as u32 + 1
+    // Most lookups are of jobs near the back (just submitted): count the shorter side.
+    let behind = st.queue.range((std::ops::Bound::Excluded(&key), std::ops::Bound::Unbounded)).count();
+    (st.queue.len() - behind) as u32
 }
 
 /// Records an event for a job (sequence, tail, live watchers, file queue).
@@ -565,8 +567,11 @@ pub(crate) fn push_event(st: &mut State, id: &str, kind: EventKind, message: Str
     st.events.entry(id.to_string()).or_default().push(event);
 }
 
-/// Batches submissions into one journal fsync, then queues them and wakes waiting trainers.
+/// Batches submissions into one journal fsync, then queues them and wakes waiting trainers;
+/// their manifests are written by [`manifest_loop`] off the acknowledgement path.
 async fn commit_loop(scheduler: Arc<Scheduler>, mut rx: mpsc::Receiver<PendingSubmit>) {
+    let (manifest_tx, manifest_rx) = mpsc::unbounded_channel();
+    tokio::spawn(manifest_loop(scheduler.clone(), manifest_rx));
     let mut batch = Vec::with_capacity(1024);
     while rx.recv_many(&mut batch, 1024).await > 0 {
         let mut jobs: Vec<JobRecord> = Vec::with_capacity(batch.len());
@@ -580,8 +585,8 @@ async fn commit_loop(scheduler: Arc<Scheduler>, mut rx: mpsc::Receiver<PendingSu
             }
         }
         let store = scheduler.store.clone();
-        let to_write = jobs.clone();
-        let written = tokio::task::spawn_blocking(move || store.commit_submissions(&to_write)).await;
+        let (to_write, n) = (jobs.clone(), jobs.len());
+        let written = tokio::task::spawn_blocking(move || store.journal_submissions(&to_write)).await;
         let result = match written {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(format!("cannot store the job under {}: {e}", scheduler.config.runs_dir.display())),
@@ -589,6 +594,7 @@ async fn commit_loop(scheduler: Arc<Scheduler>, mut rx: mpsc::Receiver<PendingSu
         };
         match result {
             Ok(()) => {
+                let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
                 {
                     let mut st = scheduler.lock();
                     for job in jobs {
@@ -604,12 +610,7 @@ async fn commit_loop(scheduler: Arc<Scheduler>, mut rx: mpsc::Receiver<PendingSu
                     let _ = p.ack.send(Ok(()));
                 }
                 scheduler.committed.notify_waiters();
-                if scheduler.store.journal_len() > 8 << 20 {
-                    let store = scheduler.store.clone();
-                    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.compact_journal()).await {
-                        tracing::warn!(error = %e, "journal compaction failed");
-                    }
-                }
+                let _ = manifest_tx.send((ids, n));
             }
             Err(reason) => {
                 tracing::error!(%reason, "submissions not stored");
@@ -617,6 +618,41 @@ async fn commit_loop(scheduler: Arc<Scheduler>, mut rx: mpsc::Receiver<PendingSu
                     let _ = p.ack.send(Err(SchedulerError::Storage(reason.clone())));
                 }
                 scheduler.committed.notify_waiters();
+            }
+        }
+    }
+}
+
+/// Writes the manifests of newly committed jobs (their current state, under each job's write
+/// lock, so a later state change is never overwritten by an older snapshot), and compacts the
+/// journal when it has grown and every journaled job has its manifest.
+async fn manifest_loop(scheduler: Arc<Scheduler>, mut rx: mpsc::UnboundedReceiver<(Vec<String>, usize)>) {
+    let mut pending = Vec::new();
+    while rx.recv_many(&mut pending, 64).await > 0 {
+        for (ids, journaled) in pending.drain(..) {
+            let mut guards = Vec::with_capacity(ids.len());
+            for id in &ids {
+                let lock = {
+                    let mut locks = scheduler.write_locks.lock().unwrap_or_else(|p| p.into_inner());
+                    locks.entry(id.clone()).or_default().clone()
+                };
+                guards.push(lock.lock_owned().await);
+            }
+            let snapshots: Vec<JobRecord> = {
+                let st = scheduler.lock();
+                ids.iter().filter_map(|id| st.jobs.get(id).cloned()).collect()
+            };
+            let store = scheduler.store.clone();
+            let result = tokio::task::spawn_blocking(move || store.write_manifests(&snapshots, journaled)).await;
+            if let Ok(Err(e)) = result {
+                tracing::error!(error = %e, "writing manifests failed; the journal still holds the jobs");
+            }
+            drop(guards);
+        }
+        if scheduler.store.journal_len() > 8 << 20 {
+            let store = scheduler.store.clone();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.compact_journal()).await {
+                tracing::warn!(error = %e, "journal compaction failed");
             }
         }
     }

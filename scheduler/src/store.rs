@@ -34,6 +34,10 @@ const QUARANTINE: &str = "_quarantine";
 pub struct JobStore {
     root: PathBuf,
     journal: std::sync::Mutex<File>,
+    /// Jobs journaled so far.
+    journaled: std::sync::atomic::AtomicU64,
+    /// Journaled jobs whose manifests were written since.
+    manifested: std::sync::atomic::AtomicU64,
 }
 
 /// What start-up found under `runs/`.
@@ -107,6 +111,8 @@ impl JobStore {
         let store = JobStore {
             root: root.to_path_buf(),
             journal: std::sync::Mutex::new(OpenOptions::new().create(true).append(true).open(&journal_path)?),
+            journaled: Default::default(),
+            manifested: Default::default(),
         };
         for job in &rebuilt {
             store.write_manifest(job)?;
@@ -122,33 +128,52 @@ impl JobStore {
         self.root.join(id)
     }
 
-    /// Appends accepted submissions to the journal with one fsync, then writes their manifests
-    /// (without fsync: the journal makes them durable). Returns once they survive a crash.
-    pub fn commit_submissions(&self, jobs: &[JobRecord]) -> io::Result<()> {
+    /// Appends accepted submissions to the journal with one fsync. Once this returns they
+    /// survive a crash; their manifests are written afterwards by [`Self::write_manifests`].
+    pub fn journal_submissions(&self, jobs: &[JobRecord]) -> io::Result<()> {
         let mut buf = Vec::with_capacity(jobs.len() * 1024);
         for job in jobs {
             serde_json::to_writer(&mut buf, job).map_err(io::Error::other)?;
             buf.push(b'\n');
         }
-        {
-            let mut journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
-            journal.write_all(&buf)?;
-            journal.sync_data()?;
-        }
-        for job in jobs {
-            let dir = self.job_dir(&job.id);
-            fs::create_dir_all(&dir)?;
-            write_atomic(&dir.join("manifest.json"), &manifest_bytes(job), false)?;
-        }
+        let mut journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        journal.write_all(&buf)?;
+        journal.sync_data()?;
+        self.journaled.fetch_add(jobs.len() as u64, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
 
-    /// Makes every manifest durable (one `syncfs`) and empties the journal.
-    pub fn compact_journal(&self) -> io::Result<()> {
+    /// Writes manifests of journaled jobs without an fsync of their own (the journal keeps
+    /// them durable until the next compaction syncs the file system).
+    pub fn write_manifests(&self, jobs: &[JobRecord], journaled: usize) -> io::Result<()> {
+        for job in jobs {
+            let dir = self.job_dir(&job.id);
+            fs::create_dir_all(&dir)?;
+            // A new file in a new directory, written in place: a torn one is rebuilt from the
+            // journal at start-up, so the temp file and rename would buy nothing here.
+            let path = dir.join("manifest.json");
+            if path.exists() {
+                write_atomic(&path, &manifest_bytes(job), false)?;
+            } else {
+                fs::write(&path, manifest_bytes(job))?;
+            }
+        }
+        self.manifested.fetch_add(journaled as u64, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Makes every manifest durable (one `syncfs`) and empties the journal — only when every
+    /// journaled job's manifest has been written; otherwise it waits for a later call.
+    pub fn compact_journal(&self) -> io::Result<bool> {
         let journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        let order = std::sync::atomic::Ordering::SeqCst;
+        if self.journaled.load(order) != self.manifested.load(order) {
+            return Ok(false);
+        }
         sync_filesystem(&self.root)?;
         journal.set_len(0)?;
-        journal.sync_all()
+        journal.sync_all()?;
+        Ok(true)
     }
 
     /// Bytes in the journal.

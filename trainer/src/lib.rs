@@ -10,6 +10,7 @@
 //! - [`backtest`] and [`evaluation`]: deterministic walks and the out-of-sample report.
 //! - [`checkpoint`], [`tensors`], [`artifacts`]: what a run leaves on disk.
 //! - [`bench`]: throughput benchmarks.
+//! - [`worker`]: the trainer process that pulls jobs from a scheduler and runs them.
 
 pub mod artifacts;
 pub mod backtest;
@@ -24,3 +25,4 @@ pub mod report;
 pub mod spec;
 pub mod tensors;
 pub mod training;
+pub mod worker;

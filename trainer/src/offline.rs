@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use skippy_market::catalog::Catalog;
 use skippy_market::features::parse_feature_sets;
@@ -19,24 +19,18 @@ use skippy_trainer::spec::TrainSpec;
 use skippy_trainer::training::{self, Observer, Progress, RunOptions, StopReason};
 use skippy_trainer::{artifacts, bench, report};
 
-/// Train PPO trading agents on crypto bars.
-#[derive(Debug, Parser)]
-#[command(name = "skippy-trainer", version, about, long_about = None)]
-pub struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
+/// The offline subcommands.
 #[derive(Debug, Subcommand)]
-enum Command {
+pub enum Command {
     /// Train one policy locally and print its out-of-sample metrics.
     Train(TrainArgs),
     /// Measure environment and end-to-end training throughput (env-steps/s).
     Bench(BenchArgs),
 }
 
+/// `skippy-trainer train`'s flags.
 #[derive(Debug, clap::Args)]
-struct TrainArgs {
+pub struct TrainArgs {
     /// Symbols to train one policy on, comma-separated (catalog names, e.g. BTC,ETH or SYN-EDGE).
     #[arg(long, value_delimiter = ',', required_unless_present = "spec")]
     symbols: Vec<String>,
@@ -78,8 +72,9 @@ struct TrainArgs {
     json: bool,
 }
 
+/// `skippy-trainer bench`'s flags.
 #[derive(Debug, clap::Args)]
-struct BenchArgs {
+pub struct BenchArgs {
     /// Environment steps for the environment-only benchmark.
     #[arg(long, default_value_t = 50_000_000)]
     env_steps: usize,
@@ -94,9 +89,9 @@ struct BenchArgs {
     json: bool,
 }
 
-/// Runs a parsed command line.
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
+/// Runs an offline subcommand.
+pub fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
         Command::Train(args) => train(args),
         Command::Bench(args) => {
             let cfg = PpoConfig::default();

@@ -127,7 +127,10 @@ impl TrainSpec {
     /// Applies overrides by dotted path (`ppo.learning_rate` = `1e-4`), as the CLI's `--set`
     /// and the job spec's `overrides` give them. Values are JSON; a bare word is a string.
     /// Unknown fields are refused, naming the known ones; the result is not yet validated.
-    pub fn with_overrides<'a>(&self, overrides: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<TrainSpec, SpecError> {
+    pub fn with_overrides<'a>(
+        &self,
+        overrides: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<TrainSpec, SpecError> {
         let mut tree = serde_json::to_value(self).expect("specs serialise");
         for (key, value) in overrides {
             let parsed: serde_json::Value =
@@ -135,7 +138,10 @@ impl TrainSpec {
             let mut node = &mut tree;
             for part in key.split('.') {
                 let Some(obj) = node.as_object_mut() else {
-                    return Err(SpecError::Override { key: key.into(), reason: format!("{part:?} is not inside an object") });
+                    return Err(SpecError::Override {
+                        key: key.into(),
+                        reason: format!("{part:?} is not inside an object"),
+                    });
                 };
                 let known = obj.keys().cloned().collect::<Vec<_>>().join(", ");
                 node = obj.get_mut(part).ok_or_else(|| SpecError::Override {

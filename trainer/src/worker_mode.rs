@@ -1,0 +1,137 @@
+//! The worker mode of `skippy-trainer`: its flags, logging, and the signals that shut it down
+//! (the first hands running jobs back; a second exits at once with code 130).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use skippy_trainer::worker::{self, WorkerConfig};
+use tracing_subscriber::EnvFilter;
+
+/// Flags of the worker (every one can come from the environment).
+#[derive(Debug, clap::Args)]
+pub struct WorkerArgs {
+    /// Scheduler to pull jobs from.
+    #[arg(long, env = "SKIPPY_SCHEDULER", default_value = "http://127.0.0.1:50051")]
+    scheduler: String,
+    /// Name shown in the scheduler's queue view [default: the host name].
+    #[arg(long, env = "SKIPPY_TRAINER_NAME")]
+    name: Option<String>,
+    /// Trainer token, sent as a bearer token on every call (prefer the environment variable:
+    /// flags are visible to other users of the machine).
+    #[arg(long, env = "SKIPPY_TRAINER_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Jobs to run at once.
+    #[arg(long, env = "SKIPPY_CONCURRENCY", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    concurrency: u32,
+    /// Data directory with one CSV (or folder of CSVs) per symbol [default: the shipped sample bars].
+    #[arg(long, env = "SKIPPY_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Training threads per job.
+    #[arg(long, env = "SKIPPY_THREADS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    threads: u32,
+    /// Seconds between checkpoints uploaded while a job trains.
+    #[arg(
+        long,
+        env = "SKIPPY_CHECKPOINT_INTERVAL_SECS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    checkpoint_interval_secs: u64,
+    /// Log format (the level comes from RUST_LOG, default info).
+    #[arg(long, env = "SKIPPY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event.
+    Human,
+    /// One JSON object per event, with the span fields (job_id, trainer_id, attempt).
+    Json,
+}
+
+/// Runs the worker until SIGTERM or SIGINT, then hands running jobs back and exits.
+pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    init_logging(args.log_format);
+    let config = WorkerConfig {
+        scheduler: args.scheduler,
+        name: args.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(worker::default_name),
+        token: args.token.filter(|t| !t.is_empty()),
+        concurrency: args.concurrency as usize,
+        data_dir: args.data_dir,
+        threads: args.threads as usize,
+        checkpoint_interval: Duration::from_secs(args.checkpoint_interval_secs),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("skippy-worker")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let mut signals = Signals::new().context("listening for SIGTERM and SIGINT")?;
+        let shutdown = async move {
+            signals.recv().await;
+            tracing::info!("signal received: handing back running jobs (signal again to exit at once)");
+            tokio::spawn(async move {
+                signals.recv().await;
+                eprintln!("skippy-trainer: second signal, exiting at once");
+                std::process::exit(130);
+            });
+        };
+        worker::run(config, shutdown).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// SIGINT and SIGTERM (Ctrl+C elsewhere).
+struct Signals {
+    #[cfg(unix)]
+    /// Ctrl+C.
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    /// What service managers send.
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    #[cfg(unix)]
+    fn new() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals { interrupt: signal(SignalKind::interrupt())?, terminate: signal(SignalKind::terminate())? })
+    }
+
+    #[cfg(not(unix))]
+    fn new() -> std::io::Result<Signals> {
+        Ok(Signals {})
+    }
+
+    /// Waits for the next signal.
+    #[cfg(unix)]
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+
+    /// Waits for the next Ctrl+C.
+    #[cfg(not(unix))]
+    async fn recv(&mut self) {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
