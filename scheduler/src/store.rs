@@ -195,7 +195,9 @@ impl JobStore {
             serde_json::to_writer(&mut buf, e).map_err(io::Error::other)?;
             buf.push(b'\n');
         }
-        let mut f = OpenOptions::new().create(true).append(true).open(self.job_dir(id).join("events.jsonl"))?;
+        let dir = self.job_dir(id);
+        fs::create_dir_all(&dir)?;
+        let mut f = OpenOptions::new().create(true).append(true).open(dir.join("events.jsonl"))?;
         f.write_all(&buf)
     }
 

@@ -1,0 +1,312 @@
+//! One function per command: call the scheduler, print its answer (text or `--json`), and
+//! return the exit code.
+
+use std::future::Future;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use skippy_proto::v1::{self as pb, JobState};
+
+use crate::args::{GlobalArgs, JobArg, ListArgs, PpoArgs};
+use crate::client::{self, Scheduler, Subject};
+use crate::exit::{self, Failure};
+use crate::metrics::MetricsFile;
+use crate::output::{self, Screen};
+use crate::render;
+use crate::view::{self, CancelView, JobView, ListView, QueueView, ResultsView, SubmittedView};
+use crate::watch::{self, Outcome};
+
+/// How `ppo` runs: against a scheduler that stays, or the in-process one of `--local`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A scheduler that outlives the command: point at `results` afterwards.
+    Remote,
+    /// The `--local` scheduler, which stops with the command.
+    Local,
+}
+
+/// How a `ppo` session ended.
+#[derive(Debug)]
+pub enum Session {
+    /// `--detach`: submitted, not watched.
+    Detached,
+    /// Ctrl+C while watching (the job keeps running).
+    Interrupted(String),
+    /// The job ended; it is printed already (its last line and summary).
+    Finished(Box<pb::Job>),
+}
+
+/// `ppo`: submit, then watch to the end (unless `--detach`).
+pub async fn ppo(sched: &Scheduler, global: &GlobalArgs, args: &PpoArgs) -> anyhow::Result<ExitCode> {
+    match submit_and_watch(sched, global, args, Mode::Remote, watch::ctrl_c()).await? {
+        Session::Detached => Ok(ExitCode::SUCCESS),
+        Session::Interrupted(id) => interrupted(global, &id),
+        Session::Finished(job) => Ok(ExitCode::from(exit_code(&job))),
+    }
+}
+
+/// Submits the job of `args` and follows it until it ends, `interrupt` resolves, or at once
+/// with `--detach`. Prints the header, the submission, the live view and the end.
+pub async fn submit_and_watch(
+    sched: &Scheduler,
+    global: &GlobalArgs,
+    args: &PpoArgs,
+    mode: Mode,
+    interrupt: impl Future<Output = ()>,
+) -> anyhow::Result<Session> {
+    let spec = job_spec(args)?;
+    if !global.json {
+        output::print(&render::header(&render::Header {
+            steps: spec.total_steps,
+            symbols: &spec.symbols,
+            features: &spec.features,
+            budget_secs: spec.max_duration_seconds,
+        }))?;
+    }
+    let submitted = submit(sched, spec).await?;
+    let job = submitted.job.unwrap_or_default();
+    if global.json {
+        output::print_json(&SubmittedView { created: submitted.created, job: JobView::from(&job) })?;
+    } else {
+        output::print(&render::submitted(&job, submitted.created))?;
+    }
+    if args.detach {
+        if !global.json {
+            output::print(&format!("\n💡 Follow it with: skippy-train watch {}", job.id))?;
+        }
+        return Ok(Session::Detached);
+    }
+    if !global.json {
+        output::print(&format!("\n{}", render::WATCHING))?;
+    }
+    let mut screen = Screen::new(!global.no_color, global.json);
+    match watch::follow(sched, &job.id, &mut screen, global.json, interrupt).await? {
+        Outcome::Interrupted => Ok(Session::Interrupted(job.id)),
+        Outcome::Finished(end) => {
+            if !global.json {
+                print_end(&end, mode)?;
+            }
+            Ok(Session::Finished(end))
+        }
+    }
+}
+
+/// The request of `ppo`'s flags.
+pub fn job_spec(args: &PpoArgs) -> anyhow::Result<pb::JobSpec> {
+    let clean = |list: &[String]| -> Vec<String> {
+        list.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+    };
+    let symbols = clean(&args.symbols);
+    if symbols.is_empty() {
+        return Err(Failure::new(exit::USAGE, "--symbols: name at least one symbol, e.g. --symbols BTC,ETH").into());
+    }
+    let features = clean(&args.features);
+    let key = args.idempotency_key.clone().unwrap_or_else(|| format!("cli-{}", uuid::Uuid::new_v4()));
+    Ok(pb::JobSpec {
+        algorithm: "ppo".into(),
+        total_steps: args.steps,
+        symbols,
+        features,
+        seed: args.seed,
+        priority: args.priority,
+        max_duration_seconds: args.duration.0,
+        idempotency_key: key,
+        overrides: args.overrides.iter().cloned().collect(),
+    })
+}
+
+/// `SubmitJob`, repeated after a broken connection: the idempotency key makes a repeat return
+/// the job the first attempt may have created instead of a second one.
+async fn submit(sched: &Scheduler, spec: pb::JobSpec) -> anyhow::Result<pb::SubmitJobResponse> {
+    let mut client = sched.client.clone();
+    let mut pause = Duration::from_millis(250);
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match client.submit_job(pb::SubmitJobRequest { spec: Some(spec.clone()) }).await {
+            Ok(r) => return Ok(r.into_inner()),
+            Err(status) if client::is_transient(&status) && tries < 3 => {
+                tokio::time::sleep(pause).await;
+                pause *= 3;
+            }
+            Err(status) => return Err(sched.error(&status, Subject::Scheduler)),
+        }
+    }
+}
+
+/// What follows the last state line: the summary, the failure, or the cancellation.
+fn print_end(job: &pb::Job, mode: Mode) -> anyhow::Result<()> {
+    match JobState::try_from(job.state) {
+        Ok(JobState::Done) => {
+            output::print(&render::summary(job))?;
+            if mode == Mode::Remote {
+                output::print(&render::results_hint(&job.id))?;
+            }
+        }
+        Ok(JobState::Failed) => output::print(&render::failed(job))?,
+        Ok(JobState::Cancelled) => output::print(&render::cancelled(&job.id))?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The exit code of a job that ended.
+pub fn exit_code(job: &pb::Job) -> u8 {
+    match JobState::try_from(job.state) {
+        Ok(JobState::Done) => exit::SUCCESS,
+        Ok(JobState::Cancelled) => exit::CANCELLED,
+        _ => exit::FAILURE,
+    }
+}
+
+fn interrupted(global: &GlobalArgs, id: &str) -> anyhow::Result<ExitCode> {
+    let line = render::stopped_watching(id);
+    if global.json {
+        output::notice(&line);
+    } else {
+        output::print(&line)?;
+    }
+    Ok(ExitCode::from(exit::INTERRUPTED))
+}
+
+/// `watch`: the live view of `ppo`, for any job.
+pub async fn watch(sched: &Scheduler, global: &GlobalArgs, job: &JobArg) -> anyhow::Result<ExitCode> {
+    if !global.json {
+        output::print(render::WATCHING)?;
+    }
+    let mut screen = Screen::new(!global.no_color, global.json);
+    match watch::follow(sched, &job.id, &mut screen, global.json, watch::ctrl_c()).await? {
+        Outcome::Interrupted => interrupted(global, &job.id),
+        Outcome::Finished(end) => {
+            if !global.json {
+                print_end(&end, Mode::Remote)?;
+            }
+            Ok(ExitCode::from(exit_code(&end)))
+        }
+    }
+}
+
+/// `status`.
+pub async fn status(sched: &Scheduler, global: &GlobalArgs, job: &JobArg) -> anyhow::Result<ExitCode> {
+    let mut client = sched.client.clone();
+    let j = client
+        .get_job(pb::GetJobRequest { job_id: job.id.clone() })
+        .await
+        .map_err(|s| sched.error(&s, Subject::Job(&job.id)))?
+        .into_inner();
+    if global.json {
+        output::print_json(&JobView::from(&j))?;
+    } else {
+        output::print(&render::status(&j, watch::now_ms()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `results`.
+pub async fn results(sched: &Scheduler, global: &GlobalArgs, job: &JobArg) -> anyhow::Result<ExitCode> {
+    let r = get_results(sched, &job.id).await?;
+    if global.json {
+        output::print_json(&ResultsView::from(&r))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let j = r.job.clone().unwrap_or_default();
+    if r.metrics_json.trim().is_empty() && j.state != JobState::Done as i32 {
+        return Err(no_results(&job.id, &j).into());
+    }
+    print_results(&r, true)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `GetResults` for `id`.
+pub async fn get_results(sched: &Scheduler, id: &str) -> anyhow::Result<pb::GetResultsResponse> {
+    let mut client = sched.client.clone();
+    Ok(client
+        .get_results(pb::GetResultsRequest { job_id: id.to_string() })
+        .await
+        .map_err(|s| sched.error(&s, Subject::Job(id)))?
+        .into_inner())
+}
+
+/// Prints the results table of a `GetResults` answer.
+pub fn print_results(r: &pb::GetResultsResponse, download_hint: bool) -> anyhow::Result<()> {
+    let metrics = MetricsFile::parse(&r.metrics_json).ok();
+    output::print(&render::results(r, metrics.as_ref(), download_hint))?;
+    Ok(())
+}
+
+fn no_results(id: &str, job: &pb::Job) -> Failure {
+    match JobState::try_from(job.state) {
+        Ok(JobState::Failed) => {
+            Failure::new(exit::FAILURE, format!("job {id} FAILED, so it has no results: {}", job.error.trim()))
+        }
+        Ok(JobState::Cancelled) => {
+            Failure::new(exit::CANCELLED, format!("job {id} was cancelled, so it has no results"))
+        }
+        _ => Failure::new(
+            exit::FAILURE,
+            format!(
+                "job {id} has no results yet: it is {} ({}). Follow it with: skippy-train watch {id}",
+                view::state_name(job.state),
+                render::percent(job.percent)
+            ),
+        ),
+    }
+}
+
+/// `list`.
+pub async fn list(sched: &Scheduler, global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<ExitCode> {
+    let mut client = sched.client.clone();
+    let mut states: Vec<JobState> = args.state.iter().flat_map(|f| f.states()).collect();
+    states.sort_by_key(|s| *s as i32);
+    states.dedup();
+    let requests: Vec<i32> =
+        if states.is_empty() { vec![JobState::Unspecified as i32] } else { states.iter().map(|s| *s as i32).collect() };
+    let mut jobs = Vec::new();
+    for state in requests {
+        let r = client
+            .list_jobs(pb::ListJobsRequest { limit: args.limit, state })
+            .await
+            .map_err(|s| sched.error(&s, Subject::Scheduler))?;
+        jobs.extend(r.into_inner().jobs);
+    }
+    // Each answer is newest first; several states merge into one newest-first page.
+    jobs.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then_with(|| b.id.cmp(&a.id)));
+    let mut seen = std::collections::HashSet::new();
+    jobs.retain(|j| seen.insert(j.id.clone()));
+    jobs.truncate(args.limit as usize);
+    if global.json {
+        output::print_json(&ListView { jobs: jobs.iter().map(JobView::from).collect() })?;
+    } else {
+        output::print(&render::list(&jobs))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `queue`.
+pub async fn queue(sched: &Scheduler, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let mut client = sched.client.clone();
+    let q =
+        client.get_queue(pb::GetQueueRequest {}).await.map_err(|s| sched.error(&s, Subject::Scheduler))?.into_inner();
+    if global.json {
+        output::print_json(&QueueView::from(&q))?;
+    } else {
+        output::print(&render::queue(&q, watch::now_ms()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cancel`.
+pub async fn cancel(sched: &Scheduler, global: &GlobalArgs, job: &JobArg) -> anyhow::Result<ExitCode> {
+    let mut client = sched.client.clone();
+    let j = client
+        .cancel_job(pb::CancelJobRequest { job_id: job.id.clone() })
+        .await
+        .map_err(|s| sched.error(&s, Subject::Job(&job.id)))?
+        .into_inner();
+    if global.json {
+        output::print_json(&CancelView { cancelled: j.state == JobState::Cancelled as i32, job: JobView::from(&j) })?;
+    } else {
+        output::print(&render::cancel(&j))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,75 @@
+//! `skippy-train`, the user's command-line tool: submit PPO training jobs to a skippy-train
+//! scheduler over gRPC, follow them live, and read their results.
+//!
+//! ```text
+//! skippy-train ppo --steps 1000000 --symbols BTC,ETH --features price,microstructure
+//! skippy-train status|results|watch|cancel <job-id>
+//! skippy-train list [--limit 20] [--state running,done]
+//! skippy-train queue
+//! skippy-train download <job-id> [--out DIR] [--name FILE ...]
+//! ```
+//!
+//! Global flags (each with its environment variable): `--scheduler` / `SKIPPY_SCHEDULER`,
+//! `--admin-secret` / `ADMIN_SECRET`, `--json` / `SKIPPY_JSON`, `--no-color` / `NO_COLOR`.
+//!
+//! # Exit codes
+//!
+//! | code | meaning |
+//! | --- | --- |
+//! | 0 | the job is DONE, or the command succeeded |
+//! | 1 | the job FAILED, or a scheduler or transport error |
+//! | 2 | usage error (bad flag or value) |
+//! | 3 | the job was CANCELLED |
+//! | 4 | no such job (or artifact) |
+//! | 130 | interrupted while watching (the job keeps running) |
+//!
+//! # Layout
+//! - [`args`]: the command line (clap), with the parsers of flag values.
+//! - [`client`]: the gRPC client (admin secret attached) and the one mapping from a gRPC status
+//!   to the error a user reads; [`exit`]: exit codes and the error that carries one.
+//! - [`commands`]: one function per command: call the scheduler, print the answer.
+//! - [`watch`]: following a job over `WatchJob`: dedupe by sequence, reconnect, progress bar.
+//! - [`download`]: artifact downloads with size and SHA-256 checks.
+//! - [`local`]: `ppo --local`, an in-process scheduler and trainer (cargo feature `local`).
+//! - [`render`]: every human-readable line and table, as pure functions.
+//! - [`view`]: the `--json` shapes; [`metrics`]: what the CLI reads of `metrics.json`.
+//! - [`output`]: writing to stdout around a live progress bar; a closed pipe is an error, not a
+//!   panic.
+
+pub mod args;
+pub mod client;
+pub mod commands;
+pub mod download;
+pub mod exit;
+pub mod local;
+pub mod metrics;
+pub mod output;
+pub mod render;
+pub mod view;
+pub mod watch;
+
+use std::process::ExitCode;
+
+use args::{Cli, Command};
+use client::Scheduler;
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let global = &cli.global;
+    if let Command::Ppo(args) = &cli.command
+        && args.local
+    {
+        return local::run(global, args).await;
+    }
+    let sched = Scheduler::connect(global)?;
+    match &cli.command {
+        Command::Ppo(args) => commands::ppo(&sched, global, args).await,
+        Command::Status(job) => commands::status(&sched, global, job).await,
+        Command::Results(job) => commands::results(&sched, global, job).await,
+        Command::List(args) => commands::list(&sched, global, args).await,
+        Command::Queue => commands::queue(&sched, global).await,
+        Command::Cancel(job) => commands::cancel(&sched, global, job).await,
+        Command::Watch(job) => commands::watch(&sched, global, job).await,
+        Command::Download(args) => download::run(&sched, global, args).await,
+    }
+}
