@@ -72,13 +72,16 @@ pub struct EventRecord {
 pub const TAIL_LEN: usize = 2048;
 
 /// A job's live event channel and recent tail.
+///
+/// An event becomes visible (tail, live watchers) only once it is in `events.jsonl`: a
+/// watcher never sees a sequence number that a crash could hand out again.
 #[derive(Debug)]
 pub struct EventLog {
-    /// Recent events, oldest first.
+    /// Recent written events, oldest first.
     pub tail: VecDeque<EventRecord>,
     /// Live subscribers.
     pub live: broadcast::Sender<EventRecord>,
-    /// Events not yet appended to `events.jsonl`.
+    /// Events recorded but not yet appended to `events.jsonl`.
     pub unwritten: Vec<EventRecord>,
 }
 
@@ -89,15 +92,21 @@ impl Default for EventLog {
 }
 
 impl EventLog {
-    /// Records an event: kept in the tail, queued for the file, sent to watchers.
+    /// Records an event; it is written and then published by the event writer.
     pub fn push(&mut self, event: EventRecord) {
-        if self.tail.len() == TAIL_LEN {
-            self.tail.pop_front();
+        self.unwritten.push(event);
+    }
+
+    /// Makes written events visible: kept in the tail and sent to live watchers.
+    pub fn publish(&mut self, events: Vec<EventRecord>) {
+        for event in events {
+            if self.tail.len() == TAIL_LEN {
+                self.tail.pop_front();
+            }
+            self.tail.push_back(event.clone());
+            // No receivers is fine: nobody is watching.
+            let _ = self.live.send(event);
         }
-        self.tail.push_back(event.clone());
-        self.unwritten.push(event.clone());
-        // No receivers is fine: nobody is watching.
-        let _ = self.live.send(event);
     }
 
     /// Events after `after` if the tail still holds all of them.

@@ -139,15 +139,18 @@ pub async fn run(
     Ok(())
 }
 
-/// The sweeper (lease expiry, timeouts, back-off dispatch) and the event flusher.
+/// The sweeper (lease expiry, timeouts, back-off dispatch) and the event writer.
 async fn background_tasks(scheduler: Arc<Scheduler>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let writer = {
+        let scheduler = scheduler.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move { scheduler.write_events(stop).await })
+    };
     let mut sweep = tokio::time::interval(Duration::from_millis(100));
-    let mut flush = tokio::time::interval(Duration::from_millis(250));
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = stop.changed() => return,
+            _ = stop.changed() => break,
             _ = sweep.tick() => {
                 for id in scheduler.sweep() {
                     if let Err(e) = scheduler.persist(&id).await {
@@ -155,7 +158,7 @@ async fn background_tasks(scheduler: Arc<Scheduler>, mut stop: tokio::sync::watc
                     }
                 }
             }
-            _ = flush.tick() => scheduler.flush_events().await,
         }
     }
+    let _ = writer.await;
 }

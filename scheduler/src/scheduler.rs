@@ -105,6 +105,10 @@ pub(crate) struct State {
     pub(crate) next_seq: u64,
     pub(crate) next_waiter: u64,
     pub(crate) shutting_down: bool,
+    /// Jobs with events waiting for the event writer.
+    pub(crate) dirty_events: Vec<String>,
+    /// Wakes the event writer.
+    pub(crate) events_pending: Arc<Notify>,
 }
 
 struct PendingSubmit {
@@ -151,10 +155,15 @@ impl Scheduler {
             next_seq: 0,
             next_waiter: 0,
             shutting_down: false,
+            dirty_events: Vec::new(),
+            events_pending: Arc::new(Notify::new()),
         };
         let grace = now_ms() + config.lease_ttl_ms as i64;
         for mut job in recovered.jobs.iter().cloned() {
             let mut log = EventLog::default();
+            // Numbering continues after the last event on disk: events recorded but never
+            // written were never shown to anyone, so their numbers are free again.
+            job.last_sequence = 0;
             for e in store.read_events(&job.id, 0).unwrap_or_default() {
                 job.last_sequence = job.last_sequence.max(e.sequence);
                 log.tail.push_back(e);
@@ -471,48 +480,63 @@ impl Scheduler {
             locks.entry(id.to_string()).or_default().clone()
         };
         let _guard = lock.lock().await;
-        let (snapshot, events) = {
-            let mut st = self.lock();
-            let Some(job) = st.jobs.get(id).cloned() else { return Ok(()) };
-            let events = st.events.get_mut(id).map(|l| std::mem::take(&mut l.unwritten)).unwrap_or_default();
-            (job, events)
-        };
+        let Some(snapshot) = self.lock().jobs.get(id).cloned() else { return Ok(()) };
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
-            if !events.is_empty() {
-                store.append_events(&snapshot.id, &events)?;
-            }
-            store.write_manifest(&snapshot)
-        })
-        .await
-        .map_err(|e| SchedulerError::Storage(e.to_string()))?
-        .map_err(|e| SchedulerError::Storage(e.to_string()))
+        tokio::task::spawn_blocking(move || store.write_manifest(&snapshot))
+            .await
+            .map_err(|e| SchedulerError::Storage(e.to_string()))?
+            .map_err(|e| SchedulerError::Storage(e.to_string()))
     }
 
-    /// Appends every job's unwritten events to its `events.jsonl` (called periodically).
+    /// The event writer's step: appends every pending event to its job's `events.jsonl`, in
+    /// sequence order (this is the only writer of event files), then publishes them.
     pub(crate) async fn flush_events(&self) {
         let batches: Vec<(String, Vec<EventRecord>)> = {
             let mut st = self.lock();
-            st.events
-                .iter_mut()
-                .filter(|(_, l)| !l.unwritten.is_empty())
-                .map(|(id, l)| (id.clone(), std::mem::take(&mut l.unwritten)))
+            let dirty = std::mem::take(&mut st.dirty_events);
+            dirty
+                .into_iter()
+                .filter_map(|id| {
+                    let events = std::mem::take(&mut st.events.get_mut(&id)?.unwritten);
+                    (!events.is_empty()).then_some((id, events))
+                })
                 .collect()
         };
         if batches.is_empty() {
             return;
         }
-        for (id, events) in batches {
-            let lock = {
-                let mut locks = self.write_locks.lock().unwrap_or_else(|p| p.into_inner());
-                locks.entry(id.clone()).or_default().clone()
-            };
-            let _guard = lock.lock().await;
-            let store = self.store.clone();
-            let result = tokio::task::spawn_blocking(move || store.append_events(&id, &events)).await;
-            if let Ok(Err(e)) = result {
-                tracing::warn!(error = %e, "could not append events");
+        let store = self.store.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            batches
+                .into_iter()
+                .map(|(id, events)| {
+                    if let Err(e) = store.append_events(&id, &events) {
+                        tracing::warn!(job_id = %id, error = %e, "could not append events");
+                    }
+                    (id, events)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        let mut st = self.lock();
+        for (id, events) in written {
+            if let Some(log) = st.events.get_mut(&id) {
+                log.publish(events);
             }
+        }
+    }
+
+    /// Runs the event writer until `stop` changes.
+    pub(crate) async fn write_events(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let pending = self.lock().events_pending.clone();
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = pending.notified() => {}
+                _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
+            }
+            self.flush_events().await;
         }
     }
 
@@ -564,7 +588,12 @@ pub(crate) fn push_event(st: &mut State, id: &str, kind: EventKind, message: Str
         steps_per_sec: job.progress.steps_per_sec,
         stats,
     };
+    let log = st.events.entry(id.to_string()).or_default();
+    if log.unwritten.is_empty() {
+        st.dirty_events.push(id.to_string());
+    }
     st.events.entry(id.to_string()).or_default().push(event);
+    st.events_pending.notify_one();
 }
 
 /// Batches submissions into one journal fsync, then queues them and wakes waiting trainers;
