@@ -9,10 +9,12 @@
 //! - [`completion`]: progress, checkpoints, artifacts and the end of an attempt.
 //! - [`events`]: per-job event logs and live watchers.
 //! - [`grpc`]: the services, conversions and the error mapping.
+//! - [`gateway`]: the REST gateway, a gRPC client of the services above.
 
 pub mod completion;
 pub mod config;
 pub mod events;
+pub mod gateway;
 pub mod grpc;
 pub mod job;
 pub mod leases;
@@ -68,6 +70,7 @@ pub async fn run(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
+    let grpc_addr = grpc.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let background = tokio::spawn(background_tasks(scheduler.clone(), stop_rx.clone()));
 
@@ -96,17 +99,22 @@ pub async fn run(
             grpc_stop,
         );
 
-    let http_server = http.map(|listener| {
-        let mut rx = stop_rx.clone();
-        let app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok\n" }));
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.wait_for(|s| *s).await;
-                })
-                .await
-        })
-    });
+    let http_server = match http {
+        None => None,
+        Some(listener) => {
+            let mut rx = stop_rx.clone();
+            // The REST gateway calls this scheduler over its own gRPC listener.
+            let app = gateway::router_with_shutdown(gateway::local_client(grpc_addr)?, stop_rx.clone())
+                .route("/healthz", axum::routing::get(|| async { "ok\n" }));
+            Some(tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = rx.wait_for(|s| *s).await;
+                    })
+                    .await
+            }))
+        }
+    };
 
     let stopper = {
         let scheduler = scheduler.clone();

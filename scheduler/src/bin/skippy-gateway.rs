@@ -1,0 +1,88 @@
+//! `skippy-gateway`: the REST gateway on its own, in front of a scheduler reached over gRPC
+//! (`skippy-scheduler` serves the same routes itself on `--http-addr`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::net::TcpListener;
+
+/// The skippy-train REST gateway: HTTP/JSON routes onto a scheduler's gRPC service.
+#[derive(Debug, Parser)]
+#[command(name = "skippy-gateway", version, about, long_about = None)]
+struct Cli {
+    /// Address to serve HTTP on.
+    #[arg(long, env = "SKIPPY_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    http_addr: SocketAddr,
+    /// The scheduler's gRPC URL.
+    #[arg(long, env = "SKIPPY_SCHEDULER", default_value = "http://127.0.0.1:50051")]
+    scheduler: String,
+    /// Log format: human or json.
+    #[arg(long, env = "SKIPPY_LOG_FORMAT", default_value = "human")]
+    log_format: String,
+}
+
+/// How long a graceful shutdown may wait for requests in flight.
+const DRAIN: Duration = Duration::from_secs(10);
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    if cli.log_format == "json" {
+        tracing_subscriber::fmt().json().with_env_filter(filter).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    let client = skippy_scheduler::gateway::lazy_client(&cli.scheduler)
+        .with_context(|| format!("--scheduler {:?} is not a URL such as http://127.0.0.1:50051", cli.scheduler))?;
+    let listener = TcpListener::bind(cli.http_addr).await.with_context(|| format!("binding {}", cli.http_addr))?;
+    tracing::info!(http = %listener.local_addr()?, scheduler = %cli.scheduler, "gateway started");
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let app = skippy_scheduler::gateway::router_with_shutdown(client, stop_rx.clone())
+        .route("/healthz", axum::routing::get(|| async { "ok\n" }));
+    let mut stopped = stop_rx;
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    });
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+        tokio::spawn(async {
+            wait_for_signal().await;
+            eprintln!("second signal: exiting now");
+            std::process::exit(130);
+        });
+        tokio::time::sleep(DRAIN).await;
+        eprintln!("requests still open after {DRAIN:?}: exiting");
+        std::process::exit(1);
+    });
+    server.await?;
+    tracing::info!("gateway stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,239 @@
+//! The gateway's errors: the one mapping from gRPC statuses to HTTP codes, and the JSON error
+//! body `{"error": {"code", "message"}}` every failed request gets.
+//!
+//! Everything the scheduler refuses arrives as a [`tonic::Status`] and goes through
+//! [`http_status`]; the gateway's own refusals of malformed input are built as statuses too
+//! (`invalid_argument`, `not_found`), so they pass the same mapping. Only what has no gRPC
+//! meaning (a body over the size limit, a wrong content type, a wrong method) is HTTP-only.
+
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tonic::{Code, Status};
+
+use super::json::JobJson;
+
+/// The one mapping from a gRPC status code to an HTTP status and the error body's `code`.
+pub fn http_status(code: Code) -> (StatusCode, &'static str) {
+    match code {
+        Code::InvalidArgument => (StatusCode::BAD_REQUEST, "invalid_argument"),
+        Code::OutOfRange => (StatusCode::BAD_REQUEST, "out_of_range"),
+        Code::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+        Code::PermissionDenied => (StatusCode::FORBIDDEN, "permission_denied"),
+        Code::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+        Code::FailedPrecondition => (StatusCode::CONFLICT, "failed_precondition"),
+        Code::AlreadyExists => (StatusCode::CONFLICT, "already_exists"),
+        Code::Aborted => (StatusCode::CONFLICT, "aborted"),
+        Code::ResourceExhausted => (StatusCode::TOO_MANY_REQUESTS, "resource_exhausted"),
+        Code::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        Code::DeadlineExceeded => (StatusCode::GATEWAY_TIMEOUT, "deadline_exceeded"),
+        Code::Unimplemented => (StatusCode::NOT_IMPLEMENTED, "unimplemented"),
+        Code::Ok | Code::Cancelled | Code::Unknown | Code::Internal | Code::DataLoss => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        }
+    }
+}
+
+/// A failed request: its HTTP status and the JSON body that says why.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status of the response.
+    status: StatusCode,
+    /// Machine-readable code (`not_found`, `invalid_argument`, …).
+    code: &'static str,
+    /// What was wrong, for people.
+    message: String,
+    /// The job concerned, where there is one (a real session whose job failed).
+    job: Option<Box<JobJson>>,
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize)]
+struct ErrorBody<'a> {
+    /// The error itself.
+    error: ErrorDetail<'a>,
+    /// The job the error is about, when the gateway knows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job: Option<&'a JobJson>,
+}
+
+/// `{"code", "message"}`.
+#[derive(Debug, Serialize)]
+struct ErrorDetail<'a> {
+    /// Machine-readable code.
+    code: &'a str,
+    /// Human-readable message.
+    message: &'a str,
+}
+
+impl From<Status> for ApiError {
+    fn from(status: Status) -> ApiError {
+        let (http, code) = http_status(status.code());
+        let mut message = status.message().to_string();
+        // Transport failures (the scheduler cannot be reached) carry the cause in the source
+        // chain; statuses the scheduler sent have none.
+        let mut source = std::error::Error::source(&status);
+        let transport = source.is_some();
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !text.is_empty() && !message.contains(&text) {
+                message = if message.is_empty() { text } else { format!("{message}: {text}") };
+            }
+            source = cause.source();
+        }
+        if transport {
+            message = format!("could not reach the scheduler: {message}");
+        }
+        if message.is_empty() {
+            message = status.code().description().to_string();
+        }
+        ApiError { status: http, code, message, job: None }
+    }
+}
+
+impl ApiError {
+    /// A malformed request (400), through the one mapping.
+    pub fn invalid(message: impl Into<String>) -> ApiError {
+        Status::invalid_argument(message.into()).into()
+    }
+
+    /// A route that does not exist (404), through the one mapping.
+    pub fn no_route(method: &str, path: &str) -> ApiError {
+        let path: String = path.chars().take(200).collect();
+        Status::not_found(format!(
+            "no route {method} {path}; routes: POST/GET /api/training/jobs, GET /api/training/jobs/{{id}}/status, \
+             GET /api/training/jobs/{{id}}/results, GET /api/training/jobs/{{id}}/events, \
+             DELETE /api/training/jobs/{{id}}, GET /api/training/queue, POST /api/training/real-session"
+        ))
+        .into()
+    }
+
+    /// A route that exists, called with a method it does not serve (405; HTTP-only).
+    pub fn method_not_allowed(method: &str, path: &str) -> ApiError {
+        let path: String = path.chars().take(200).collect();
+        ApiError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            code: "method_not_allowed",
+            message: format!("{path} does not serve {method} (the Allow header lists what it serves)"),
+            job: None,
+        }
+    }
+
+    /// A body that is not JSON by its content type (415; HTTP-only).
+    pub fn unsupported_media_type(content_type: &str) -> ApiError {
+        ApiError {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: "unsupported_media_type",
+            message: format!(
+                "Content-Type {:?} is not JSON; send Content-Type: application/json",
+                content_type.chars().take(100).collect::<String>()
+            ),
+            job: None,
+        }
+    }
+
+    /// Attaches the job the error is about.
+    pub fn with_job(mut self, job: JobJson) -> ApiError {
+        self.job = Some(Box::new(job));
+        self
+    }
+
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// A body that could not be read: too large (413) or broken off.
+    pub fn from_body(rejection: BytesRejection) -> ApiError {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                code: "payload_too_large",
+                message: format!("the request body is larger than {} bytes", super::MAX_JSON_BODY_BYTES),
+                job: None,
+            }
+        } else {
+            ApiError::invalid(format!("could not read the request body: {}", rejection.body_text()))
+        }
+    }
+
+    /// A body that is not the JSON the route expects (malformed, wrong types, unknown fields).
+    pub fn from_json(rejection: JsonRejection) -> ApiError {
+        ApiError::invalid(rejection.body_text())
+    }
+
+    /// A query string that does not parse (unknown parameters, bad encoding).
+    pub fn from_query(rejection: QueryRejection) -> ApiError {
+        ApiError::invalid(rejection.body_text())
+    }
+
+    /// A path segment that does not decode (bad percent-encoding, not UTF-8).
+    pub fn from_path(rejection: PathRejection) -> ApiError {
+        ApiError::invalid(rejection.body_text())
+    }
+}
+
+impl ApiError {
+    /// The error body, `{"error": {"code", "message"}}` (and `"job"` where there is one).
+    pub fn body(&self) -> serde_json::Value {
+        let body =
+            ErrorBody { error: ErrorDetail { code: self.code, message: &self.message }, job: self.job.as_deref() };
+        serde_json::to_value(body).unwrap_or_else(|_| serde_json::json!({"error": {"code": self.code}}))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::warn!(status = %self.status, code = self.code, message = %self.message, "gateway request failed");
+        }
+        (self.status, axum::Json(self.body())).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_grpc_code_maps_to_its_http_status() {
+        let table = [
+            (Code::InvalidArgument, 400, "invalid_argument"),
+            (Code::OutOfRange, 400, "out_of_range"),
+            (Code::Unauthenticated, 401, "unauthenticated"),
+            (Code::PermissionDenied, 403, "permission_denied"),
+            (Code::NotFound, 404, "not_found"),
+            (Code::FailedPrecondition, 409, "failed_precondition"),
+            (Code::AlreadyExists, 409, "already_exists"),
+            (Code::Aborted, 409, "aborted"),
+            (Code::ResourceExhausted, 429, "resource_exhausted"),
+            (Code::Unavailable, 503, "unavailable"),
+            (Code::DeadlineExceeded, 504, "deadline_exceeded"),
+            (Code::Unimplemented, 501, "unimplemented"),
+            (Code::Internal, 500, "internal"),
+            (Code::Unknown, 500, "internal"),
+            (Code::DataLoss, 500, "internal"),
+            (Code::Cancelled, 500, "internal"),
+            (Code::Ok, 500, "internal"),
+        ];
+        for (code, http, name) in table {
+            let (status, text) = http_status(code);
+            assert_eq!((status.as_u16(), text), (http, name), "{code:?}");
+        }
+    }
+
+    #[test]
+    fn a_status_keeps_its_message_and_an_empty_one_gets_the_code_description() {
+        let e = ApiError::from(Status::not_found("no job tr_1_deadbeef"));
+        assert_eq!(
+            (e.status, e.code, e.message.as_str()),
+            (StatusCode::NOT_FOUND, "not_found", "no job tr_1_deadbeef")
+        );
+        let e = ApiError::from(Status::new(Code::Internal, ""));
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!e.message.is_empty());
+        let e = ApiError::from(Status::unavailable("the scheduler is shutting down"));
+        assert_eq!((e.status, e.message.as_str()), (StatusCode::SERVICE_UNAVAILABLE, "the scheduler is shutting down"));
+    }
+}

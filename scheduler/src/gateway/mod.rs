@@ -1,0 +1,121 @@
+//! The REST gateway: the brief's HTTP routes, mapped onto the same `TrainingService` RPCs.
+//!
+//! The gateway is a gRPC *client* of the scheduler, so it holds no job logic and can run on its
+//! own against a remote scheduler (`skippy-gateway`) as well as inside `skippy-scheduler`
+//! (which serves it on `--http-addr`, connected to its own gRPC listener).
+//!
+//! ```text
+//! POST   /api/training/jobs                 SubmitJob    202 + Location + job
+//! GET    /api/training/jobs?limit&state     ListJobs     {"jobs": [...]}
+//! GET    /api/training/jobs/{id}/status     GetJob
+//! GET    /api/training/jobs/{id}/results    GetResults   {"job", "metrics", "artifacts"}
+//! GET    /api/training/jobs/{id}/events     WatchJob     server-sent events
+//! DELETE /api/training/jobs/{id}            CancelJob
+//! GET    /api/training/queue                GetQueue
+//! POST   /api/training/real-session         SubmitJob + WatchJob (+ GetResults): waits
+//! ```
+//!
+//! - [`routes`]: the handlers, one RPC each; the caller's `authorization` header is passed on.
+//! - [`sse`]: the events route.
+//! - [`json`]: request and response bodies (proto JSON names).
+//! - [`errors`]: the one mapping from gRPC status to HTTP status and the JSON error body.
+
+pub mod errors;
+pub mod json;
+pub mod routes;
+pub mod sse;
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
+use skippy_proto::v1::training_service_client::TrainingServiceClient;
+use tokio::sync::watch;
+use tonic::transport::{Channel, Endpoint};
+
+/// Largest request body accepted (every body is a small JSON object); larger is a 413.
+pub const MAX_JSON_BODY_BYTES: usize = 64 * 1024;
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    /// The scheduler's client service (cloning shares the one connection).
+    client: TrainingServiceClient<Channel>,
+    /// Turns true when the gateway shuts down: event streams and waiting real sessions end on
+    /// it, so a graceful shutdown does not wait for jobs. `None`: never.
+    stopping: Option<watch::Receiver<bool>>,
+}
+
+impl Gateway {
+    /// A client for one call.
+    pub(crate) fn client(&self) -> TrainingServiceClient<Channel> {
+        self.client.clone()
+    }
+
+    /// Resolves when the gateway begins to shut down.
+    pub(crate) fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        let stopping = self.stopping.clone();
+        async move {
+            match stopping {
+                // A dropped sender also means the owner is gone.
+                Some(mut rx) => {
+                    let _ = rx.wait_for(|s| *s).await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+    }
+}
+
+/// The gateway's routes over `client`.
+pub fn router(client: TrainingServiceClient<Channel>) -> Router {
+    build(Gateway { client, stopping: None })
+}
+
+/// [`router`], whose event streams and waiting real sessions end when `stopping` turns true (so
+/// a graceful HTTP shutdown is not held up by them).
+pub fn router_with_shutdown(client: TrainingServiceClient<Channel>, stopping: watch::Receiver<bool>) -> Router {
+    build(Gateway { client, stopping: Some(stopping) })
+}
+
+fn build(mut gateway: Gateway) -> Router {
+    // Results and long job lists can exceed tonic's default 4 MiB.
+    gateway.client = gateway.client.max_decoding_message_size(crate::MAX_MESSAGE_BYTES);
+    Router::new()
+        .route("/api/training/jobs", post(routes::submit).get(routes::list))
+        .route("/api/training/jobs/{id}", delete(routes::cancel))
+        .route("/api/training/jobs/{id}/status", get(routes::status))
+        .route("/api/training/jobs/{id}/results", get(routes::results))
+        .route("/api/training/jobs/{id}/events", get(sse::events))
+        .route("/api/training/queue", get(routes::queue))
+        .route("/api/training/real-session", post(routes::real_session))
+        .fallback(routes::no_route)
+        .method_not_allowed_fallback(routes::wrong_method)
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))
+        .with_state(gateway)
+}
+
+/// A client of the scheduler at `url` (`http://host:port`) that connects on first use, so the
+/// gateway starts whether or not the scheduler is up (calls meanwhile are 503).
+pub fn lazy_client(url: &str) -> Result<TrainingServiceClient<Channel>, tonic::transport::Error> {
+    let endpoint = Endpoint::from_shared(url.to_string())?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(20))
+        .keep_alive_while_idle(true);
+    Ok(TrainingServiceClient::new(endpoint.connect_lazy()))
+}
+
+/// A lazy client of the scheduler listening on `addr` in this process (an unspecified address
+/// such as `0.0.0.0` is reached over loopback).
+pub fn local_client(addr: SocketAddr) -> Result<TrainingServiceClient<Channel>, tonic::transport::Error> {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    lazy_client(&format!("http://{}", SocketAddr::new(ip, addr.port())))
+}
