@@ -278,6 +278,7 @@ impl Scheduler {
         }
         let features_text = if spec.features.is_empty() { "price".to_string() } else { spec.features.join(",") };
         let features = parse_feature_sets(&features_text).map_err(|e| invalid(e.to_string()))?;
+        let feature_names: Vec<String> = features.iter().map(|f| f.name().to_string()).collect();
         let total_steps = if spec.total_steps == 0 { 1_000_000 } else { spec.total_steps };
         let seed = spec.seed.unwrap_or_else(|| rand::random::<u32>() as u64);
         if !spec.max_duration_seconds.is_finite() || spec.max_duration_seconds < 0.0 {
@@ -319,7 +320,14 @@ impl Scheduler {
             error: String::new(),
             result: None,
             last_sequence: 0,
-            request: SubmittedSpec { algorithm, symbols, total_steps, seed: Some(seed), ..spec },
+            request: SubmittedSpec {
+                algorithm,
+                symbols,
+                features: feature_names,
+                total_steps,
+                seed: Some(seed),
+                ..spec
+            },
         };
         Ok((record, key))
     }
