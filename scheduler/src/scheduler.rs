@@ -273,7 +273,11 @@ impl Scheduler {
         let symbols: Vec<String> = spec.symbols.iter().map(|s| s.trim().to_ascii_uppercase()).collect();
         for s in &symbols {
             if !self.symbols.contains(s) {
-                return Err(invalid(format!("unknown symbol {s:?}; available symbols: {}", self.symbols.join(", "))));
+                let shown: String = s.chars().take(64).collect();
+                return Err(invalid(format!(
+                    "unknown symbol {shown:?}; available symbols: {}",
+                    self.symbols.join(", ")
+                )));
             }
         }
         let features_text = if spec.features.is_empty() { "price".to_string() } else { spec.features.join(",") };
