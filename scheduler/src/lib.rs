@@ -134,9 +134,11 @@ pub async fn run(
         let _ = h.await;
     }
     let _ = background.await;
-    // Everything in memory goes to disk before the process ends.
+    // Events and progress in memory go to disk before the process ends.
     scheduler.flush_events().await;
-    let ids: Vec<String> = scheduler.lock().jobs.keys().cloned().collect();
+    // Manifests are written on every state change; running jobs also carry progress.
+    let ids: Vec<String> =
+        scheduler.lock().jobs.values().filter(|j| j.state.is_running()).map(|j| j.id.clone()).collect();
     for id in ids {
         let _ = scheduler.persist(&id).await;
     }
