@@ -487,6 +487,12 @@ impl Scheduler {
 
     /// Writes a job's manifest (durably), ordered per job: the latest state always lands last.
     pub(crate) async fn persist(&self, id: &str) -> Result<()> {
+        self.persist_with(id, true).await
+    }
+
+    /// [`Self::persist`], optionally without fsync: for changes a crash may lose harmlessly
+    /// (a grant: after a crash the job is queued again and the trainer fenced off).
+    pub(crate) async fn persist_with(&self, id: &str, durable: bool) -> Result<()> {
         let lock = {
             let mut locks = self.write_locks.lock().unwrap_or_else(|p| p.into_inner());
             locks.entry(id.to_string()).or_default().clone()
@@ -494,7 +500,7 @@ impl Scheduler {
         let _guard = lock.lock().await;
         let Some(snapshot) = self.lock().jobs.get(id).cloned() else { return Ok(()) };
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.write_manifest(&snapshot))
+        tokio::task::spawn_blocking(move || store.write_manifest_with(&snapshot, durable))
             .await
             .map_err(|e| SchedulerError::Storage(e.to_string()))?
             .map_err(|e| SchedulerError::Storage(e.to_string()))

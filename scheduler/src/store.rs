@@ -183,9 +183,14 @@ impl JobStore {
 
     /// Writes a job's manifest atomically and durably.
     pub fn write_manifest(&self, job: &JobRecord) -> io::Result<()> {
+        self.write_manifest_with(job, true)
+    }
+
+    /// Writes a job's manifest atomically; `durable` adds the fsyncs.
+    pub fn write_manifest_with(&self, job: &JobRecord, durable: bool) -> io::Result<()> {
         let dir = self.job_dir(&job.id);
         fs::create_dir_all(&dir)?;
-        write_atomic(&dir.join("manifest.json"), &manifest_bytes(job), true)
+        write_atomic(&dir.join("manifest.json"), &manifest_bytes(job), durable)
     }
 
     /// Appends events to a job's `events.jsonl`.

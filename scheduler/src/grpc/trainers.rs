@@ -59,7 +59,9 @@ impl TrainerService for Trainers {
             let scheduler = self.scheduler.clone();
             let id = id.clone();
             tokio::spawn(async move {
-                if let Err(e) = scheduler.persist(&id).await {
+                // A lost grant is harmless (the job is queued again, the trainer fenced):
+                // no fsync on the dispatch path.
+                if let Err(e) = scheduler.persist_with(&id, false).await {
                     tracing::warn!(job_id = %id, error = %e, "could not persist the grant");
                 }
             });
