@@ -133,26 +133,14 @@ fn build_spec(args: &TrainArgs) -> anyhow::Result<TrainSpec> {
         }
     };
     if !args.overrides.is_empty() {
-        let mut tree = serde_json::to_value(&spec)?;
+        let mut pairs = Vec::with_capacity(args.overrides.len());
         for kv in &args.overrides {
-            let Some((key, value)) = kv.split_once('=') else {
+            let Some(pair) = kv.split_once('=') else {
                 bail!("--set {kv:?}: expected KEY=VALUE, e.g. ppo.learning_rate=1e-4");
             };
-            let parsed: serde_json::Value =
-                serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
-            let mut node = &mut tree;
-            for part in key.split('.') {
-                let obj =
-                    node.as_object_mut().with_context(|| format!("--set {key}: {part:?} is not inside an object"))?;
-                if !obj.contains_key(part) {
-                    let known: Vec<&String> = obj.keys().collect();
-                    bail!("--set {key}: unknown field {part:?}; known fields here: {known:?}");
-                }
-                node = obj.get_mut(part).expect("checked above");
-            }
-            *node = parsed;
+            pairs.push(pair);
         }
-        spec = serde_json::from_value(tree).context("--set produced an invalid spec")?;
+        spec = spec.with_overrides(pairs).context("--set")?;
     }
     spec.validate()?;
     Ok(spec)
