@@ -154,6 +154,11 @@ pub struct DownloadArgs {
 pub struct Secret(String);
 
 impl Secret {
+    /// A secret made here (the local run's generated one).
+    pub fn new(secret: String) -> Secret {
+        Secret(secret)
+    }
+
     /// The secret itself, for the one place that sends it.
     pub fn expose(&self) -> &str {
         &self.0

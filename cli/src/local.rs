@@ -67,7 +67,13 @@ mod enabled {
         let url = format!("http://{}", grpc.local_addr()?);
 
         let (stop_scheduler, scheduler_stopped) = oneshot::channel::<()>();
-        let config = skippy_scheduler::Config::local(runs_dir.clone());
+        // Real authentication even here: secrets of this run only, never shown.
+        let (admin, trainer_token) =
+            (skippy_scheduler::auth::Secret::generate(), skippy_scheduler::auth::Secret::generate());
+        let mut config = skippy_scheduler::Config::local(runs_dir.clone());
+        config.insecure_no_auth = false;
+        config.admin_secret = Some(admin.clone());
+        config.trainer_token = Some(trainer_token.clone());
         let mut scheduler: JoinHandle<anyhow::Result<()>> =
             tokio::spawn(skippy_scheduler::run(config, grpc, None, async move {
                 let _ = scheduler_stopped.await;
@@ -77,7 +83,7 @@ mod enabled {
         let worker = skippy_trainer::worker::WorkerConfig {
             scheduler: url.clone(),
             name: "local".to_string(),
-            token: None,
+            token: Some(trainer_token.expose().to_string()),
             concurrency: 1,
             data_dir: args.data_dir.clone(),
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -88,7 +94,7 @@ mod enabled {
                 let _ = trainer_stopped.await;
             }));
 
-        let sched = Scheduler::connect_to(&url, None)?;
+        let sched = Scheduler::connect_to(&url, Some(&crate::args::Secret::new(admin.expose().to_string())))?;
         let session = commands::submit_and_watch(&sched, global, args, Mode::Local, watch::ctrl_c());
         let first = tokio::select! {
             r = session => First::Session(r),

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::auth::Secret;
+
 /// Scheduler settings. Every flag can also come from its `SKIPPY_…` environment variable.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
@@ -41,13 +43,29 @@ pub struct Config {
     /// A job not finished this long after submission fails (seconds; 0: no limit).
     #[arg(long, env = "SKIPPY_JOB_TIMEOUT_SECS", default_value_t = 0)]
     pub job_timeout_secs: u64,
+    /// Secret clients present (`authorization: Bearer …`): the CLI, the REST API, grpcurl.
+    /// Prefer the environment variable: flags show in process lists.
+    #[arg(long, env = "ADMIN_SECRET", hide_env_values = true)]
+    pub admin_secret: Option<Secret>,
+    /// Token trainers present; must differ from the admin secret.
+    #[arg(long, env = "SKIPPY_TRAINER_TOKEN", hide_env_values = true)]
+    pub trainer_token: Option<Secret>,
+    /// Run without authentication (development only). The listeners must then be loopback
+    /// addresses unless --insecure-allow-remote is given too.
+    #[arg(long, env = "SKIPPY_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
+    /// With --insecure-no-auth: allow non-loopback listeners (only behind another guard).
+    #[arg(long, env = "SKIPPY_INSECURE_ALLOW_REMOTE", requires = "insecure_no_auth")]
+    pub insecure_allow_remote: bool,
     /// Checkpoints kept per job besides the best one.
     #[arg(long, env = "SKIPPY_KEEP_CHECKPOINTS", default_value_t = 3)]
     pub keep_checkpoints: usize,
 }
 
 impl Config {
-    /// Settings for an in-process scheduler on loopback ports chosen by the caller.
+    /// Settings for an in-process scheduler on loopback ports chosen by the caller, without
+    /// authentication (set `admin_secret` and `trainer_token`, and clear `insecure_no_auth`,
+    /// to have it).
     pub fn local(runs_dir: PathBuf) -> Config {
         Config {
             grpc_addr: "127.0.0.1:0".parse().expect("valid address"),
@@ -62,6 +80,10 @@ impl Config {
             attempt_timeout_secs: 0,
             job_timeout_secs: 0,
             keep_checkpoints: 3,
+            admin_secret: None,
+            trainer_token: None,
+            insecure_no_auth: true,
+            insecure_allow_remote: false,
         }
     }
 

@@ -75,20 +75,17 @@ pub const TAIL_LEN: usize = 2048;
 ///
 /// An event becomes visible (tail, live watchers) only once it is in `events.jsonl`: a
 /// watcher never sees a sequence number that a crash could hand out again.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct EventLog {
     /// Recent written events, oldest first.
     pub tail: VecDeque<EventRecord>,
-    /// Live subscribers.
-    pub live: broadcast::Sender<EventRecord>,
+    /// Live subscribers; made by the first watcher (most jobs are never watched).
+    live: Option<broadcast::Sender<EventRecord>>,
     /// Events recorded but not yet appended to `events.jsonl`.
     pub unwritten: Vec<EventRecord>,
-}
-
-impl Default for EventLog {
-    fn default() -> Self {
-        EventLog { tail: VecDeque::new(), live: broadcast::channel(256).0, unwritten: Vec::new() }
-    }
+    /// Published events still to be written: a queued job's first event, while the job has no
+    /// directory (see `Scheduler::flush_events`).
+    pub deferred: Vec<EventRecord>,
 }
 
 impl EventLog {
@@ -104,9 +101,16 @@ impl EventLog {
                 self.tail.pop_front();
             }
             self.tail.push_back(event.clone());
-            // No receivers is fine: nobody is watching.
-            let _ = self.live.send(event);
+            if let Some(live) = &self.live {
+                // No receivers is fine: nobody is watching.
+                let _ = live.send(event);
+            }
         }
+    }
+
+    /// A receiver of events published from now on.
+    pub fn subscribe(&mut self) -> broadcast::Receiver<EventRecord> {
+        self.live.get_or_insert_with(|| broadcast::channel(256).0).subscribe()
     }
 
     /// Events after `after` if the tail still holds all of them.

@@ -172,6 +172,30 @@ pub struct ProgressRecord {
     pub steps_per_sec: f64,
 }
 
+/// A JSON document kept as its text (cheap to clone and to pass on).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JsonText(Box<serde_json::value::RawValue>);
+
+impl JsonText {
+    /// Serialises `value`.
+    pub fn of<T: Serialize>(value: &T) -> serde_json::Result<JsonText> {
+        serde_json::value::to_raw_value(value).map(JsonText)
+    }
+}
+
+impl PartialEq for JsonText {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl std::fmt::Display for JsonText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.get())
+    }
+}
+
 /// Everything the scheduler knows about a job: `runs/<id>/manifest.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
@@ -179,8 +203,9 @@ pub struct JobRecord {
     pub id: String,
     /// The spec as submitted (proto JSON-ish form, for display and the API).
     pub request: SubmittedSpec,
-    /// The resolved spec: every default filled in; what trainers run.
-    pub resolved_spec: serde_json::Value,
+    /// The resolved spec: every default filled in; what trainers run. Kept as its JSON text:
+    /// it is only ever passed on, and a record is cloned for every view of it.
+    pub resolved_spec: JsonText,
     /// Seed used (drawn at submission when none was given).
     pub seed: u64,
     /// Priority.

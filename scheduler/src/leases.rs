@@ -104,46 +104,59 @@ impl Scheduler {
 
     /// Ends expired leases and timed-out jobs; dispatches jobs whose back-off elapsed.
     /// Returns the ids whose manifests changed.
+    ///
+    /// Runs ten times a second under the state lock, so the scan only reads: ids are cloned
+    /// just for the jobs that need something done.
     pub(crate) fn sweep(&self) -> Vec<String> {
+        enum Action {
+            Fail(String),
+            Requeue(String),
+        }
         let now = now_ms();
         let cfg = &self.config;
-        let mut changed = Vec::new();
+        let (job_limit, queue_limit) = (cfg.job_timeout_secs as i64 * 1000, cfg.queue_timeout_secs as i64 * 1000);
         let mut st = self.lock();
-        let ids: Vec<String> = st.jobs.values().filter(|j| !j.state.is_terminal()).map(|j| j.id.clone()).collect();
-        for id in ids {
-            let Some(job) = st.jobs.get(&id) else { continue };
-            let job_timed_out = cfg.job_timeout_secs > 0 && now - job.created_ms > cfg.job_timeout_secs as i64 * 1000;
-            let queued_since = job.history.last().map(|h| h.at_ms).unwrap_or(job.created_ms);
-            let queue_timed_out = job.state == JobState::Queued
-                && cfg.queue_timeout_secs > 0
-                && now - queued_since > cfg.queue_timeout_secs as i64 * 1000;
-            let lost = job.lease.as_ref().and_then(|l| {
-                if now > l.expires_ms {
-                    Some(format!(
-                        "attempt {}: lease expired (trainer {} sent no heartbeat for {} ms)",
-                        l.attempt, l.trainer_id, cfg.lease_ttl_ms
-                    ))
-                } else if cfg.attempt_timeout_secs > 0 && now - l.granted_ms > cfg.attempt_timeout_secs as i64 * 1000 {
-                    Some(format!(
-                        "attempt {}: ran longer than the attempt timeout of {} s",
-                        l.attempt, cfg.attempt_timeout_secs
+        let actions: Vec<(String, Action)> = st
+            .jobs
+            .values()
+            .filter(|j| j.lease.is_some() || ((job_limit > 0 || queue_limit > 0) && !j.state.is_terminal()))
+            .filter_map(|job| {
+                let queued_since = job.history.last().map(|h| h.at_ms).unwrap_or(job.created_ms);
+                let action = if job_limit > 0 && now - job.created_ms > job_limit {
+                    Action::Fail(format!("job timeout: not finished {} s after submission", cfg.job_timeout_secs))
+                } else if queue_limit > 0 && job.state == JobState::Queued && now - queued_since > queue_limit {
+                    Action::Fail(format!(
+                        "queue timeout: waited longer than {} s for a trainer",
+                        cfg.queue_timeout_secs
                     ))
                 } else {
-                    None
-                }
-            });
-            if job_timed_out {
-                let reason = format!("job timeout: not finished {} s after submission", cfg.job_timeout_secs);
-                fail(&mut st, &id, reason);
-                changed.push(id);
-            } else if queue_timed_out {
-                let reason = format!("queue timeout: waited longer than {} s for a trainer", cfg.queue_timeout_secs);
-                fail(&mut st, &id, reason);
-                changed.push(id);
-            } else if let Some(reason) = lost {
-                requeue_or_end(self, &mut st, &id, reason, false);
-                changed.push(id);
+                    let l = job.lease.as_ref()?;
+                    if now > l.expires_ms {
+                        Action::Requeue(format!(
+                            "attempt {}: lease expired (trainer {} sent no heartbeat for {} ms)",
+                            l.attempt, l.trainer_id, cfg.lease_ttl_ms
+                        ))
+                    } else if cfg.attempt_timeout_secs > 0
+                        && now - l.granted_ms > cfg.attempt_timeout_secs as i64 * 1000
+                    {
+                        Action::Requeue(format!(
+                            "attempt {}: ran longer than the attempt timeout of {} s",
+                            l.attempt, cfg.attempt_timeout_secs
+                        ))
+                    } else {
+                        return None;
+                    }
+                };
+                Some((job.id.clone(), action))
+            })
+            .collect();
+        let mut changed = Vec::with_capacity(actions.len());
+        for (id, action) in actions {
+            match action {
+                Action::Fail(reason) => fail(&mut st, &id, reason),
+                Action::Requeue(reason) => requeue_or_end(self, &mut st, &id, reason, false),
             }
+            changed.push(id);
         }
         dispatch(self, &mut st);
         changed

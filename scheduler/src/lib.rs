@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`config`]: flags and environment.
+//! - [`auth`]: bearer tokens for clients and trainers.
 //! - [`job`]: ids, states, the state machine, the job record (`manifest.json`).
 //! - [`store`]: files under `runs/`, atomic and durable writes, the submission journal, recovery.
 //! - [`scheduler`]: the one owner of all job state: submission, queries, cancel, watch.
@@ -11,6 +12,7 @@
 //! - [`grpc`]: the services, conversions and the error mapping.
 //! - [`gateway`]: the REST gateway, a gRPC client of the services above.
 
+pub mod auth;
 pub mod completion;
 pub mod config;
 pub mod events;
@@ -28,6 +30,7 @@ use std::time::Duration;
 use skippy_proto::v1::trainer_service_server::TrainerServiceServer;
 use skippy_proto::v1::training_service_server::TrainingServiceServer;
 use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
 
 pub use config::Config;
 pub use scheduler::Scheduler;
@@ -43,6 +46,9 @@ pub async fn run(
     http: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let mut bound = vec![grpc.local_addr()?];
+    bound.extend(http.as_ref().map(|h| h.local_addr()).transpose()?);
+    let auth = auth::Auth::from_config(&config, &bound).map_err(anyhow::Error::msg)?;
     let (scheduler, recovered) = Scheduler::start(config)?;
     for (dir, reason) in &recovered.quarantined {
         tracing::warn!(dir = %dir, %reason, "unreadable job directory moved to runs/_quarantine");
@@ -55,6 +61,7 @@ pub async fn run(
         replayed = recovered.replayed,
         quarantined = recovered.quarantined.len(),
         grpc = %grpc.local_addr()?,
+        authentication = if auth.enabled() { "bearer tokens" } else { "NONE (--insecure-no-auth)" },
         "scheduler started"
     );
 
@@ -77,9 +84,11 @@ pub async fn run(
     let clients = TrainingServiceServer::new(grpc::clients::Clients::new(scheduler.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let clients = InterceptedService::new(clients, auth.guard(auth::Role::Client));
     let trainers = TrainerServiceServer::new(grpc::trainers::Trainers::new(scheduler.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let trainers = InterceptedService::new(trainers, auth.guard(auth::Role::Trainer));
 
     let grpc_stop = {
         let mut rx = stop_rx.clone();
@@ -144,7 +153,6 @@ pub async fn run(
     }
     let store = scheduler.store.clone();
     tokio::task::spawn_blocking(move || store.compact_journal()).await??;
-    // (Not compacted if manifests were still being written: the journal replays at start-up.)
     tracing::info!("scheduler stopped");
     Ok(())
 }

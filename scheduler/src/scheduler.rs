@@ -204,7 +204,15 @@ impl Scheduler {
                 push_event(&mut st, &id, EventKind::State, "queued".into(), None);
             }
         }
-        tokio::spawn(commit_loop(scheduler.clone(), submit_rx));
+        {
+            // A thread of its own: the fsync blocks it, and a submission reaches waiting
+            // trainers without another hop through the runtime.
+            // It holds the scheduler weakly, so it ends when the scheduler is dropped.
+            let (scheduler, runtime) = (Arc::downgrade(&scheduler), tokio::runtime::Handle::current());
+            std::thread::Builder::new()
+                .name("skippy-committer".into())
+                .spawn(move || commit_loop(scheduler, submit_rx, runtime))?;
+        }
         Ok((scheduler, recovered))
     }
 
@@ -300,7 +308,7 @@ impl Scheduler {
         let now = now_ms();
         let record = JobRecord {
             id: new_job_id(),
-            resolved_spec: serde_json::to_value(&resolved).expect("specs serialise"),
+            resolved_spec: crate::job::JsonText::of(&resolved).expect("specs serialise"),
             seed,
             priority: spec.priority,
             max_duration_seconds: spec.max_duration_seconds,
@@ -451,9 +459,9 @@ impl Scheduler {
     ) -> Result<(JobView, Vec<EventRecord>, broadcast::Receiver<EventRecord>)> {
         let view = self.view(id)?;
         let (rx, tail) = {
-            let st = self.lock();
-            let log = st.events.get(id).ok_or_else(|| SchedulerError::NotFound(id.into()))?;
-            (log.live.subscribe(), log.since(after))
+            let mut st = self.lock();
+            let log = st.events.get_mut(id).ok_or_else(|| SchedulerError::NotFound(id.into()))?;
+            (log.subscribe(), log.since(after))
         };
         let backlog = match tail {
             Some(events) => events,
@@ -508,17 +516,34 @@ impl Scheduler {
 
     /// The event writer's step: appends every pending event to its job's `events.jsonl`, in
     /// sequence order (this is the only writer of event files), then publishes them.
+    ///
+    /// One exception keeps submissions cheap: a job that is still only a journal line gets no
+    /// directory for its first event ("queued", number 1). That event is published at once and
+    /// written with the job's next ones; a crash before then replays the job from the journal
+    /// with the same first event, so no number is ever handed out twice.
     pub(crate) async fn flush_events(&self) {
-        let batches: Vec<(String, Vec<EventRecord>)> = {
+        let batches: Vec<(String, Vec<EventRecord>, usize)> = {
             let mut st = self.lock();
             let dirty = std::mem::take(&mut st.dirty_events);
-            dirty
-                .into_iter()
-                .filter_map(|id| {
-                    let events = std::mem::take(&mut st.events.get_mut(&id)?.unwritten);
-                    (!events.is_empty()).then_some((id, events))
-                })
-                .collect()
+            let mut batches = Vec::with_capacity(dirty.len());
+            for id in dirty {
+                let Some(log) = st.events.get_mut(&id) else { continue };
+                let events = std::mem::take(&mut log.unwritten);
+                if events.is_empty() {
+                    continue;
+                }
+                if log.deferred.is_empty() && events.iter().all(|e| e.sequence == 1) && self.store.is_journal_only(&id)
+                {
+                    log.deferred = events.clone();
+                    log.publish(events);
+                    continue;
+                }
+                let published = log.deferred.len();
+                let mut all = std::mem::take(&mut log.deferred);
+                all.extend(events);
+                batches.push((id, all, published));
+            }
+            batches
         };
         if batches.is_empty() {
             return;
@@ -527,20 +552,20 @@ impl Scheduler {
         let written = tokio::task::spawn_blocking(move || {
             batches
                 .into_iter()
-                .map(|(id, events)| {
+                .map(|(id, events, published)| {
                     if let Err(e) = store.append_events(&id, &events) {
                         tracing::warn!(job_id = %id, error = %e, "could not append events");
                     }
-                    (id, events)
+                    (id, events, published)
                 })
                 .collect::<Vec<_>>()
         })
         .await
         .unwrap_or_default();
         let mut st = self.lock();
-        for (id, events) in written {
+        for (id, mut events, published) in written {
             if let Some(log) = st.events.get_mut(&id) {
-                log.publish(events);
+                log.publish(events.split_off(published));
             }
         }
     }
@@ -614,34 +639,36 @@ pub(crate) fn push_event(st: &mut State, id: &str, kind: EventKind, message: Str
     st.events_pending.notify_one();
 }
 
-/// Batches submissions into one journal fsync, then queues them and wakes waiting trainers;
-/// their manifests are written by [`manifest_loop`] off the acknowledgement path.
-async fn commit_loop(scheduler: Arc<Scheduler>, mut rx: mpsc::Receiver<PendingSubmit>) {
-    let (manifest_tx, manifest_rx) = mpsc::unbounded_channel();
-    tokio::spawn(manifest_loop(scheduler.clone(), manifest_rx));
+/// Batches submissions into one journal fsync, then queues them and wakes waiting trainers.
+/// Compacts the journal (in the background) when most of it is spent. Runs on its own thread
+/// until every sender is gone.
+fn commit_loop(
+    scheduler: std::sync::Weak<Scheduler>,
+    mut rx: mpsc::Receiver<PendingSubmit>,
+    runtime: tokio::runtime::Handle,
+) {
+    let compacting = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut batch = Vec::with_capacity(1024);
-    while rx.recv_many(&mut batch, 1024).await > 0 {
+    while rx.blocking_recv_many(&mut batch, 1024) > 0 {
+        let Some(scheduler) = scheduler.upgrade() else { return };
         let mut jobs: Vec<JobRecord> = Vec::with_capacity(batch.len());
+        let mut acks = Vec::with_capacity(batch.len());
         {
             let mut st = scheduler.lock();
-            for p in &batch {
-                let mut job = p.job.clone();
+            for p in batch.drain(..) {
+                let mut job = p.job;
                 job.seq = st.next_seq;
                 st.next_seq += 1;
                 jobs.push(job);
+                acks.push(p.ack);
             }
         }
-        let store = scheduler.store.clone();
-        let (to_write, n) = (jobs.clone(), jobs.len());
-        let written = tokio::task::spawn_blocking(move || store.journal_submissions(&to_write)).await;
-        let result = match written {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(format!("cannot store the job under {}: {e}", scheduler.config.runs_dir.display())),
-            Err(e) => Err(e.to_string()),
+        let result = match scheduler.store.journal_submissions(&jobs) {
+            Ok(()) => Ok(jobs),
+            Err(e) => Err(format!("cannot store the job under {}: {e}", scheduler.config.runs_dir.display())),
         };
         match result {
-            Ok(()) => {
-                let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
+            Ok(jobs) => {
                 {
                     let mut st = scheduler.lock();
                     for job in jobs {
@@ -653,53 +680,28 @@ async fn commit_loop(scheduler: Arc<Scheduler>, mut rx: mpsc::Receiver<PendingSu
                     }
                     crate::leases::dispatch(&scheduler, &mut st);
                 }
-                for p in batch.drain(..) {
-                    let _ = p.ack.send(Ok(()));
+                for ack in acks {
+                    let _ = ack.send(Ok(()));
                 }
                 scheduler.committed.notify_waiters();
-                let _ = manifest_tx.send((ids, n));
+                if scheduler.store.journal_needs_compaction()
+                    && !compacting.swap(true, std::sync::atomic::Ordering::SeqCst)
+                {
+                    let (store, compacting) = (scheduler.store.clone(), compacting.clone());
+                    runtime.spawn_blocking(move || {
+                        if let Err(e) = store.compact_journal() {
+                            tracing::warn!(error = %e, "journal compaction failed");
+                        }
+                        compacting.store(false, std::sync::atomic::Ordering::SeqCst);
+                    });
+                }
             }
             Err(reason) => {
                 tracing::error!(%reason, "submissions not stored");
-                for p in batch.drain(..) {
-                    let _ = p.ack.send(Err(SchedulerError::Storage(reason.clone())));
+                for ack in acks {
+                    let _ = ack.send(Err(SchedulerError::Storage(reason.clone())));
                 }
                 scheduler.committed.notify_waiters();
-            }
-        }
-    }
-}
-
-/// Writes the manifests of newly committed jobs (their current state, under each job's write
-/// lock, so a later state change is never overwritten by an older snapshot), and compacts the
-/// journal when it has grown and every journaled job has its manifest.
-async fn manifest_loop(scheduler: Arc<Scheduler>, mut rx: mpsc::UnboundedReceiver<(Vec<String>, usize)>) {
-    let mut pending = Vec::new();
-    while rx.recv_many(&mut pending, 64).await > 0 {
-        for (ids, journaled) in pending.drain(..) {
-            let mut guards = Vec::with_capacity(ids.len());
-            for id in &ids {
-                let lock = {
-                    let mut locks = scheduler.write_locks.lock().unwrap_or_else(|p| p.into_inner());
-                    locks.entry(id.clone()).or_default().clone()
-                };
-                guards.push(lock.lock_owned().await);
-            }
-            let snapshots: Vec<JobRecord> = {
-                let st = scheduler.lock();
-                ids.iter().filter_map(|id| st.jobs.get(id).cloned()).collect()
-            };
-            let store = scheduler.store.clone();
-            let result = tokio::task::spawn_blocking(move || store.write_manifests(&snapshots, journaled)).await;
-            if let Ok(Err(e)) = result {
-                tracing::error!(error = %e, "writing manifests failed; the journal still holds the jobs");
-            }
-            drop(guards);
-        }
-        if scheduler.store.journal_len() > 8 << 20 {
-            let store = scheduler.store.clone();
-            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.compact_journal()).await {
-                tracing::warn!(error = %e, "journal compaction failed");
             }
         }
     }

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! runs/
-//!   submissions.journal        group-committed log of accepted submissions (one fsync per batch)
+//!   submissions.journal        group-committed log of queued jobs not yet in a directory
 //!   <job-id>/manifest.json     the job record (temp file + fsync + rename)
 //!   <job-id>/events.jsonl      the job's events, one JSON object per line
 //!   <job-id>/results.json      metrics of a finished job
@@ -12,14 +12,19 @@
 //!   _quarantine/               unreadable job directories moved aside at start-up
 //! ```
 //!
-//! A submission is acknowledged once its record is in the journal and fsynced; its manifest is
-//! written right after without an fsync of its own. At start-up the journal is replayed (any
-//! job it names without a readable manifest gets one), the file system is synced, and the
-//! journal truncated. So durable submissions cost one fsync per batch, not one per job.
+//! A submission is acknowledged once its record is in the journal and fsynced (one fsync per
+//! batch). A queued job lives only there: its directory and manifest are written when it first
+//! changes (dispatched, cancelled, timed out), so a burst of submissions costs appends to one
+//! file, not a directory and files per job. Compaction rewrites the journal with just the jobs
+//! that still have no manifest, after one `syncfs` has made every manifest written so far
+//! durable. At start-up the journal is replayed: a job it names without a readable manifest is
+//! queued again from its line.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use sha2::{Digest, Sha256};
 
@@ -33,11 +38,32 @@ const QUARANTINE: &str = "_quarantine";
 #[derive(Debug)]
 pub struct JobStore {
     root: PathBuf,
-    journal: std::sync::Mutex<File>,
-    /// Jobs journaled so far.
-    journaled: std::sync::atomic::AtomicU64,
-    /// Journaled jobs whose manifests were written since.
-    manifested: std::sync::atomic::AtomicU64,
+    /// The open journal; held while appending and while compacting.
+    journal: Mutex<File>,
+    /// Journaled jobs with no manifest yet, with their journal line: the journal's live part.
+    journal_only: Mutex<LiveLines>,
+}
+
+/// The journal's live lines, by job id, and their total size.
+#[derive(Debug, Default)]
+struct LiveLines {
+    lines: HashMap<String, Vec<u8>>,
+    bytes: usize,
+}
+
+impl LiveLines {
+    fn insert(&mut self, id: String, line: Vec<u8>) {
+        self.bytes += line.len();
+        if let Some(old) = self.lines.insert(id, line) {
+            self.bytes -= old.len();
+        }
+    }
+
+    fn remove(&mut self, id: &str) {
+        if let Some(old) = self.lines.remove(id) {
+            self.bytes -= old.len();
+        }
+    }
 }
 
 /// What start-up found under `runs/`.
@@ -110,12 +136,14 @@ impl JobStore {
         }
         let store = JobStore {
             root: root.to_path_buf(),
-            journal: std::sync::Mutex::new(OpenOptions::new().create(true).append(true).open(&journal_path)?),
-            journaled: Default::default(),
-            manifested: Default::default(),
+            journal: Mutex::new(OpenOptions::new().create(true).append(true).open(&journal_path)?),
+            journal_only: Mutex::new(LiveLines::default()),
         };
-        for job in &rebuilt {
-            store.write_manifest(job)?;
+        {
+            let mut live = lock(&store.journal_only);
+            for job in &rebuilt {
+                live.insert(job.id.clone(), journal_line(job));
+            }
         }
         recovered.replayed = rebuilt.len();
         recovered.jobs.extend(rebuilt);
@@ -129,56 +157,51 @@ impl JobStore {
     }
 
     /// Appends accepted submissions to the journal with one fsync. Once this returns they
-    /// survive a crash; their manifests are written afterwards by [`Self::write_manifests`].
+    /// survive a crash; until their manifests are written the journal is their only copy.
     pub fn journal_submissions(&self, jobs: &[JobRecord]) -> io::Result<()> {
-        let mut buf = Vec::with_capacity(jobs.len() * 1024);
-        for job in jobs {
-            serde_json::to_writer(&mut buf, job).map_err(io::Error::other)?;
-            buf.push(b'\n');
-        }
-        let mut journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
-        journal.write_all(&buf)?;
+        let lines: Vec<Vec<u8>> = jobs.iter().map(journal_line).collect();
+        let mut journal = lock(&self.journal);
+        journal.write_all(&lines.concat())?;
         journal.sync_data()?;
-        self.journaled.fetch_add(jobs.len() as u64, std::sync::atomic::Ordering::SeqCst);
+        drop(journal);
+        let mut only = lock(&self.journal_only);
+        for (job, line) in jobs.iter().zip(lines) {
+            only.insert(job.id.clone(), line);
+        }
         Ok(())
     }
 
-    /// Writes manifests of journaled jobs without an fsync of their own (the journal keeps
-    /// them durable until the next compaction syncs the file system).
-    pub fn write_manifests(&self, jobs: &[JobRecord], journaled: usize) -> io::Result<()> {
-        for job in jobs {
-            let dir = self.job_dir(&job.id);
-            fs::create_dir_all(&dir)?;
-            // A new file in a new directory, written in place: a torn one is rebuilt from the
-            // journal at start-up, so the temp file and rename would buy nothing here.
-            let path = dir.join("manifest.json");
-            if path.exists() {
-                write_atomic(&path, &manifest_bytes(job), false)?;
-            } else {
-                fs::write(&path, manifest_bytes(job))?;
-            }
-        }
-        self.manifested.fetch_add(journaled as u64, std::sync::atomic::Ordering::SeqCst);
-        Ok(())
+    /// Whether a job has no directory of its own yet (it is only a journal line).
+    pub fn is_journal_only(&self, id: &str) -> bool {
+        lock(&self.journal_only).lines.contains_key(id)
     }
 
-    /// Makes every manifest durable (one `syncfs`) and empties the journal — only when every
-    /// journaled job's manifest has been written; otherwise it waits for a later call.
-    pub fn compact_journal(&self) -> io::Result<bool> {
-        let journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
-        let order = std::sync::atomic::Ordering::SeqCst;
-        if self.journaled.load(order) != self.manifested.load(order) {
-            return Ok(false);
-        }
+    /// Whether the journal holds more than twice what is still live in it (and over 8 MiB).
+    pub fn journal_needs_compaction(&self) -> bool {
+        let len = lock(&self.journal).metadata().map(|m| m.len()).unwrap_or(0);
+        let live = lock(&self.journal_only).bytes as u64;
+        len > 8 << 20 && len > 2 * live
+    }
+
+    /// Rewrites the journal with only the jobs that still have no manifest, after one `syncfs`
+    /// has made every manifest written so far durable. Appends wait meanwhile.
+    pub fn compact_journal(&self) -> io::Result<()> {
+        let mut journal = lock(&self.journal);
+        // Taken before the sync: a manifest written after it may not be durable yet, so its
+        // job keeps its line (a line beside a manifest is harmless: the manifest wins).
+        let live: Vec<Vec<u8>> = lock(&self.journal_only).lines.values().cloned().collect();
         sync_filesystem(&self.root)?;
-        journal.set_len(0)?;
-        journal.sync_all()?;
-        Ok(true)
-    }
-
-    /// Bytes in the journal.
-    pub fn journal_len(&self) -> u64 {
-        self.journal.lock().map(|j| j.metadata().map(|m| m.len()).unwrap_or(0)).unwrap_or(0)
+        let path = self.root.join(JOURNAL);
+        let tmp = self.root.join(format!("{JOURNAL}.tmp"));
+        {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&live.concat())?;
+            f.sync_data()?;
+        }
+        fs::rename(&tmp, &path)?;
+        File::open(&self.root)?.sync_all()?;
+        *journal = OpenOptions::new().append(true).open(&path)?;
+        Ok(())
     }
 
     /// Writes a job's manifest atomically and durably.
@@ -189,8 +212,15 @@ impl JobStore {
     /// Writes a job's manifest atomically; `durable` adds the fsyncs.
     pub fn write_manifest_with(&self, job: &JobRecord, durable: bool) -> io::Result<()> {
         let dir = self.job_dir(&job.id);
+        let created = !dir.exists();
         fs::create_dir_all(&dir)?;
-        write_atomic(&dir.join("manifest.json"), &manifest_bytes(job), durable)
+        write_atomic(&dir.join("manifest.json"), &manifest_bytes(job), durable)?;
+        if created && durable {
+            // The new directory's own entry in runs/.
+            File::open(&self.root)?.sync_all()?;
+        }
+        lock(&self.journal_only).remove(&job.id);
+        Ok(())
     }
 
     /// Appends events to a job's `events.jsonl`.
@@ -274,6 +304,16 @@ impl JobStore {
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn journal_line(job: &JobRecord) -> Vec<u8> {
+    let mut v = serde_json::to_vec(job).expect("job records serialise");
+    v.push(b'\n');
+    v
+}
+
 fn manifest_bytes(job: &JobRecord) -> Vec<u8> {
     let mut v = serde_json::to_vec_pretty(job).expect("job records serialise");
     v.push(b'\n');
@@ -346,5 +386,130 @@ fn sync_filesystem(root: &Path) -> io::Result<()> {
     #[cfg(not(target_os = "linux"))]
     {
         dir.sync_all()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::{JobState, JsonText, ProgressRecord, StateChange, SubmittedSpec};
+
+    fn queued(id: &str, seq: u64) -> JobRecord {
+        JobRecord {
+            id: id.into(),
+            request: SubmittedSpec::default(),
+            resolved_spec: JsonText::of(&serde_json::json!({"total_steps": 1000})).unwrap(),
+            seed: 1,
+            priority: 0,
+            max_duration_seconds: 0.0,
+            idempotency_key: None,
+            code_version: "test".into(),
+            data_fingerprints: Vec::new(),
+            state: JobState::Queued,
+            history: vec![StateChange { state: JobState::Queued, at_ms: 1, reason: "submitted".into() }],
+            seq,
+            created_ms: 1,
+            started_ms: 0,
+            finished_ms: 0,
+            attempt: 0,
+            attempt_errors: Vec::new(),
+            not_before_ms: 0,
+            lease: None,
+            cancel_requested: false,
+            progress: ProgressRecord::default(),
+            checkpoints: Vec::new(),
+            artifacts: Vec::new(),
+            error: String::new(),
+            result: None,
+            last_sequence: 0,
+        }
+    }
+
+    fn journal_ids(root: &Path) -> Vec<String> {
+        let text = fs::read_to_string(root.join(JOURNAL)).unwrap();
+        text.lines().map(|l| serde_json::from_str::<JobRecord>(l).unwrap().id).collect()
+    }
+
+    fn ids(recovered: &Recovered) -> Vec<String> {
+        let mut ids: Vec<String> = recovered.jobs.iter().map(|j| j.id.clone()).collect();
+        ids.sort();
+        ids
+    }
+
+    const A: &str = "tr_1_0000000a";
+    const B: &str = "tr_1_0000000b";
+    const C: &str = "tr_1_0000000c";
+
+    #[test]
+    fn queued_jobs_live_in_the_journal_until_their_manifest_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = JobStore::open(dir.path()).unwrap();
+        store.journal_submissions(&[queued(A, 0), queued(B, 1), queued(C, 2)]).unwrap();
+        // No directory per queued job.
+        assert!(!dir.path().join(A).exists());
+        assert!(store.is_journal_only(A));
+
+        let mut started = queued(B, 1);
+        started.state = JobState::Preflight;
+        store.write_manifest_with(&started, false).unwrap();
+        assert!(!store.is_journal_only(B));
+        store.compact_journal().unwrap();
+        let mut left = journal_ids(dir.path());
+        left.sort();
+        assert_eq!(left, vec![A.to_string(), C.to_string()], "B has its manifest and leaves the journal");
+        drop(store);
+
+        let (_, recovered) = JobStore::open(dir.path()).unwrap();
+        assert_eq!(ids(&recovered), vec![A, B, C]);
+        assert_eq!(recovered.replayed, 2);
+        let b = recovered.jobs.iter().find(|j| j.id == B).unwrap();
+        assert_eq!(b.state, JobState::Preflight, "the manifest wins over the journal line");
+    }
+
+    #[test]
+    fn a_torn_journal_line_was_never_acknowledged_and_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = JobStore::open(dir.path()).unwrap();
+        store.journal_submissions(&[queued(A, 0)]).unwrap();
+        drop(store);
+        let line = String::from_utf8(journal_line(&queued(B, 1))).unwrap();
+        let mut f = OpenOptions::new().append(true).open(dir.path().join(JOURNAL)).unwrap();
+        f.write_all(&line.as_bytes()[..line.len() / 2]).unwrap();
+        drop(f);
+        let (store, recovered) = JobStore::open(dir.path()).unwrap();
+        assert_eq!(ids(&recovered), vec![A]);
+        // Start-up compaction dropped the torn line; A is still only a journal line.
+        assert_eq!(journal_ids(dir.path()), vec![A]);
+        assert!(store.is_journal_only(A));
+    }
+
+    #[test]
+    fn a_torn_manifest_of_a_journaled_job_is_rebuilt_not_quarantined() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = JobStore::open(dir.path()).unwrap();
+        store.journal_submissions(&[queued(A, 0)]).unwrap();
+        drop(store);
+        fs::create_dir_all(dir.path().join(A)).unwrap();
+        fs::write(dir.path().join(A).join("manifest.json"), b"{\"id\": \"tr_1_").unwrap();
+        let (_, recovered) = JobStore::open(dir.path()).unwrap();
+        assert_eq!(ids(&recovered), vec![A]);
+        assert!(recovered.quarantined.is_empty(), "{:?}", recovered.quarantined);
+    }
+
+    #[test]
+    fn compaction_is_due_once_most_of_a_large_journal_is_spent() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = JobStore::open(dir.path()).unwrap();
+        let jobs: Vec<JobRecord> = (0..20_000).map(|i| queued(&format!("tr_1_{i:08x}"), i)).collect();
+        store.journal_submissions(&jobs).unwrap();
+        assert!(fs::metadata(dir.path().join(JOURNAL)).unwrap().len() > 8 << 20, "the test needs a large journal");
+        assert!(!store.journal_needs_compaction(), "every line is still live");
+        for job in &jobs[..15_000] {
+            lock(&store.journal_only).remove(&job.id);
+        }
+        assert!(store.journal_needs_compaction());
+        store.compact_journal().unwrap();
+        assert_eq!(journal_ids(dir.path()).len(), 5_000);
+        assert!(!store.journal_needs_compaction());
     }
 }

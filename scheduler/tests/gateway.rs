@@ -114,10 +114,20 @@ async fn complete(t: &mut TrainerServiceClient<Channel>, grant: &pb::JobGrant, o
 }
 
 /// Job directories under `runs/`.
-fn job_dirs(runs: &Path) -> Vec<String> {
-    std::fs::read_dir(runs)
+/// Every job on disk: a directory of its own, or (while queued) a line of the journal.
+fn stored_jobs(runs: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(runs)
         .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| n.starts_with("tr_")).collect())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    let journal = std::fs::read_to_string(runs.join("submissions.journal")).unwrap_or_default();
+    for line in journal.lines() {
+        let id = serde_json::from_str::<Value>(line).unwrap()["id"].as_str().unwrap().to_string();
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids.sort();
+    ids
 }
 
 const SPEC: &str = r#"{"symbols":["BTC"],"totalSteps":20000,"features":["price"],"seed":1,"priority":0,
@@ -235,13 +245,16 @@ async fn jobs_are_submitted_inspected_listed_queued_and_cancelled() {
     let health = http().get(s.url("/healthz")).send().await.unwrap();
     assert_eq!((health.status(), health.text().await.unwrap()), (StatusCode::OK, "ok\n".to_string()));
     s.stop().await;
-    // Both jobs were stored (manifests are written by the time the scheduler has stopped).
-    let mut stored = job_dirs(dir.path());
-    stored.sort();
+    // Both jobs were stored, and a restarted scheduler has both.
     let mut expected = vec![id, second_id];
     expected.sort();
-    assert_eq!(stored, expected);
-    assert!(dir.path().join(&expected[0]).join("manifest.json").exists());
+    assert_eq!(stored_jobs(dir.path()), expected);
+    let s = start(dir.path()).await;
+    let (_, list) = get(&s.url("/api/training/jobs")).await;
+    let mut listed: Vec<&str> = list["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap()).collect();
+    listed.sort();
+    assert_eq!(listed, expected);
+    s.stop().await;
 }
 
 #[tokio::test]
@@ -313,11 +326,11 @@ async fn bad_requests_get_clear_errors_and_store_nothing() {
         &["after"],
     );
 
-    // Nothing was stored (manifests are all written by the time the scheduler has stopped).
+    // Nothing was stored.
     let (code, list) = get(&jobs).await;
     assert_eq!((code, list), (StatusCode::OK, json!({"jobs": []})));
     s.stop().await;
-    assert_eq!(job_dirs(dir.path()), Vec::<String>::new());
+    assert_eq!(stored_jobs(dir.path()), Vec::<String>::new());
 }
 
 #[tokio::test]

@@ -77,15 +77,12 @@ async fn a_job_goes_from_submission_to_done_under_one_lease() {
     assert_eq!(job.spec.as_ref().unwrap().symbols, vec!["BTC", "SYN-EDGE"]);
     let resolved: serde_json::Value = serde_json::from_str(&job.resolved_spec_json).unwrap();
     assert_eq!(resolved["ppo"]["n_steps"], 2048, "defaults are resolved and recorded");
-    // Acknowledged means on disk: in the fsynced journal at once, in its manifest soon after.
+    // Acknowledged means on disk: a queued job is a line of the fsynced journal; its directory
+    // and manifest come when it leaves the queue.
     let journal = std::fs::read_to_string(dir.path().join("submissions.journal")).unwrap_or_default();
     let manifest = dir.path().join(&job.id).join("manifest.json");
-    assert!(journal.contains(&job.id) || manifest.exists(), "an acknowledged job is on disk");
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while !manifest.exists() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(manifest.exists());
+    assert!(journal.contains(&job.id), "an acknowledged job is in the journal");
+    assert!(!manifest.exists(), "no directory while queued");
 
     let mut watch =
         c.watch_job(pb::WatchJobRequest { job_id: job.id.clone(), after_sequence: 0 }).await.unwrap().into_inner();
@@ -98,6 +95,11 @@ async fn a_job_goes_from_submission_to_done_under_one_lease() {
     assert!(grant.checkpoint.is_empty());
     let view = c.get_job(pb::GetJobRequest { job_id: job.id.clone() }).await.unwrap().into_inner();
     assert_eq!(state(&view), pb::JobState::Preflight);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !manifest.exists() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(manifest.exists(), "a granted job has its manifest");
     assert_eq!(view.trainer_id, "t-1");
 
     // Fencing: another attempt number or trainer is refused.

@@ -25,6 +25,21 @@ use serde_json::Value;
 use skippy_proto::v1 as pb;
 use skippy_proto::v1::training_service_client::TrainingServiceClient;
 
+/// The harness's own client: it presents [`ADMIN_SECRET`].
+type Authed = tonic::service::interceptor::InterceptedService<tonic::transport::Channel, AdminBearer>;
+
+/// Adds `authorization: Bearer ADMIN_SECRET`.
+#[derive(Debug, Clone, Copy)]
+struct AdminBearer;
+
+impl tonic::service::Interceptor for AdminBearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        let bearer = format!("Bearer {ADMIN_SECRET}").parse().expect("an ASCII header");
+        request.metadata_mut().insert("authorization", bearer);
+        Ok(request)
+    }
+}
+
 /// A small job: 8 PPO updates on the planted-edge synthetic market (a few seconds).
 pub const SMALL_JOB: &[&str] = &[
     "--symbols",
@@ -154,6 +169,12 @@ fn clean_env(cmd: &mut Command) {
     }
     cmd.env_remove("ADMIN_SECRET").env("NO_COLOR", "1").env("RUST_LOG", "info").stdin(Stdio::null());
 }
+
+/// The secrets every cluster of these tests runs with: the scheduler checks them, the CLI and
+/// the harness present the admin one, trainers the trainer one.
+pub const ADMIN_SECRET: &str = "e2e-admin-secret";
+/// See [`ADMIN_SECRET`].
+pub const TRAINER_TOKEN: &str = "e2e-trainer-token";
 
 /// Has the kernel SIGKILL the child when the thread that started it ends, so that no
 /// scheduler or trainer outlives a test binary that was itself killed (its drops never run).
@@ -368,6 +389,7 @@ impl Cluster {
             .arg(&self.runs)
             .args(SCHEDULER_FLAGS);
         clean_env(&mut cmd);
+        cmd.env("ADMIN_SECRET", ADMIN_SECRET).env("SKIPPY_TRAINER_TOKEN", TRAINER_TOKEN);
         self.logs.borrow_mut().push((name.clone(), log.clone()));
         self.scheduler = Some(Process::spawn(name, cmd, log.clone(), log));
         wait_until("the scheduler to answer GetQueue", READY, || {
@@ -393,6 +415,7 @@ impl Cluster {
         cmd.args(["--scheduler", &self.url(), "--name", name, "--checkpoint-interval-secs", "1"])
             .args(["--threads", &threads.to_string()]);
         clean_env(&mut cmd);
+        cmd.env("SKIPPY_TRAINER_TOKEN", TRAINER_TOKEN);
         let title = format!("trainer {name}");
         self.logs.borrow_mut().push((title.clone(), log.clone()));
         self.trainers.push(Process::spawn(title, cmd, log.clone(), log));
@@ -413,18 +436,22 @@ impl Cluster {
         self.trainers.iter_mut().rev().find(|t| t.name == title).unwrap_or_else(|| panic!("no trainer {name}"))
     }
 
-    /// A gRPC call to the scheduler (connecting afresh), with a 5 s deadline.
+    /// A gRPC call to the scheduler (connecting afresh, with the admin secret), with a 5 s
+    /// deadline.
     fn call<T, F, Fut>(&self, f: F) -> Result<T, tonic::Status>
     where
-        F: FnOnce(TrainingServiceClient<tonic::transport::Channel>) -> Fut,
+        F: FnOnce(TrainingServiceClient<Authed>) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let url = self.url();
         self.rt.block_on(async move {
             let call = async move {
-                let client = TrainingServiceClient::connect(url)
+                let channel = tonic::transport::Endpoint::from_shared(url)
+                    .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?
+                    .connect()
                     .await
                     .map_err(|e| tonic::Status::unavailable(format!("connecting: {e}")))?;
+                let client = TrainingServiceClient::with_interceptor(channel, AdminBearer);
                 f(client).await.map(tonic::Response::into_inner)
             };
             tokio::time::timeout(Duration::from_secs(5), call)
@@ -485,6 +512,7 @@ impl Cluster {
         let mut cmd = Command::new(binary("skippy-train"));
         cmd.arg("--scheduler").arg(self.url()).args(&args);
         clean_env(&mut cmd);
+        cmd.env("ADMIN_SECRET", ADMIN_SECRET);
         Process::spawn(name, cmd, stdout, stderr)
     }
 

@@ -63,13 +63,16 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-async fn spawn_scheduler(bin: &PathBuf) -> anyhow::Result<Spawned> {
+async fn spawn_scheduler(bin: &PathBuf, extra: &[&str]) -> anyhow::Result<Spawned> {
     let runs = tempfile::tempdir()?;
     let (grpc, http) = (free_port()?, free_port()?);
     let child = Command::new(bin)
         .args(["--grpc-addr", &format!("127.0.0.1:{grpc}"), "--http-addr", &format!("127.0.0.1:{http}")])
         .arg("--runs-dir")
         .arg(runs.path())
+        .args(extra)
+        .env("ADMIN_SECRET", ADMIN_SECRET)
+        .env("SKIPPY_TRAINER_TOKEN", TRAINER_TOKEN)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
@@ -82,6 +85,22 @@ async fn spawn_scheduler(bin: &PathBuf) -> anyhow::Result<Spawned> {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     bail!("the scheduler did not start on {url}")
+}
+
+/// The secrets of the schedulers this tool starts: it measures with authentication on.
+const ADMIN_SECRET: &str = "loadgen-admin-secret";
+const TRAINER_TOKEN: &str = "loadgen-trainer-token";
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Debug, Clone, Copy)]
+struct Bearer(&'static str);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        let value = format!("Bearer {}", self.0).parse().map_err(|_| tonic::Status::internal("bad token"))?;
+        request.metadata_mut().insert("authorization", value);
+        Ok(request)
+    }
 }
 
 async fn connect(url: &str) -> anyhow::Result<Channel> {
@@ -118,6 +137,10 @@ struct Report {
     dispatch_samples: usize,
     dispatch_p50_ms: f64,
     dispatch_p99_ms: f64,
+    submit_ack_p50_ms: f64,
+    submit_ack_p99_ms: f64,
+    unary_rpc_p50_ms: f64,
+    unary_rpc_p99_ms: f64,
     idle_trainers: usize,
     watchers: usize,
     rss_idle_mib: f64,
@@ -132,13 +155,15 @@ async fn main() -> anyhow::Result<()> {
         None => std::env::current_exe()?.with_file_name("skippy-scheduler"),
     };
 
-    // 1. Dispatch latency: trainers wait in AcquireJob; time from submit to grant.
-    let s = spawn_scheduler(&bin).await?;
+    // 1. Dispatch latency: trainers wait in AcquireJob; time from submit to grant. A trainer
+    // keeps its grants (leases long enough to outlast the test) and waits again at once, so
+    // nothing but the dispatch itself is measured.
+    let s = spawn_scheduler(&bin, &["--lease-ttl-ms", "3600000"]).await?;
     let ch = connect(&s.url).await?;
-    let mut client = TrainingServiceClient::new(ch.clone());
+    let mut client = TrainingServiceClient::with_interceptor(ch.clone(), Bearer(ADMIN_SECRET));
     let (grant_tx, mut grant_rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
     for i in 0..cli.waiting_trainers {
-        let mut t = TrainerServiceClient::new(connect(&s.url).await?);
+        let mut t = TrainerServiceClient::with_interceptor(connect(&s.url).await?, Bearer(TRAINER_TOKEN));
         let tx = grant_tx.clone();
         tokio::spawn(async move {
             loop {
@@ -153,15 +178,6 @@ async fn main() -> anyhow::Result<()> {
                     Ok(resp) => {
                         if let Some(g) = resp.into_inner().grant {
                             let _ = tx.send((g.job.map(|j| j.id).unwrap_or_default(), Instant::now()));
-                            // Release the job so its lease does not expire and come back.
-                            let _ = t
-                                .complete_job(pb::CompleteJobRequest {
-                                    lease: g.lease,
-                                    outcome: pb::Outcome::Failed as i32,
-                                    reason: "benchmark".into(),
-                                    ..Default::default()
-                                })
-                                .await;
                         }
                     }
                     Err(_) => return,
@@ -171,10 +187,12 @@ async fn main() -> anyhow::Result<()> {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut latencies = Vec::with_capacity(cli.samples);
+    let mut acks = Vec::with_capacity(cli.samples);
     for _ in 0..cli.samples {
         let start = Instant::now();
         let job =
             client.submit_job(pb::SubmitJobRequest { spec: Some(spec()) }).await?.into_inner().job.unwrap_or_default();
+        acks.push(start.elapsed().as_secs_f64() * 1000.0);
         let (id, at) =
             tokio::time::timeout(Duration::from_secs(10), grant_rx.recv()).await?.context("trainers gone")?;
         if id != job.id {
@@ -185,15 +203,26 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     latencies.sort_by(f64::total_cmp);
+    acks.sort_by(f64::total_cmp);
+    // The floor under both: a trivial unary call on the same connection, same pacing.
+    let mut gets = Vec::with_capacity(cli.samples);
+    for _ in 0..cli.samples {
+        let start = Instant::now();
+        let _ = client.list_jobs(pb::ListJobsRequest { limit: 1, ..Default::default() }).await?;
+        gets.push(start.elapsed().as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    gets.sort_by(f64::total_cmp);
+
     drop(s);
 
     // 2. Durable submissions per second with concurrent clients.
-    let s = spawn_scheduler(&bin).await?;
+    let s = spawn_scheduler(&bin, &[]).await?;
     let count = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs_f64(cli.seconds);
     let mut tasks = Vec::new();
     for _ in 0..cli.clients {
-        let mut c = TrainingServiceClient::new(connect(&s.url).await?);
+        let mut c = TrainingServiceClient::with_interceptor(connect(&s.url).await?, Bearer(ADMIN_SECRET));
         let count = count.clone();
         tasks.push(tokio::spawn(async move {
             while Instant::now() < deadline {
@@ -212,9 +241,9 @@ async fn main() -> anyhow::Result<()> {
     drop(s);
 
     // 3. Memory with idle trainers and watch streams.
-    let s = spawn_scheduler(&bin).await?;
+    let s = spawn_scheduler(&bin, &[]).await?;
     let pid = s.child.id();
-    let mut c = TrainingServiceClient::new(connect(&s.url).await?);
+    let mut c = TrainingServiceClient::with_interceptor(connect(&s.url).await?, Bearer(ADMIN_SECRET));
     let mut jobs = Vec::new();
     for _ in 0..10 {
         jobs.push(
@@ -230,7 +259,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut streams = Vec::new();
     for i in 0..cli.watchers {
-        let mut c = TrainingServiceClient::new(channels[i % connections].clone());
+        let mut c = TrainingServiceClient::with_interceptor(channels[i % connections].clone(), Bearer(ADMIN_SECRET));
         let job_id = jobs[i % jobs.len()].clone();
         let mut stream = c.watch_job(pb::WatchJobRequest { job_id, after_sequence: 0 }).await?.into_inner();
         let _ = stream.message().await?;
@@ -238,7 +267,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut polls = Vec::new();
     for i in 0..cli.idle_trainers {
-        let mut t = TrainerServiceClient::new(channels[i % connections].clone());
+        let mut t = TrainerServiceClient::with_interceptor(channels[i % connections].clone(), Bearer(TRAINER_TOKEN));
         polls.push(tokio::spawn(async move {
             let _ = t
                 .acquire_job(pb::AcquireJobRequest {
@@ -264,6 +293,10 @@ async fn main() -> anyhow::Result<()> {
         dispatch_samples: latencies.len(),
         dispatch_p50_ms: percentile(&latencies, 0.50),
         dispatch_p99_ms: percentile(&latencies, 0.99),
+        submit_ack_p50_ms: percentile(&acks, 0.50),
+        submit_ack_p99_ms: percentile(&acks, 0.99),
+        unary_rpc_p50_ms: percentile(&gets, 0.50),
+        unary_rpc_p99_ms: percentile(&gets, 0.99),
         idle_trainers: cli.idle_trainers,
         watchers: cli.watchers,
         rss_idle_mib: rss_idle,
@@ -282,6 +315,10 @@ async fn main() -> anyhow::Result<()> {
             report.dispatch_p99_ms,
             latencies.len(),
             cli.waiting_trainers
+        );
+        println!(
+            "  for reference:    submit acknowledged p50 {:.2} ms, p99 {:.2} ms; a trivial unary call (ListJobs) p50 {:.2} ms, p99 {:.2} ms",
+            report.submit_ack_p50_ms, report.submit_ack_p99_ms, report.unary_rpc_p50_ms, report.unary_rpc_p99_ms
         );
         println!(
             "scheduler memory:    {:.1} MiB idle, {:.1} MiB with {} idle trainers and {} watch streams",
