@@ -184,7 +184,7 @@ fn secrets_never_reach_the_log_or_help() {
     let grpc = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let args = ["--grpc-addr", &format!("127.0.0.1:{grpc}"), "--http-addr", "127.0.0.1:0", "--runs-dir", runs];
     let env = [("ADMIN_SECRET", ADMIN), ("SKIPPY_TRAINER_TOKEN", TRAINER), ("RUST_LOG", "debug")];
-    let mut child = scheduler(&args, &env).spawn().unwrap();
+    let child = scheduler(&args, &env).spawn().unwrap();
     // A call with a wrong token and one with the right one, then a clean stop.
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
