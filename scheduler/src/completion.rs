@@ -69,6 +69,7 @@ impl Scheduler {
                 job.progress.steps_per_sec = report.steps_per_sec;
             }
             let msg = job.progress.message.clone();
+            st.ledger.observe_speed(report.steps_per_sec);
             if let Some(t) = st.trainers.get_mut(&claim.trainer_id) {
                 t.last_seen_ms = now_ms();
                 t.steps_per_sec = report.steps_per_sec;

@@ -43,6 +43,20 @@ pub struct Config {
     /// A job not finished this long after submission fails (seconds; 0: no limit).
     #[arg(long, env = "SKIPPY_JOB_TIMEOUT_SECS", default_value_t = 0)]
     pub job_timeout_secs: u64,
+    /// Most environment steps one job may ask for (0: no limit).
+    #[arg(long, env = "SKIPPY_MAX_STEPS_PER_JOB", default_value_t = 100_000_000)]
+    pub max_steps_per_job: u64,
+    /// Longest training-duration budget one job may ask for, in seconds; a job that names none
+    /// gets this one (0: no limit).
+    #[arg(long, env = "SKIPPY_MAX_JOB_DURATION_SECS", default_value_t = 86_400)]
+    pub max_job_duration_secs: u64,
+    /// Most jobs waiting in the queue; more submissions get RESOURCE_EXHAUSTED / 429 (0: no limit).
+    #[arg(long, env = "SKIPPY_MAX_QUEUED_JOBS", default_value_t = 100_000)]
+    pub max_queued_jobs: usize,
+    /// Compute budget: trainer-hours per rolling day, counting what ran and the estimated time
+    /// of what is running and queued; submissions beyond it get 429 (0: no budget).
+    #[arg(long, env = "SKIPPY_TRAINER_HOURS_PER_DAY", default_value_t = 0.0)]
+    pub trainer_hours_per_day: f64,
     /// Secret clients present (`authorization: Bearer …`): the CLI, the REST API, grpcurl.
     /// Prefer the environment variable: flags show in process lists.
     #[arg(long, env = "ADMIN_SECRET", hide_env_values = true)]
@@ -80,6 +94,10 @@ impl Config {
             attempt_timeout_secs: 0,
             job_timeout_secs: 0,
             keep_checkpoints: 3,
+            max_steps_per_job: 100_000_000,
+            max_job_duration_secs: 86_400,
+            max_queued_jobs: 100_000,
+            trainer_hours_per_day: 0.0,
             admin_secret: None,
             trainer_token: None,
             insecure_no_auth: true,

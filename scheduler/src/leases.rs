@@ -150,6 +150,9 @@ impl Scheduler {
                 Some((job.id.clone(), action))
             })
             .collect();
+        if cfg.trainer_hours_per_day > 0.0 {
+            st.ledger.committed_secs = crate::budget::committed_secs(&st, now);
+        }
         let mut changed = Vec::with_capacity(actions.len());
         for (id, action) in actions {
             match action {

@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`config`]: flags and environment.
 //! - [`auth`]: bearer tokens for clients and trainers.
+//! - [`budget`]: admission: per-job caps, the queue cap, the compute budget.
 //! - [`job`]: ids, states, the state machine, the job record (`manifest.json`).
 //! - [`store`]: files under `runs/`, atomic and durable writes, the submission journal, recovery.
 //! - [`scheduler`]: the one owner of all job state: submission, queries, cancel, watch.
@@ -13,6 +14,7 @@
 //! - [`gateway`]: the REST gateway, a gRPC client of the services above.
 
 pub mod auth;
+pub mod budget;
 pub mod completion;
 pub mod config;
 pub mod events;

@@ -48,6 +48,9 @@ pub enum SchedulerError {
     /// The scheduler is shutting down.
     #[error("the scheduler is shutting down")]
     ShuttingDown,
+    /// A server-wide limit is reached (queue full, compute budget spent); try again later.
+    #[error("{0}")]
+    Exhausted(String),
 }
 
 /// Result type of scheduler operations.
@@ -109,6 +112,8 @@ pub(crate) struct State {
     pub(crate) dirty_events: Vec<String>,
     /// Wakes the event writer.
     pub(crate) events_pending: Arc<Notify>,
+    /// Admission's counts: jobs being committed, the compute budget, trainers' speed.
+    pub(crate) ledger: crate::budget::Ledger,
 }
 
 struct PendingSubmit {
@@ -157,6 +162,7 @@ impl Scheduler {
             shutting_down: false,
             dirty_events: Vec::new(),
             events_pending: Arc::new(Notify::new()),
+            ledger: Default::default(),
         };
         let grace = now_ms() + config.lease_ttl_ms as i64;
         for mut job in recovered.jobs.iter().cloned() {
@@ -254,6 +260,12 @@ impl Scheduler {
                 }
             }
         }
+        if let Err(e) = crate::budget::admit(&self.config, &mut self.lock(), &record) {
+            if let Some(key) = &key {
+                self.lock().idempotency.remove(key);
+            }
+            return Err(e);
+        }
         let id = record.id.clone();
         let (ack_tx, ack_rx) = oneshot::channel();
         let sent = self.submit_tx.send(PendingSubmit { job: record, ack: ack_tx }).await;
@@ -296,6 +308,8 @@ impl Scheduler {
         if !spec.max_duration_seconds.is_finite() || spec.max_duration_seconds < 0.0 {
             return Err(invalid(format!("max_duration_seconds = {} must be ≥ 0", spec.max_duration_seconds)));
         }
+        let mut max_duration_seconds = spec.max_duration_seconds;
+        crate::budget::check_job_limits(&self.config, total_steps, &mut max_duration_seconds).map_err(invalid)?;
         if spec.idempotency_key.len() > 256 {
             return Err(invalid("idempotency_key is longer than 256 bytes".into()));
         }
@@ -311,7 +325,7 @@ impl Scheduler {
             resolved_spec: crate::job::JsonText::of(&resolved).expect("specs serialise"),
             seed,
             priority: spec.priority,
-            max_duration_seconds: spec.max_duration_seconds,
+            max_duration_seconds,
             idempotency_key: key.clone(),
             code_version: env!("CARGO_PKG_VERSION").to_string(),
             data_fingerprints: Vec::new(),
@@ -338,6 +352,7 @@ impl Scheduler {
                 features: feature_names,
                 total_steps,
                 seed: Some(seed),
+                max_duration_seconds,
                 ..spec
             },
         };
@@ -665,13 +680,14 @@ fn commit_loop(
         }
         let result = match scheduler.store.journal_submissions(&jobs) {
             Ok(()) => Ok(jobs),
-            Err(e) => Err(format!("cannot store the job under {}: {e}", scheduler.config.runs_dir.display())),
+            Err(e) => Err((jobs, format!("cannot store the job under {}: {e}", scheduler.config.runs_dir.display()))),
         };
         match result {
             Ok(jobs) => {
                 {
                     let mut st = scheduler.lock();
                     for job in jobs {
+                        crate::budget::admitted(&mut st, &job, true);
                         let id = job.id.clone();
                         st.queue.insert((Reverse(job.priority), job.seq, id.clone()));
                         st.jobs.insert(id.clone(), job);
@@ -696,8 +712,14 @@ fn commit_loop(
                     });
                 }
             }
-            Err(reason) => {
+            Err((jobs, reason)) => {
                 tracing::error!(%reason, "submissions not stored");
+                {
+                    let mut st = scheduler.lock();
+                    for job in &jobs {
+                        crate::budget::admitted(&mut st, job, false);
+                    }
+                }
                 for ack in acks {
                     let _ = ack.send(Err(SchedulerError::Storage(reason.clone())));
                 }

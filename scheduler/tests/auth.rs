@@ -12,48 +12,26 @@ use serde_json::Value;
 use skippy_proto::v1 as pb;
 use skippy_proto::v1::trainer_service_client::TrainerServiceClient;
 use skippy_proto::v1::training_service_client::TrainingServiceClient;
-use skippy_scheduler::Config;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tonic::Code;
 use tonic::transport::Channel;
 
+mod support;
+use support::{Running, STEP, start_with};
+
 const ADMIN: &str = "admin-s3cret-for-tests";
 const TRAINER: &str = "trainer-t0ken-for-tests";
-const STEP: Duration = Duration::from_secs(20);
-
-struct Running {
-    http: String,
-    grpc: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Running {
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(STEP, self.task).await.expect("the scheduler stops").unwrap().unwrap();
-    }
-
-    async fn channel(&self) -> Channel {
-        Channel::from_shared(self.grpc.clone()).unwrap().connect().await.unwrap()
-    }
-}
 
 async fn start(runs: &Path) -> Running {
-    let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (grpc_url, http_url) =
-        (format!("http://{}", grpc.local_addr().unwrap()), format!("http://{}", http.local_addr().unwrap()));
-    let mut config = Config::local(runs.to_path_buf());
-    config.insecure_no_auth = false;
-    config.admin_secret = Some(ADMIN.parse().unwrap());
-    config.trainer_token = Some(TRAINER.parse().unwrap());
-    let (tx, rx) = oneshot::channel();
-    let task = tokio::spawn(skippy_scheduler::run(config, grpc, Some(http), async move {
-        let _ = rx.await;
-    }));
-    Running { http: http_url, grpc: grpc_url, stop: Some(tx), task }
+    start_with(runs, |config| {
+        config.insecure_no_auth = false;
+        config.admin_secret = Some(ADMIN.parse().unwrap());
+        config.trainer_token = Some(TRAINER.parse().unwrap());
+    })
+    .await
+}
+
+async fn channel(s: &Running) -> Channel {
+    Channel::from_shared(s.grpc.clone()).unwrap().connect().await.unwrap()
 }
 
 fn with_token<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
@@ -78,8 +56,8 @@ fn assert_refused(status: &tonic::Status, code: Code, words: &str) {
 async fn each_api_takes_only_its_own_token() {
     let dir = tempfile::tempdir().unwrap();
     let s = start(dir.path()).await;
-    let mut client = TrainingServiceClient::new(s.channel().await);
-    let mut trainer = TrainerServiceClient::new(s.channel().await);
+    let mut client = TrainingServiceClient::new(channel(&s).await);
+    let mut trainer = TrainerServiceClient::new(channel(&s).await);
 
     // The client API: the admin secret only.
     let submit = |token| with_token(pb::SubmitJobRequest { spec: Some(spec()) }, token);
@@ -108,7 +86,7 @@ async fn each_api_takes_only_its_own_token() {
     assert_eq!(grant.job.unwrap().id, job.id);
 
     // Health stays open.
-    let mut health = tonic_health::pb::health_client::HealthClient::new(s.channel().await);
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel(&s).await);
     let r = health.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.unwrap();
     assert_eq!(r.into_inner().status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
 

@@ -2,7 +2,6 @@
 //! status codes of every kind of error, server-sent events, the blocking real-session call,
 //! authorization passthrough, and a scheduler that cannot be reached.
 
-use std::path::Path;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -15,82 +14,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
 
-/// Longest any single step of a test may take before it counts as hung.
-const STEP: Duration = Duration::from_secs(20);
-
-struct Running {
-    /// `http://127.0.0.1:port` of the gateway.
-    http: String,
-    /// `http://127.0.0.1:port` of the scheduler's gRPC listener.
-    grpc: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Running {
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(STEP, self.task).await.expect("the scheduler stops").unwrap().unwrap();
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.http)
-    }
-
-    async fn trainer(&self) -> TrainerServiceClient<Channel> {
-        let ch = Channel::from_shared(self.grpc.clone()).unwrap().connect().await.unwrap();
-        TrainerServiceClient::new(ch)
-    }
-}
-
-async fn start(runs: &Path) -> Running {
-    let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let grpc_url = format!("http://{}", grpc.local_addr().unwrap());
-    let http_url = format!("http://{}", http.local_addr().unwrap());
-    let (tx, rx) = oneshot::channel();
-    let task = tokio::spawn(skippy_scheduler::run(Config::local(runs.to_path_buf()), grpc, Some(http), async move {
-        let _ = rx.await;
-    }));
-    Running { http: http_url, grpc: grpc_url, stop: Some(tx), task }
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder().timeout(STEP).build().unwrap()
-}
-
-/// Status and JSON body of a response.
-async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
-    (status, body)
-}
-
-async fn get(url: &str) -> (StatusCode, Value) {
-    answer(http().get(url).send().await.unwrap()).await
-}
-
-async fn post(url: &str, body: &str) -> (StatusCode, Value) {
-    answer(http().post(url).header("content-type", "application/json").body(body.to_string()).send().await.unwrap())
-        .await
-}
-
-async fn delete(url: &str) -> (StatusCode, Value) {
-    answer(http().delete(url).send().await.unwrap()).await
-}
-
-/// Asserts an error response: its status, its code, and words its message must contain.
-#[track_caller]
-fn assert_error(got: &(StatusCode, Value), status: u16, code: &str, words: &[&str]) {
-    let (s, body) = got;
-    assert_eq!(s.as_u16(), status, "{body}");
-    assert_eq!(body["error"]["code"], code, "{body}");
-    let message = body["error"]["message"].as_str().unwrap_or_default();
-    for w in words {
-        assert!(message.contains(w), "message {message:?} should mention {w:?}");
-    }
-}
+mod support;
+use support::*;
 
 async fn acquire(t: &mut TrainerServiceClient<Channel>, wait_ms: u32) -> pb::JobGrant {
     t.acquire_job(pb::AcquireJobRequest { trainer_id: "t-gw".into(), name: "test".into(), wait_ms })
@@ -114,22 +39,6 @@ async fn complete(t: &mut TrainerServiceClient<Channel>, grant: &pb::JobGrant, o
 }
 
 /// Job directories under `runs/`.
-/// Every job on disk: a directory of its own, or (while queued) a line of the journal.
-fn stored_jobs(runs: &Path) -> Vec<String> {
-    let mut ids: Vec<String> = std::fs::read_dir(runs)
-        .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| n.starts_with("tr_")).collect())
-        .unwrap_or_default();
-    let journal = std::fs::read_to_string(runs.join("submissions.journal")).unwrap_or_default();
-    for line in journal.lines() {
-        let id = serde_json::from_str::<Value>(line).unwrap()["id"].as_str().unwrap().to_string();
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
-    ids.sort();
-    ids
-}
-
 const SPEC: &str = r#"{"symbols":["BTC"],"totalSteps":20000,"features":["price"],"seed":1,"priority":0,
     "maxDurationSeconds":3600,"idempotencyKey":"k","overrides":{"ppo.learning_rate":"1e-4"}}"#;
 

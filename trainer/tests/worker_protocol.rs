@@ -277,6 +277,7 @@ fn grant(job_id: &str, spec: &TrainSpec) -> JobGrant {
         lease_ttl_ms: 5_000,
         attempt_timeout_ms: 0,
         max_duration_seconds: 0.0,
+        measured_steps_per_sec: 40_000.0,
     }
 }
 
@@ -360,6 +361,9 @@ async fn a_granted_job_reports_its_phases_uploads_artifacts_and_completes_done()
 
     assert_eq!(states(&log), [JobState::Preflight, JobState::Training, JobState::Evaluating], "{}", summary(&log));
     let evs = events(&log);
+    // Preflight states its estimate from the speed the grant carries.
+    let estimate = "inputs ok; 4096 steps at ~40000 steps/s ≈ 0s";
+    assert!(evs.iter().any(|e| e.message == estimate), "no {estimate:?} in:\n{}", summary(&log));
     assert!(evs.iter().all(|e| e.lease.as_ref() == Some(lease)), "every event carries the lease");
     let progress = evs
         .iter()

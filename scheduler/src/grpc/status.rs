@@ -12,6 +12,7 @@ impl From<SchedulerError> for Status {
             SchedulerError::Invalid(_) => Status::invalid_argument(msg),
             SchedulerError::Conflict(_) | SchedulerError::StaleLease { .. } => Status::failed_precondition(msg),
             SchedulerError::Storage(_) | SchedulerError::ShuttingDown => Status::unavailable(msg),
+            SchedulerError::Exhausted(_) => Status::resource_exhausted(msg),
         }
     }
 }

@@ -67,6 +67,7 @@ impl TrainerService for Trainers {
             });
         }
         let cfg = &self.scheduler.config;
+        let measured_steps_per_sec = self.scheduler.lock().ledger.measured_steps_per_sec.unwrap_or(0.0);
         let lease = pb::Lease {
             job_id: id,
             lease_id: grant.lease.lease_id.clone(),
@@ -84,6 +85,7 @@ impl TrainerService for Trainers {
                 heartbeat_interval_ms: cfg.heartbeat_interval_ms,
                 lease_ttl_ms: cfg.lease_ttl_ms,
                 attempt_timeout_ms: cfg.attempt_timeout_secs * 1000,
+                measured_steps_per_sec,
             }),
         }))
     }

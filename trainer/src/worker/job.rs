@@ -135,7 +135,7 @@ impl<'a> Job<'a> {
 
         self.report(JobState::Preflight, 5.0, "validating inputs").await;
         let data_dir = self.worker.data_dir.clone();
-        let JobGrant { resolved_spec_json, checkpoint, .. } = grant;
+        let JobGrant { resolved_spec_json, checkpoint, measured_steps_per_sec, .. } = grant;
         let checked = self
             .supervise(tokio::task::spawn_blocking(move || {
                 preflight::check(&resolved_spec_json, data_dir.as_deref(), &checkpoint)
@@ -143,6 +143,10 @@ impl<'a> Job<'a> {
             .await;
         let (ending, uploader) = match checked {
             Ok(Ok(inputs)) => {
+                let done = inputs.resume.as_ref().map_or(0, |c| c.steps_done);
+                let left = inputs.spec.total_steps.saturating_sub(done);
+                let line = preflight::estimate(left, measured_steps_per_sec, self.max_duration);
+                self.report(JobState::Unspecified, 8.0, &line).await;
                 let (ending, uploader) = self.train(inputs, events_tx).await;
                 (ending, Some(uploader))
             }

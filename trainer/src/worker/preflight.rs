@@ -57,6 +57,39 @@ pub fn check(spec_json: &str, data_dir: Option<&Path>, checkpoint: &[u8]) -> Res
     Ok(Inputs { spec, data, resume })
 }
 
+/// The preflight's estimate of the job's training time: `steps_left` at the speed trainers
+/// have measured (`steps_per_sec`; 0 when none has yet), against the duration budget.
+pub fn estimate(steps_left: u64, steps_per_sec: f64, max_duration: Option<std::time::Duration>) -> String {
+    let budget = max_duration.map(|d| d.as_secs_f64());
+    if !(steps_per_sec.is_finite() && steps_per_sec > 0.0) {
+        return match budget {
+            Some(b) => format!("inputs ok; no speed measured yet; training stops at {} at the latest", clock(b)),
+            None => "inputs ok; no speed measured yet".to_string(),
+        };
+    }
+    let secs = steps_left as f64 / steps_per_sec;
+    let head = format!("inputs ok; {steps_left} steps at ~{steps_per_sec:.0} steps/s ≈ {}", clock(secs));
+    match budget {
+        Some(b) if secs > b => format!(
+            "{head}, over the {} budget: training will stop at it after about {:.0}% of the steps",
+            clock(b),
+            100.0 * b / secs
+        ),
+        Some(b) => format!("{head}, within the {} budget", clock(b)),
+        None => head,
+    }
+}
+
+/// `1h02m`, `3m20s`, `45s`.
+fn clock(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    match (s / 3600, s % 3600 / 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m{s:02}s"),
+        (h, m, _) => format!("{h}h{m:02}m"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use skippy_market::features::FeatureSet;
@@ -65,6 +98,22 @@ mod tests {
 
     fn spec(symbols: &[&str]) -> TrainSpec {
         TrainSpec::new(symbols.iter().map(|s| s.to_string()).collect(), vec![FeatureSet::Price], 4096, 1)
+    }
+
+    #[test]
+    fn the_estimate_says_whether_the_budget_suffices() {
+        use std::time::Duration;
+        let hour = Some(Duration::from_secs(3600));
+        assert_eq!(
+            estimate(1_000_000, 50_000.0, hour),
+            "inputs ok; 1000000 steps at ~50000 steps/s ≈ 20s, within the 1h00m budget"
+        );
+        assert_eq!(
+            estimate(400_000_000, 50_000.0, hour),
+            "inputs ok; 400000000 steps at ~50000 steps/s ≈ 2h13m, over the 1h00m budget: training will stop at it after about 45% of the steps"
+        );
+        assert_eq!(estimate(10, 0.0, hour), "inputs ok; no speed measured yet; training stops at 1h00m at the latest");
+        assert_eq!(estimate(6_000_000, 20_000.0, None), "inputs ok; 6000000 steps at ~20000 steps/s ≈ 5m00s");
     }
 
     #[test]

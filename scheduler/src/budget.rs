@@ -1,0 +1,189 @@
+//! Admission: what a submission may ask for and whether the server has room for it.
+//!
+//! - Per job: `total_steps` and the wall-duration budget are capped (`--max-steps-per-job`,
+//!   `--max-job-duration-secs`); a job that names no duration gets the cap. Asking for more is
+//!   a bad request (400 / `INVALID_ARGUMENT`): retrying cannot help.
+//! - Server-wide: at most `--max-queued-jobs` queued, and a compute budget of
+//!   `--trainer-hours-per-day` over a rolling day, counting the training time of jobs that
+//!   ran in it and the estimated time of running and queued ones. A full queue or a spent
+//!   budget is 429 / `RESOURCE_EXHAUSTED`: it clears as work finishes.
+//!
+//! Estimates come from the speed trainers report (steps per second, smoothed); until one has
+//! reported, [`ASSUMED_STEPS_PER_SEC`]. A job's estimate never exceeds its duration budget.
+
+use crate::config::Config;
+use crate::job::JobRecord;
+use crate::scheduler::{SchedulerError, State};
+
+/// Speed assumed before any trainer has reported one (a 2-core trainer does ~50k env-steps/s
+/// of PPO; this leaves room for evaluation and slower machines).
+pub const ASSUMED_STEPS_PER_SEC: f64 = 20_000.0;
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// What admission tracks between sweeps.
+#[derive(Debug, Default)]
+pub(crate) struct Ledger {
+    /// Submissions accepted but not yet queued (in the committer).
+    pub admitting: usize,
+    /// Trainer-seconds used or committed in the rolling day (recomputed by each sweep; each
+    /// admission adds its estimate).
+    pub committed_secs: f64,
+    /// Smoothed speed trainers reported.
+    pub measured_steps_per_sec: Option<f64>,
+}
+
+impl Ledger {
+    /// Folds one reported speed into the smoothed one.
+    pub fn observe_speed(&mut self, steps_per_sec: f64) {
+        if steps_per_sec.is_finite() && steps_per_sec > 0.0 {
+            self.measured_steps_per_sec = Some(match self.measured_steps_per_sec {
+                Some(s) => 0.9 * s + 0.1 * steps_per_sec,
+                None => steps_per_sec,
+            });
+        }
+    }
+
+    /// The speed estimates use.
+    pub fn speed(&self) -> f64 {
+        self.measured_steps_per_sec.unwrap_or(ASSUMED_STEPS_PER_SEC)
+    }
+}
+
+/// The caps on one job; fills in the default duration. Errors say which limit and by how much.
+pub(crate) fn check_job_limits(
+    config: &Config,
+    total_steps: u64,
+    max_duration_seconds: &mut f64,
+) -> Result<(), String> {
+    if config.max_steps_per_job > 0 && total_steps > config.max_steps_per_job {
+        return Err(format!(
+            "total_steps = {total_steps} is over this server's limit of {} steps per job by {} \
+             (--max-steps-per-job)",
+            config.max_steps_per_job,
+            total_steps - config.max_steps_per_job
+        ));
+    }
+    let cap = config.max_job_duration_secs as f64;
+    if cap > 0.0 {
+        if *max_duration_seconds > cap {
+            return Err(format!(
+                "max_duration_seconds = {} is over this server's limit of {cap} s per job by {} s \
+                 (--max-job-duration-secs)",
+                *max_duration_seconds,
+                *max_duration_seconds - cap
+            ));
+        }
+        if *max_duration_seconds == 0.0 {
+            *max_duration_seconds = cap;
+        }
+    }
+    Ok(())
+}
+
+/// Seconds of training a job is expected to take at `speed`, bounded by its duration budget.
+pub(crate) fn estimate_secs(job: &JobRecord, speed: f64) -> f64 {
+    let steps = job.request.total_steps.saturating_sub(job.progress.steps_done) as f64;
+    let secs = steps / speed.max(1.0);
+    if job.max_duration_seconds > 0.0 { secs.min(job.max_duration_seconds) } else { secs }
+}
+
+/// Trainer-seconds used or committed in the day before `now_ms`: time spent training in that
+/// window by jobs that ran, plus the estimated rest of running and queued jobs.
+pub(crate) fn committed_secs(st: &State, now_ms: i64) -> f64 {
+    let window_start = now_ms - DAY_MS;
+    let speed = st.ledger.speed();
+    st.jobs
+        .values()
+        .map(|job| {
+            let ran = if job.started_ms > 0 {
+                let end = if job.state.is_terminal() { job.finished_ms } else { now_ms };
+                ((end - job.started_ms.max(window_start)).max(0) as f64) / 1000.0
+            } else {
+                0.0
+            };
+            let rest = if job.state.is_terminal() { 0.0 } else { estimate_secs(job, speed) };
+            ran + rest
+        })
+        .sum()
+}
+
+/// Whether a new job fits: the queue cap and the compute budget. On success the job is
+/// counted (`admitting`, `committed_secs`); [`admitted`] ends the first when it is queued.
+pub(crate) fn admit(config: &Config, st: &mut State, job: &JobRecord) -> Result<(), SchedulerError> {
+    let queued = st.queue.len() + st.ledger.admitting;
+    if config.max_queued_jobs > 0 && queued >= config.max_queued_jobs {
+        return Err(SchedulerError::Exhausted(format!(
+            "the queue is full: {queued} jobs are queued and the limit is {} (--max-queued-jobs); \
+             submit again when some have started",
+            config.max_queued_jobs
+        )));
+    }
+    let budget = config.trainer_hours_per_day * 3600.0;
+    let needs = estimate_secs(job, st.ledger.speed());
+    if budget > 0.0 && st.ledger.committed_secs + needs > budget {
+        let speed = match st.ledger.measured_steps_per_sec {
+            Some(s) => format!("{s:.0} steps/s as trainers measured"),
+            None => format!("an assumed {ASSUMED_STEPS_PER_SEC:.0} steps/s (no trainer has reported yet)"),
+        };
+        return Err(SchedulerError::Exhausted(format!(
+            "compute budget exceeded: this job needs about {:.2} trainer-hours ({} steps at {speed}), \
+             and {:.2} of the {:.2} trainer-hours per day are used or committed; {:.2} over \
+             (--trainer-hours-per-day)",
+            needs / 3600.0,
+            job.request.total_steps,
+            st.ledger.committed_secs / 3600.0,
+            config.trainer_hours_per_day,
+            (st.ledger.committed_secs + needs - budget) / 3600.0
+        )));
+    }
+    st.ledger.admitting += 1;
+    st.ledger.committed_secs += needs;
+    Ok(())
+}
+
+/// A job counted by [`admit`] left the committer (queued, or refused by the store).
+pub(crate) fn admitted(st: &mut State, job: &JobRecord, stored: bool) {
+    st.ledger.admitting = st.ledger.admitting.saturating_sub(1);
+    if !stored {
+        st.ledger.committed_secs -= estimate_secs(job, st.ledger.speed());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_limits_say_which_and_by_how_much_and_fill_in_the_duration() {
+        let mut config = Config::local("runs".into());
+        config.max_steps_per_job = 1_000_000;
+        config.max_job_duration_secs = 3600;
+        let mut d = 0.0;
+        check_job_limits(&config, 1_000_000, &mut d).unwrap();
+        assert_eq!(d, 3600.0, "no duration means the cap");
+        let e = check_job_limits(&config, 1_500_000, &mut 0.0).unwrap_err();
+        assert!(e.contains("limit of 1000000 steps per job by 500000") && e.contains("--max-steps-per-job"), "{e}");
+        let e = check_job_limits(&config, 10, &mut 5400.0).unwrap_err();
+        assert!(e.contains("limit of 3600 s per job by 1800 s"), "{e}");
+        config.max_steps_per_job = 0;
+        config.max_job_duration_secs = 0;
+        let mut d = 0.0;
+        check_job_limits(&config, u64::MAX, &mut d).unwrap();
+        assert_eq!(d, 0.0, "0 means no cap");
+    }
+
+    #[test]
+    fn the_speed_is_smoothed_and_ignores_nonsense() {
+        let mut l = Ledger::default();
+        assert_eq!(l.speed(), ASSUMED_STEPS_PER_SEC);
+        l.observe_speed(50_000.0);
+        assert_eq!(l.speed(), 50_000.0);
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            l.observe_speed(bad);
+        }
+        assert_eq!(l.speed(), 50_000.0);
+        l.observe_speed(40_000.0);
+        assert_eq!(l.speed(), 49_000.0);
+    }
+}
