@@ -157,7 +157,10 @@ impl Scheduler {
         for (id, action) in actions {
             match action {
                 Action::Fail(reason) => fail(&mut st, &id, reason),
-                Action::Requeue(reason) => requeue_or_end(self, &mut st, &id, reason, false),
+                Action::Requeue(reason) => {
+                    self.metrics.lease_expiries.inc();
+                    requeue_or_end(self, &mut st, &id, reason, false)
+                }
             }
             changed.push(id);
         }
@@ -203,6 +206,8 @@ fn grant_next(scheduler: &Scheduler, st: &mut State, trainer_id: &str, name: &st
     let id = key.2;
     let job = st.jobs.get_mut(&id)?;
     job.attempt += 1;
+    let queued_since = job.history.last().map_or(job.created_ms, |h| h.at_ms).max(job.not_before_ms);
+    scheduler.metrics.dispatch_seconds.observe((now - queued_since).max(0) as f64 / 1000.0);
     let lease = LeaseRecord {
         lease_id: uuid::Uuid::new_v4().simple().to_string(),
         attempt: job.attempt,
@@ -298,6 +303,7 @@ pub(crate) fn requeue_or_end(scheduler: &Scheduler, st: &mut State, id: &str, re
         job.progress.percent = 0.0;
         job.progress.message = format!("re-queued: {reason}");
         st.queue.insert((Reverse(job.priority), job.seq, job.id.clone()));
+        scheduler.metrics.requeues.inc();
         notify_lost(st, id);
         push_event(st, id, EventKind::State, format!("re-queued: {reason}"), None);
     }

@@ -10,6 +10,7 @@
 //! - [`leases`]: handing jobs to trainers, heartbeats, expiry and re-queueing.
 //! - [`completion`]: progress, checkpoints, artifacts and the end of an attempt.
 //! - [`events`]: per-job event logs and live watchers.
+//! - [`metrics`]: Prometheus metrics on `/metrics`.
 //! - [`grpc`]: the services, conversions and the error mapping.
 //! - [`gateway`]: the REST gateway, a gRPC client of the services above.
 
@@ -22,6 +23,7 @@ pub mod gateway;
 pub mod grpc;
 pub mod job;
 pub mod leases;
+pub mod metrics;
 pub mod scheduler;
 pub mod store;
 
@@ -115,8 +117,21 @@ pub async fn run(
         Some(listener) => {
             let mut rx = stop_rx.clone();
             // The REST gateway calls this scheduler over its own gRPC listener.
+            let metrics = scheduler.clone();
             let app = gateway::router_with_shutdown(gateway::local_client(grpc_addr)?, stop_rx.clone())
-                .route("/healthz", axum::routing::get(|| async { "ok\n" }));
+                .route("/healthz", axum::routing::get(|| async { "ok\n" }))
+                .route(
+                    "/metrics",
+                    axum::routing::get(move || async move {
+                        (
+                            [(
+                                axum::http::header::CONTENT_TYPE,
+                                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                            )],
+                            metrics.render_metrics(),
+                        )
+                    }),
+                );
             Some(tokio::spawn(async move {
                 axum::serve(listener, app)
                     .with_graceful_shutdown(async move {

@@ -134,6 +134,8 @@ pub struct Scheduler {
     symbols: Vec<String>,
     /// Turns true when shutdown begins: long-lived streams end on it.
     stopping: tokio::sync::watch::Sender<bool>,
+    /// Prometheus metrics.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -201,6 +203,7 @@ impl Scheduler {
             write_locks: Mutex::new(HashMap::new()),
             symbols: catalog.symbols(),
             stopping: tokio::sync::watch::channel(false).0,
+            metrics: Default::default(),
         });
         // Jobs replayed from the journal have no events yet.
         {
@@ -261,6 +264,7 @@ impl Scheduler {
             }
         }
         if let Err(e) = crate::budget::admit(&self.config, &mut self.lock(), &record) {
+            self.metrics.rejections.inc();
             if let Some(key) = &key {
                 self.lock().idempotency.remove(key);
             }
@@ -696,6 +700,7 @@ fn commit_loop(
                     }
                     crate::leases::dispatch(&scheduler, &mut st);
                 }
+                scheduler.metrics.submissions.inc_by(acks.len() as u64);
                 for ack in acks {
                     let _ = ack.send(Ok(()));
                 }

@@ -109,7 +109,12 @@ impl TrainingService for Clients {
         let r = request.into_inner();
         let (view, backlog, live) = self.scheduler.watch(&r.job_id, r.after_sequence).await?;
         let (tx, rx) = mpsc::channel(64);
-        tokio::spawn(stream_events(self.scheduler.clone(), view, r.after_sequence, backlog, live, tx));
+        let scheduler = self.scheduler.clone();
+        tokio::spawn(async move {
+            scheduler.metrics.watch_streams.inc();
+            stream_events(scheduler.clone(), view, r.after_sequence, backlog, live, tx).await;
+            scheduler.metrics.watch_streams.dec();
+        });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 

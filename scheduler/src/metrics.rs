@@ -1,0 +1,149 @@
+//! Prometheus metrics, served as OpenMetrics text on the HTTP port's `/metrics`.
+//!
+//! Counters and the dispatch histogram are updated where things happen; gauges describing the
+//! current state (jobs by state, queue depth, trainers, speeds) are read from the scheduler's
+//! state when scraped, so they can never drift from it.
+
+use std::sync::atomic::{AtomicI64, AtomicU64};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::job::{JobState, now_ms};
+use crate::scheduler::Scheduler;
+
+/// Label of per-state gauges.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: &'static str,
+}
+
+/// Label of per-trainer gauges.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TrainerLabel {
+    trainer: String,
+    trainer_id: String,
+}
+
+/// The scheduler's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Submissions acknowledged.
+    pub submissions: Counter,
+    /// Submissions refused by admission (limits, queue, budget).
+    pub rejections: Counter,
+    /// Seconds from a job entering the queue to its grant.
+    pub dispatch_seconds: Histogram,
+    /// Leases that expired (trainer silent or attempt too long).
+    pub lease_expiries: Counter,
+    /// Jobs put back in the queue (expiry or hand-back).
+    pub requeues: Counter,
+    /// Open WatchJob streams.
+    pub watch_streams: Gauge<i64, AtomicI64>,
+    jobs: Family<StateLabel, Gauge<i64, AtomicI64>>,
+    queue_depth: Gauge<i64, AtomicI64>,
+    trainers: Gauge<i64, AtomicI64>,
+    trainer_speed: Family<TrainerLabel, Gauge<f64, AtomicU64>>,
+    measured_speed: Gauge<f64, AtomicU64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut m = Metrics {
+            registry: Registry::with_prefix("skippy"),
+            submissions: Counter::default(),
+            rejections: Counter::default(),
+            // 100 µs to ~3 min.
+            dispatch_seconds: Histogram::new(exponential_buckets(1e-4, 2.0, 21)),
+            lease_expiries: Counter::default(),
+            requeues: Counter::default(),
+            watch_streams: Gauge::default(),
+            jobs: Family::default(),
+            queue_depth: Gauge::default(),
+            trainers: Gauge::default(),
+            trainer_speed: Family::default(),
+            measured_speed: Gauge::default(),
+        };
+        m.registry.register("submissions", "Submissions acknowledged (durably stored)", m.submissions.clone());
+        m.registry.register(
+            "rejections",
+            "Submissions refused by a limit, the queue cap or the budget",
+            m.rejections.clone(),
+        );
+        m.registry.register(
+            "dispatch_seconds",
+            "Time from a job entering the queue to a trainer's grant",
+            m.dispatch_seconds.clone(),
+        );
+        m.registry.register(
+            "lease_expiries",
+            "Leases that expired or ran past the attempt timeout",
+            m.lease_expiries.clone(),
+        );
+        m.registry.register("requeues", "Jobs put back in the queue (lease expiry or hand-back)", m.requeues.clone());
+        m.registry.register("watch_streams", "Open WatchJob streams", m.watch_streams.clone());
+        m.registry.register("jobs", "Jobs by state", m.jobs.clone());
+        m.registry.register("queue_depth", "Jobs waiting for a trainer", m.queue_depth.clone());
+        m.registry.register("trainers_connected", "Trainers seen within three lease periods", m.trainers.clone());
+        m.registry.register(
+            "trainer_steps_per_second",
+            "Latest training speed each trainer reported",
+            m.trainer_speed.clone(),
+        );
+        m.registry.register(
+            "measured_steps_per_second",
+            "Smoothed training speed used for estimates",
+            m.measured_speed.clone(),
+        );
+        m
+    }
+}
+
+const STATES: [JobState; 7] = [
+    JobState::Queued,
+    JobState::Preflight,
+    JobState::Training,
+    JobState::Evaluating,
+    JobState::Done,
+    JobState::Failed,
+    JobState::Cancelled,
+];
+
+impl Scheduler {
+    /// The metrics in the OpenMetrics text format, gauges read from the current state.
+    pub fn render_metrics(&self) -> String {
+        let m = &self.metrics;
+        {
+            let st = self.lock();
+            let mut counts = [0i64; STATES.len()];
+            for job in st.jobs.values() {
+                if let Some(i) = STATES.iter().position(|s| *s == job.state) {
+                    counts[i] += 1;
+                }
+            }
+            for (state, n) in STATES.iter().zip(counts) {
+                m.jobs.get_or_create(&StateLabel { state: state.name() }).set(n);
+            }
+            m.queue_depth.set(st.queue.len() as i64);
+            let horizon = now_ms() - 3 * self.config.lease_ttl_ms as i64;
+            m.trainer_speed.clear();
+            let mut connected = 0;
+            for (id, t) in st.trainers.iter().filter(|(_, t)| t.last_seen_ms >= horizon) {
+                connected += 1;
+                m.trainer_speed
+                    .get_or_create(&TrainerLabel { trainer: t.name.clone(), trainer_id: id.clone() })
+                    .set(t.steps_per_sec);
+            }
+            m.trainers.set(connected);
+            m.measured_speed.set(st.ledger.measured_steps_per_sec.unwrap_or(0.0));
+        }
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &m.registry).expect("writing to a String");
+        out
+    }
+}

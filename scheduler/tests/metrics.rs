@@ -1,0 +1,74 @@
+//! `/metrics` over real HTTP: the counters, the dispatch histogram and the state gauges move
+//! with what really happened.
+
+use skippy_proto::v1 as pb;
+use skippy_proto::v1::training_service_client::TrainingServiceClient;
+use tonic::transport::Channel;
+
+mod support;
+use support::*;
+
+async fn metrics(s: &Running) -> String {
+    let r = http().get(s.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let kind = r.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
+    r.text().await.unwrap()
+}
+
+/// The value of the sample named exactly `sample` (name plus labels).
+fn value(text: &str, sample: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample).and_then(|rest| rest.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("no {sample} in:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn metrics_follow_submissions_rejections_dispatch_and_watchers() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_with(dir.path(), |c| c.max_queued_jobs = 2).await;
+    let jobs = s.url("/api/training/jobs");
+    let body = r#"{"symbols":["SYN-EDGE"],"totalSteps":4096}"#;
+    let first = post(&jobs, body).await.1["id"].as_str().unwrap().to_string();
+    post(&jobs, body).await;
+    assert_eq!(post(&jobs, body).await.0, 429);
+
+    let before = metrics(&s).await;
+    assert_eq!(value(&before, "skippy_submissions_total"), 2.0);
+    assert_eq!(value(&before, "skippy_rejections_total"), 1.0);
+    assert_eq!(value(&before, "skippy_queue_depth"), 2.0);
+    assert_eq!(value(&before, r#"skippy_jobs{state="QUEUED"}"#), 2.0);
+    assert_eq!(value(&before, "skippy_dispatch_seconds_count"), 0.0);
+
+    // A trainer takes the first job; a client watches it.
+    let mut trainer = s.trainer().await;
+    let grant = trainer
+        .acquire_job(pb::AcquireJobRequest { trainer_id: "t-metrics".into(), name: "m1".into(), wait_ms: 1000 })
+        .await
+        .unwrap()
+        .into_inner()
+        .grant
+        .unwrap();
+    assert_eq!(grant.job.unwrap().id, first);
+    let channel = Channel::from_shared(s.grpc.clone()).unwrap().connect().await.unwrap();
+    let mut watch = TrainingServiceClient::new(channel)
+        .watch_job(pb::WatchJobRequest { job_id: first.clone(), after_sequence: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    watch.message().await.unwrap().unwrap();
+
+    let after = metrics(&s).await;
+    assert_eq!(value(&after, "skippy_queue_depth"), 1.0);
+    assert_eq!(value(&after, r#"skippy_jobs{state="PREFLIGHT"}"#), 1.0);
+    assert_eq!(value(&after, "skippy_dispatch_seconds_count"), 1.0);
+    assert_eq!(value(&after, "skippy_watch_streams"), 1.0);
+    assert_eq!(value(&after, "skippy_trainers_connected"), 1.0);
+    assert!(after.contains(r#"skippy_trainer_steps_per_second{trainer="m1",trainer_id="t-metrics"}"#), "{after}");
+    assert!(after.trim_end().ends_with("# EOF"));
+
+    drop(watch);
+    s.stop().await;
+}
