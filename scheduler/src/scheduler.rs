@@ -118,7 +118,8 @@ pub(crate) struct State {
 
 struct PendingSubmit {
     job: JobRecord,
-    ack: oneshot::Sender<Result<()>>,
+    /// Answered with the job's id (a fresh one if its first collided) once it is durable.
+    ack: oneshot::Sender<Result<String>>,
 }
 
 /// The scheduler component.
@@ -270,20 +271,21 @@ impl Scheduler {
             }
             return Err(e);
         }
-        let id = record.id.clone();
         let (ack_tx, ack_rx) = oneshot::channel();
         let sent = self.submit_tx.send(PendingSubmit { job: record, ack: ack_tx }).await;
         let acked = match sent {
             Ok(()) => ack_rx.await.unwrap_or(Err(SchedulerError::ShuttingDown)),
             Err(_) => Err(SchedulerError::ShuttingDown),
         };
-        if let Err(e) = acked {
-            if let Some(key) = &key {
-                self.lock().idempotency.remove(key);
+        match acked {
+            Ok(id) => Ok((self.view(&id)?, true)),
+            Err(e) => {
+                if let Some(key) = &key {
+                    self.lock().idempotency.remove(key);
+                }
+                Err(e)
             }
-            return Err(e);
         }
-        Ok((self.view(&id)?, true))
     }
 
     /// Turns a submission into a job record with every default resolved; refuses what can be
@@ -674,8 +676,18 @@ fn commit_loop(
         let mut acks = Vec::with_capacity(batch.len());
         {
             let mut st = scheduler.lock();
+            let mut ids = std::collections::HashSet::with_capacity(batch.len());
             for p in batch.drain(..) {
                 let mut job = p.job;
+                // Ids carry 32 random bits per second: at thousands of submissions a second a
+                // collision is a matter of time, and would overwrite an acknowledged job.
+                while st.jobs.contains_key(&job.id) || ids.contains(&job.id) {
+                    job.id = new_job_id();
+                    if let Some(key) = &job.idempotency_key {
+                        st.idempotency.insert(key.clone(), job.id.clone());
+                    }
+                }
+                ids.insert(job.id.clone());
                 job.seq = st.next_seq;
                 st.next_seq += 1;
                 jobs.push(job);
@@ -688,6 +700,7 @@ fn commit_loop(
         };
         match result {
             Ok(jobs) => {
+                let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
                 {
                     let mut st = scheduler.lock();
                     for job in jobs {
@@ -701,8 +714,8 @@ fn commit_loop(
                     crate::leases::dispatch(&scheduler, &mut st);
                 }
                 scheduler.metrics.submissions.inc_by(acks.len() as u64);
-                for ack in acks {
-                    let _ = ack.send(Ok(()));
+                for (ack, id) in acks.into_iter().zip(ids) {
+                    let _ = ack.send(Ok(id));
                 }
                 scheduler.committed.notify_waiters();
                 if scheduler.store.journal_needs_compaction()
