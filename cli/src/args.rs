@@ -39,6 +39,10 @@ pub struct GlobalArgs {
     /// The scheduler's client secret, sent as `authorization: Bearer <secret>` (never printed).
     #[arg(long, global = true, env = "ADMIN_SECRET", hide_env_values = true, value_parser = parse_secret)]
     pub admin_secret: Option<Secret>,
+    /// PEM certificate(s) to trust for an https:// scheduler (a private CA or a self-signed
+    /// scheduler certificate), besides the system's roots.
+    #[arg(long, global = true, env = "SKIPPY_CA_CERT", value_name = "PEM")]
+    pub ca_cert: Option<std::path::PathBuf>,
     /// Machine-readable output: one JSON object (JSON Lines while watching).
     #[arg(long, global = true, env = "SKIPPY_JSON", value_parser = FalseyValueParser::new())]
     pub json: bool,

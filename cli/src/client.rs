@@ -61,11 +61,18 @@ impl Scheduler {
     /// A client for the URL and secret of the global flags. The connection is made on the first
     /// call and remade after it breaks; nothing is sent until then.
     pub fn connect(global: &GlobalArgs) -> anyhow::Result<Self> {
-        Self::connect_to(&global.scheduler, global.admin_secret.as_ref())
+        let ca_pem = match &global.ca_cert {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                Failure::new(exit::USAGE, format!("cannot read the CA certificate {}: {e}", path.display()))
+            })?),
+            None => None,
+        };
+        Self::connect_to(&global.scheduler, global.admin_secret.as_ref(), ca_pem.as_deref())
     }
 
-    /// A client for `url`, sending `secret` if set (an empty secret counts as none).
-    pub fn connect_to(url: &str, secret: Option<&Secret>) -> anyhow::Result<Self> {
+    /// A client for `url`, sending `secret` if set (an empty secret counts as none); an
+    /// `https://` URL is reached over TLS, trusting the system's roots and `ca_pem`.
+    pub fn connect_to(url: &str, secret: Option<&Secret>, ca_pem: Option<&[u8]>) -> anyhow::Result<Self> {
         let url = normalise_url(url)?;
         let endpoint = Endpoint::from_shared(url.clone())
             .map_err(|e| Failure::new(exit::USAGE, format!("invalid scheduler URL {url:?}: {e}")))?
@@ -74,6 +81,8 @@ impl Scheduler {
             .http2_keep_alive_interval(Duration::from_secs(20))
             .keep_alive_timeout(Duration::from_secs(20))
             .keep_alive_while_idle(true);
+        let endpoint = skippy_proto::tls::secure(endpoint, ca_pem)
+            .map_err(|e| Failure::new(exit::USAGE, format!("TLS for scheduler {url:?}: {e}")))?;
         let secret = secret.map(Secret::expose).filter(|s| !s.is_empty());
         let header = match secret {
             Some(s) => Some(
@@ -95,17 +104,9 @@ impl Scheduler {
     }
 }
 
-/// Adds `http://` to a bare `host:port`; refuses TLS, which this build does not speak.
+/// Adds `http://` to a bare `host:port`.
 fn normalise_url(url: &str) -> Result<String, Failure> {
     let url = url.trim();
-    if url.starts_with("https://") {
-        return Err(Failure::new(
-            exit::USAGE,
-            format!(
-                "scheduler URL {url:?}: https is not supported; use http:// (terminate TLS in front of the scheduler)"
-            ),
-        ));
-    }
     if url.contains("://") { Ok(url.to_string()) } else { Ok(format!("http://{url}")) }
 }
 
@@ -237,7 +238,7 @@ mod tests {
     fn urls() {
         assert_eq!(normalise_url("127.0.0.1:50051").unwrap(), "http://127.0.0.1:50051");
         assert_eq!(normalise_url(" http://h:1 ").unwrap(), "http://h:1");
-        assert_eq!(normalise_url("https://h:1").unwrap_err().code, exit::USAGE);
+        assert_eq!(normalise_url("https://h:1").unwrap(), "https://h:1");
     }
 
     #[test]

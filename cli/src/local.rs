@@ -88,13 +88,14 @@ mod enabled {
             data_dir: args.data_dir.clone(),
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             checkpoint_interval: Duration::from_secs(60),
+            ca_cert: None,
         };
         let mut trainer: JoinHandle<anyhow::Result<()>> =
             tokio::spawn(skippy_trainer::worker::run(worker, async move {
                 let _ = trainer_stopped.await;
             }));
 
-        let sched = Scheduler::connect_to(&url, Some(&crate::args::Secret::new(admin.expose().to_string())))?;
+        let sched = Scheduler::connect_to(&url, Some(&crate::args::Secret::new(admin.expose().to_string())), None)?;
         let session = commands::submit_and_watch(&sched, global, args, Mode::Local, watch::ctrl_c());
         let first = tokio::select! {
             r = session => First::Session(r),

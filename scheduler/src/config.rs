@@ -71,6 +71,12 @@ pub struct Config {
     /// With --insecure-no-auth: allow non-loopback listeners (only behind another guard).
     #[arg(long, env = "SKIPPY_INSECURE_ALLOW_REMOTE", requires = "insecure_no_auth")]
     pub insecure_allow_remote: bool,
+    /// Serve gRPC and HTTP over TLS with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "SKIPPY_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "SKIPPY_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Checkpoints kept per job besides the best one.
     #[arg(long, env = "SKIPPY_KEEP_CHECKPOINTS", default_value_t = 3)]
     pub keep_checkpoints: usize,
@@ -102,6 +108,8 @@ impl Config {
             trainer_token: None,
             insecure_no_auth: true,
             insecure_allow_remote: false,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 

@@ -12,6 +12,7 @@
 //! - [`events`]: per-job event logs and live watchers.
 //! - [`metrics`]: Prometheus metrics on `/metrics`.
 //! - [`grpc`]: the services, conversions and the error mapping.
+//! - [`tls`]: optional TLS for both servers.
 //! - [`gateway`]: the REST gateway, a gRPC client of the services above.
 
 pub mod auth;
@@ -26,14 +27,17 @@ pub mod leases;
 pub mod metrics;
 pub mod scheduler;
 pub mod store;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use skippy_proto::v1::trainer_service_server::TrainerServiceServer;
+use skippy_proto::v1::training_service_client::TrainingServiceClient;
 use skippy_proto::v1::training_service_server::TrainingServiceServer;
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt as _;
 use tonic::service::interceptor::InterceptedService;
 
 pub use config::Config;
@@ -53,6 +57,11 @@ pub async fn run(
     let mut bound = vec![grpc.local_addr()?];
     bound.extend(http.as_ref().map(|h| h.local_addr()).transpose()?);
     let auth = auth::Auth::from_config(&config, &bound).map_err(anyhow::Error::msg)?;
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::TlsFiles::load(cert, key)?),
+        (None, None) => None,
+        _ => anyhow::bail!("--tls-cert and --tls-key go together: give both or neither"),
+    };
     let (scheduler, recovered) = Scheduler::start(config)?;
     for (dir, reason) in &recovered.quarantined {
         tracing::warn!(dir = %dir, %reason, "unreadable job directory moved to runs/_quarantine");
@@ -66,6 +75,7 @@ pub async fn run(
         quarantined = recovered.quarantined.len(),
         grpc = %grpc.local_addr()?,
         authentication = if auth.enabled() { "bearer tokens" } else { "NONE (--insecure-no-auth)" },
+        tls = tls.is_some(),
         "scheduler started"
     );
 
@@ -81,7 +91,6 @@ pub async fn run(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
-    let grpc_addr = grpc.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let background = tokio::spawn(background_tasks(scheduler.clone(), stop_rx.clone()));
 
@@ -100,25 +109,29 @@ pub async fn run(
             let _ = rx.wait_for(|s| *s).await;
         }
     };
-    let grpc_server = tonic::transport::Server::builder()
-        .http2_keepalive_interval(Some(Duration::from_secs(20)))
+    let mut builder = tonic::transport::Server::builder().http2_keepalive_interval(Some(Duration::from_secs(20)));
+    if let Some(tls) = &tls {
+        builder = builder.tls_config(tls.grpc())?;
+    }
+    let grpc_server = builder
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(clients)
+        .add_service(clients.clone())
         .add_service(trainers)
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true)),
             grpc_stop,
         );
 
-    let http_server = match http {
-        None => None,
+    let (http_server, in_process) = match http {
+        None => (None, None),
         Some(listener) => {
-            let mut rx = stop_rx.clone();
-            // The REST gateway calls this scheduler over its own gRPC listener.
+            // The REST gateway is a client of the same service, over an in-process connection
+            // (no port, no certificate name to match, the same authentication).
+            let (channel, in_process) = in_process_channel(clients, stop_rx.clone());
             let metrics = scheduler.clone();
-            let app = gateway::router_with_shutdown(gateway::local_client(grpc_addr)?, stop_rx.clone())
+            let app = gateway::router_with_shutdown(TrainingServiceClient::new(channel), stop_rx.clone())
                 .route("/healthz", axum::routing::get(|| async { "ok\n" }))
                 .route(
                     "/metrics",
@@ -132,13 +145,18 @@ pub async fn run(
                         )
                     }),
                 );
-            Some(tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = rx.wait_for(|s| *s).await;
-                    })
-                    .await
-            }))
+            let mut rx = stop_rx.clone();
+            let stopped = async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            let server = match &tls {
+                Some(tls) => {
+                    let listener = tls::TlsListener::new(listener, tls.acceptor()?)?;
+                    tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stopped).await })
+                }
+                None => tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stopped).await }),
+            };
+            (Some(server), Some(in_process))
         }
     };
 
@@ -157,6 +175,9 @@ pub async fn run(
     grpc_server.await?;
     stopper.abort();
     if let Some(h) = http_server {
+        let _ = h.await;
+    }
+    if let Some(h) = in_process {
         let _ = h.await;
     }
     let _ = background.await;
@@ -196,4 +217,37 @@ async fn background_tasks(scheduler: Arc<Scheduler>, mut stop: tokio::sync::watc
         }
     }
     let _ = writer.await;
+}
+
+/// A channel to `service` served in this process over in-memory pipes, and the task serving it
+/// (it ends when `stop` turns true).
+fn in_process_channel(
+    service: InterceptedService<TrainingServiceServer<grpc::clients::Clients>, auth::Guard>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> (tonic::transport::Channel, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<tokio::io::DuplexStream>(16);
+    let incoming = tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<_, std::io::Error>);
+    let server = tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(incoming, stopped)
+            .await
+        {
+            tracing::error!(error = %e, "the in-process gRPC server failed");
+        }
+    });
+    let channel = tonic::transport::Endpoint::from_static("http://in-process.invalid").connect_with_connector_lazy(
+        tower::service_fn(move |_: tonic::transport::Uri| {
+            let tx = tx.clone();
+            async move {
+                let (client, server) = tokio::io::duplex(256 * 1024);
+                tx.send(server).await.map_err(|_| std::io::Error::other("the scheduler is stopping"))?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(client))
+            }
+        }),
+    );
+    (channel, server)
 }

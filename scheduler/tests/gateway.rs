@@ -473,7 +473,7 @@ async fn an_unreachable_scheduler_is_503() {
     let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = closed.local_addr().unwrap();
     drop(closed);
-    let client = skippy_scheduler::gateway::lazy_client(&format!("http://{addr}")).unwrap();
+    let client = skippy_scheduler::gateway::lazy_client(&format!("http://{addr}"), None).unwrap();
     let (url, _stop) = serve(skippy_scheduler::gateway::router(client)).await;
 
     assert_error(

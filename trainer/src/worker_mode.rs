@@ -22,6 +22,10 @@ pub struct WorkerArgs {
     /// flags are visible to other users of the machine).
     #[arg(long, env = "SKIPPY_TRAINER_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// PEM certificate(s) to trust for an https:// scheduler (a private CA or a self-signed
+    /// scheduler certificate), besides the system's roots.
+    #[arg(long, env = "SKIPPY_CA_CERT")]
+    ca_cert: Option<PathBuf>,
     /// Jobs to run at once.
     #[arg(long, env = "SKIPPY_CONCURRENCY", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
     concurrency: u32,
@@ -64,6 +68,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         data_dir: args.data_dir,
         threads: args.threads as usize,
         checkpoint_interval: Duration::from_secs(args.checkpoint_interval_secs),
+        ca_cert: args.ca_cert,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

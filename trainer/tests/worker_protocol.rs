@@ -315,6 +315,7 @@ impl RunningWorker {
             data_dir: None,
             threads: 1,
             checkpoint_interval: Duration::from_millis(200),
+            ca_cert: None,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(worker::run(config, async move {

@@ -18,6 +18,15 @@ struct Cli {
     /// The scheduler's gRPC URL.
     #[arg(long, env = "SKIPPY_SCHEDULER", default_value = "http://127.0.0.1:50051")]
     scheduler: String,
+    /// PEM certificate(s) to trust for an https:// scheduler, besides the system's roots.
+    #[arg(long, env = "SKIPPY_CA_CERT")]
+    ca_cert: Option<std::path::PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "SKIPPY_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "SKIPPY_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
     /// Log format: human or json.
     #[arg(long, env = "SKIPPY_LOG_FORMAT", default_value = "human")]
     log_format: String,
@@ -35,8 +44,18 @@ async fn main() -> anyhow::Result<()> {
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
-    let client = skippy_scheduler::gateway::lazy_client(&cli.scheduler)
+    let ca_pem = match &cli.ca_cert {
+        Some(path) => {
+            Some(std::fs::read(path).with_context(|| format!("reading the CA certificate {}", path.display()))?)
+        }
+        None => None,
+    };
+    let client = skippy_scheduler::gateway::lazy_client(&cli.scheduler, ca_pem.as_deref())
         .with_context(|| format!("--scheduler {:?} is not a URL such as http://127.0.0.1:50051", cli.scheduler))?;
+    let tls = match (&cli.tls_cert, &cli.tls_key) {
+        (Some(cert), Some(key)) => Some(skippy_scheduler::tls::TlsFiles::load(cert, key)?.acceptor()?),
+        _ => None,
+    };
     let listener = TcpListener::bind(cli.http_addr).await.with_context(|| format!("binding {}", cli.http_addr))?;
     tracing::info!(http = %listener.local_addr()?, scheduler = %cli.scheduler, "gateway started");
 
@@ -44,9 +63,16 @@ async fn main() -> anyhow::Result<()> {
     let app = skippy_scheduler::gateway::router_with_shutdown(client, stop_rx.clone())
         .route("/healthz", axum::routing::get(|| async { "ok\n" }));
     let mut stopped = stop_rx;
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let stopped = async move {
         let _ = stopped.wait_for(|s| *s).await;
-    });
+    };
+    let server = match tls {
+        Some(acceptor) => {
+            let listener = skippy_scheduler::tls::TlsListener::new(listener, acceptor)?;
+            tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stopped).await })
+        }
+        None => tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stopped).await }),
+    };
     tokio::spawn(async move {
         wait_for_signal().await;
         tracing::info!("shutting down");
@@ -60,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("requests still open after {DRAIN:?}: exiting");
         std::process::exit(1);
     });
-    server.await?;
+    server.await??;
     tracing::info!("gateway stopped");
     Ok(())
 }

@@ -98,15 +98,19 @@ fn build(mut gateway: Gateway) -> Router {
         .with_state(gateway)
 }
 
-/// A client of the scheduler at `url` (`http://host:port`) that connects on first use, so the
-/// gateway starts whether or not the scheduler is up (calls meanwhile are 503).
-pub fn lazy_client(url: &str) -> Result<TrainingServiceClient<Channel>, tonic::transport::Error> {
+/// A client of the scheduler at `url` (`http://host:port`, or `https://` with TLS trusting the
+/// system's roots and `ca_pem`) that connects on first use, so the gateway starts whether or
+/// not the scheduler is up (calls meanwhile are 503).
+pub fn lazy_client(
+    url: &str,
+    ca_pem: Option<&[u8]>,
+) -> Result<TrainingServiceClient<Channel>, tonic::transport::Error> {
     let endpoint = Endpoint::from_shared(url.to_string())?
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(20))
         .keep_alive_while_idle(true);
-    Ok(TrainingServiceClient::new(endpoint.connect_lazy()))
+    Ok(TrainingServiceClient::new(skippy_proto::tls::secure(endpoint, ca_pem)?.connect_lazy()))
 }
 
 /// A lazy client of the scheduler listening on `addr` in this process (an unspecified address
@@ -117,5 +121,5 @@ pub fn local_client(addr: SocketAddr) -> Result<TrainingServiceClient<Channel>, 
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         ip => ip,
     };
-    lazy_client(&format!("http://{}", SocketAddr::new(ip, addr.port())))
+    lazy_client(&format!("http://{}", SocketAddr::new(ip, addr.port())), None)
 }

@@ -37,22 +37,24 @@ pub enum ConnectError {
         reason: String,
     },
     /// TLS is not built into this trainer.
-    #[error(
-        "scheduler address {0:?} uses https, which this trainer is not built for; use http:// (behind a TLS-terminating proxy if needed)"
-    )]
-    Https(String),
+    /// TLS could not be set up for an `https://` scheduler.
+    #[error("TLS for scheduler {url:?}: {reason}")]
+    Tls {
+        /// The address given.
+        url: String,
+        /// Why.
+        reason: String,
+    },
     /// The token cannot be sent as a header value (the token itself is not shown).
     #[error("the trainer token contains characters that cannot be sent in a header (only visible ASCII is allowed)")]
     InvalidToken,
 }
 
 /// Opens the channel to `scheduler` (connecting on first use, reconnecting after failures) and
-/// wraps it so that every call carries `authorization: Bearer <token>` when a token is set.
-pub fn connect(scheduler: &str, token: Option<&str>) -> Result<Client, ConnectError> {
+/// wraps it so that every call carries `authorization: Bearer <token>` when a token is set. An
+/// `https://` scheduler is reached over TLS, trusting the system's roots and `ca_pem`.
+pub fn connect(scheduler: &str, token: Option<&str>, ca_pem: Option<&[u8]>) -> Result<Client, ConnectError> {
     let url = if scheduler.contains("://") { scheduler.to_string() } else { format!("http://{scheduler}") };
-    if url.starts_with("https://") {
-        return Err(ConnectError::Https(scheduler.to_string()));
-    }
     let endpoint = Endpoint::from_shared(url)
         .map_err(|e| ConnectError::InvalidUrl { url: scheduler.to_string(), reason: error_chain(&e) })?
         .connect_timeout(Duration::from_secs(5))
@@ -60,6 +62,8 @@ pub fn connect(scheduler: &str, token: Option<&str>) -> Result<Client, ConnectEr
         .http2_keep_alive_interval(Duration::from_secs(15))
         .keep_alive_timeout(Duration::from_secs(10))
         .keep_alive_while_idle(true);
+    let endpoint = skippy_proto::tls::secure(endpoint, ca_pem)
+        .map_err(|e| ConnectError::Tls { url: scheduler.to_string(), reason: error_chain(&e) })?;
     let token = BearerToken::new(token)?;
     Ok(TrainerServiceClient::with_interceptor(endpoint.connect_lazy(), token))
 }
@@ -227,10 +231,10 @@ mod tests {
 
     #[tokio::test]
     async fn addresses_without_a_scheme_get_http_and_https_is_refused() {
-        assert!(connect("127.0.0.1:50051", None).is_ok());
-        assert!(connect("http://127.0.0.1:50051", Some("t")).is_ok());
-        assert!(matches!(connect("https://scheduler:50051", None), Err(ConnectError::Https(_))));
-        assert!(matches!(connect("http://bad host:1", None), Err(ConnectError::InvalidUrl { .. })));
+        assert!(connect("127.0.0.1:50051", None, None).is_ok());
+        assert!(connect("http://127.0.0.1:50051", Some("t"), None).is_ok());
+        assert!(connect("https://scheduler:50051", None, None).is_ok(), "https is TLS, set up lazily");
+        assert!(matches!(connect("http://bad host:1", None, None), Err(ConnectError::InvalidUrl { .. })));
     }
 
     #[tokio::test(start_paused = true)]

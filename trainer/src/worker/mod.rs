@@ -61,6 +61,8 @@ pub struct WorkerConfig {
     pub threads: usize,
     /// Time between periodic checkpoints.
     pub checkpoint_interval: Duration,
+    /// PEM certificate(s) to trust for an `https://` scheduler besides the system's roots.
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl WorkerConfig {
@@ -75,6 +77,7 @@ impl WorkerConfig {
             data_dir: None,
             threads: 2,
             checkpoint_interval: Duration::from_secs(30),
+            ca_cert: None,
         }
     }
 }
@@ -89,6 +92,7 @@ impl fmt::Debug for WorkerConfig {
             .field("data_dir", &self.data_dir)
             .field("threads", &self.threads)
             .field("checkpoint_interval", &self.checkpoint_interval)
+            .field("ca_cert", &self.ca_cert)
             .finish()
     }
 }
@@ -130,7 +134,13 @@ struct Worker {
 pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     anyhow::ensure!(config.concurrency >= 1, "concurrency must be at least 1");
     anyhow::ensure!(!config.checkpoint_interval.is_zero(), "the checkpoint interval must be positive");
-    let client = connection::connect(&config.scheduler, config.token.as_deref())?;
+    let ca_pem = match &config.ca_cert {
+        Some(path) => {
+            Some(std::fs::read(path).with_context(|| format!("reading the CA certificate {}", path.display()))?)
+        }
+        None => None,
+    };
+    let client = connection::connect(&config.scheduler, config.token.as_deref(), ca_pem.as_deref())?;
     if let Some(dir) = &config.data_dir {
         Catalog::open(dir).with_context(|| format!("data directory {}", dir.display()))?;
     }
