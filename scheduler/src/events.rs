@@ -116,7 +116,7 @@ impl EventLog {
     /// Events after `after` if the tail still holds all of them.
     pub fn since(&self, after: u64) -> Option<Vec<EventRecord>> {
         match self.tail.front() {
-            Some(first) if first.sequence > after + 1 => None,
+            Some(first) if first.sequence > after.saturating_add(1) => None,
             _ => Some(self.tail.iter().filter(|e| e.sequence > after).cloned().collect()),
         }
     }

@@ -55,6 +55,9 @@ impl Scheduler {
         if trainer_id.is_empty() || trainer_id.len() > 128 {
             return Err(SchedulerError::Invalid("trainer_id must be 1 to 128 characters".into()));
         }
+        if name.len() > 128 {
+            return Err(SchedulerError::Invalid(format!("trainer name is {} bytes; at most 128", name.len())));
+        }
         let (token, rx) = {
             let mut st = self.lock();
             if st.shutting_down {

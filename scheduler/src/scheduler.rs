@@ -294,7 +294,8 @@ impl Scheduler {
         let invalid = |m: String| SchedulerError::Invalid(m);
         let algorithm = if spec.algorithm.is_empty() { "ppo".to_string() } else { spec.algorithm.to_ascii_lowercase() };
         if algorithm != "ppo" {
-            return Err(invalid(format!("unknown algorithm {:?}; valid algorithms: ppo", spec.algorithm)));
+            let shown: String = spec.algorithm.chars().take(64).collect();
+            return Err(invalid(format!("unknown algorithm {shown:?}; valid algorithms: ppo")));
         }
         let symbols: Vec<String> = spec.symbols.iter().map(|s| s.trim().to_ascii_uppercase()).collect();
         for s in &symbols {
@@ -305,6 +306,19 @@ impl Scheduler {
                     self.symbols.join(", ")
                 )));
             }
+        }
+        // Names are short; a long one is named by its length, not quoted whole.
+        if let Some(long) = spec.features.iter().find(|f| f.len() > 64) {
+            return Err(invalid(format!(
+                "a feature set name of {} bytes; valid feature sets: price, microstructure",
+                long.len()
+            )));
+        }
+        if let Some(long) = spec.overrides.keys().find(|k| k.len() > 200) {
+            return Err(invalid(format!(
+                "an override key of {} bytes; keys are dotted paths such as ppo.learning_rate",
+                long.len()
+            )));
         }
         let features_text = if spec.features.is_empty() { "price".to_string() } else { spec.features.join(",") };
         let features = parse_feature_sets(&features_text).map_err(|e| invalid(e.to_string()))?;
@@ -318,6 +332,17 @@ impl Scheduler {
         crate::budget::check_job_limits(&self.config, total_steps, &mut max_duration_seconds).map_err(invalid)?;
         if spec.idempotency_key.len() > 256 {
             return Err(invalid("idempotency_key is longer than 256 bytes".into()));
+        }
+        // These have fields of their own, checked above; an override would slip past the checks.
+        for key in spec.overrides.keys() {
+            let field = match key.as_str() {
+                "total_steps" => "totalSteps",
+                "symbols" => "symbols",
+                "features" => "features",
+                "seed" => "seed",
+                _ => continue,
+            };
+            return Err(invalid(format!("override {key:?}: set it with the job's own `{field}` field")));
         }
         let base = TrainSpec::new(symbols.clone(), features, total_steps, seed);
         let resolved = base
@@ -479,6 +504,13 @@ impl Scheduler {
         after: u64,
     ) -> Result<(JobView, Vec<EventRecord>, broadcast::Receiver<EventRecord>)> {
         let view = self.view(id)?;
+        // Numbers are never reused, so a watcher cannot have seen more than the job has had.
+        if after > view.record.last_sequence {
+            return Err(SchedulerError::Invalid(format!(
+                "after_sequence = {after} is past the job's last event ({})",
+                view.record.last_sequence
+            )));
+        }
         let (rx, tail) = {
             let mut st = self.lock();
             let log = st.events.get_mut(id).ok_or_else(|| SchedulerError::NotFound(id.into()))?;

@@ -150,6 +150,9 @@ impl TrainSpec {
                 })?;
             }
             *node = parsed;
+            // Checked one override at a time, so a wrong type names its key.
+            serde_json::from_value::<TrainSpec>(tree.clone())
+                .map_err(|e| SpecError::Override { key: key.into(), reason: e.to_string() })?;
         }
         serde_json::from_value(tree).map_err(|e| SpecError::Override { key: "overrides".into(), reason: e.to_string() })
     }
