@@ -47,7 +47,11 @@ fn a_killed_trainers_job_is_requeued_and_resumed_from_its_checkpoint_by_another(
     let done = cluster.wait_for_state(&id, &["DONE"], Duration::from_secs(120));
     assert_eq!(done.attempt, 2);
 
-    let manifest = cluster.manifest(&id);
+    // The manifest is written just after the state changes in memory.
+    let manifest = wait_until("the manifest to say DONE", Duration::from_secs(10), || {
+        let m = cluster.manifest(&id);
+        (m["state"] == "DONE").then_some(m)
+    });
     assert_eq!(manifest["state"], "DONE");
     assert_eq!(manifest["attempt"], 2);
     assert_eq!(

@@ -323,6 +323,15 @@ async fn cancel_stops_queued_jobs_at_once_and_reaches_running_trainers() {
     .await
     .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
+    // A stream under a forged (or stale) lease is told its lease is lost, and does not take the
+    // job's commands away from the holder.
+    let (forged_tx, forged_rx) = tokio::sync::mpsc::channel(8);
+    let mut forged =
+        t.stream_events(tokio_stream::wrappers::ReceiverStream::new(forged_rx)).await.unwrap().into_inner();
+    let forged_lease = pb::Lease { lease_id: "forged".into(), trainer_id: "t-evil".into(), ..lease.clone() };
+    forged_tx.send(pb::TrainerEvent { lease: Some(forged_lease), ..Default::default() }).await.unwrap();
+    let cmd = tokio::time::timeout(Duration::from_secs(1), forged.message()).await.unwrap().unwrap().unwrap();
+    assert!(cmd.lease_lost && !cmd.cancel, "{cmd:?}");
     let v = c.cancel_job(pb::CancelJobRequest { job_id: running.id.clone() }).await.unwrap().into_inner();
     assert_eq!(state(&v), pb::JobState::Training, "a running job ends when its trainer stops");
     let cmd = tokio::time::timeout(Duration::from_secs(1), commands.message()).await.unwrap().unwrap().unwrap();

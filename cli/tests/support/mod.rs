@@ -591,6 +591,35 @@ impl Cluster {
             eprintln!("========== set SKIPPY_E2E_KEEP=1 to keep the runs directory and logs ==========");
         }
     }
+
+    /// Like [`Cluster::start_trainer`], but the trainer reaches the scheduler at `url` (a proxy
+    /// in front of it, say) instead of [`Cluster::url`].
+    pub fn start_trainer_at(&mut self, name: &str, threads: u32, url: &str) {
+        let log = self.dir().join(format!("trainer-{name}.log"));
+        let mut cmd = Command::new(binary("skippy-trainer"));
+        cmd.args(["--scheduler", url, "--name", name, "--checkpoint-interval-secs", "1"])
+            .args(["--threads", &threads.to_string()]);
+        clean_env(&mut cmd);
+        cmd.env("SKIPPY_TRAINER_TOKEN", TRAINER_TOKEN);
+        let title = format!("trainer {name}");
+        self.logs.borrow_mut().push((title.clone(), log.clone()));
+        self.trainers.push(Process::spawn(title, cmd, log.clone(), log));
+        let what = format!("trainer {name} to ask the scheduler (at {url}) for work");
+        wait_until(&what, READY, || {
+            let trainer = self.trainers.last_mut().expect("just started");
+            if let Some(status) = trainer.exited() {
+                panic!("trainer {name} exited during start-up ({status}):\n{}", trainer.stdout_text());
+            }
+            let queue = self.queue().ok()?;
+            queue.trainers.iter().any(|t| t.name == name).then_some(())
+        });
+    }
+
+    /// The scheduler's log so far (of its latest start).
+    pub fn scheduler_log(&self) -> String {
+        let name = format!("scheduler-{}", self.scheduler_starts);
+        fs::read_to_string(self.dir().join(format!("{name}.log"))).unwrap_or_default()
+    }
 }
 
 impl Drop for Cluster {
@@ -640,4 +669,12 @@ pub fn assert_gap_free(id: &str, events: &[Value]) {
     let sequences: Vec<u64> = events.iter().map(|e| e["sequence"].as_u64().expect("a sequence")).collect();
     let expected: Vec<u64> = (1..=sequences.len() as u64).collect();
     assert_eq!(sequences, expected, "events.jsonl of {id} must number its events 1, 2, 3, … without gaps");
+}
+
+/// A millisecond setting of every test scheduler (`--lease-ttl-ms`, `--heartbeat-interval-ms`,
+/// `--retry-backoff-ms`), as the harness passes it.
+pub fn scheduler_flag_ms(flag: &str) -> Duration {
+    let at = SCHEDULER_FLAGS.iter().position(|f| *f == flag).unwrap_or_else(|| panic!("no {flag} in the flags"));
+    let value = SCHEDULER_FLAGS.get(at + 1).unwrap_or_else(|| panic!("{flag} has no value"));
+    Duration::from_millis(value.parse().unwrap_or_else(|e| panic!("{flag} {value}: {e}")))
 }

@@ -119,10 +119,19 @@ impl TrainerService for Trainers {
                 let Some(Ok(event)) = event else { break };
                 let Ok(claim) = claim(event.lease.clone()) else { break };
                 if registered.as_deref() != Some(claim.job_id.as_str()) {
-                    let cancelled = {
+                    // Only the job's current lease holder gets its commands: a stale stream
+                    // must not take the channel from the trainer that holds the job.
+                    let checked = {
                         let mut st = scheduler.lock();
-                        st.commands.insert(claim.job_id.clone(), tx.clone());
-                        st.jobs.get(&claim.job_id).is_some_and(|j| j.cancel_requested)
+                        let cancelled = crate::leases::check_lease(&mut st, &claim).map(|j| j.cancel_requested);
+                        if cancelled.is_ok() {
+                            st.commands.insert(claim.job_id.clone(), tx.clone());
+                        }
+                        cancelled
+                    };
+                    let Ok(cancelled) = checked else {
+                        let _ = tx.send((claim.job_id.clone(), TrainerCommand::LeaseLost)).await;
+                        break;
                     };
                     if cancelled {
                         let _ = tx.send((claim.job_id.clone(), TrainerCommand::Cancel)).await;
