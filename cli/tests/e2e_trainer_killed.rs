@@ -6,7 +6,9 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Cluster, assert_gap_free, history_entry, history_states, job_of, state_name, wait_until};
+use support::{
+    Cluster, assert_attempt_2_resumed, assert_gap_free, history_entry, history_states, job_of, state_name, wait_until,
+};
 
 /// Long enough (about 10 s on two threads) that it cannot finish before the kill, which comes
 /// right after the first checkpoint (at most about 1 s into training).
@@ -74,20 +76,7 @@ fn a_killed_trainers_job_is_requeued_and_resumed_from_its_checkpoint_by_another(
     // exactly 10%), at the checkpoint's steps; t-b says so in its log.
     let events = cluster.events(&id);
     assert_gap_free(&id, &events);
-    let granted = events
-        .iter()
-        .position(|e| e["kind"] == "state" && e["message"] == "attempt 2 started on t-b")
-        .unwrap_or_else(|| panic!("no start of attempt 2 in events.jsonl of {id}"));
-    let training = events[granted..]
-        .iter()
-        .find(|e| e["kind"] == "state" && e["state"] == "TRAINING")
-        .expect("attempt 2 entered TRAINING");
-    let percent = training["percent"].as_f64().expect("a percent");
-    let expected = 10.0 + 75.0 * resume_from as f64 / STEPS as f64;
-    assert!(
-        (percent - expected).abs() < 1e-6,
-        "attempt 2 entered TRAINING at {percent}%, not at the checkpoint's {expected}% ({resume_from} steps): {training}"
-    );
+    assert_attempt_2_resumed(&id, &events, "t-b", resume_from, STEPS);
     assert!(cluster.trainer("t-b").stdout_text().contains("resume=true"), "t-b did not resume from a checkpoint");
 
     // Attempt 2 stored checkpoints of its own, beyond attempt 1's.

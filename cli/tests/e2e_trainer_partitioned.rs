@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use support::{
-    Cluster, assert_gap_free, history_entry, history_states, job_of, scheduler_flag_ms, state_name, wait_until,
+    Cluster, assert_attempt_2_resumed, assert_gap_free, history_entry, history_states, job_of, scheduler_flag_ms,
+    state_name, wait_until,
 };
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -257,20 +258,7 @@ fn a_partitioned_trainer_loses_its_lease_and_its_stale_reports_change_nothing() 
     // along) and falls back, as a stale report would make it.
     let events = cluster.events(&id);
     assert_gap_free(&id, &events);
-    let granted = events
-        .iter()
-        .position(|e| e["kind"] == "state" && e["message"] == "attempt 2 started on t-b")
-        .unwrap_or_else(|| panic!("no start of attempt 2 in events.jsonl of {id}"));
-    let training = events[granted..]
-        .iter()
-        .find(|e| e["kind"] == "state" && e["state"] == "TRAINING")
-        .expect("attempt 2 entered TRAINING");
-    let percent = training["percent"].as_f64().expect("a percent");
-    let expected = 10.0 + 75.0 * resume_from as f64 / STEPS as f64;
-    assert!(
-        (percent - expected).abs() < 1e-6,
-        "attempt 2 entered TRAINING at {percent}%, not at the checkpoint's {expected}% ({resume_from} steps): {training}"
-    );
+    let granted = assert_attempt_2_resumed(&id, &events, "t-b", resume_from, STEPS);
     let percents: Vec<f64> = events[granted..].iter().map(|e| e["percent"].as_f64().expect("a percent")).collect();
     assert!(percents.windows(2).all(|w| w[0] <= w[1]), "progress of attempt 2 went back: {percents:?}");
     assert!(cluster.trainer("t-b").stdout_text().contains("resume=true"), "t-b did not resume from a checkpoint");

@@ -410,24 +410,8 @@ impl Cluster {
     /// Starts a trainer named `name` (a checkpoint every second, `threads` training threads)
     /// and waits until the scheduler has seen it ask for work.
     pub fn start_trainer(&mut self, name: &str, threads: u32) {
-        let log = self.dir().join(format!("trainer-{name}.log"));
-        let mut cmd = Command::new(binary("skippy-trainer"));
-        cmd.args(["--scheduler", &self.url(), "--name", name, "--checkpoint-interval-secs", "1"])
-            .args(["--threads", &threads.to_string()]);
-        clean_env(&mut cmd);
-        cmd.env("SKIPPY_TRAINER_TOKEN", TRAINER_TOKEN);
-        let title = format!("trainer {name}");
-        self.logs.borrow_mut().push((title.clone(), log.clone()));
-        self.trainers.push(Process::spawn(title, cmd, log.clone(), log));
-        let what = format!("trainer {name} to ask the scheduler for work");
-        wait_until(&what, READY, || {
-            let trainer = self.trainers.last_mut().expect("just started");
-            if let Some(status) = trainer.exited() {
-                panic!("trainer {name} exited during start-up ({status}):\n{}", trainer.stdout_text());
-            }
-            let queue = self.queue().ok()?;
-            queue.trainers.iter().any(|t| t.name == name).then_some(())
-        });
+        let url = self.url();
+        self.start_trainer_at(name, threads, &url);
     }
 
     /// The trainer named `name`.
@@ -661,6 +645,35 @@ pub fn history_entry<'a>(manifest: &'a Value, state: &str) -> &'a Value {
         .iter()
         .find(|h| h["state"] == state)
         .unwrap_or_else(|| panic!("no {state} in the history of {}", manifest["id"]))
+}
+
+/// Asserts that attempt 2 (granted to `trainer`) resumed from a checkpoint of `resume_from` of
+/// `total_steps` steps: its TRAINING state event starts at the checkpoint's share of 10–85% (a
+/// fresh start reports exactly 10%). Returns the index of the attempt's start in `events`.
+#[track_caller]
+pub fn assert_attempt_2_resumed(
+    id: &str,
+    events: &[Value],
+    trainer: &str,
+    resume_from: u64,
+    total_steps: u64,
+) -> usize {
+    let started = format!("attempt 2 started on {trainer}");
+    let granted = events
+        .iter()
+        .position(|e| e["kind"] == "state" && e["message"] == started.as_str())
+        .unwrap_or_else(|| panic!("no start of attempt 2 in events.jsonl of {id}"));
+    let training = events[granted..]
+        .iter()
+        .find(|e| e["kind"] == "state" && e["state"] == "TRAINING")
+        .expect("attempt 2 entered TRAINING");
+    let percent = training["percent"].as_f64().expect("a percent");
+    let expected = 10.0 + 75.0 * resume_from as f64 / total_steps as f64;
+    assert!(
+        (percent - expected).abs() < 1e-6,
+        "attempt 2 entered TRAINING at {percent}%, not at the checkpoint's {expected}% ({resume_from} steps): {training}"
+    );
+    granted
 }
 
 /// Asserts that an event log's sequences are 1, 2, 3, … in file order.
