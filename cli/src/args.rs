@@ -72,6 +72,13 @@ pub enum Command {
     Watch(JobArg),
     /// Download a job's artifacts into DIR/<id>/ (checking size and SHA-256).
     Download(DownloadArgs),
+    /// Print a shell completion script: `skippy-train completions bash > /etc/bash_completion.d/skippy-train`.
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `skippy-train man | man -l -`.
+    Man,
 }
 
 /// `skippy-train ppo`.

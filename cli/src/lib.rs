@@ -56,6 +56,11 @@ use client::Scheduler;
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = &cli.global;
+    match &cli.command {
+        Command::Completions { shell } => return print_completions(*shell),
+        Command::Man => return print_man(),
+        _ => {}
+    }
     if let Command::Ppo(args) = &cli.command
         && args.local
     {
@@ -71,5 +76,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cancel(job) => commands::cancel(&sched, global, job).await,
         Command::Watch(job) => commands::watch(&sched, global, job).await,
         Command::Download(args) => download::run(&sched, global, args).await,
+        Command::Completions { .. } | Command::Man => unreachable!("answered above without a scheduler"),
     }
+}
+
+/// `skippy-train completions SHELL`: the completion script on stdout.
+fn print_completions(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory as _;
+    clap_complete::generate(shell, &mut Cli::command(), "skippy-train", &mut std::io::stdout());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `skippy-train man`: the manual page (roff) on stdout, its subcommands' pages after it.
+fn print_man() -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory as _;
+    let command = Cli::command();
+    let mut out = std::io::stdout().lock();
+    clap_mangen::Man::new(command.clone()).render(&mut out)?;
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        // The process ends right after: leaking the few page names is the simple way to give
+        // clap the `'static` names it wants.
+        let name: &'static str = Box::leak(format!("skippy-train-{}", sub.get_name()).into_boxed_str());
+        clap_mangen::Man::new(sub.clone().name(name)).render(&mut out)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
