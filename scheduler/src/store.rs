@@ -497,6 +497,37 @@ mod tests {
     }
 
     #[test]
+    fn an_unreadable_job_is_quarantined_and_a_torn_event_line_cut_while_the_rest_is_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = JobStore::open(dir.path()).unwrap();
+        for (id, seq) in [(A, 0), (B, 1)] {
+            let mut job = queued(id, seq);
+            job.state = JobState::Preflight;
+            store.write_manifest(&job).unwrap();
+        }
+        drop(store);
+        // A's manifest is torn (and A is in no journal); B's event log ends in half a line.
+        fs::write(dir.path().join(A).join("manifest.json"), b"{\"id\": \"tr_1_0000000a\", \"sta").unwrap();
+        let event = r#"{"sequence":1,"at_ms":1,"kind":"state","state":"QUEUED","percent":0.0,"message":"queued","steps_done":0,"steps_per_sec":0.0}"#;
+        fs::write(dir.path().join(B).join("events.jsonl"), format!("{event}\n{}", &event[..40])).unwrap();
+
+        let (store, recovered) = JobStore::open(dir.path()).unwrap();
+        assert_eq!(ids(&recovered), vec![B], "B is served");
+        assert_eq!(recovered.quarantined.len(), 1);
+        assert_eq!(recovered.quarantined[0].0, A);
+        assert!(recovered.quarantined[0].1.contains("manifest.json"), "{:?}", recovered.quarantined);
+        assert!(!dir.path().join(A).exists(), "moved aside");
+        let aside: Vec<String> = fs::read_dir(dir.path().join(QUARANTINE))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(aside.len() == 1 && aside[0].starts_with(A), "{aside:?}");
+        assert_eq!(recovered.repaired_event_logs, vec![B.to_string()]);
+        assert_eq!(store.read_events(B, 0).unwrap().len(), 1, "the whole first event is kept");
+        assert_eq!(fs::read_to_string(dir.path().join(B).join("events.jsonl")).unwrap(), format!("{event}\n"));
+    }
+
+    #[test]
     fn compaction_is_due_once_most_of_a_large_journal_is_spent() {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = JobStore::open(dir.path()).unwrap();
