@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use skippy_proto::v1 as pb;
 use skippy_proto::v1::training_service_client::TrainingServiceClient;
-use support::{ADMIN_SECRET, Cluster, assert_gap_free, history_states, state_name, wait_until};
+use support::{Cluster, assert_gap_free, history_states, state_name, wait_until};
 
 /// Jobs of the CI-sized run (`SKIPPY_SOAK_JOBS` overrides).
 const DEFAULT_JOBS: usize = 40;
@@ -47,27 +47,10 @@ const MAX_ATTEMPTS: usize = 3;
 /// One gRPC call's deadline on the client side.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Adds `authorization: Bearer ADMIN_SECRET` (the harness's own interceptor is private).
-#[derive(Debug, Clone, Copy)]
-struct Bearer;
+type Client = TrainingServiceClient<support::Authed>;
 
-impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        let bearer = format!("Bearer {ADMIN_SECRET}").parse().expect("an ASCII header");
-        request.metadata_mut().insert("authorization", bearer);
-        Ok(request)
-    }
-}
-
-type Client = TrainingServiceClient<tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>>;
-
-/// A client on a channel that connects on first use (call inside a tokio runtime).
 fn client(url: &str) -> Client {
-    let channel = tonic::transport::Endpoint::from_shared(url.to_string())
-        .expect("a valid URL")
-        .connect_timeout(Duration::from_secs(2))
-        .connect_lazy();
-    TrainingServiceClient::with_interceptor(channel, Bearer).max_decoding_message_size(usize::MAX)
+    support::lazy_admin_client(url, Duration::from_secs(2))
 }
 
 /// A tiny job under `key`: two PPO updates and a short bootstrap.

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use skippy_proto::v1 as pb;
 use skippy_proto::v1::training_service_client::TrainingServiceClient;
-use support::{ADMIN_SECRET, Cluster, state_name, wait_until};
+use support::{Cluster, state_name, wait_until};
 
 /// Concurrent submitting clients: even ones retry a failed key, odd ones abandon it.
 const CLIENTS: usize = 8;
@@ -40,28 +40,10 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a careful client keeps retrying one key before the test fails.
 const RETRY_FOR: Duration = Duration::from_secs(30);
 
-/// Adds `authorization: Bearer ADMIN_SECRET` (the harness's own interceptor is private).
-#[derive(Debug, Clone, Copy)]
-struct Bearer;
+type Client = TrainingServiceClient<support::Authed>;
 
-impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        let bearer = format!("Bearer {ADMIN_SECRET}").parse().expect("an ASCII header");
-        request.metadata_mut().insert("authorization", bearer);
-        Ok(request)
-    }
-}
-
-type Client = TrainingServiceClient<tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>>;
-
-/// A client on a channel of its own that connects on first use (call inside a tokio runtime).
-/// Large answers allowed: `GetQueue` returns the whole queue.
 fn client(url: &str) -> Client {
-    let channel = tonic::transport::Endpoint::from_shared(url.to_string())
-        .expect("a valid URL")
-        .connect_timeout(Duration::from_secs(1))
-        .connect_lazy();
-    TrainingServiceClient::with_interceptor(channel, Bearer).max_decoding_message_size(usize::MAX)
+    support::lazy_admin_client(url, Duration::from_secs(1))
 }
 
 /// A small job under `key`: it never runs (no trainers), so its size does not matter.

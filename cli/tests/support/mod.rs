@@ -25,12 +25,12 @@ use serde_json::Value;
 use skippy_proto::v1 as pb;
 use skippy_proto::v1::training_service_client::TrainingServiceClient;
 
-/// The harness's own client: it presents [`ADMIN_SECRET`].
-type Authed = tonic::service::interceptor::InterceptedService<tonic::transport::Channel, AdminBearer>;
+/// A client channel that presents [`ADMIN_SECRET`].
+pub type Authed = tonic::service::interceptor::InterceptedService<tonic::transport::Channel, AdminBearer>;
 
 /// Adds `authorization: Bearer ADMIN_SECRET`.
 #[derive(Debug, Clone, Copy)]
-struct AdminBearer;
+pub struct AdminBearer;
 
 impl tonic::service::Interceptor for AdminBearer {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
@@ -38,6 +38,16 @@ impl tonic::service::Interceptor for AdminBearer {
         request.metadata_mut().insert("authorization", bearer);
         Ok(request)
     }
+}
+
+/// An admin client of the scheduler at `url` on a channel of its own that connects on first
+/// use (call inside a tokio runtime); large answers allowed (`GetQueue` returns the queue).
+pub fn lazy_admin_client(url: &str, connect_timeout: Duration) -> TrainingServiceClient<Authed> {
+    let channel = tonic::transport::Endpoint::from_shared(url.to_string())
+        .expect("a valid URL")
+        .connect_timeout(connect_timeout)
+        .connect_lazy();
+    TrainingServiceClient::with_interceptor(channel, AdminBearer).max_decoding_message_size(usize::MAX)
 }
 
 /// A small job: 8 PPO updates on the planted-edge synthetic market (a few seconds).
