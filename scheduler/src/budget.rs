@@ -26,9 +26,12 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 pub(crate) struct Ledger {
     /// Submissions accepted but not yet queued (in the committer).
     pub admitting: usize,
-    /// Trainer-seconds used or committed in the rolling day (recomputed by each sweep; each
-    /// admission adds its estimate).
+    /// Trainer-seconds used or committed in the rolling day by the jobs the scheduler holds
+    /// (recomputed from them by each sweep; a job that reaches the queue adds its estimate).
     pub committed_secs: f64,
+    /// Estimated trainer-seconds of the submissions in the committer: kept apart because the
+    /// sweep's recount cannot see them yet.
+    pub admitting_secs: f64,
     /// Smoothed speed trainers reported.
     pub measured_steps_per_sec: Option<f64>,
 }
@@ -121,38 +124,82 @@ pub(crate) fn admit(config: &Config, st: &mut State, job: &JobRecord) -> Result<
     }
     let budget = config.trainer_hours_per_day * 3600.0;
     let needs = estimate_secs(job, st.ledger.speed());
-    if budget > 0.0 && st.ledger.committed_secs + needs > budget {
+    let used = st.ledger.committed_secs + st.ledger.admitting_secs;
+    if budget > 0.0 && used + needs > budget {
         let speed = match st.ledger.measured_steps_per_sec {
             Some(s) => format!("{s:.0} steps/s as trainers measured"),
             None => format!("an assumed {ASSUMED_STEPS_PER_SEC:.0} steps/s (no trainer has reported yet)"),
         };
         return Err(SchedulerError::Exhausted(format!(
-            "compute budget exceeded: this job needs about {:.2} trainer-hours ({} steps at {speed}), \
-             and {:.2} of the {:.2} trainer-hours per day are used or committed; {:.2} over \
+            "compute budget exceeded: this job needs about {} trainer-hours ({} steps at {speed}), \
+             and {} of the {} trainer-hours per day are used or committed; {} over \
              (--trainer-hours-per-day)",
-            needs / 3600.0,
+            hours(needs),
             job.request.total_steps,
-            st.ledger.committed_secs / 3600.0,
+            hours(used),
             config.trainer_hours_per_day,
-            (st.ledger.committed_secs + needs - budget) / 3600.0
+            hours(used + needs - budget)
         )));
     }
     st.ledger.admitting += 1;
-    st.ledger.committed_secs += needs;
+    st.ledger.admitting_secs += needs;
     Ok(())
 }
 
-/// A job counted by [`admit`] left the committer (queued, or refused by the store).
+/// Seconds as trainer-hours to three significant digits (a small budget's figures stay
+/// readable: 0.00694, not 0.01).
+fn hours(secs: f64) -> String {
+    let h = secs / 3600.0;
+    let decimals = if h > 0.0 { (2 - h.log10().floor() as i32).clamp(0, 8) as usize } else { 0 };
+    format!("{h:.decimals$}")
+}
+
+/// A job counted by [`admit`] left the committer: queued (`stored`, its estimate moves to
+/// `committed_secs` with it), or refused by the store (its estimate is dropped).
 pub(crate) fn admitted(st: &mut State, job: &JobRecord, stored: bool) {
+    let needs = estimate_secs(job, st.ledger.speed());
     st.ledger.admitting = st.ledger.admitting.saturating_sub(1);
-    if !stored {
-        st.ledger.committed_secs -= estimate_secs(job, st.ledger.speed());
+    st.ledger.admitting_secs = if st.ledger.admitting == 0 { 0.0 } else { (st.ledger.admitting_secs - needs).max(0.0) };
+    if stored {
+        st.ledger.committed_secs += needs;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::{JsonText, SubmittedSpec};
+
+    fn job(id: &str, total_steps: u64) -> JobRecord {
+        let request = SubmittedSpec { total_steps, ..Default::default() };
+        JobRecord::queued(id.into(), request, JsonText::of(&serde_json::json!({})).unwrap(), 1, 1)
+    }
+
+    /// The committer queues a job on its own thread while the sweep recounts the day from the
+    /// jobs it holds: a submission in between must still count.
+    #[test]
+    fn a_job_in_the_committer_counts_through_a_recount() {
+        let mut config = Config::local("runs".into());
+        config.trainer_hours_per_day = 0.01; // 36 s; 500,000 steps at the assumed speed is 25 s
+        let mut st = State::default();
+        let first = job("a", 500_000);
+        admit(&config, &mut st, &first).unwrap();
+        st.ledger.committed_secs = committed_secs(&st, 1_000); // the sweep runs now
+        assert!(admit(&config, &mut st, &job("b", 500_000)).is_err(), "counted while being committed");
+        admitted(&mut st, &first, true);
+        st.jobs.insert(first.id.clone(), first.clone());
+        let e = admit(&config, &mut st, &job("c", 500_000)).unwrap_err().to_string();
+        assert!(e.contains("about 0.00694 trainer-hours"), "{e}");
+        assert!(e.contains("0.00694 of the 0.01 trainer-hours") && e.contains("; 0.00389 over"), "{e}");
+        st.ledger.committed_secs = committed_secs(&st, 1_000);
+        assert!(admit(&config, &mut st, &job("d", 500_000)).is_err(), "counted once queued");
+        // A submission the store refused gives its estimate back.
+        let mut st = State::default();
+        admit(&config, &mut st, &first).unwrap();
+        admitted(&mut st, &first, false);
+        assert_eq!((st.ledger.admitting, st.ledger.admitting_secs, st.ledger.committed_secs), (0, 0.0, 0.0));
+        admit(&config, &mut st, &first).unwrap();
+    }
 
     #[test]
     fn job_limits_say_which_and_by_how_much_and_fill_in_the_duration() {
@@ -171,6 +218,14 @@ mod tests {
         let mut d = 0.0;
         check_job_limits(&config, u64::MAX, &mut d).unwrap();
         assert_eq!(d, 0.0, "0 means no cap");
+    }
+
+    #[test]
+    fn hours_keep_three_significant_digits() {
+        assert_eq!(hours(25.0), "0.00694");
+        assert_eq!(hours(3600.0 * 1.5), "1.50");
+        assert_eq!(hours(3600.0 * 123.4), "123");
+        assert_eq!(hours(0.0), "0");
     }
 
     #[test]

@@ -254,6 +254,41 @@ pub struct JobRecord {
     pub last_sequence: u64,
 }
 
+impl JobRecord {
+    /// A freshly submitted job: queued at `now_ms`, nothing run. The committer gives it its
+    /// submission number (`seq`).
+    pub fn queued(id: String, request: SubmittedSpec, resolved_spec: JsonText, seed: u64, now_ms: i64) -> JobRecord {
+        JobRecord {
+            id,
+            resolved_spec,
+            seed,
+            priority: request.priority,
+            max_duration_seconds: request.max_duration_seconds,
+            idempotency_key: (!request.idempotency_key.is_empty()).then(|| request.idempotency_key.clone()),
+            code_version: env!("CARGO_PKG_VERSION").to_string(),
+            data_fingerprints: Vec::new(),
+            state: JobState::Queued,
+            history: vec![StateChange { state: JobState::Queued, at_ms: now_ms, reason: "submitted".into() }],
+            seq: 0,
+            created_ms: now_ms,
+            started_ms: 0,
+            finished_ms: 0,
+            attempt: 0,
+            attempt_errors: Vec::new(),
+            not_before_ms: 0,
+            lease: None,
+            cancel_requested: false,
+            progress: ProgressRecord { percent: 0.0, message: "queued".into(), steps_done: 0, steps_per_sec: 0.0 },
+            checkpoints: Vec::new(),
+            artifacts: Vec::new(),
+            error: String::new(),
+            result: None,
+            last_sequence: 0,
+            request,
+        }
+    }
+}
+
 /// The submitted spec, as the client gave it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SubmittedSpec {

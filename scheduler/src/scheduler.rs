@@ -16,7 +16,7 @@ use tokio::sync::{Notify, broadcast, mpsc, oneshot};
 
 use crate::config::Config;
 use crate::events::{EventKind, EventLog, EventRecord, StatsRecord};
-use crate::job::{JobRecord, JobState, ProgressRecord, SubmittedSpec, is_valid_job_id, new_job_id, now_ms};
+use crate::job::{JobRecord, JobState, SubmittedSpec, is_valid_job_id, new_job_id, now_ms};
 use crate::leases::Waiter;
 use crate::store::{JobStore, Recovered};
 use skippy_market::features::parse_feature_sets;
@@ -96,6 +96,7 @@ pub enum TrainerCommand {
     LeaseLost,
 }
 
+#[derive(Default)]
 pub(crate) struct State {
     pub(crate) jobs: HashMap<String, JobRecord>,
     pub(crate) events: HashMap<String, EventLog>,
@@ -152,21 +153,7 @@ impl Scheduler {
         let (store, recovered) = JobStore::open(&config.runs_dir)?;
         let catalog = skippy_market::catalog::Catalog::open_or_embedded(config.data_dir.as_deref())?;
         let (submit_tx, submit_rx) = mpsc::channel(4096);
-        let mut state = State {
-            jobs: HashMap::new(),
-            events: HashMap::new(),
-            queue: BTreeSet::new(),
-            idempotency: HashMap::new(),
-            waiters: VecDeque::new(),
-            trainers: HashMap::new(),
-            commands: HashMap::new(),
-            next_seq: 0,
-            next_waiter: 0,
-            shutting_down: false,
-            dirty_events: Vec::new(),
-            events_pending: Arc::new(Notify::new()),
-            ledger: Default::default(),
-        };
+        let mut state = State::default();
         let grace = now_ms() + config.lease_ttl_ms as i64;
         for mut job in recovered.jobs.iter().cloned() {
             let mut log = EventLog::default();
@@ -350,43 +337,17 @@ impl Scheduler {
             .map_err(|e| invalid(e.to_string()))?;
         resolved.validate().map_err(|e| invalid(e.to_string()))?;
         let key = (!spec.idempotency_key.is_empty()).then(|| spec.idempotency_key.clone());
-        let now = now_ms();
-        let record = JobRecord {
-            id: new_job_id(),
-            resolved_spec: crate::job::JsonText::of(&resolved).expect("specs serialise"),
-            seed,
-            priority: spec.priority,
+        let request = SubmittedSpec {
+            algorithm,
+            symbols,
+            features: feature_names,
+            total_steps,
+            seed: Some(seed),
             max_duration_seconds,
-            idempotency_key: key.clone(),
-            code_version: env!("CARGO_PKG_VERSION").to_string(),
-            data_fingerprints: Vec::new(),
-            state: JobState::Queued,
-            history: vec![crate::job::StateChange { state: JobState::Queued, at_ms: now, reason: "submitted".into() }],
-            seq: 0,
-            created_ms: now,
-            started_ms: 0,
-            finished_ms: 0,
-            attempt: 0,
-            attempt_errors: Vec::new(),
-            not_before_ms: 0,
-            lease: None,
-            cancel_requested: false,
-            progress: ProgressRecord { percent: 0.0, message: "queued".into(), steps_done: 0, steps_per_sec: 0.0 },
-            checkpoints: Vec::new(),
-            artifacts: Vec::new(),
-            error: String::new(),
-            result: None,
-            last_sequence: 0,
-            request: SubmittedSpec {
-                algorithm,
-                symbols,
-                features: feature_names,
-                total_steps,
-                seed: Some(seed),
-                max_duration_seconds,
-                ..spec
-            },
+            ..spec
         };
+        let resolved = crate::job::JsonText::of(&resolved).expect("specs serialise");
+        let record = JobRecord::queued(new_job_id(), request, resolved, seed, now_ms());
         Ok((record, key))
     }
 

@@ -392,36 +392,14 @@ fn sync_filesystem(root: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::{JobState, JsonText, ProgressRecord, StateChange, SubmittedSpec};
+    use crate::job::{JobState, JsonText, SubmittedSpec};
 
     fn queued(id: &str, seq: u64) -> JobRecord {
+        let resolved = JsonText::of(&serde_json::json!({"total_steps": 1000})).unwrap();
         JobRecord {
-            id: id.into(),
-            request: SubmittedSpec::default(),
-            resolved_spec: JsonText::of(&serde_json::json!({"total_steps": 1000})).unwrap(),
-            seed: 1,
-            priority: 0,
-            max_duration_seconds: 0.0,
-            idempotency_key: None,
-            code_version: "test".into(),
-            data_fingerprints: Vec::new(),
-            state: JobState::Queued,
-            history: vec![StateChange { state: JobState::Queued, at_ms: 1, reason: "submitted".into() }],
             seq,
-            created_ms: 1,
-            started_ms: 0,
-            finished_ms: 0,
-            attempt: 0,
-            attempt_errors: Vec::new(),
-            not_before_ms: 0,
-            lease: None,
-            cancel_requested: false,
-            progress: ProgressRecord::default(),
-            checkpoints: Vec::new(),
-            artifacts: Vec::new(),
-            error: String::new(),
-            result: None,
-            last_sequence: 0,
+            code_version: "test".into(),
+            ..JobRecord::queued(id.into(), SubmittedSpec::default(), resolved, 1, 1)
         }
     }
 

@@ -83,7 +83,9 @@ async fn the_compute_budget_counts_queued_work_and_refuses_what_would_exceed_it(
         "resource_exhausted",
         &[
             "compute budget exceeded",
-            "about 0.01 trainer-hours",
+            "about 0.00694 trainer-hours",
+            "0.00694 of the 0.01 trainer-hours per day",
+            "0.00389 over",
             "assumed 20000 steps/s",
             "over",
             "--trainer-hours-per-day",
