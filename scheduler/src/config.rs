@@ -13,7 +13,7 @@ pub struct Config {
     /// Address of the gRPC server (clients and trainers).
     #[arg(long, env = "SKIPPY_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     pub grpc_addr: SocketAddr,
-    /// Address of the HTTP server (health; the REST gateway arrives with it).
+    /// Address of the HTTP server: the REST API, the dashboard, `/healthz` and `/metrics`.
     #[arg(long, env = "SKIPPY_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
     /// Directory of job manifests, events, checkpoints and artifacts.

@@ -108,6 +108,11 @@ impl EventLog {
         }
     }
 
+    /// The diagnostics of the newest event that carries them (recorded or published).
+    pub fn latest_stats(&self) -> Option<&StatsRecord> {
+        self.unwritten.iter().rev().chain(self.tail.iter().rev()).find_map(|e| e.stats.as_ref())
+    }
+
     /// A receiver of events published from now on.
     pub fn subscribe(&mut self) -> broadcast::Receiver<EventRecord> {
         self.live.get_or_insert_with(|| broadcast::channel(256).0).subscribe()

@@ -24,10 +24,12 @@ pub mod gateway;
 pub mod grpc;
 pub mod job;
 pub mod leases;
+pub mod logging;
 pub mod metrics;
 pub mod scheduler;
 pub mod store;
 pub mod tls;
+pub mod trace;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -114,6 +116,7 @@ pub async fn run(
         builder = builder.tls_config(tls.grpc())?;
     }
     let grpc_server = builder
+        .layer(trace::RequestSpanLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -232,6 +235,7 @@ fn in_process_channel(
             let _ = stop.wait_for(|s| *s).await;
         };
         if let Err(e) = tonic::transport::Server::builder()
+            .layer(trace::RequestSpanLayer)
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, stopped)
             .await

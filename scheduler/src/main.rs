@@ -9,20 +9,15 @@ use tokio::net::TcpListener;
 struct Cli {
     #[command(flatten)]
     config: skippy_scheduler::Config,
-    /// Log format: human or json.
-    #[arg(long, env = "SKIPPY_LOG_FORMAT", default_value = "human")]
-    log_format: String,
+    /// Log format (the level comes from RUST_LOG, default info).
+    #[arg(long, env = "SKIPPY_LOG_FORMAT", value_enum, default_value_t)]
+    log_format: skippy_scheduler::logging::LogFormat,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    if cli.log_format == "json" {
-        tracing_subscriber::fmt().json().with_env_filter(filter).init();
-    } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
-    }
+    skippy_scheduler::logging::init(cli.log_format);
     let grpc = TcpListener::bind(cli.config.grpc_addr).await?;
     let http = TcpListener::bind(cli.config.http_addr).await?;
     skippy_scheduler::run(cli.config, grpc, Some(http), shutdown_signal()).await

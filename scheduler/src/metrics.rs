@@ -13,6 +13,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::events::{EventLog, StatsRecord};
 use crate::job::{JobState, now_ms};
 use crate::scheduler::Scheduler;
 
@@ -27,6 +28,98 @@ struct StateLabel {
 struct TrainerLabel {
     trainer: String,
     trainer_id: String,
+}
+
+/// Label of per-job gauges (running jobs only, so the series end with the job).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabel {
+    job_id: String,
+    trainer: String,
+}
+
+/// The training diagnostics of running jobs, from their trainers' latest progress reports.
+#[derive(Debug, Default)]
+struct TrainingGauges {
+    steps_done: Family<JobLabel, Gauge<f64, AtomicU64>>,
+    progress: Family<JobLabel, Gauge<f64, AtomicU64>>,
+    steps_per_second: Family<JobLabel, Gauge<f64, AtomicU64>>,
+    episode_reward: Family<JobLabel, Gauge<f64, AtomicU64>>,
+    policy_loss: Family<JobLabel, Gauge<f64, AtomicU64>>,
+    value_loss: Family<JobLabel, Gauge<f64, AtomicU64>>,
+    entropy: Family<JobLabel, Gauge<f64, AtomicU64>>,
+    approx_kl: Family<JobLabel, Gauge<f64, AtomicU64>>,
+    clip_fraction: Family<JobLabel, Gauge<f64, AtomicU64>>,
+    explained_variance: Family<JobLabel, Gauge<f64, AtomicU64>>,
+    best_validation_sharpe: Family<JobLabel, Gauge<f64, AtomicU64>>,
+}
+
+impl TrainingGauges {
+    fn register(&self, registry: &mut Registry) {
+        let families = [
+            ("job_steps_done", "Environment steps a running job has trained", &self.steps_done),
+            ("job_progress_ratio", "Progress of a running job, 0 to 1", &self.progress),
+            ("job_steps_per_second", "Training speed of a running job", &self.steps_per_second),
+            (
+                "job_episode_reward",
+                "Mean recent episode reward of a running job (percent log return)",
+                &self.episode_reward,
+            ),
+            ("job_policy_loss", "Clipped surrogate loss of a running job's latest PPO update", &self.policy_loss),
+            ("job_value_loss", "Value loss of a running job's latest PPO update", &self.value_loss),
+            ("job_entropy", "Policy entropy (nats) of a running job", &self.entropy),
+            ("job_approx_kl", "Approximate KL between successive policies of a running job", &self.approx_kl),
+            ("job_clip_fraction", "Fraction of clipped probability ratios of a running job", &self.clip_fraction),
+            (
+                "job_explained_variance",
+                "Explained variance of a running job's value function",
+                &self.explained_variance,
+            ),
+            (
+                "job_best_validation_sharpe",
+                "Best validation Sharpe a running job has reached",
+                &self.best_validation_sharpe,
+            ),
+        ];
+        for (name, help, family) in families {
+            registry.register(name, help, family.clone());
+        }
+    }
+
+    fn clear(&self) {
+        for family in [
+            &self.steps_done,
+            &self.progress,
+            &self.steps_per_second,
+            &self.episode_reward,
+            &self.policy_loss,
+            &self.value_loss,
+            &self.entropy,
+            &self.approx_kl,
+            &self.clip_fraction,
+            &self.explained_variance,
+            &self.best_validation_sharpe,
+        ] {
+            family.clear();
+        }
+    }
+
+    /// Sets one running job's series from its progress and latest diagnostics.
+    fn set(&self, label: &JobLabel, progress: &crate::job::ProgressRecord, stats: Option<&StatsRecord>) {
+        self.steps_done.get_or_create(label).set(progress.steps_done as f64);
+        self.progress.get_or_create(label).set(progress.percent / 100.0);
+        self.steps_per_second.get_or_create(label).set(progress.steps_per_sec);
+        let Some(s) = stats else { return };
+        self.episode_reward.get_or_create(label).set(s.episode_reward);
+        self.policy_loss.get_or_create(label).set(s.policy_loss);
+        self.value_loss.get_or_create(label).set(s.value_loss);
+        self.entropy.get_or_create(label).set(s.entropy);
+        self.approx_kl.get_or_create(label).set(s.approx_kl);
+        self.clip_fraction.get_or_create(label).set(s.clip_fraction);
+        self.explained_variance.get_or_create(label).set(s.explained_variance);
+        if let Some(sharpe) = s.best_validation_sharpe {
+            self.best_validation_sharpe.get_or_create(label).set(sharpe);
+        }
+    }
 }
 
 /// The scheduler's metrics.
@@ -50,6 +143,8 @@ pub struct Metrics {
     trainers: Gauge<i64, AtomicI64>,
     trainer_speed: Family<TrainerLabel, Gauge<f64, AtomicU64>>,
     measured_speed: Gauge<f64, AtomicU64>,
+    demand: Gauge<i64, AtomicI64>,
+    training: TrainingGauges,
 }
 
 impl Default for Metrics {
@@ -68,6 +163,8 @@ impl Default for Metrics {
             trainers: Gauge::default(),
             trainer_speed: Family::default(),
             measured_speed: Gauge::default(),
+            demand: Gauge::default(),
+            training: TrainingGauges::default(),
         };
         m.registry.register("submissions", "Submissions acknowledged (durably stored)", m.submissions.clone());
         m.registry.register(
@@ -89,6 +186,11 @@ impl Default for Metrics {
         m.registry.register("watch_streams", "Open WatchJob streams", m.watch_streams.clone());
         m.registry.register("jobs", "Jobs by state", m.jobs.clone());
         m.registry.register("queue_depth", "Jobs waiting for a trainer", m.queue_depth.clone());
+        m.registry.register(
+            "demand",
+            "Jobs queued or running: the trainers that could be busy now (an autoscaling target)",
+            m.demand.clone(),
+        );
         m.registry.register("trainers_connected", "Trainers seen within three lease periods", m.trainers.clone());
         m.registry.register(
             "trainer_steps_per_second",
@@ -100,6 +202,7 @@ impl Default for Metrics {
             "Smoothed training speed used for estimates",
             m.measured_speed.clone(),
         );
+        m.training.register(&mut m.registry);
         m
     }
 }
@@ -130,6 +233,16 @@ impl Scheduler {
                 m.jobs.get_or_create(&StateLabel { state: state.name() }).set(n);
             }
             m.queue_depth.set(st.queue.len() as i64);
+            m.training.clear();
+            let mut running = 0;
+            for job in st.jobs.values() {
+                let Some(lease) = &job.lease else { continue };
+                running += 1;
+                let label = JobLabel { job_id: job.id.clone(), trainer: lease.trainer_name.clone() };
+                let stats = st.events.get(&job.id).and_then(EventLog::latest_stats);
+                m.training.set(&label, &job.progress, stats);
+            }
+            m.demand.set((st.queue.len() + running) as i64);
             let horizon = now_ms() - 3 * self.config.lease_ttl_ms as i64;
             m.trainer_speed.clear();
             let mut connected = 0;

@@ -290,9 +290,12 @@ impl JobStore {
         is_valid_artifact_name(name).then(|| self.job_dir(id).join("artifacts").join(name))
     }
 
-    /// Writes `results.json` durably.
+    /// Writes `results.json` durably. The job's directory may not exist yet: a trainer can
+    /// finish a short job before the manifest written at dispatch lands.
     pub fn write_results(&self, id: &str, json: &str) -> io::Result<()> {
-        write_atomic(&self.job_dir(id).join("results.json"), json.as_bytes(), true)
+        let dir = self.job_dir(id);
+        fs::create_dir_all(&dir)?;
+        write_atomic(&dir.join("results.json"), json.as_bytes(), true)
     }
 
     /// Reads `results.json` (empty string if absent).
@@ -442,6 +445,20 @@ mod tests {
         assert_eq!(recovered.replayed, 2);
         let b = recovered.jobs.iter().find(|j| j.id == B).unwrap();
         assert_eq!(b.state, JobState::Preflight, "the manifest wins over the journal line");
+    }
+
+    /// A trainer can finish a short job before the manifest written at dispatch lands (seen as
+    /// a flaky "No such file or directory" from CompleteJob).
+    #[test]
+    fn results_and_artifacts_can_arrive_before_the_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = JobStore::open(dir.path()).unwrap();
+        store.journal_submissions(&[queued(A, 0)]).unwrap();
+        store.write_results(A, "{}").unwrap();
+        store.write_artifact(A, "report.md", b"x").unwrap();
+        store.write_checkpoint(A, "ckpt-1.safetensors", b"x").unwrap();
+        store.append_events(A, &[]).unwrap();
+        assert_eq!(store.read_results(A).unwrap(), "{}");
     }
 
     #[test]

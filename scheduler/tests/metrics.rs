@@ -51,7 +51,8 @@ async fn metrics_follow_submissions_rejections_dispatch_and_watchers() {
         .into_inner()
         .grant
         .unwrap();
-    assert_eq!(grant.job.unwrap().id, first);
+    assert_eq!(grant.job.as_ref().unwrap().id, first);
+    let lease = grant.lease.clone().unwrap();
     let channel = Channel::from_shared(s.grpc.clone()).unwrap().connect().await.unwrap();
     let mut watch = TrainingServiceClient::new(channel)
         .watch_job(pb::WatchJobRequest { job_id: first.clone(), after_sequence: 0 })
@@ -68,6 +69,71 @@ async fn metrics_follow_submissions_rejections_dispatch_and_watchers() {
     assert_eq!(value(&after, "skippy_trainers_connected"), 1.0);
     assert!(after.contains(r#"skippy_trainer_steps_per_second{trainer="m1",trainer_id="t-metrics"}"#), "{after}");
     assert!(after.trim_end().ends_with("# EOF"));
+    assert_eq!(value(&after, "skippy_demand"), 2.0, "one queued and one running");
+
+    // The trainer's own training metrics, from its progress reports, labelled by job.
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let _commands = trainer.stream_events(tokio_stream::wrappers::ReceiverStream::new(rx)).await.unwrap();
+    let stats = pb::TrainingStats {
+        episode_reward: 0.25,
+        policy_loss: -0.015,
+        value_loss: 0.5,
+        entropy: 1.0,
+        approx_kl: 0.0078125,
+        clip_fraction: 0.125,
+        explained_variance: 0.75,
+        best_validation_sharpe: Some(1.5),
+    };
+    tx.send(pb::TrainerEvent {
+        lease: Some(lease.clone()),
+        state: pb::JobState::Training as i32,
+        percent: 40.0,
+        message: "PPO training in progress".into(),
+        steps_done: 2048,
+        steps_per_sec: 4000.0,
+        stats: Some(stats),
+    })
+    .await
+    .unwrap();
+    let job = format!(r#"{{job_id="{first}",trainer="m1"}}"#);
+    let mut training = String::new();
+    for _ in 0..200 {
+        training = metrics(&s).await;
+        if training.contains(&format!("skippy_job_entropy{job}")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    for (name, expected) in [
+        ("skippy_job_steps_done", 2048.0),
+        ("skippy_job_progress_ratio", 0.4),
+        ("skippy_job_steps_per_second", 4000.0),
+        ("skippy_job_episode_reward", 0.25),
+        ("skippy_job_policy_loss", -0.015),
+        ("skippy_job_value_loss", 0.5),
+        ("skippy_job_entropy", 1.0),
+        ("skippy_job_approx_kl", 0.0078125),
+        ("skippy_job_clip_fraction", 0.125),
+        ("skippy_job_explained_variance", 0.75),
+        ("skippy_job_best_validation_sharpe", 1.5),
+    ] {
+        assert_eq!(value(&training, &format!("{name}{job}")), expected, "{name}");
+    }
+
+    // A finished job's series go away with it.
+    trainer
+        .complete_job(pb::CompleteJobRequest {
+            lease: Some(lease),
+            outcome: pb::Outcome::Failed as i32,
+            reason: "test".into(),
+            metrics_json: String::new(),
+            steps_done: 2048,
+        })
+        .await
+        .unwrap();
+    let done = metrics(&s).await;
+    assert!(!done.contains(&job), "{done}");
+    assert_eq!(value(&done, "skippy_demand"), 1.0);
 
     drop(watch);
     s.stop().await;

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 
 /// The skippy-train REST gateway: HTTP/JSON routes onto a scheduler's gRPC service.
 #[derive(Debug, Parser)]
-#[command(name = "skippy-gateway", version, about, long_about = None)]
+#[command(name = "skippy-gateway", version, long_about = None)]
 struct Cli {
     /// Address to serve HTTP on.
     #[arg(long, env = "SKIPPY_HTTP_ADDR", default_value = "127.0.0.1:8080")]
@@ -27,9 +27,9 @@ struct Cli {
     /// The PEM private key of --tls-cert.
     #[arg(long, env = "SKIPPY_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<std::path::PathBuf>,
-    /// Log format: human or json.
-    #[arg(long, env = "SKIPPY_LOG_FORMAT", default_value = "human")]
-    log_format: String,
+    /// Log format (the level comes from RUST_LOG, default info).
+    #[arg(long, env = "SKIPPY_LOG_FORMAT", value_enum, default_value_t)]
+    log_format: skippy_scheduler::logging::LogFormat,
 }
 
 /// How long a graceful shutdown may wait for requests in flight.
@@ -38,12 +38,7 @@ const DRAIN: Duration = Duration::from_secs(10);
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    if cli.log_format == "json" {
-        tracing_subscriber::fmt().json().with_env_filter(filter).init();
-    } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
-    }
+    skippy_scheduler::logging::init(cli.log_format);
     let ca_pem = match &cli.ca_cert {
         Some(path) => {
             Some(std::fs::read(path).with_context(|| format!("reading the CA certificate {}", path.display()))?)

@@ -41,11 +41,17 @@ impl TrainingService for Clients {
     ) -> Result<Response<pb::SubmitJobResponse>, Status> {
         let spec = request.into_inner().spec.ok_or_else(|| Status::invalid_argument("spec is missing"))?;
         let (view, created) = self.scheduler.submit(spec_from_pb(spec)).await?;
+        crate::trace::record_job(&view.record.id);
+        if created {
+            tracing::info!(job_id = %view.record.id, priority = view.record.priority, "job queued");
+        }
         Ok(Response::new(pb::SubmitJobResponse { job: Some(job_to_pb(&view)), created }))
     }
 
     async fn get_job(&self, request: Request<pb::GetJobRequest>) -> Result<Response<pb::Job>, Status> {
-        let view = self.scheduler.view(&request.into_inner().job_id)?;
+        let id = request.into_inner().job_id;
+        crate::trace::record_job(&id);
+        let view = self.scheduler.view(&id)?;
         Ok(Response::new(job_to_pb(&view)))
     }
 
@@ -54,6 +60,7 @@ impl TrainingService for Clients {
         request: Request<pb::GetResultsRequest>,
     ) -> Result<Response<pb::GetResultsResponse>, Status> {
         let id = request.into_inner().job_id;
+        crate::trace::record_job(&id);
         let view = self.scheduler.view(&id)?;
         let store = self.scheduler.store.clone();
         let metrics_json = tokio::task::spawn_blocking(move || store.read_results(&id))
@@ -81,7 +88,10 @@ impl TrainingService for Clients {
     }
 
     async fn cancel_job(&self, request: Request<pb::CancelJobRequest>) -> Result<Response<pb::Job>, Status> {
-        let view = self.scheduler.cancel(&request.into_inner().job_id).await?;
+        let id = request.into_inner().job_id;
+        crate::trace::record_job(&id);
+        let view = self.scheduler.cancel(&id).await?;
+        tracing::info!(job_id = %id, state = view.record.state.name(), "cancel requested");
         Ok(Response::new(job_to_pb(&view)))
     }
 
@@ -107,6 +117,7 @@ impl TrainingService for Clients {
 
     async fn watch_job(&self, request: Request<pb::WatchJobRequest>) -> Result<Response<Self::WatchJobStream>, Status> {
         let r = request.into_inner();
+        crate::trace::record_job(&r.job_id);
         let (view, backlog, live) = self.scheduler.watch(&r.job_id, r.after_sequence).await?;
         let (tx, rx) = mpsc::channel(64);
         let scheduler = self.scheduler.clone();
@@ -125,6 +136,7 @@ impl TrainingService for Clients {
         request: Request<pb::DownloadArtifactRequest>,
     ) -> Result<Response<Self::DownloadArtifactStream>, Status> {
         let r = request.into_inner();
+        crate::trace::record_job(&r.job_id);
         let view = self.scheduler.view(&r.job_id)?;
         if !view.record.artifacts.iter().any(|a| a.name == r.name) {
             let known: Vec<&str> = view.record.artifacts.iter().map(|a| a.name.as_str()).collect();

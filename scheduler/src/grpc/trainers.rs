@@ -31,6 +31,8 @@ impl Trainers {
 
 fn claim(lease: Option<pb::Lease>) -> Result<LeaseClaim, Status> {
     let l = lease.ok_or_else(|| Status::invalid_argument("lease is missing"))?;
+    crate::trace::record_job(&l.job_id);
+    crate::trace::record_trainer(&l.trainer_id);
     Ok(LeaseClaim { job_id: l.job_id, lease_id: l.lease_id, attempt: l.attempt, trainer_id: l.trainer_id })
 }
 
@@ -43,11 +45,13 @@ impl TrainerService for Trainers {
         request: Request<pb::AcquireJobRequest>,
     ) -> Result<Response<pb::AcquireJobResponse>, Status> {
         let r = request.into_inner();
+        crate::trace::record_trainer(&r.trainer_id);
         let wait = Duration::from_millis(r.wait_ms as u64);
         let Some(grant) = self.scheduler.acquire(&r.trainer_id, &r.name, wait).await? else {
             return Ok(Response::new(pb::AcquireJobResponse { grant: None }));
         };
         let id = grant.job.id.clone();
+        crate::trace::record_job(&id);
         let checkpoint = match &grant.checkpoint {
             Some(name) => {
                 let (store, id, name) = (self.scheduler.store.clone(), id.clone(), name.clone());
