@@ -12,6 +12,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use anyhow::Context as _;
 use tokio::sync::{Notify, broadcast, mpsc, oneshot};
 
 use crate::config::Config;
@@ -150,7 +151,8 @@ impl Scheduler {
     /// Opens the store, recovers every job, and starts the committer. Returns the scheduler and
     /// what recovery found.
     pub fn start(config: Config) -> anyhow::Result<(Arc<Scheduler>, Recovered)> {
-        let (store, recovered) = JobStore::open(&config.runs_dir)?;
+        let (store, recovered) = JobStore::open(&config.runs_dir)
+            .with_context(|| format!("cannot open the job store in {}", config.runs_dir.display()))?;
         let catalog = skippy_market::catalog::Catalog::open_or_embedded(config.data_dir.as_deref())?;
         let (submit_tx, submit_rx) = mpsc::channel(4096);
         let mut state = State::default();
@@ -277,7 +279,11 @@ impl Scheduler {
 
     /// Turns a submission into a job record with every default resolved; refuses what can be
     /// refused without training (names, ranges).
-    fn resolve(&self, spec: SubmittedSpec) -> Result<(JobRecord, Option<String>)> {
+    ///
+    /// Public (hidden from the docs) only so the fuzz targets under `fuzz/` and the corpus replay
+    /// test can run the submission checks without a server; it stores nothing.
+    #[doc(hidden)]
+    pub fn resolve(&self, spec: SubmittedSpec) -> Result<(JobRecord, Option<String>)> {
         let invalid = |m: String| SchedulerError::Invalid(m);
         let algorithm = if spec.algorithm.is_empty() { "ppo".to_string() } else { spec.algorithm.to_ascii_lowercase() };
         if algorithm != "ppo" {

@@ -39,9 +39,19 @@ const QUARANTINE: &str = "_quarantine";
 pub struct JobStore {
     root: PathBuf,
     /// The open journal; held while appending and while compacting.
-    journal: Mutex<File>,
+    journal: Mutex<Journal>,
     /// Journaled jobs with no manifest yet, with their journal line: the journal's live part.
     journal_only: Mutex<LiveLines>,
+}
+
+/// The open journal file.
+#[derive(Debug)]
+struct Journal {
+    file: File,
+    /// A failed append left bytes that could not be cut off: the next append starts with a
+    /// newline, so the torn line stays a line of its own (skipped at replay) instead of being
+    /// glued to an acknowledged one.
+    torn: bool,
 }
 
 /// The journal's live lines, by job id, and their total size.
@@ -117,10 +127,11 @@ impl JobStore {
         let journal_path = root.join(JOURNAL);
         let mut rebuilt = Vec::new();
         if let Ok(file) = File::open(&journal_path) {
-            for line in BufReader::new(file).lines() {
-                let Ok(line) = line else { break };
-                // A torn last line was never acknowledged.
-                let Ok(job) = serde_json::from_str::<JobRecord>(&line) else { continue };
+            // By bytes: a torn line may end inside a character.
+            for line in BufReader::new(file).split(b'\n') {
+                let line = line?;
+                // A torn line (a crash or a failed append) was never acknowledged.
+                let Ok(job) = serde_json::from_slice::<JobRecord>(&line) else { continue };
                 if !is_valid_job_id(&job.id) || known.contains(&job.id) {
                     continue;
                 }
@@ -136,7 +147,10 @@ impl JobStore {
         }
         let store = JobStore {
             root: root.to_path_buf(),
-            journal: Mutex::new(OpenOptions::new().create(true).append(true).open(&journal_path)?),
+            journal: Mutex::new(Journal {
+                file: OpenOptions::new().create(true).append(true).open(&journal_path)?,
+                torn: false,
+            }),
             journal_only: Mutex::new(LiveLines::default()),
         };
         {
@@ -161,8 +175,22 @@ impl JobStore {
     pub fn journal_submissions(&self, jobs: &[JobRecord]) -> io::Result<()> {
         let lines: Vec<Vec<u8>> = jobs.iter().map(journal_line).collect();
         let mut journal = lock(&self.journal);
-        journal.write_all(&lines.concat())?;
-        journal.sync_data()?;
+        let j = &mut *journal;
+        let before = j.file.metadata()?.len();
+        let mut batch = if j.torn { b"\n".to_vec() } else { Vec::new() };
+        batch.extend(lines.concat());
+        if let Err(e) = j.file.write_all(&batch).and_then(|()| j.file.sync_data()) {
+            // A full disk, a file-size limit, an I/O error: nothing of this batch may stay, or
+            // a job never acknowledged could come back at start-up.
+            return Err(match j.file.set_len(before).and_then(|()| j.file.sync_data()) {
+                Ok(()) => e,
+                Err(cut) => {
+                    j.torn = true;
+                    io::Error::new(e.kind(), format!("{e} (and the journal could not be cut back: {cut})"))
+                }
+            });
+        }
+        j.torn = false;
         drop(journal);
         let mut only = lock(&self.journal_only);
         for (job, line) in jobs.iter().zip(lines) {
@@ -178,7 +206,7 @@ impl JobStore {
 
     /// Whether the journal holds more than twice what is still live in it (and over 8 MiB).
     pub fn journal_needs_compaction(&self) -> bool {
-        let len = lock(&self.journal).metadata().map(|m| m.len()).unwrap_or(0);
+        let len = lock(&self.journal).file.metadata().map(|m| m.len()).unwrap_or(0);
         let live = lock(&self.journal_only).bytes as u64;
         len > 8 << 20 && len > 2 * live
     }
@@ -200,7 +228,7 @@ impl JobStore {
         }
         fs::rename(&tmp, &path)?;
         File::open(&self.root)?.sync_all()?;
-        *journal = OpenOptions::new().append(true).open(&path)?;
+        *journal = Journal { file: OpenOptions::new().append(true).open(&path)?, torn: false };
         Ok(())
     }
 
@@ -445,6 +473,22 @@ mod tests {
         assert_eq!(recovered.replayed, 2);
         let b = recovered.jobs.iter().find(|j| j.id == B).unwrap();
         assert_eq!(b.state, JobState::Preflight, "the manifest wins over the journal line");
+    }
+
+    /// What a failed append can leave (a torn line, cut inside a character) costs only itself.
+    #[test]
+    fn a_torn_line_in_the_journal_costs_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = |id: &str, seq: u64| journal_line(&queued(id, seq));
+        let torn = &line(B, 1)[..40];
+        let mut text = line(A, 0);
+        text.extend_from_slice(torn);
+        text.extend_from_slice("é".as_bytes().split_at(1).0); // half a character
+        text.push(b'\n'); // what the next append starts with when the tear could not be cut
+        text.extend(line(C, 2));
+        fs::write(dir.path().join(JOURNAL), text).unwrap();
+        let (_, recovered) = JobStore::open(dir.path()).unwrap();
+        assert_eq!(ids(&recovered), vec![A, C]);
     }
 
     /// A trainer can finish a short job before the manifest written at dispatch lands (seen as

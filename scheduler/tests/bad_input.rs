@@ -1,4 +1,4 @@
-//! Bad input over real HTTP (and the gRPC artifact calls, which have no HTTP route): every row
+//! Bad input over real HTTP (and the gRPC artifact calls): every row
 //! of `scheduler/BAD_INPUT.md` is sent here for real. Each gets a clear error that says what
 //! was wrong and where, nothing is stored, and the server answers normally afterwards. Rows
 //! that once got a wrong answer (a 500, a panic, a job stored that should have been refused)
@@ -635,9 +635,9 @@ async fn bad_query_parameters_and_headers_name_the_parameter() {
     s.stop().await;
 }
 
-/// Artifacts have no HTTP route: names reach the scheduler through gRPC only, `UploadArtifact`
-/// from the trainer holding the job (checked by `is_valid_artifact_name`) and `DownloadArtifact`
-/// from clients (only names the job lists).
+/// Artifact names over gRPC: `UploadArtifact` from the trainer holding the job (checked by
+/// `is_valid_artifact_name`) and `DownloadArtifact` from clients (only names the job lists). The
+/// HTTP route in front of `DownloadArtifact` is checked in `tests/dashboard.rs`.
 #[tokio::test]
 async fn artifact_names_that_could_escape_are_refused_over_grpc() {
     let dir = tempfile::tempdir().unwrap();
