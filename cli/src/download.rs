@@ -78,7 +78,10 @@ fn select<'a>(id: &str, listed: &'a [pb::Artifact], names: &[String]) -> Result<
 
 /// Refuses a name that is not a plain file name (the scheduler only stores such names; a
 /// different answer must not write outside the download directory).
-fn check_name(name: &str) -> anyhow::Result<()> {
+///
+/// Public (hidden from the docs) only for the `artifact_names` fuzz target under `fuzz/`.
+#[doc(hidden)]
+pub fn check_name(name: &str) -> anyhow::Result<()> {
     let plain = !name.is_empty()
         && name != "."
         && name != ".."

@@ -378,6 +378,13 @@ async fn events_stream_the_snapshot_then_every_event_until_the_job_ends() {
     )
     .await;
     assert_error(&bad, 400, "invalid_argument", &["Last-Event-ID"]);
+    // The header wins over `?after=`, but a malformed `after` beside it is still refused (it was
+    // ignored until schemathesis sent `?after=18446744073709551616` with `Last-Event-ID: 0`).
+    for after in ["18446744073709551616", "x"] {
+        let url = s.url(&format!("/api/training/jobs/{id}/events?after={after}"));
+        let bad = answer(http().get(url).header("last-event-id", "0").send().await.unwrap()).await;
+        assert_error(&bad, 400, "invalid_argument", &["after", after]);
+    }
 
     // Results of the done job: metrics parsed, the job done.
     let (code, results) = get(&s.url(&format!("/api/training/jobs/{id}/results"))).await;
@@ -423,7 +430,8 @@ async fn a_real_session_reports_a_failed_job_and_a_caller_that_leaves_cancels_no
     let s = start(dir.path()).await;
     let mut t = s.trainer().await;
 
-    // A job that fails: the call answers with the error and the job.
+    // A job that fails: the call answers with the error and the job. A failed job is the answer
+    // to the request, not a server fault: 422, not 500.
     let url = s.url("/api/training/real-session");
     let session = tokio::spawn(async move {
         post(&url, r#"{"duration": 0.01, "symbols": ["SYN-EDGE"], "steps": "5000", "features": ["price"]}"#).await
@@ -432,7 +440,7 @@ async fn a_real_session_reports_a_failed_job_and_a_caller_that_leaves_cancels_no
     assert_eq!(grant.job.as_ref().unwrap().total_steps, 5000);
     complete(&mut t, &grant, pb::Outcome::Failed, "").await;
     let got = tokio::time::timeout(STEP, session).await.unwrap().unwrap();
-    assert_error(&got, 500, "internal", &["failed", "preflight: no data"]);
+    assert_error(&got, 422, "job_failed", &["failed", "preflight: no data"]);
     assert_eq!(got.1["job"]["state"], "JOB_STATE_FAILED");
 
     // A caller that goes away: the job stays queued for a trainer, not cancelled.

@@ -384,6 +384,11 @@ impl Cluster {
         format!("http://127.0.0.1:{}", self.grpc_port)
     }
 
+    /// The scheduler's HTTP URL (the REST gateway and the dashboard).
+    pub fn http_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
     /// Starts the scheduler (again: same ports and runs directory) and waits until it answers.
     pub fn start_scheduler(&mut self) {
         assert!(self.scheduler.is_none(), "the scheduler is already running");

@@ -104,7 +104,9 @@ impl ApiError {
         Status::not_found(format!(
             "no route {method} {path}; routes: POST/GET /api/training/jobs, GET /api/training/jobs/{{id}}/status, \
              GET /api/training/jobs/{{id}}/results, GET /api/training/jobs/{{id}}/events, \
-             DELETE /api/training/jobs/{{id}}, GET /api/training/queue, POST /api/training/real-session"
+             GET /api/training/jobs/{{id}}/artifacts/{{name}}, \
+             DELETE /api/training/jobs/{{id}}, GET /api/training/queue, POST /api/training/real-session, \
+             GET /api/openapi.json"
         ))
         .into()
     }
@@ -118,6 +120,12 @@ impl ApiError {
             message: format!("{path} does not serve {method} (the Allow header lists what it serves)"),
             job: None,
         }
+    }
+
+    /// A real session whose job ended FAILED (422; HTTP-only): the request was carried out and the
+    /// training failed, which is no fault of the server's (not a 500) and not a malformed request.
+    pub fn job_failed(message: impl Into<String>) -> ApiError {
+        ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, code: "job_failed", message: message.into(), job: None }
     }
 
     /// A body that is not JSON by its content type (415; HTTP-only).

@@ -130,13 +130,22 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             }
         }
         let bytes = Bytes::from_request(req, state).await.map_err(ApiError::from_body)?;
+        JsonBody::parse(&bytes)
+    }
+}
+
+impl<T: DeserializeOwned> JsonBody<T> {
+    /// Reads a body already within the size limit: 400 when it is not a JSON object or does not
+    /// parse into `T`. What [`FromRequest`] runs after the content type and size checks; public
+    /// so the fuzz targets under `fuzz/` and tests can feed it bytes without a server.
+    pub fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
         match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
             None => return Err(ApiError::invalid("the request body is empty; send a JSON object")),
             // serde would read an array as a struct's fields in order: refuse it by name.
             Some(b'{') => {}
             Some(_) => return Err(ApiError::invalid("the request body must be a JSON object ({...})")),
         }
-        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes).map_err(ApiError::from_json)?;
+        let axum::Json(value) = axum::Json::<T>::from_bytes(bytes).map_err(ApiError::from_json)?;
         Ok(JsonBody(value))
     }
 }

@@ -10,18 +10,27 @@
 //! GET    /api/training/jobs/{id}/status     GetJob
 //! GET    /api/training/jobs/{id}/results    GetResults   {"job", "metrics", "artifacts"}
 //! GET    /api/training/jobs/{id}/events     WatchJob     server-sent events
+//! GET    /api/training/jobs/{id}/artifacts/{name}  DownloadArtifact  the file's content
 //! DELETE /api/training/jobs/{id}            CancelJob
 //! GET    /api/training/queue                GetQueue
 //! POST   /api/training/real-session         SubmitJob + WatchJob (+ GetResults): waits
+//! GET    /api/openapi.json                  this table as an OpenAPI 3.1 document (no secret needed)
+//! GET    /  and /dashboard/…                the dashboard (a static page; no secret needed)
 //! ```
 //!
 //! - [`routes`]: the handlers, one RPC each; the caller's `authorization` header is passed on.
 //! - [`sse`]: the events route.
+//! - [`artifacts`]: an artifact's content.
+//! - [`dashboard`]: the web page, its script and style sheet (embedded).
 //! - [`json`]: request and response bodies (proto JSON names).
+//! - [`openapi`]: the OpenAPI document of every route (`openapi.json`, checked by `tests/openapi.rs`).
 //! - [`errors`]: the one mapping from gRPC status to HTTP status and the JSON error body.
 
+pub mod artifacts;
+pub mod dashboard;
 pub mod errors;
 pub mod json;
+pub mod openapi;
 pub mod routes;
 pub mod sse;
 
@@ -90,11 +99,15 @@ fn build(mut gateway: Gateway) -> Router {
         .route("/api/training/jobs/{id}/status", get(routes::status))
         .route("/api/training/jobs/{id}/results", get(routes::results))
         .route("/api/training/jobs/{id}/events", get(sse::events))
+        .route("/api/training/jobs/{id}/artifacts/{name}", get(artifacts::artifact))
         .route("/api/training/queue", get(routes::queue))
         .route("/api/training/real-session", post(routes::real_session))
+        .route("/api/openapi.json", get(openapi::document))
+        .merge(dashboard::routes())
         .fallback(routes::no_route)
         .method_not_allowed_fallback(routes::wrong_method)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))
+        .layer(axum::middleware::from_fn(crate::trace::http_request_span))
         .with_state(gateway)
 }
 

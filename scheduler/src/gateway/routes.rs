@@ -30,13 +30,20 @@ const REAL_SESSION_SYMBOLS: [&str; 2] = ["BTC", "ETH"];
 const REAL_SESSION_FEATURES: [&str; 1] = ["price"];
 const REAL_SESSION_STEPS: u64 = 1_000_000;
 
-/// A gRPC request carrying the caller's `authorization` header, for the scheduler to check.
+/// A gRPC request carrying the caller's `authorization` header, for the scheduler to check, and
+/// the request id.
 pub fn grpc_request<T>(headers: &HeaderMap, message: T) -> Result<tonic::Request<T>, ApiError> {
     let mut request = tonic::Request::new(message);
     if let Some(value) = headers.get(AUTHORIZATION) {
         let value = AsciiMetadataValue::try_from(value.as_bytes())
             .map_err(|_| Status::unauthenticated("the authorization header is not valid ASCII"))?;
         request.metadata_mut().insert("authorization", value);
+    }
+    // Set by the request-span middleware: the scheduler's log lines carry the same id.
+    if let Some(id) =
+        headers.get(crate::trace::REQUEST_ID).and_then(|v| AsciiMetadataValue::try_from(v.as_bytes()).ok())
+    {
+        request.metadata_mut().insert(crate::trace::REQUEST_ID, id);
     }
     Ok(request)
 }
@@ -161,7 +168,8 @@ pub async fn queue(State(gw): State<Gateway>, headers: HeaderMap) -> Result<Json
 
 /// `POST /api/training/real-session` `{"duration": hours}`: the brief's blocking call, now a
 /// job it submits and waits for. Answers with the finished job and its results, or with the
-/// error of a job that failed or was cancelled. A caller that goes away leaves the job running.
+/// error of a job that failed (422) or was cancelled (409), the job attached. A caller that goes
+/// away leaves the job running.
 pub async fn real_session(
     State(gw): State<Gateway>,
     headers: HeaderMap,
@@ -207,10 +215,13 @@ pub async fn real_session(
             Err(ApiError::from(Status::aborted(format!("job {id} was cancelled before it finished")))
                 .with_job(finished.into()))
         }
-        _ => {
+        // A failed job is the answer to the request, not a fault of the server: 422 with the job.
+        Ok(pb::JobState::Failed) => {
             let why = if finished.error.is_empty() { "no reason given".to_string() } else { finished.error.clone() };
-            Err(ApiError::from(Status::internal(format!("job {id} failed: {why}"))).with_job(finished.into()))
+            Err(ApiError::job_failed(format!("job {id} failed: {why}")).with_job(finished.into()))
         }
+        _ => Err(ApiError::from(Status::internal(format!("job {id} ended in state {}", finished.state)))
+            .with_job(finished.into())),
     }
 }
 

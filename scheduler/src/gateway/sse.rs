@@ -41,12 +41,11 @@ pub async fn events(
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(ApiError::from_query)?;
+    // Both are checked, so that a malformed `after` is a 400 beside a header too (not ignored).
+    let after = query.after.as_deref().map(|text| parse_sequence("after", text)).transpose()?;
     let after = match headers.get("last-event-id") {
         Some(v) => parse_sequence("Last-Event-ID", v.to_str().unwrap_or("\u{fffd}"))?,
-        None => match &query.after {
-            Some(text) => parse_sequence("after", text)?,
-            None => 0,
-        },
+        None => after.unwrap_or(0),
     };
     let request = grpc_request(&headers, pb::WatchJobRequest { job_id: id, after_sequence: after })?;
     let stream = gw.client().watch_job(request).await?.into_inner();
