@@ -1,0 +1,36 @@
+//! Replays the `csv_bars` fuzz target's committed seed corpus (`fuzz/corpus/csv_bars/`) and the
+//! inputs the fuzzer found crashes with, through the same invariant checks as the target
+//! (`fuzz/checks/csv_bars.rs`), so `cargo test` covers them without cargo-fuzz.
+
+#[path = "../../../fuzz/checks/csv_bars.rs"]
+mod csv_bars;
+
+use std::path::Path;
+
+/// Every file of `fuzz/corpus/<target>/`, by name.
+fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target);
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|entry| {
+            let path = entry.expect("a directory entry").path();
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+            (path.display().to_string(), bytes)
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "{} holds {} seeds; the corpus is missing", dir.display(), files.len());
+    files
+}
+
+#[test]
+fn the_csv_bars_seed_corpus_keeps_every_invariant() {
+    let mut loaded = 0;
+    for (name, bytes) in seeds("csv_bars") {
+        eprintln!("replaying {name}");
+        csv_bars::check(&bytes);
+        loaded +=
+            usize::from(skippy_market::csv_loader::parse_csv(&String::from_utf8_lossy(&bytes), "s", "BTC").is_ok());
+    }
+    assert!(loaded >= 3, "only {loaded} seeds load; the corpus should hold valid files as well as broken ones");
+}
