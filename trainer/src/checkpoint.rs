@@ -92,6 +92,14 @@ pub enum CheckpointError {
         /// Values expected.
         want: usize,
     },
+    /// Layer sizes whose parameter count does not fit in memory (a damaged or forged file).
+    #[error("checkpoint network {name} has impossible layer sizes {sizes:?}")]
+    Layers {
+        /// Network.
+        name: String,
+        /// Its layer sizes.
+        sizes: Vec<usize>,
+    },
     /// Another spec's checkpoint.
     #[error("checkpoint belongs to another spec (hash {found}, this job's is {expected})")]
     SpecMismatch {
@@ -109,6 +117,15 @@ pub fn spec_hash(spec: &TrainSpec) -> String {
 }
 
 const META_KEY: &str = "skippy.checkpoint";
+
+/// The parameter count of layer `sizes` read from a file, refused when it overflows (no size a
+/// real network has; [`crate::nn::mlp::param_count`] would wrap or panic).
+fn counted(name: &str, sizes: &[usize]) -> Result<usize, CheckpointError> {
+    sizes
+        .windows(2)
+        .try_fold(0usize, |n, w| w[0].checked_mul(w[1])?.checked_add(w[1])?.checked_add(n))
+        .ok_or_else(|| CheckpointError::Layers { name: name.into(), sizes: sizes.to_vec() })
+}
 
 impl Checkpoint {
     /// Serialises to safetensors bytes.
@@ -145,8 +162,8 @@ impl Checkpoint {
             *slot = v;
             Ok(())
         };
-        let np = crate::nn::mlp::param_count(&c.learner.agent.policy.sizes);
-        let nv = crate::nn::mlp::param_count(&c.learner.agent.value.sizes);
+        let np = counted("policy", &c.learner.agent.policy.sizes)?;
+        let nv = counted("value", &c.learner.agent.value.sizes)?;
         put("policy", np, &mut c.learner.agent.policy.params)?;
         put("value", nv, &mut c.learner.agent.value.params)?;
         put("adam.policy.m", np, &mut c.learner.opt_policy.m)?;
@@ -154,8 +171,8 @@ impl Checkpoint {
         put("adam.value.m", nv, &mut c.learner.opt_value.m)?;
         put("adam.value.v", nv, &mut c.learner.opt_value.v)?;
         if let Some(best) = c.best.as_mut() {
-            let bp = crate::nn::mlp::param_count(&best.agent.policy.sizes);
-            let bv = crate::nn::mlp::param_count(&best.agent.value.sizes);
+            let bp = counted("best.policy", &best.agent.policy.sizes)?;
+            let bv = counted("best.value", &best.agent.value.sizes)?;
             put("best.policy", bp, &mut best.agent.policy.params)?;
             put("best.value", bv, &mut best.agent.value.params)?;
         }
@@ -169,5 +186,20 @@ impl Checkpoint {
             return Err(CheckpointError::SpecMismatch { found: self.spec_hash.clone(), expected });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_sizes_from_a_file_are_counted_without_overflow() {
+        let sizes = [12, 64, 64, 3];
+        assert_eq!(counted("policy", &sizes).unwrap(), crate::nn::mlp::param_count(&sizes));
+        let forged = [usize::MAX / 2, 3, 1];
+        let e = counted("policy", &forged).unwrap_err().to_string();
+        assert!(e.contains("policy") && e.contains("impossible layer sizes"), "{e}");
+        assert!(counted("value", &[1 << 40, 1 << 30]).is_err());
     }
 }
