@@ -9,26 +9,15 @@ mod harness;
 mod job_ids;
 #[path = "../../fuzz/checks/rest_json_bodies.rs"]
 mod rest_json_bodies;
-
-use std::path::Path;
+#[path = "../../fuzz/checks/seeds.rs"]
+mod seeds;
 
 use skippy_scheduler::gateway::json::{JobSpecBody, JsonBody};
 use skippy_scheduler::grpc::convert::spec_from_pb;
 
-/// Every file of `fuzz/corpus/<target>/`, by name.
+/// Every seed of a target.
 fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
-    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .map(|entry| {
-            let path = entry.expect("a directory entry").path();
-            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-            (path.display().to_string(), bytes)
-        })
-        .collect();
-    files.sort();
-    assert!(files.len() >= 5, "{} holds {} seeds; the corpus is missing", dir.display(), files.len());
-    files
+    seeds::seeds(concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz"), target)
 }
 
 #[test]
