@@ -16,18 +16,13 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 mod support;
-use support::{Running, STEP, start_with};
+use support::{Running, STEP, start_with_secrets};
 
 const ADMIN: &str = "admin-s3cret-for-tests";
 const TRAINER: &str = "trainer-t0ken-for-tests";
 
 async fn start(runs: &Path) -> Running {
-    start_with(runs, |config| {
-        config.insecure_no_auth = false;
-        config.admin_secret = Some(ADMIN.parse().unwrap());
-        config.trainer_token = Some(TRAINER.parse().unwrap());
-    })
-    .await
+    start_with_secrets(runs, ADMIN, TRAINER).await
 }
 
 async fn channel(s: &Running) -> Channel {

@@ -12,18 +12,13 @@ use skippy_proto::v1::trainer_service_client::TrainerServiceClient;
 use tonic::transport::Channel;
 
 mod support;
-use support::{Running, answer, assert_error, http, start_with};
+use support::{Running, answer, assert_error, http, start_with_secrets};
 
 const ADMIN: &str = "admin-s3cret-for-dashboard-tests";
 const TRAINER: &str = "trainer-t0ken-for-dashboard-tests";
 
 async fn start(runs: &Path) -> Running {
-    start_with(runs, |config| {
-        config.insecure_no_auth = false;
-        config.admin_secret = Some(ADMIN.parse().unwrap());
-        config.trainer_token = Some(TRAINER.parse().unwrap());
-    })
-    .await
+    start_with_secrets(runs, ADMIN, TRAINER).await
 }
 
 fn bearer(token: &str) -> String {

@@ -86,6 +86,19 @@ async fn start(mut cmd: Command, base: &str) -> (Killed, std::thread::JoinHandle
     panic!("the scheduler did not answer /healthz:\n{}", drain.join().unwrap());
 }
 
+/// Submits a small job with `seed`; its status and body.
+async fn submit(client: &reqwest::Client, base: &str, seed: u64) -> (u16, Value) {
+    let r = client
+        .post(format!("{base}/api/training/jobs"))
+        .bearer_auth(ADMIN)
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"symbols":["SYN-EDGE"],"totalSteps":4096,"seed":{seed}}}"#))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
 async fn listed_ids(client: &reqwest::Client, base: &str) -> Vec<String> {
     let body: Value = client
         .get(format!("{base}/api/training/jobs?limit=1000"))
@@ -114,17 +127,7 @@ async fn a_store_that_cannot_grow_fails_submissions_clearly_and_loses_nothing_ac
     let mut acked = Vec::new();
     let mut refusals = Vec::new();
     for i in 0..400 {
-        let body = format!(r#"{{"symbols":["SYN-EDGE"],"totalSteps":4096,"seed":{i}}}"#);
-        let r = client
-            .post(format!("{base}/api/training/jobs"))
-            .bearer_auth(ADMIN)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let body: Value = r.json().await.unwrap();
+        let (status, body) = submit(&client, &base, i).await;
         match status {
             202 => {
                 assert!(refusals.is_empty(), "a submission was acknowledged after a refusal: the journal grew back");
@@ -162,17 +165,9 @@ async fn a_store_that_cannot_grow_fails_submissions_clearly_and_loses_nothing_ac
     };
     assert_eq!(lifted, 0, "prlimit: {}", std::io::Error::last_os_error());
     for i in 0..5 {
-        let body = format!(r#"{{"symbols":["SYN-EDGE"],"totalSteps":4096,"seed":{}}}"#, 1000 + i);
-        let r = client
-            .post(format!("{base}/api/training/jobs"))
-            .bearer_auth(ADMIN)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202);
-        acked.push(r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
+        let (status, body) = submit(&client, &base, 1000 + i).await;
+        assert_eq!(status, 202, "{body}");
+        acked.push(body["id"].as_str().unwrap().to_string());
     }
     acked.sort();
 
@@ -182,15 +177,8 @@ async fn a_store_that_cannot_grow_fails_submissions_clearly_and_loses_nothing_ac
     assert!(log.contains("submissions not stored"), "the failure is logged:\n{log}");
     let (_child, _drain) = start(scheduler(&runs, http, None), &base).await;
     assert_eq!(listed_ids(&client, &base).await, acked, "after the restart");
-    let r = client
-        .post(format!("{base}/api/training/jobs"))
-        .bearer_auth(ADMIN)
-        .header("content-type", "application/json")
-        .body(r#"{"symbols":["SYN-EDGE"],"totalSteps":4096}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
+    let (status, body) = submit(&client, &base, 2000).await;
+    assert_eq!(status, 202, "{body}");
 }
 
 #[test]

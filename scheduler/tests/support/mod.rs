@@ -63,6 +63,16 @@ pub async fn start_with(runs: &Path, tweak: impl FnOnce(&mut Config)) -> Running
     Running { http: http_url, grpc: grpc_url, stop: Some(tx), task }
 }
 
+/// [`start`] with authentication on: clients present `admin`, trainers `trainer`.
+pub async fn start_with_secrets(runs: &Path, admin: &str, trainer: &str) -> Running {
+    start_with(runs, |config| {
+        config.insecure_no_auth = false;
+        config.admin_secret = Some(admin.parse().unwrap());
+        config.trainer_token = Some(trainer.parse().unwrap());
+    })
+    .await
+}
+
 /// An HTTP client with the step timeout.
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder().timeout(STEP).build().unwrap()
