@@ -37,25 +37,29 @@ struct JobLabel {
     trainer: String,
 }
 
+/// A per-job gauge family.
+type JobGauges = Family<JobLabel, Gauge<f64, AtomicU64>>;
+
 /// The training diagnostics of running jobs, from their trainers' latest progress reports.
 #[derive(Debug, Default)]
 struct TrainingGauges {
-    steps_done: Family<JobLabel, Gauge<f64, AtomicU64>>,
-    progress: Family<JobLabel, Gauge<f64, AtomicU64>>,
-    steps_per_second: Family<JobLabel, Gauge<f64, AtomicU64>>,
-    episode_reward: Family<JobLabel, Gauge<f64, AtomicU64>>,
-    policy_loss: Family<JobLabel, Gauge<f64, AtomicU64>>,
-    value_loss: Family<JobLabel, Gauge<f64, AtomicU64>>,
-    entropy: Family<JobLabel, Gauge<f64, AtomicU64>>,
-    approx_kl: Family<JobLabel, Gauge<f64, AtomicU64>>,
-    clip_fraction: Family<JobLabel, Gauge<f64, AtomicU64>>,
-    explained_variance: Family<JobLabel, Gauge<f64, AtomicU64>>,
-    best_validation_sharpe: Family<JobLabel, Gauge<f64, AtomicU64>>,
+    steps_done: JobGauges,
+    progress: JobGauges,
+    steps_per_second: JobGauges,
+    episode_reward: JobGauges,
+    policy_loss: JobGauges,
+    value_loss: JobGauges,
+    entropy: JobGauges,
+    approx_kl: JobGauges,
+    clip_fraction: JobGauges,
+    explained_variance: JobGauges,
+    best_validation_sharpe: JobGauges,
 }
 
 impl TrainingGauges {
-    fn register(&self, registry: &mut Registry) {
-        let families = [
+    /// Every family with its name and help.
+    fn families(&self) -> [(&'static str, &'static str, &JobGauges); 11] {
+        [
             ("job_steps_done", "Environment steps a running job has trained", &self.steps_done),
             ("job_progress_ratio", "Progress of a running job, 0 to 1", &self.progress),
             ("job_steps_per_second", "Training speed of a running job", &self.steps_per_second),
@@ -79,26 +83,17 @@ impl TrainingGauges {
                 "Best validation Sharpe a running job has reached",
                 &self.best_validation_sharpe,
             ),
-        ];
-        for (name, help, family) in families {
+        ]
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        for (name, help, family) in self.families() {
             registry.register(name, help, family.clone());
         }
     }
 
     fn clear(&self) {
-        for family in [
-            &self.steps_done,
-            &self.progress,
-            &self.steps_per_second,
-            &self.episode_reward,
-            &self.policy_loss,
-            &self.value_loss,
-            &self.entropy,
-            &self.approx_kl,
-            &self.clip_fraction,
-            &self.explained_variance,
-            &self.best_validation_sharpe,
-        ] {
+        for (_, _, family) in self.families() {
             family.clear();
         }
     }
