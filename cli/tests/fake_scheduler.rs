@@ -261,6 +261,12 @@ impl TrainingService for Fake {
         Ok(Response::new(Box::pin(tokio_stream::iter(items))))
     }
 
+    type WatchJobsStream = Pin<Box<dyn Stream<Item = Result<pb::JobsEvent, Status>> + Send>>;
+
+    async fn watch_jobs(&self, _: Request<pb::WatchJobsRequest>) -> Result<Response<Self::WatchJobsStream>, Status> {
+        Err(Status::unimplemented("the CLI follows single jobs"))
+    }
+
     type DownloadArtifactStream = ChunkStream;
 
     async fn download_artifact(

@@ -86,6 +86,9 @@ pub struct EventLog {
     /// Published events still to be written: a queued job's first event, while the job has no
     /// directory (see `Scheduler::flush_events`).
     pub deferred: Vec<EventRecord>,
+    /// The job as of each unpublished state change (by its sequence), for the scheduler-wide
+    /// feed ([`crate::feed`]).
+    pub snapshots: Vec<(u64, std::sync::Arc<crate::scheduler::JobView>)>,
 }
 
 impl EventLog {

@@ -10,6 +10,7 @@
 //! - [`leases`]: handing jobs to trainers, heartbeats, expiry and re-queueing.
 //! - [`completion`]: progress, checkpoints, artifacts and the end of an attempt.
 //! - [`events`]: per-job event logs and live watchers.
+//! - [`feed`]: every job's changes in one order, for clients that follow many jobs.
 //! - [`metrics`]: Prometheus metrics on `/metrics`.
 //! - [`grpc`]: the services, conversions and the error mapping.
 //! - [`tls`]: optional TLS for both servers.
@@ -20,6 +21,7 @@ pub mod budget;
 pub mod completion;
 pub mod config;
 pub mod events;
+pub mod feed;
 pub mod gateway;
 pub mod grpc;
 pub mod job;

@@ -139,6 +139,8 @@ pub struct Scheduler {
     stopping: tokio::sync::watch::Sender<bool>,
     /// Prometheus metrics.
     pub metrics: crate::metrics::Metrics,
+    /// Every job's changes in one order, for clients that follow many jobs (`WatchJobs`).
+    pub feed: Arc<crate::feed::Feed>,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -194,6 +196,7 @@ impl Scheduler {
             symbols: catalog.symbols(),
             stopping: tokio::sync::watch::channel(false).0,
             metrics: Default::default(),
+            feed: Default::default(),
         });
         // Jobs replayed from the journal have no events yet.
         {
@@ -555,6 +558,7 @@ impl Scheduler {
                 if log.deferred.is_empty() && events.iter().all(|e| e.sequence == 1) && self.store.is_journal_only(&id)
                 {
                     log.deferred = events.clone();
+                    self.feed.publish(&id, &events, &mut log.snapshots);
                     log.publish(events);
                     continue;
                 }
@@ -585,7 +589,9 @@ impl Scheduler {
         let mut st = self.lock();
         for (id, mut events, published) in written {
             if let Some(log) = st.events.get_mut(&id) {
-                log.publish(events.split_off(published));
+                let events = events.split_off(published);
+                self.feed.publish(&id, &events, &mut log.snapshots);
+                log.publish(events);
             }
         }
     }
@@ -640,6 +646,10 @@ fn position(st: &State, job: &JobRecord) -> u32 {
 pub(crate) fn push_event(st: &mut State, id: &str, kind: EventKind, message: String, stats: Option<StatsRecord>) {
     let Some(job) = st.jobs.get_mut(id) else { return };
     job.last_sequence += 1;
+    let job = &st.jobs[id];
+    // The job as of this change, for the scheduler-wide feed (which shows it once published).
+    let snapshot = (kind == EventKind::State)
+        .then(|| Arc::new(JobView { record: job.clone(), queue_position: position(st, job) }));
     let event = EventRecord {
         sequence: job.last_sequence,
         at_ms: now_ms(),
@@ -652,10 +662,14 @@ pub(crate) fn push_event(st: &mut State, id: &str, kind: EventKind, message: Str
         stats,
     };
     let log = st.events.entry(id.to_string()).or_default();
-    if log.unwritten.is_empty() {
+    let dirty = log.unwritten.is_empty();
+    if let Some(snapshot) = snapshot {
+        log.snapshots.push((event.sequence, snapshot));
+    }
+    log.push(event);
+    if dirty {
         st.dirty_events.push(id.to_string());
     }
-    st.events.entry(id.to_string()).or_default().push(event);
     st.events_pending.notify_one();
 }
 

@@ -579,6 +579,31 @@ impl From<pb::JobEvent> for JobEventJson {
     }
 }
 
+/// `JobsEvent`: one server-sent event of `/api/training/events`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobsEventJson {
+    sequence: u64,
+    epoch: String,
+    kind: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event: Option<JobEventJson>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    reason: String,
+}
+
+impl From<pb::JobsEvent> for JobsEventJson {
+    fn from(e: pb::JobsEvent) -> JobsEventJson {
+        JobsEventJson {
+            sequence: e.sequence,
+            epoch: e.epoch,
+            kind: enum_name(pb::JobsEventKind::try_from(e.kind).ok().map(|k| k.as_str_name()), e.kind),
+            event: e.event.map(JobEventJson::from),
+            reason: e.reason,
+        }
+    }
+}
+
 /// `POST /api/training/real-session`'s answer: the finished job and its results.
 #[derive(Debug, Serialize)]
 pub struct RealSessionJson {

@@ -100,6 +100,7 @@ fn build(mut gateway: Gateway) -> Router {
         .route("/api/training/jobs/{id}/results", get(routes::results))
         .route("/api/training/jobs/{id}/events", get(sse::events))
         .route("/api/training/jobs/{id}/artifacts/{name}", get(artifacts::artifact))
+        .route("/api/training/events", get(sse::jobs_events))
         .route("/api/training/queue", get(routes::queue))
         .route("/api/training/real-session", post(routes::real_session))
         .route("/api/openapi.json", get(openapi::document))

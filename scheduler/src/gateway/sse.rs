@@ -1,11 +1,18 @@
-//! `GET /api/training/jobs/{id}/events`: a job's `WatchJob` stream as server-sent events.
+//! Server-sent events: a job's `WatchJob` stream and the scheduler-wide `WatchJobs` stream.
 //!
+//! `GET /api/training/jobs/{id}/events`, one job:
 //! Each `JobEvent` becomes `id: <sequence>` + `data: <JobEvent JSON>`; the first is the job's
 //! snapshot. A `Last-Event-ID` header (what `EventSource` sends when it reconnects) or an
 //! `?after=` query resumes after that sequence, without gaps or repeats. The stream ends when
 //! the job ends (after its terminal event), when the scheduler ends the watch, or when the
 //! gateway shuts down. A failure after the stream started arrives as an `event: error` whose
 //! data is the usual error body.
+//!
+//! `GET /api/training/events`, every job (what the dashboard's list follows): each message is
+//! `id: <epoch>:<sequence>` + `data: <JobsEvent JSON>`; a reset is also named (`event: reset`).
+//! `Last-Event-ID` (or `?after=`) resumes after that position without gaps or repeats; a
+//! position the scheduler no longer holds, or one from before a restart, starts with a reset.
+//! `?jobIds=a,b` and `?statesOnly=true` filter. It runs until the client leaves.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -22,7 +29,7 @@ use tonic::Status;
 
 use super::Gateway;
 use super::errors::ApiError;
-use super::json::JobEventJson;
+use super::json::{JobEventJson, JobsEventJson};
 use super::routes::{JobId, grpc_request};
 
 /// Query of the events route.
@@ -57,13 +64,100 @@ pub async fn events(
             Err(status) => Some((error_event(status), None)),
         }
     });
-    let events = events.take_until(gw.stopped());
+    Ok(sse_response(events.take_until(gw.stopped())))
+}
+
+/// Query of the scheduler-wide events route.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct JobsEventsQuery {
+    /// Resume after this position, `<epoch>:<sequence>` (as `Last-Event-ID`, which wins).
+    after: Option<String>,
+    /// Only these jobs, comma-separated.
+    job_ids: Option<String>,
+    /// Only state changes: `true` or `false`.
+    states_only: Option<String>,
+}
+
+/// Streams every job's changes (`WatchJobs`).
+pub async fn jobs_events(
+    State(gw): State<Gateway>,
+    headers: HeaderMap,
+    query: Result<Query<JobsEventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(ApiError::from_query)?;
+    let after = query.after.as_deref().map(|text| parse_position("after", text)).transpose()?;
+    let (epoch, after_sequence) = match headers.get("last-event-id") {
+        Some(v) => parse_position("Last-Event-ID", v.to_str().unwrap_or("\u{fffd}"))?,
+        None => after.unwrap_or_default(),
+    };
+    let job_ids: Vec<String> = match query.job_ids.as_deref() {
+        None => Vec::new(),
+        Some(text) => text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+    };
+    let states_only = match query.states_only.as_deref().map(str::trim) {
+        None | Some("") | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "statesOnly = {:?} must be true or false",
+                other.chars().take(64).collect::<String>()
+            )));
+        }
+    };
+    let request = grpc_request(&headers, pb::WatchJobsRequest { after_sequence, epoch, job_ids, states_only })?;
+    let stream = gw.client().watch_jobs(request).await?.into_inner();
+    let events = futures::stream::unfold(Some(stream), |state| async move {
+        let mut stream = state?;
+        match stream.message().await {
+            Ok(Some(event)) => Some((to_jobs_event(event), Some(stream))),
+            Ok(None) => None,
+            Err(status) => Some((error_event(status), None)),
+        }
+    });
+    Ok(sse_response(events.take_until(gw.stopped())))
+}
+
+/// A position in the scheduler-wide stream: `<epoch>:<sequence>` (empty: none).
+fn parse_position(what: &str, text: &str) -> Result<(String, u64), ApiError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok((String::new(), 0));
+    }
+    let bad = || {
+        ApiError::invalid(format!(
+            "{what} = {:?} is not a position in the event stream (`<epoch>:<sequence>`, as sent in each event's id)",
+            text.chars().take(64).collect::<String>()
+        ))
+    };
+    let (epoch, sequence) = text.split_once(':').ok_or_else(bad)?;
+    let epoch_ok = !epoch.is_empty() && epoch.len() <= 32 && epoch.bytes().all(|b| b.is_ascii_hexdigit());
+    let sequence = sequence.parse::<u64>().map_err(|_| bad())?;
+    if !epoch_ok {
+        return Err(bad());
+    }
+    Ok((epoch.to_string(), sequence))
+}
+
+fn to_jobs_event(event: pb::JobsEvent) -> Event {
+    let id = format!("{}:{}", event.epoch, event.sequence);
+    let reset = event.kind == pb::JobsEventKind::Reset as i32;
+    let out = Event::default().id(id.clone());
+    let out = if reset { out.event("reset") } else { out };
+    match out.json_data(JobsEventJson::from(event)) {
+        Ok(e) => e,
+        Err(e) => error_event(Status::internal(format!("could not encode event {id}: {e}"))),
+    }
+}
+
+/// A stream of events as an SSE response, kept alive and passed on unbuffered by proxies.
+fn sse_response(events: impl futures::Stream<Item = Event> + Send + 'static) -> Response {
     let mut response = Sse::new(events.map(Ok::<Event, Infallible>))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response();
     // Proxies such as nginx must pass events on as they come.
     response.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    response
 }
 
 /// A sequence number from a header or the query.

@@ -11,7 +11,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::convert::{event_to_pb, job_to_pb, spec_from_pb, state_from_pb};
+use super::convert::{event_to_pb, job_to_pb, jobs_event_to_pb, spec_from_pb, state_from_pb};
 use crate::events::EventKind;
 use crate::scheduler::{Scheduler, SchedulerError};
 
@@ -124,6 +124,47 @@ impl TrainingService for Clients {
         tokio::spawn(async move {
             scheduler.metrics.watch_streams.inc();
             stream_events(scheduler.clone(), view, r.after_sequence, backlog, live, tx).await;
+            scheduler.metrics.watch_streams.dec();
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    type WatchJobsStream = BoxStream<pb::JobsEvent>;
+
+    async fn watch_jobs(
+        &self,
+        request: Request<pb::WatchJobsRequest>,
+    ) -> Result<Response<Self::WatchJobsStream>, Status> {
+        let r = request.into_inner();
+        if r.job_ids.len() > crate::feed::MAX_FILTER_JOBS {
+            return Err(Status::invalid_argument(format!(
+                "job_ids names {} jobs; at most {} may be watched by id (none: every job)",
+                r.job_ids.len(),
+                crate::feed::MAX_FILTER_JOBS
+            )));
+        }
+        let filter = crate::feed::Filter { job_ids: r.job_ids.into_iter().collect(), states_only: r.states_only };
+        let mut reader = self.scheduler.feed.reader(r.after_sequence, &r.epoch, filter);
+        let epoch = self.scheduler.feed.epoch().to_string();
+        let (tx, rx) = mpsc::channel(64);
+        let mut stopping = self.scheduler.stopping();
+        let scheduler = self.scheduler.clone();
+        tokio::spawn(async move {
+            scheduler.metrics.watch_streams.inc();
+            // A slow client fills its channel and then waits here, holding nothing but its
+            // place in the feed: the scheduler and other watchers never wait for it.
+            'stream: while !*stopping.borrow() {
+                let items = tokio::select! {
+                    items = reader.next() => items,
+                    _ = tx.closed() => break,
+                    _ = stopping.changed() => break,
+                };
+                for item in items {
+                    if tx.send(Ok(jobs_event_to_pb(&epoch, item))).await.is_err() {
+                        break 'stream;
+                    }
+                }
+            }
             scheduler.metrics.watch_streams.dec();
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))

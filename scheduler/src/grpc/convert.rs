@@ -150,3 +150,27 @@ pub fn event_to_pb(job_id: &str, e: &EventRecord, job: Option<pb::Job>) -> pb::J
         } as i32,
     }
 }
+
+/// A feed item → proto (a state change carries the job as of that change, without its
+/// resolved spec).
+pub fn jobs_event_to_pb(epoch: &str, item: crate::feed::Item) -> pb::JobsEvent {
+    match item {
+        crate::feed::Item::Reset { head, reason } => pb::JobsEvent {
+            sequence: head,
+            epoch: epoch.to_string(),
+            kind: pb::JobsEventKind::Reset as i32,
+            event: None,
+            reason,
+        },
+        crate::feed::Item::Change(entry) => {
+            let job = entry.job.as_ref().map(|view| pb::Job { resolved_spec_json: String::new(), ..job_to_pb(view) });
+            pb::JobsEvent {
+                sequence: entry.sequence,
+                epoch: epoch.to_string(),
+                kind: pb::JobsEventKind::Change as i32,
+                event: Some(event_to_pb(&entry.job_id, &entry.event, job)),
+                reason: String::new(),
+            }
+        }
+    }
+}

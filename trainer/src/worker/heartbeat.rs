@@ -24,7 +24,8 @@ pub fn interval_of(ms: u32) -> Duration {
     if ms == 0 { DEFAULT_INTERVAL } else { Duration::from_millis(ms.into()).max(MIN_INTERVAL) }
 }
 
-/// Sends heartbeats for `lease` until aborted or until the lease turns out to be stale.
+/// Sends heartbeats for `lease` until aborted, until the lease turns out to be stale, or until
+/// the attempt's completion ended it.
 pub async fn keep_alive(
     mut client: Client,
     lease: Lease,
@@ -57,6 +58,9 @@ pub async fn keep_alive(
                     break;
                 }
                 Err(status) => match classify(&status) {
+                    // The completion ended the lease: a heartbeat that crossed it is refused,
+                    // and that is no loss.
+                    Failure::Stale if flags.completing() => return,
                     Failure::Stale => {
                         tracing::warn!("lease lost ({}); stopping the job without completing it", describe(&status));
                         flags.lose_lease();

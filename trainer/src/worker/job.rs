@@ -327,6 +327,9 @@ impl<'a> Job<'a> {
             steps_done,
         };
         let client = &self.worker.client;
+        // Heartbeats go on until the scheduler has the completion (the lease must not expire
+        // while it is retried), but one refused after this point crossed the completion.
+        self.flags.begin_completing();
         match retry("completing the job", RETRY_BUDGET, || {
             let mut client = client.clone();
             let request = request.clone();

@@ -30,6 +30,9 @@ pub struct StopFlags {
     lease_lost: AtomicBool,
     /// 0: none; else an [`Interrupt`] (the first one sticks).
     interrupt: AtomicU8,
+    /// The attempt's end is being reported: the lease ends with it, so a heartbeat refused
+    /// from now on says nothing about the job.
+    completing: AtomicBool,
 }
 
 impl StopFlags {
@@ -41,6 +44,16 @@ impl StopFlags {
     /// Records that the lease is stale.
     pub fn lose_lease(&self) {
         self.lease_lost.store(true, Ordering::SeqCst);
+    }
+
+    /// Records that the attempt's completion is about to be sent.
+    pub fn begin_completing(&self) {
+        self.completing.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the attempt's completion was sent (or is being sent).
+    pub fn completing(&self) -> bool {
+        self.completing.load(Ordering::SeqCst)
     }
 
     /// Records an interrupt; the first one is kept.

@@ -12,11 +12,14 @@
   const TOKEN_KEY = 'skippy-train.admin-secret';
   const TERMINAL = new Set(['DONE', 'FAILED', 'CANCELLED']);
   const RUNNING = new Set(['PREFLIGHT', 'TRAINING', 'EVALUATING']);
-  // The job list is refreshed this often (for new jobs and the queue); running jobs stream.
-  const LIST_REFRESH_MS = 2000;
+  // The list page follows every job through one stream (/api/training/events). Only while that
+  // stream is down is the list polled, this often, until it reconnects.
+  const FALLBACK_POLL_MS = 2000;
   const LIST_LIMIT = 100;
-  // Live streams on the list page (a browser allows about six connections to one host).
-  const MAX_LIST_STREAMS = 3;
+  // The queue panel is re-read this long after a job changes state (changes coalesce), and the
+  // trainers' "last seen" at least this often (a trainer that connects idle changes no job).
+  const QUEUE_DEBOUNCE_MS = 250;
+  const TRAINERS_REFRESH_MS = 15000;
   // Events replayed when a running job's page opens (its recent learning curve).
   const JOB_REPLAY_EVENTS = 2000;
   const MAX_EVENT_LINES = 200;
@@ -123,15 +126,16 @@
   const jobPath = (id, rest = '') => '/api/training/jobs/' + encodeURIComponent(id) + rest;
 
   /**
-   * Reads a job's server-sent events with fetch (so the authorization header goes along),
-   * calling `onEvent(event)` for each. Resolves when the stream ends; rejects on an error event
-   * or a failed request.
+   * Reads server-sent events from `path` with fetch (so the authorization header goes along),
+   * resuming after `lastEventId`, calling `onOpen()` once it is open and `onMessage(payload,
+   * type, id)` for each event. Resolves when
+   * the stream ends; rejects on an error event or a failed request.
    */
-  async function streamEvents(id, after, signal, onEvent) {
-    const res = await api(jobPath(id, '/events'), {
-      signal,
-      headers: { Accept: 'text/event-stream', 'Last-Event-ID': String(after) },
-    });
+  async function readEvents(path, lastEventId, signal, onMessage, onOpen) {
+    const headers = { Accept: 'text/event-stream' };
+    if (lastEventId) headers['Last-Event-ID'] = String(lastEventId);
+    const res = await api(path, { signal, headers });
+    if (onOpen) onOpen();
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = '';
     for (;;) {
@@ -142,26 +146,32 @@
       while ((end = buffer.indexOf('\n\n')) >= 0) {
         const block = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
-        let kind = 'message';
+        let type = 'message';
+        let id = '';
         const data = [];
         for (const line of block.split('\n')) {
           if (line.startsWith(':')) continue; // keep-alive comment
           const colon = line.indexOf(':');
           const field = colon < 0 ? line : line.slice(0, colon);
           const text = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-          if (field === 'event') kind = text;
+          if (field === 'event') type = text;
+          else if (field === 'id') id = text;
           else if (field === 'data') data.push(text);
         }
         if (!data.length) continue;
         const payload = JSON.parse(data.join('\n'));
-        if (kind === 'error') {
+        if (type === 'error') {
           const err = payload.error || {};
           throw new ApiError(0, err.code || 'stream_error', err.message || 'the event stream failed');
         }
-        onEvent(payload);
+        onMessage(payload, type, id);
       }
     }
   }
+
+  /** A job's events after `after`, each passed to `onEvent`, until the job ends. */
+  const streamEvents = (id, after, signal, onEvent) =>
+    readEvents(jobPath(id, '/events'), String(after), signal, (event) => onEvent(event));
 
   // ---------------------------------------------------------------------------------------------
   // Formatting
@@ -348,7 +358,7 @@
   // ---------------------------------------------------------------------------------------------
 
   function listView(signal) {
-    const rows = new Map(); // id → { tr, cells, job, stream, events }
+    const rows = new Map(); // id → { tr, cells, job, events, phases }
     const body = $('jobs-body');
     body.replaceChildren();
 
@@ -384,7 +394,7 @@
         if (e.target.closest('a')) return;
         location.hash = '#/jobs/' + encodeURIComponent(job.id);
       });
-      row = { tr, cells, bar, progress, pct, msg, job, stream: null, events: 0, seq: 0 };
+      row = { tr, cells, bar, progress, pct, msg, job, events: 0, phases: [] };
       rows.set(job.id, row);
       return row;
     }
@@ -410,75 +420,71 @@
       row.cells.sharpe.className = 'num' + (result ? (result.sharpe > result.buyAndHoldSharpe ? ' good' : ' bad') : '');
       row.cells.bh.textContent = result ? fixed(result.buyAndHoldSharpe) : '–';
       row.tr.dataset.events = String(row.events);
+      row.tr.dataset.phases = row.phases.join(' ');
     }
 
-    /** Live progress for a running job, until it ends or the view closes. */
-    async function follow(row) {
-      const controller = new AbortController();
-      const stop = () => controller.abort();
-      signal.addEventListener('abort', stop);
-      row.stream = controller;
-      row.tr.classList.add('streaming');
-      try {
-        await streamEvents(row.job.id, row.job.lastSequence || 0, controller.signal, (event) => {
-          row.events += 1;
-          row.seq = Math.max(row.seq, event.sequence || 0);
-          row.job = applyEvent(row.job, event);
-          paint(row);
-        });
-      } catch (e) {
-        if (!aborted(e, controller.signal)) console.warn('event stream of', row.job.id, e);
-      } finally {
-        signal.removeEventListener('abort', stop);
-        row.stream = null;
-        row.tr.classList.remove('streaming');
-      }
+    /** Notes the state a row shows, once per change: the phases it went through on this page. */
+    function notePhase(row) {
+      const state = short(row.job.state);
+      if (row.phases[row.phases.length - 1] !== state) row.phases.push(state);
     }
 
-    function manageStreams() {
-      let open = [...rows.values()].filter((r) => r.stream).length;
+    function renderStats() {
+      let done = 0;
+      let failed = 0;
       for (const row of rows.values()) {
-        if (open >= MAX_LIST_STREAMS) break;
-        if (!row.stream && RUNNING.has(short(row.job.state))) {
-          open += 1;
-          follow(row);
-        }
+        const s = short(row.job.state);
+        if (s === 'DONE') done += 1;
+        if (s === 'FAILED' || s === 'CANCELLED') failed += 1;
       }
+      $('stat-done').textContent = String(done);
+      $('stat-failed').textContent = String(failed);
+      $('jobs-empty').hidden = rows.size > 0;
+      $('jobs').hidden = rows.size === 0;
+      $('jobs-caption').textContent = rows.size >= LIST_LIMIT ? `newest ${LIST_LIMIT}` : '';
     }
 
+    /** The list as read from the server: it replaces the rows (a row already further along stays). */
     function renderJobs(jobs) {
       const seen = new Set();
       const order = [];
       for (const job of jobs) {
         seen.add(job.id);
         const row = rowFor(job);
-        // A poll older than what the stream already showed does not move the row back.
-        if ((job.lastSequence || 0) >= row.seq || TERMINAL.has(short(job.state))) {
-          row.job = job;
-          row.seq = job.lastSequence || 0;
-        }
+        if ((job.lastSequence || 0) >= (row.job.lastSequence || 0)) row.job = job;
+        notePhase(row);
         paint(row);
         order.push(row.tr);
       }
-      for (const [id, row] of rows) {
-        if (!seen.has(id)) {
-          if (row.stream) row.stream.abort();
-          rows.delete(id);
-        }
-      }
+      for (const id of rows.keys()) if (!seen.has(id)) rows.delete(id);
       body.replaceChildren(...order);
-      $('jobs-empty').hidden = jobs.length > 0;
-      $('jobs').hidden = jobs.length === 0;
-      $('jobs-caption').textContent = jobs.length >= LIST_LIMIT ? `newest ${LIST_LIMIT}` : '';
-      let done = 0;
-      let failed = 0;
-      for (const job of jobs) {
-        const s = short(job.state);
-        if (s === 'DONE') done += 1;
-        if (s === 'FAILED' || s === 'CANCELLED') failed += 1;
+      renderStats();
+    }
+
+    /** One job's change from the stream. A new job's first event carries it and adds its row. */
+    function applyChange(event) {
+      let row = rows.get(event.jobId);
+      if (!row) {
+        if (!event.job) return; // progress of a job older than the list shows
+        row = rowFor(event.job);
+        body.prepend(row.tr);
+        for (const [id, old] of rows) {
+          if (rows.size <= LIST_LIMIT) break;
+          if (id !== event.jobId) {
+            old.tr.remove();
+            rows.delete(id);
+          }
+        }
+      } else if ((event.sequence || 0) <= (row.job.lastSequence || 0)) {
+        return; // the list already includes it
+      } else {
+        row.job = applyEvent(row.job, event);
       }
-      $('stat-done').textContent = String(done);
-      $('stat-failed').textContent = String(failed);
+      row.events += 1;
+      notePhase(row);
+      paint(row);
+      renderStats();
+      if (short(event.kind) === 'STATE') refreshQueueSoon();
     }
 
     function renderQueue(queue) {
@@ -517,32 +523,104 @@
       $('trainers-empty').hidden = queue.trainers.length > 0;
     }
 
+    let queueTimer = null;
+    function refreshQueueSoon() {
+      if (queueTimer) return;
+      queueTimer = setTimeout(async () => {
+        queueTimer = null;
+        try {
+          const queue = await apiJson('/api/training/queue', { signal });
+          if (!signal.aborted) renderQueue(queue);
+        } catch (e) {
+          if (!aborted(e, signal)) console.warn('reading the queue', e);
+        }
+      }, QUEUE_DEBOUNCE_MS);
+    }
+    const trainersTimer = setInterval(refreshQueueSoon, TRAINERS_REFRESH_MS);
+    signal.addEventListener('abort', () => {
+      clearInterval(trainersTimer);
+      clearTimeout(queueTimer);
+    });
+
+    async function loadAll() {
+      const [list, queue] = await Promise.all([
+        apiJson('/api/training/jobs?limit=' + LIST_LIMIT, { signal }),
+        apiJson('/api/training/queue', { signal }),
+      ]);
+      if (signal.aborted) return;
+      renderJobs(list.jobs);
+      renderQueue(queue);
+    }
+
+    // The stream: a reset (on connecting, or after a gap) re-reads the list and the queue, and
+    // the changes that arrive meanwhile are applied after it, in order (a change the list
+    // already includes is skipped by its sequence). The stream resumes from its last position.
     (async () => {
+      let position = ''; // `<epoch>:<sequence>` of the last message
       let failures = 0;
       while (!signal.aborted) {
-        try {
-          const [list, queue] = await Promise.all([
-            apiJson('/api/training/jobs?limit=' + LIST_LIMIT, { signal }),
-            apiJson('/api/training/queue', { signal }),
-          ]);
-          if (signal.aborted) return;
+        const stream = new AbortController();
+        const stop = () => stream.abort();
+        signal.addEventListener('abort', stop);
+        let held = null; // changes that arrived while the list was being read
+        let loading = Promise.resolve();
+        let loadFailed = null;
+        const live = () => {
           failures = 0;
           setConn('ok', 'live');
           showBanner('');
-          renderJobs(list.jobs);
-          renderQueue(queue);
-          manageStreams();
-        } catch (e) {
-          if (aborted(e, signal)) return;
+        };
+        const onMessage = (message, type, id) => {
+          if (id) position = id;
+          if (type === 'reset') {
+            held = held || [];
+            loading = loading
+              .then(async () => {
+                await loadAll();
+                const changes = held || [];
+                held = null;
+                for (const change of changes) applyChange(change);
+                live();
+              })
+              .catch((e) => {
+                loadFailed = e;
+                stream.abort();
+              });
+            return;
+          }
+          if (!message.event) return;
+          if (held) held.push(message.event);
+          else applyChange(message.event);
+        };
+        // A resumed stream (no reset) is live as soon as it opens.
+        const onOpen = () => {
+          if (position) live();
+        };
+        try {
+          await readEvents('/api/training/events', position, stream.signal, onMessage, onOpen);
+          await loading;
+          throw new Error('the event stream ended');
+        } catch (thrown) {
+          if (signal.aborted) return;
+          const e = loadFailed || thrown;
           failures += 1;
           if (e instanceof ApiError && (e.status === 401 || e.status === 403)) {
             showBanner('');
             return; // the secret form is up; submitting it restarts the view
           }
           setConn(failures > 2 ? 'error' : 'retrying', 'reconnecting…');
-          showBanner('Could not load the jobs: ' + e.message);
+          // While the stream is down, the list is polled.
+          try {
+            await loadAll();
+            showBanner('Live updates interrupted (' + e.message + '); reconnecting…');
+          } catch (polled) {
+            if (aborted(polled, signal)) return;
+            showBanner('Could not load the jobs: ' + polled.message);
+          }
+        } finally {
+          signal.removeEventListener('abort', stop);
         }
-        await sleep(LIST_REFRESH_MS, signal);
+        await sleep(FALLBACK_POLL_MS, signal);
       }
     })();
   }
