@@ -7,7 +7,8 @@
 # routes that ignore the secret, and on methods that are served but not documented.
 #
 # Small caps keep every job, and so the blocking POST /api/training/real-session and the event
-# streams that wait for a job's end, to seconds: 2 s of training per job, 2 queued jobs at most.
+# streams that wait for a job's end, to seconds: 2 s of training per job, 2 queued jobs at most;
+# the scheduler-wide event stream ends (cleanly, resumable) after 2 s.
 # Run from .ci/run after the cargo tests (which built target/debug); runs on its own too.
 # Knobs: SCHEMATHESIS_SEED (rerun a run), SCHEMATHESIS_MAX_EXAMPLES (per operation, default 20),
 # SCHEMATHESIS_CHECKS (e.g. `all`, to explore), SCHEMATHESIS_EXTRA (more `schemathesis run` flags).
@@ -62,6 +63,7 @@ export RUST_LOG=${RUST_LOG:-warn}
 
 "$bin/skippy-scheduler" --grpc-addr "127.0.0.1:$grpc_port" --http-addr "127.0.0.1:$http_port" \
   --runs-dir "$work/runs" --max-steps-per-job 1000000 --max-job-duration-secs 2 --max-queued-jobs 2 \
+  --event-stream-max-secs 2 \
   >"$work/scheduler.log" 2>&1 &
 scheduler_pid=$!
 base="http://127.0.0.1:$http_port"

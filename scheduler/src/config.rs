@@ -57,6 +57,11 @@ pub struct Config {
     /// of what is running and queued; submissions beyond it get 429 (0: no budget).
     #[arg(long, env = "SKIPPY_TRAINER_HOURS_PER_DAY", default_value_t = 0.0)]
     pub trainer_hours_per_day: f64,
+    /// A scheduler-wide event stream (WatchJobs, GET /api/training/events) ends cleanly after
+    /// this many seconds; its client resumes where it was (spreads long-lived connections over
+    /// gateway replicas, bounds forgotten ones; 0: never).
+    #[arg(long, env = "SKIPPY_EVENT_STREAM_MAX_SECS", default_value_t = 900)]
+    pub event_stream_max_secs: u64,
     /// Secret clients present (`authorization: Bearer …`): the CLI, the REST API, grpcurl.
     /// Prefer the environment variable: flags show in process lists.
     #[arg(long, env = "ADMIN_SECRET", hide_env_values = true)]
@@ -104,6 +109,7 @@ impl Config {
             max_job_duration_secs: 86_400,
             max_queued_jobs: 100_000,
             trainer_hours_per_day: 0.0,
+            event_stream_max_secs: 900,
             admin_secret: None,
             trainer_token: None,
             insecure_no_auth: true,

@@ -619,6 +619,24 @@ async fn bad_query_parameters_and_headers_name_the_parameter() {
         let got = answer(http().get(&events_url).header("last-event-id", header).send().await.unwrap()).await;
         check("Last-Event-ID", &got, 400, "invalid_argument", &[words, "not an event sequence number"]);
     }
+    // The scheduler-wide stream: positions are `<epoch>:<sequence>`, not a job's sequence.
+    let all_events: &[(&str, &[&str])] = &[
+        ("after=12", &["after = \"12\" is not a position in the event stream", "<epoch>:<sequence>"]),
+        ("after=zz:1", &["after = \"zz:1\" is not a position"]),
+        ("after=abc:-1", &["after = \"abc:-1\" is not a position"]),
+        ("statesOnly=yes", &["statesOnly = \"yes\" must be true or false"]),
+        ("colour=red", &["unknown field `colour`", "`jobIds`"]),
+    ];
+    for (query, words) in all_events {
+        let got = get(&s.url(&format!("/api/training/events?{query}"))).await;
+        check(&format!("all events ?{query}"), &got, 400, "invalid_argument", words);
+    }
+    let got =
+        answer(http().get(s.url("/api/training/events")).header("last-event-id", "7").send().await.unwrap()).await;
+    check("all events Last-Event-ID", &got, 400, "invalid_argument", &["Last-Event-ID = \"7\" is not a position"]);
+    let many = vec![id.as_str(); 1001].join(",");
+    let got = get(&s.url(&format!("/api/training/events?jobIds={many}"))).await;
+    check("all events jobIds", &got, 400, "invalid_argument", &["job_ids names 1001 jobs; at most 1000"]);
     // Wrong method on a route, and a route that does not exist.
     let got = answer(http().put(s.url(&format!("/api/training/jobs/{id}/status"))).send().await.unwrap()).await;
     check("PUT status", &got, 405, "method_not_allowed", &["does not serve PUT"]);

@@ -105,7 +105,7 @@ impl ApiError {
             "no route {method} {path}; routes: POST/GET /api/training/jobs, GET /api/training/jobs/{{id}}/status, \
              GET /api/training/jobs/{{id}}/results, GET /api/training/jobs/{{id}}/events, \
              GET /api/training/jobs/{{id}}/artifacts/{{name}}, \
-             DELETE /api/training/jobs/{{id}}, GET /api/training/queue, POST /api/training/real-session, \
+             DELETE /api/training/jobs/{{id}}, GET /api/training/events, GET /api/training/queue, POST /api/training/real-session, \
              GET /api/openapi.json"
         ))
         .into()

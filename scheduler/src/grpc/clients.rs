@@ -149,8 +149,20 @@ impl TrainingService for Clients {
         let (tx, rx) = mpsc::channel(64);
         let mut stopping = self.scheduler.stopping();
         let scheduler = self.scheduler.clone();
+        let lifetime = match scheduler.config.event_stream_max_secs {
+            0 => None,
+            secs => Some(std::time::Duration::from_secs(secs)),
+        };
         tokio::spawn(async move {
             scheduler.metrics.watch_streams.inc();
+            // The stream ends cleanly after its lifetime; the client resumes where it was.
+            let expired = async move {
+                match lifetime {
+                    Some(lifetime) => tokio::time::sleep(lifetime).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::pin!(expired);
             // A slow client fills its channel and then waits here, holding nothing but its
             // place in the feed: the scheduler and other watchers never wait for it.
             'stream: while !*stopping.borrow() {
@@ -158,6 +170,7 @@ impl TrainingService for Clients {
                     items = reader.next() => items,
                     _ = tx.closed() => break,
                     _ = stopping.changed() => break,
+                    _ = &mut expired => break,
                 };
                 for item in items {
                     if tx.send(Ok(jobs_event_to_pb(&epoch, item))).await.is_err() {

@@ -20,6 +20,9 @@
   // trainers' "last seen" at least this often (a trainer that connects idle changes no job).
   const QUEUE_DEBOUNCE_MS = 250;
   const TRAINERS_REFRESH_MS = 15000;
+  // A stream that ends cleanly after living this long is resumed at once (the scheduler ends
+  // streams after a lifetime); a shorter one counts as a failure.
+  const STREAM_MIN_LIFE_MS = 1000;
   // Events replayed when a running job's page opens (its recent learning curve).
   const JOB_REPLAY_EVENTS = 2000;
   const MAX_EVENT_LINES = 200;
@@ -596,9 +599,13 @@
         const onOpen = () => {
           if (position) live();
         };
+        const opened = Date.now();
         try {
           await readEvents('/api/training/events', position, stream.signal, onMessage, onOpen);
           await loading;
+          if (loadFailed) throw loadFailed;
+          // The scheduler ends a stream after its lifetime: resume at once where it was.
+          if (position && Date.now() - opened >= STREAM_MIN_LIFE_MS) continue;
           throw new Error('the event stream ended');
         } catch (thrown) {
           if (signal.aborted) return;
