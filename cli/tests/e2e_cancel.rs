@@ -1,11 +1,14 @@
-//! End to end, cancellation: `skippy-train cancel` stops a training job within seconds and
+//! End to end, cancellation: `skippy-train cancel` stops a training job early and
 //! leaves its checkpoint; cancelling again is a no-op; a job that ended cannot be cancelled.
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::{Cluster, SMALL_JOB, job_of};
+
+/// Steps of the job that is cancelled: minutes of training, far more than the test waits for.
+const LONG_JOB_STEPS: u64 = 2_000_000;
 
 #[test]
 fn cancel_stops_a_training_job_and_is_idempotent_but_refused_once_a_job_ended() {
@@ -20,15 +23,16 @@ fn cancel_stops_a_training_job_and_is_idempotent_but_refused_once_a_job_ended() 
     let done = small.stdout.lines().find_map(|l| l.strip_prefix("✅ Job created: ")).expect("a job id").to_string();
 
     // A job far too long to finish during the test.
-    let id = cluster.submit(&job_of(2_000_000));
+    let id = cluster.submit(&job_of(LONG_JOB_STEPS));
     cluster.wait_for_state(&id, &["TRAINING"], Duration::from_secs(60));
 
-    let asked = Instant::now();
+    // No bound on how fast: the generous deadline only keeps a broken cancel from hanging the
+    // test; the job ends CANCELLED (not DONE: `wait_for_state` fails on another end) well short
+    // of its steps.
     let cancel = cluster.cli(&["cancel", &id]);
     assert!(cancel.ok().contains(&format!("job {id}")), "{cancel}");
-    let job = cluster.wait_for_state(&id, &["CANCELLED"], Duration::from_secs(10));
-    assert!(asked.elapsed() < Duration::from_secs(10), "cancelling took {:?}", asked.elapsed());
-    assert!(job.steps_done < 2_000_000, "stopped early: {} steps", job.steps_done);
+    let job = cluster.wait_for_state(&id, &["CANCELLED"], Duration::from_secs(60));
+    assert!(job.steps_done < LONG_JOB_STEPS, "stopped early: {} steps", job.steps_done);
 
     let status = cluster.status(&id);
     assert_eq!(status["state"], "CANCELLED");

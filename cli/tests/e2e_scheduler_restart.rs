@@ -13,9 +13,15 @@ use support::{Cluster, SMALL_JOB, assert_gap_free, assert_in_order, history_stat
 /// Long enough (several seconds) to be training across the restart.
 const STEPS: u64 = 150_000;
 
+/// The scheduler's lease TTL in this test. A restarted scheduler gives a running job's trainer
+/// one TTL to reconnect before it re-queues the job; the harness's 2 s could pass on a starved
+/// machine (and so could a late heartbeat before the kill), and nothing here needs a lost trainer
+/// to be noticed quickly. The trainer still reconnects at once; this only bounds how late it may.
+const LEASE_TTL_MS: &str = "60000";
+
 #[test]
 fn a_killed_scheduler_restarts_and_jobs_watchers_and_the_queue_carry_on() {
-    let mut cluster = Cluster::start();
+    let mut cluster = Cluster::start_with(&[("--lease-ttl-ms", LEASE_TTL_MS)]);
     cluster.start_trainer("t-a", 2);
 
     let id = cluster.submit(&job_of(STEPS));

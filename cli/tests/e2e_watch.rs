@@ -4,17 +4,22 @@
 
 mod support;
 
-use support::{Cluster, SMALL_JOB, assert_gap_free, assert_in_order, history_states};
+use std::time::Duration;
+
+use support::{CLI_DEADLINE, Cluster, SMALL_JOB, assert_gap_free, assert_in_order, history_states};
 
 #[test]
 fn ppo_watches_a_job_to_done_and_its_results_and_files_are_all_there() {
     let mut cluster = Cluster::start();
-    cluster.start_trainer("t-a", 2);
 
-    // Submit and watch.
+    // Submit and watch with no trainer yet: the job waits QUEUED, so the watch is open before
+    // any trainer can take it and every phase from QUEUED on is shown, however fast the trainer.
     let mut args = vec!["ppo"];
     args.extend_from_slice(SMALL_JOB);
-    let run = cluster.cli(&args);
+    let mut cli = cluster.spawn_cli(&args);
+    cli.wait_for_stdout("[QUEUED]", Duration::from_secs(60));
+    cluster.start_trainer("t-a", 2);
+    let run = cli.finish(CLI_DEADLINE);
     let stdout = run.ok();
     let id = stdout
         .lines()
@@ -29,6 +34,7 @@ fn ppo_watches_a_job_to_done_and_its_results_and_files_are_all_there() {
             "✅ Job created: tr_",
             "Queue position:",
             "⏳ Watching job progress",
+            "[QUEUED]",
             "[PREFLIGHT]",
             "[TRAINING]",
             "[EVALUATING]",
@@ -39,7 +45,7 @@ fn ppo_watches_a_job_to_done_and_its_results_and_files_are_all_there() {
             &format!("💡 Use: skippy-train results {id}"),
         ],
     );
-    for phase in ["[PREFLIGHT]", "[TRAINING]", "[EVALUATING]", "[DONE]"] {
+    for phase in ["[QUEUED]", "[PREFLIGHT]", "[TRAINING]", "[EVALUATING]", "[DONE]"] {
         assert_eq!(stdout.matches(phase).count(), 1, "{phase} must be printed once:\n{run}");
     }
 

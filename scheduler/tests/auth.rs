@@ -18,6 +18,9 @@ use tonic::transport::Channel;
 mod support;
 use support::{Running, STEP, start_with_secrets};
 
+/// How long a scheduler process may take to start answering: generous, for a slow, busy machine.
+const START_DEADLINE: Duration = Duration::from_secs(60);
+
 const ADMIN: &str = "admin-s3cret-for-tests";
 const TRAINER: &str = "trainer-t0ken-for-tests";
 
@@ -157,20 +160,34 @@ fn secrets_never_reach_the_log_or_help() {
     let grpc = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let args = ["--grpc-addr", &format!("127.0.0.1:{grpc}"), "--http-addr", "127.0.0.1:0", "--runs-dir", runs];
     let env = [("ADMIN_SECRET", ADMIN), ("SKIPPY_TRAINER_TOKEN", TRAINER), ("RUST_LOG", "debug")];
-    let child = scheduler(&args, &env).spawn().unwrap();
+    let mut child = scheduler(&args, &env).spawn().unwrap();
     // A call with a wrong token and one with the right one, then a clean stop.
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
+    let channel = rt.block_on(async {
         let url = format!("http://127.0.0.1:{grpc}");
-        let mut channel = None;
-        for _ in 0..200 {
+        let deadline = std::time::Instant::now() + START_DEADLINE;
+        loop {
             if let Ok(c) = Channel::from_shared(url.clone()).unwrap().connect().await {
-                channel = Some(c);
-                break;
+                break Some(c);
+            }
+            if child.try_wait().unwrap().is_some() || std::time::Instant::now() >= deadline {
+                break None;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        let mut client = TrainingServiceClient::new(channel.expect("the scheduler answers"));
+    });
+    let Some(channel) = channel else {
+        let exited = child.try_wait().unwrap();
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        panic!(
+            "the scheduler did not answer within {START_DEADLINE:?} (exited: {exited:?}):\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    rt.block_on(async {
+        let mut client = TrainingServiceClient::new(channel);
         let _ = client.list_jobs(with_token(pb::ListJobsRequest::default(), Some(TRAINER))).await.unwrap_err();
         client.list_jobs(with_token(pb::ListJobsRequest::default(), Some(ADMIN))).await.unwrap();
     });

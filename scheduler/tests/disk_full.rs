@@ -16,6 +16,9 @@ use serde_json::Value;
 const ADMIN: &str = "admin-secret-for-disk-full";
 const TRAINER: &str = "trainer-token-for-disk-full";
 
+/// How long a scheduler process may take to answer `/healthz`: generous, for a slow, busy machine.
+const START_DEADLINE: Duration = Duration::from_secs(60);
+
 /// The journal may grow to this: room for a few dozen submissions.
 const FILE_SIZE_LIMIT: u64 = 48 * 1024;
 
@@ -75,15 +78,26 @@ async fn start(mut cmd: Command, base: &str) -> (Killed, std::thread::JoinHandle
         let _ = out.read_to_string(&mut text);
         text
     });
-    for _ in 0..400 {
+    let deadline = std::time::Instant::now() + START_DEADLINE;
+    let exited = loop {
         if reqwest::get(format!("{base}/healthz")).await.is_ok_and(|r| r.status().is_success()) {
             return (Killed(child), drain);
         }
+        // A scheduler that exited will never answer: fail at once, with its output.
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() >= deadline {
+            break None;
+        }
         tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    };
     let _ = child.kill();
     let _ = child.wait();
-    panic!("the scheduler did not answer /healthz:\n{}", drain.join().unwrap());
+    panic!(
+        "the scheduler did not answer /healthz within {START_DEADLINE:?} (exited: {exited:?}):\n{}",
+        drain.join().unwrap()
+    );
 }
 
 /// Submits a small job with `seed`; its status and body.

@@ -96,14 +96,15 @@ async fn metrics_follow_submissions_rejections_dispatch_and_watchers() {
     .await
     .unwrap();
     let job = format!(r#"{{job_id="{first}",trainer="m1"}}"#);
-    let mut training = String::new();
-    for _ in 0..200 {
-        training = metrics(&s).await;
-        if training.contains(&format!("skippy_job_entropy{job}")) {
-            break;
+    // The report lands asynchronously: poll until it shows, with a generous deadline.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let training = loop {
+        let text = metrics(&s).await;
+        if text.contains(&format!("skippy_job_entropy{job}")) || std::time::Instant::now() >= deadline {
+            break text;
         }
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    };
     for (name, expected) in [
         ("skippy_job_steps_done", 2048.0),
         ("skippy_job_progress_ratio", 0.4),

@@ -14,6 +14,10 @@ use tokio::sync::oneshot;
 use tonic::Code;
 use tonic::transport::Channel;
 
+/// How long any one step may take before the test gives up: generous, so that a slow, busy
+/// machine passes; a fast one never waits for it.
+const STEP: Duration = Duration::from_secs(30);
+
 struct Running {
     addr: String,
     stop: Option<oneshot::Sender<()>>,
@@ -64,6 +68,24 @@ fn state(job: &pb::Job) -> pb::JobState {
     pb::JobState::try_from(job.state).unwrap()
 }
 
+/// Polls the job until `done` holds of it, for at most `STEP`; returns the job as it then is.
+async fn poll_job(
+    c: &mut TrainingServiceClient<Channel>,
+    id: &str,
+    what: &str,
+    done: impl Fn(&pb::Job) -> bool,
+) -> pb::Job {
+    let deadline = std::time::Instant::now() + STEP;
+    loop {
+        let job = c.get_job(pb::GetJobRequest { job_id: id.into() }).await.unwrap().into_inner();
+        if done(&job) {
+            return job;
+        }
+        assert!(std::time::Instant::now() < deadline, "{id} not {what} within {STEP:?}: {job:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_job_goes_from_submission_to_done_under_one_lease() {
     let dir = tempfile::tempdir().unwrap();
@@ -95,7 +117,7 @@ async fn a_job_goes_from_submission_to_done_under_one_lease() {
     assert!(grant.checkpoint.is_empty());
     let view = c.get_job(pb::GetJobRequest { job_id: job.id.clone() }).await.unwrap().into_inner();
     assert_eq!(state(&view), pb::JobState::Preflight);
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let deadline = std::time::Instant::now() + STEP;
     while !manifest.exists() && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -148,8 +170,18 @@ async fn a_job_goes_from_submission_to_done_under_one_lease() {
     assert!(!dir.path().join("escape").exists());
 
     let metrics = r#"{"stop_reason":"completed","data":[["BTC","ab"]],"evaluation":{"portfolio":{"strategy":{"sharpe":1.5},"buy_and_hold":{"sharpe":0.5},"edge_significant":true}}}"#;
-    // Let the stream's reports land before completing.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The stream's reports land before completing: read the watch until EVALUATING arrives.
+    let mut states = Vec::new();
+    while states.last() != Some(&pb::JobState::Evaluating) {
+        let e = tokio::time::timeout(STEP, watch.message())
+            .await
+            .unwrap_or_else(|_| panic!("no EVALUATING within {STEP:?}; states so far: {states:?}"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("the watch ended before EVALUATING; states so far: {states:?}"));
+        if e.kind == pb::EventKind::State as i32 {
+            states.push(pb::JobState::try_from(e.state).unwrap());
+        }
+    }
     t.complete_job(pb::CompleteJobRequest {
         lease: Some(lease.clone()),
         outcome: pb::Outcome::Done as i32,
@@ -162,8 +194,7 @@ async fn a_job_goes_from_submission_to_done_under_one_lease() {
     drop(tx);
     let _ = commands.message().await;
 
-    let mut states = Vec::new();
-    while let Some(e) = watch.message().await.unwrap() {
+    while let Some(e) = tokio::time::timeout(STEP, watch.message()).await.expect("the watch ends at DONE").unwrap() {
         if e.kind == pb::EventKind::State as i32 {
             states.push(pb::JobState::try_from(e.state).unwrap());
         }
@@ -292,8 +323,10 @@ async fn an_expired_lease_requeues_the_job_and_fences_the_old_trainer() {
         .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition, "a stale trainer cannot overwrite the result");
     // The second attempt dies too: after max_attempts the job fails with every reason.
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let view = c.get_job(pb::GetJobRequest { job_id: job.id.clone() }).await.unwrap().into_inner();
+    let view = poll_job(&mut c, &job.id, "terminal", |j| {
+        matches!(state(j), pb::JobState::Done | pb::JobState::Failed | pb::JobState::Cancelled)
+    })
+    .await;
     assert_eq!(state(&view), pb::JobState::Failed);
     assert!(view.error.contains("attempt 1") && view.error.contains("attempt 2"), "{}", view.error);
     s.stop().await;
@@ -322,7 +355,7 @@ async fn cancel_stops_queued_jobs_at_once_and_reaches_running_trainers() {
     })
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    poll_job(&mut c, &running.id, "TRAINING", |j| state(j) == pb::JobState::Training).await;
     // A stream under a forged (or stale) lease is told its lease is lost, and does not take the
     // job's commands away from the holder.
     let (forged_tx, forged_rx) = tokio::sync::mpsc::channel(8);
@@ -330,11 +363,11 @@ async fn cancel_stops_queued_jobs_at_once_and_reaches_running_trainers() {
         t.stream_events(tokio_stream::wrappers::ReceiverStream::new(forged_rx)).await.unwrap().into_inner();
     let forged_lease = pb::Lease { lease_id: "forged".into(), trainer_id: "t-evil".into(), ..lease.clone() };
     forged_tx.send(pb::TrainerEvent { lease: Some(forged_lease), ..Default::default() }).await.unwrap();
-    let cmd = tokio::time::timeout(Duration::from_secs(1), forged.message()).await.unwrap().unwrap().unwrap();
+    let cmd = tokio::time::timeout(STEP, forged.message()).await.unwrap().unwrap().unwrap();
     assert!(cmd.lease_lost && !cmd.cancel, "{cmd:?}");
     let v = c.cancel_job(pb::CancelJobRequest { job_id: running.id.clone() }).await.unwrap().into_inner();
     assert_eq!(state(&v), pb::JobState::Training, "a running job ends when its trainer stops");
-    let cmd = tokio::time::timeout(Duration::from_secs(1), commands.message()).await.unwrap().unwrap().unwrap();
+    let cmd = tokio::time::timeout(STEP, commands.message()).await.unwrap().unwrap().unwrap();
     assert!(cmd.cancel, "the trainer learns of the cancel on its event stream");
     let hb =
         t.heartbeat(pb::HeartbeatRequest { lease: Some(lease.clone()), steps_done: 0 }).await.unwrap().into_inner();

@@ -10,6 +10,10 @@ use skippy_proto::v1 as pb;
 use skippy_proto::v1::trainer_service_client::TrainerServiceClient;
 use tonic::transport::Channel;
 
+/// How long the scheduler process may take to answer `/healthz`: generous, for a slow, busy
+/// machine.
+const START_DEADLINE: Duration = Duration::from_secs(60);
+
 const ADMIN: &str = "admin-secret-for-request-ids";
 const TRAINER: &str = "trainer-token-for-request-ids";
 
@@ -51,15 +55,23 @@ async fn a_request_id_follows_a_job_from_the_http_call_into_the_schedulers_log()
 
     let base = format!("http://127.0.0.1:{http}");
     let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
-    let mut up = false;
-    for _ in 0..400 {
+    let deadline = std::time::Instant::now() + START_DEADLINE;
+    loop {
         if client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-            up = true;
             break;
+        }
+        // A scheduler that exited will never answer: fail at once, with its log.
+        let exited = child.try_wait().unwrap();
+        if exited.is_some() || std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the scheduler did not answer /healthz within {START_DEADLINE:?} (exited: {exited:?}); its log:\n{}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            );
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    assert!(up, "the scheduler did not answer /healthz");
 
     // A REST submission with a request id: the response carries it back.
     let submit = |id: Option<&'static str>| {

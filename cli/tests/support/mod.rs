@@ -263,6 +263,38 @@ impl Process {
         }
     }
 
+    /// Waits up to `timeout` until its standard output contains `needle`; panics (with its
+    /// output) if it exits first.
+    pub fn wait_for_stdout(&mut self, needle: &str, timeout: Duration) {
+        let what = format!("{} to print {needle:?}", self.name);
+        wait_until(&what, timeout, || {
+            let stdout = self.stdout_text();
+            if stdout.contains(needle) {
+                return Some(());
+            }
+            if let Some(status) = self.exited() {
+                panic!(
+                    "{} exited ({status}) without printing {needle:?}:\n--- stdout ---\n{stdout}\n--- stderr ---\n{}",
+                    self.name,
+                    self.stderr_text()
+                );
+            }
+            None
+        });
+    }
+
+    /// Waits up to `timeout` for a CLI command started with [`Cluster::spawn_cli`] to end, and
+    /// returns what it did.
+    pub fn finish(&mut self, timeout: Duration) -> CliOutput {
+        let status = self.wait(timeout);
+        CliOutput {
+            command: self.name.clone(),
+            code: status.code(),
+            stdout: self.stdout_text(),
+            stderr: self.stderr_text(),
+        }
+    }
+
     /// Its standard output so far.
     pub fn stdout_text(&self) -> String {
         fs::read_to_string(&self.stdout).unwrap_or_default()
@@ -340,6 +372,8 @@ pub struct Cluster {
     http_port: u16,
     /// The scheduler, while running.
     scheduler: Option<Process>,
+    /// The scheduler's flags after its ports and runs directory (the same at every start).
+    scheduler_flags: Vec<String>,
     /// Scheduler starts so far (names its logs).
     scheduler_starts: u32,
     /// Trainers started, by name (killed ones stay, for their logs).
@@ -355,6 +389,19 @@ pub struct Cluster {
 impl Cluster {
     /// A running scheduler with no trainers.
     pub fn start() -> Cluster {
+        Cluster::start_with(&[])
+    }
+
+    /// Like [`Cluster::start`], with `overrides` (`("--lease-ttl-ms", "60000")`, …) replacing
+    /// the harness's value of a scheduler flag or adding one, for every start of the scheduler.
+    pub fn start_with(overrides: &[(&str, &str)]) -> Cluster {
+        let mut scheduler_flags: Vec<String> = SCHEDULER_FLAGS.iter().map(|f| f.to_string()).collect();
+        for (flag, value) in overrides {
+            match scheduler_flags.iter().position(|f| f == flag) {
+                Some(at) => scheduler_flags[at + 1] = value.to_string(),
+                None => scheduler_flags.extend([flag.to_string(), value.to_string()]),
+            }
+        }
         let dir = tempfile::Builder::new().prefix("skippy-e2e-").tempdir().expect("creating a temporary directory");
         let runs = dir.path().join("runs");
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("starting a tokio runtime");
@@ -364,6 +411,7 @@ impl Cluster {
             grpc_port: free_port(),
             http_port: free_port(),
             scheduler: None,
+            scheduler_flags,
             scheduler_starts: 0,
             trainers: Vec::new(),
             logs: RefCell::new(Vec::new()),
@@ -389,9 +437,11 @@ impl Cluster {
         format!("http://127.0.0.1:{}", self.http_port)
     }
 
-    /// Starts the scheduler (again: same ports and runs directory) and waits until it answers.
+    /// Starts the scheduler (again: same ports, runs directory and flags) and waits until it
+    /// answers.
     pub fn start_scheduler(&mut self) {
         assert!(self.scheduler.is_none(), "the scheduler is already running");
+        let flags = self.scheduler_flags.clone();
         self.scheduler_starts += 1;
         let name = format!("scheduler-{}", self.scheduler_starts);
         let log = self.dir().join(format!("{name}.log"));
@@ -402,7 +452,7 @@ impl Cluster {
             .arg(format!("127.0.0.1:{}", self.http_port))
             .arg("--runs-dir")
             .arg(&self.runs)
-            .args(SCHEDULER_FLAGS);
+            .args(&flags);
         clean_env(&mut cmd);
         cmd.env("ADMIN_SECRET", ADMIN_SECRET).env("SKIPPY_TRAINER_TOKEN", TRAINER_TOKEN);
         self.logs.borrow_mut().push((name.clone(), log.clone()));
@@ -450,7 +500,10 @@ impl Cluster {
                     .connect()
                     .await
                     .map_err(|e| tonic::Status::unavailable(format!("connecting: {e}")))?;
-                let client = TrainingServiceClient::with_interceptor(channel, AdminBearer);
+                // Large answers allowed: `GetQueue` returns the whole queue (thousands of jobs in
+                // some tests), and readiness must not depend on its size.
+                let client =
+                    TrainingServiceClient::with_interceptor(channel, AdminBearer).max_decoding_message_size(usize::MAX);
                 f(client).await.map(tonic::Response::into_inner)
             };
             tokio::time::timeout(Duration::from_secs(5), call)
@@ -493,9 +546,7 @@ impl Cluster {
 
     /// Runs `skippy-train --scheduler <url> ARGS` to its end, killing it after `deadline`.
     pub fn cli_within<S: AsRef<str>>(&self, args: &[S], deadline: Duration) -> CliOutput {
-        let mut p = self.spawn_cli(args);
-        let status = p.wait(deadline);
-        CliOutput { command: p.name.clone(), code: status.code(), stdout: p.stdout_text(), stderr: p.stderr_text() }
+        self.spawn_cli(args).finish(deadline)
     }
 
     /// Starts `skippy-train --scheduler <url> ARGS` in the background.
@@ -700,7 +751,7 @@ pub fn assert_gap_free(id: &str, events: &[Value]) {
 }
 
 /// A millisecond setting of every test scheduler (`--lease-ttl-ms`, `--heartbeat-interval-ms`,
-/// `--retry-backoff-ms`), as the harness passes it.
+/// `--retry-backoff-ms`), as the harness passes it (unless [`Cluster::start_with`] overrides it).
 pub fn scheduler_flag_ms(flag: &str) -> Duration {
     let at = SCHEDULER_FLAGS.iter().position(|f| *f == flag).unwrap_or_else(|| panic!("no {flag} in the flags"));
     let value = SCHEDULER_FLAGS.get(at + 1).unwrap_or_else(|| panic!("{flag} has no value"));

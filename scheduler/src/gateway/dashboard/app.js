@@ -491,6 +491,14 @@
     }
 
     function renderQueue(queue) {
+      // Queue positions move when other jobs leave the queue, without an event of their own.
+      for (const job of queue.queued) {
+        const row = rows.get(job.id);
+        if (row && short(row.job.state) === 'QUEUED' && row.job.queuePosition !== job.queuePosition) {
+          row.job = { ...row.job, queuePosition: job.queuePosition };
+          paint(row);
+        }
+      }
       $('stat-queued').textContent = String(queue.queued.length);
       $('stat-running').textContent = String(queue.running.length);
       $('stat-trainers').textContent = String(queue.trainers.length);
