@@ -66,7 +66,7 @@ fn the_dashboard_follows_jobs_from_submission_to_done_in_chromium() {
     let browser = rt.block_on(driver.session(&chromium, &profile));
 
     // The page loads with the secret in the fragment, which leaves the address bar at once.
-    let (a, b) = rt.block_on(async {
+    let (a, b, job_window) = rt.block_on(async {
         browser.goto(&format!("{base}/#token={ADMIN_SECRET}")).await.expect("opening the dashboard");
         wait_for_text(&browser, "#conn", "live").await;
         let url = browser.current_url().await.expect("the URL").to_string();
@@ -88,7 +88,19 @@ fn the_dashboard_follows_jobs_from_submission_to_done_in_chromium() {
         assert_eq!(text(&browser, "#stat-queued").await, "2");
         assert_no_banner(&browser).await;
         save_screenshot(&browser, &shots, "dashboard-1-queued.png", false).await;
-        (a, b)
+
+        // Job B's page, in a window of its own, opened before any trainer exists: it follows B
+        // live from QUEUED, however fast B then runs.
+        let list_window = browser.window().await.expect("the list's window");
+        let job_window = browser.new_window(false).await.expect("a second window").handle;
+        browser.switch_to_window(job_window.clone()).await.expect("switching to the job's window");
+        browser.goto(&format!("{base}/#token={ADMIN_SECRET}")).await.expect("opening the dashboard again");
+        wait_for_text(&browser, "#conn", "live").await;
+        script_with(&browser, "location.hash = '#/jobs/' + arguments[0]; return null", &b).await;
+        wait_for_text(&browser, "#job-id", &b).await;
+        wait_for_text(&browser, "#job-state", "QUEUED").await;
+        browser.switch_to_window(list_window).await.expect("back to the list's window");
+        (a, b, job_window)
     });
 
     // A trainer arrives: the list follows job A through every phase, from the one stream of
@@ -121,14 +133,8 @@ fn the_dashboard_follows_jobs_from_submission_to_done_in_chromium() {
         let row_text = text(&browser, &format!("tr[data-job-id='{a}']")).await;
         assert!(row_text.contains("DONE") && row_text.contains("100%"), "{row_text}");
 
-        // Job B's page, opened while B runs: the page follows B by its event stream alone.
-        browser
-            .find(Locator::Css(&format!("tr[data-job-id='{b}'] a")))
-            .await
-            .expect("job B's link")
-            .click()
-            .await
-            .expect("clicking job B");
+        // Job B's page, open since B was queued: it follows B by its event stream alone.
+        browser.switch_to_window(job_window).await.expect("switching to job B's window");
         wait_for_text(&browser, "#job-id", &b).await;
         let mut shot_live = false;
         let deadline = Instant::now() + PAGE;

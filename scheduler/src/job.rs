@@ -178,6 +178,11 @@ pub struct ProgressRecord {
 pub struct JsonText(Box<serde_json::value::RawValue>);
 
 impl JsonText {
+    /// `null`: a placeholder where the document is left out.
+    pub fn null() -> JsonText {
+        JsonText(serde_json::value::RawValue::NULL.to_owned())
+    }
+
     /// Serialises `value`.
     pub fn of<T: Serialize>(value: &T) -> serde_json::Result<JsonText> {
         serde_json::value::to_raw_value(value).map(JsonText)

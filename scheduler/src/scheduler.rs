@@ -17,7 +17,7 @@ use tokio::sync::{Notify, broadcast, mpsc, oneshot};
 
 use crate::config::Config;
 use crate::events::{EventKind, EventLog, EventRecord, StatsRecord};
-use crate::job::{JobRecord, JobState, SubmittedSpec, is_valid_job_id, new_job_id, now_ms};
+use crate::job::{JobRecord, JobState, JsonText, SubmittedSpec, is_valid_job_id, new_job_id, now_ms};
 use crate::leases::Waiter;
 use crate::store::{JobStore, Recovered};
 use skippy_market::features::parse_feature_sets;
@@ -646,10 +646,16 @@ fn position(st: &State, job: &JobRecord) -> u32 {
 pub(crate) fn push_event(st: &mut State, id: &str, kind: EventKind, message: String, stats: Option<StatsRecord>) {
     let Some(job) = st.jobs.get_mut(id) else { return };
     job.last_sequence += 1;
+    // The job as of this change, for the scheduler-wide feed (which shows it once published),
+    // without its resolved spec: the feed leaves it out, so it is not copied.
+    let record = (kind == EventKind::State).then(|| {
+        let spec = std::mem::replace(&mut job.resolved_spec, JsonText::null());
+        let record = job.clone();
+        job.resolved_spec = spec;
+        record
+    });
     let job = &st.jobs[id];
-    // The job as of this change, for the scheduler-wide feed (which shows it once published).
-    let snapshot = (kind == EventKind::State)
-        .then(|| Arc::new(JobView { record: job.clone(), queue_position: position(st, job) }));
+    let snapshot = record.map(|record| Arc::new(JobView { queue_position: position(st, &record), record }));
     let event = EventRecord {
         sequence: job.last_sequence,
         at_ms: now_ms(),

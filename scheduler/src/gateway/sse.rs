@@ -12,7 +12,9 @@
 //! `id: <epoch>:<sequence>` + `data: <JobsEvent JSON>`; a reset is also named (`event: reset`).
 //! `Last-Event-ID` (or `?after=`) resumes after that position without gaps or repeats; a
 //! position the scheduler no longer holds, or one from before a restart, starts with a reset.
-//! `?jobIds=a,b` and `?statesOnly=true` filter. It runs until the client leaves.
+//! `?jobIds=a,b` and `?statesOnly=true` filter. It runs until the client leaves, the gateway
+//! shuts down, or the scheduler ends it (at shutdown, or cleanly after the stream's lifetime,
+//! `--event-stream-max-secs`, when the client resumes from its last id).
 
 use std::convert::Infallible;
 use std::time::Duration;
