@@ -20,6 +20,9 @@ pub struct Backtest {
     pub ts_ms: Vec<i64>,
     /// Open time of the first decision bar (where equity starts, before any step).
     pub start_ms: i64,
+    /// When a step lost the whole equity (a short through a doubling), the time of that step's
+    /// bar: from there the walk stays flat, at zero equity.
+    pub wiped_out_ms: Option<i64>,
 }
 
 /// Walks `agent` greedily over decision bars `range` of `market`, starting flat.
@@ -39,16 +42,25 @@ pub fn run(
         buy_and_hold: Vec::with_capacity(n),
         ts_ms: Vec::with_capacity(n),
         start_ms: ts_ms.get(start).copied().unwrap_or_default(),
+        wiped_out_ms: None,
     };
     let mut ws = agent.workspace(1);
     let mut obs = vec![0.0f32; market.obs_dim(env.window)];
     let mut action = [0usize];
     let mut position = 0i8;
     for t in start..end {
-        market.observe(t, env.window, position, &mut obs);
-        agent.greedy(&obs, 1, &mut ws, &mut action);
-        let to = env.position(action[0]);
-        out.strategy.push(market.step_log_return(t, position, to, env.cost));
+        let to = if out.wiped_out_ms.is_some() {
+            0
+        } else {
+            market.observe(t, env.window, position, &mut obs);
+            agent.greedy(&obs, 1, &mut ws, &mut action);
+            env.position(action[0])
+        };
+        let r = if out.wiped_out_ms.is_some() { 0.0 } else { market.step_log_return(t, position, to, env.cost) };
+        if r <= crate::env::WIPED_OUT.ln() {
+            out.wiped_out_ms = Some(ts_ms.get(t + 1).copied().unwrap_or_default());
+        }
+        out.strategy.push(r);
         out.positions.push(to as f64);
         let held = if t == start { 0 } else { 1 };
         out.buy_and_hold.push(market.step_log_return(t, held, 1, env.cost));

@@ -3,9 +3,15 @@
 //! already seen. Several environments step together ([`VecEnv`]) for throughput; a multi-symbol
 //! job draws each episode's symbol at random, so one policy learns from every symbol.
 //!
-//! Accounting of the step from bar `t` to `t + 1`, with the old position `p₀` and the new `p₁`:
-//! `p₀ · ln(open_{t+1} / close_t) + p₁ · ln(close_{t+1} / open_{t+1}) − cost · |p₁ − p₀|`:
-//! the old position carries over the gap to the next open, where the trade fills.
+//! Accounting of the step from bar `t` to `t + 1`, with the old position `p₀` and the new `p₁`,
+//! exact in the equity's growth factor: the old position carries over the gap to the next open
+//! (`1 + p₀ · (open_{t+1} / close_t − 1)`), the trade fills there and pays its cost on the whole
+//! equity (`1 − cost · |p₁ − p₀|`), and the new position carries over the bar
+//! (`1 + p₁ · (close_{t+1} / open_{t+1} − 1)`). The step's log return is the log of their product.
+//! A short is priced by what it really earns: over a move of log return `x` it grows by
+//! `2 − eˣ`, not `e⁻ˣ`, so long plus short over the same bars loses `Σ −ln(1 − (1 − eˣ)²)`.
+//! A product at or below [`WIPED_OUT`] (a short whose price more than doubled) has lost the
+//! equity: the step's log return is `ln(WIPED_OUT)`, the episode ends, and a backtest says so.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -13,6 +19,31 @@ use std::sync::Arc;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+
+/// A growth factor at or below this has lost the equity (its log, about −20.7, is the floor of
+/// a step's log return).
+pub const WIPED_OUT: f64 = 1e-9;
+
+/// Growth factor of an equity holding `position` (a fraction of the equity, negative for a
+/// short) over a price move of log return `log_return`: `1 + position · (e^log_return − 1)`,
+/// never below 0 (a short cannot lose more than the equity).
+#[inline]
+pub fn position_growth(position: f64, log_return: f64) -> f64 {
+    (1.0 + position * log_return.exp_m1()).max(0.0)
+}
+
+/// Growth factor of an equity that pays `cost` per unit of position changed: `1 − cost · |Δ|`.
+#[inline]
+pub fn cost_growth(cost: f64, change: f64) -> f64 {
+    (1.0 - cost * change.abs()).max(0.0)
+}
+
+/// The log return of a step's growth factor: `ln(growth)`, or `ln(WIPED_OUT)` for a step that
+/// lost the equity.
+#[inline]
+pub fn log_growth(growth: f64) -> f64 {
+    growth.max(WIPED_OUT).ln()
+}
 
 /// Environment settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,12 +120,17 @@ impl SymbolMarket {
     }
 
     /// Net log return of moving from position `from` to `to` at bar `t + 1`'s open and holding
-    /// it to that bar's close (see the module docs).
+    /// it to that bar's close (see the module docs): at least `ln(WIPED_OUT)`, reached when
+    /// the step loses the equity.
     #[inline]
     pub fn step_log_return(&self, t: usize, from: i8, to: i8, cost: f64) -> f64 {
         let gap = (self.open[t + 1] / self.close[t]).ln();
         let bar = (self.close[t + 1] / self.open[t + 1]).ln();
-        from as f64 * gap + to as f64 * bar - cost * (to - from).unsigned_abs() as f64
+        log_growth(
+            position_growth(from as f64, gap)
+                * cost_growth(cost, f64::from(to - from))
+                * position_growth(to as f64, bar),
+        )
     }
 }
 
@@ -279,7 +315,8 @@ impl VecEnv {
             out.log_returns[e] = r;
             out.rewards[e] = r as f32 * self.cfg.reward_scale;
             let next = EnvState { symbol: s.symbol, t: s.t + 1, steps: s.steps + 1, position: to };
-            let cut = next.steps >= self.cfg.episode_len || next.t >= self.ranges[s.symbol].end;
+            let wiped_out = r <= WIPED_OUT.ln();
+            let cut = wiped_out || next.steps >= self.cfg.episode_len || next.t >= self.ranges[s.symbol].end;
             out.truncated[e] = cut;
             if cut {
                 m.observe(next.t, self.cfg.window, to, &mut out.final_obs[e * d..(e + 1) * d]);
@@ -312,12 +349,48 @@ mod tests {
     fn fills_at_the_next_open_and_charges_cost_on_changes() {
         let m = market(10);
         let t = 3;
-        let gap = (m.open[4] / m.close[3]).ln();
-        let bar = (m.close[4] / m.open[4]).ln();
-        assert!((m.step_log_return(t, 0, 1, 0.001) - (bar - 0.001)).abs() < 1e-12);
-        assert!((m.step_log_return(t, 1, 1, 0.001) - (gap + bar)).abs() < 1e-12);
-        assert!((m.step_log_return(t, 1, -1, 0.001) - (gap - bar - 0.002)).abs() < 1e-12);
+        let (gap, bar) = (m.open[4] / m.close[3], m.close[4] / m.open[4]);
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        assert!(close(m.step_log_return(t, 0, 1, 0.001), (bar * 0.999).ln()));
+        assert!(close(m.step_log_return(t, 1, 1, 0.001), (gap * bar).ln()));
+        // Long over the gap, then short over the bar: a short earns 2 − bar, not 1 / bar.
+        assert!(close(m.step_log_return(t, 1, -1, 0.001), (gap * (1.0 - 0.002) * (2.0 - bar)).ln()));
         assert_eq!(m.step_log_return(t, 0, 0, 0.001), 0.0);
+    }
+
+    #[test]
+    fn long_plus_short_over_the_same_bars_loses_the_square_of_each_move() {
+        // Without costs, a short is not the mirror of a long: over every path the log growths of
+        // always-long and always-short sum to Σ ln(1 − (1 − eˣ)²) < 0 (booking a short as −x made
+        // the sum 0 and every bar spent short earned about x² for free).
+        let m = market(200);
+        let (mut long, mut short, mut expected) = (0.0, 0.0, 0.0);
+        for t in 1..198 {
+            long += m.step_log_return(t, 1, 1, 0.0);
+            short += m.step_log_return(t, -1, -1, 0.0);
+            for x in [(m.open[t + 1] / m.close[t]).ln(), (m.close[t + 1] / m.open[t + 1]).ln()] {
+                expected += (1.0 - x.exp_m1().powi(2)).ln();
+            }
+        }
+        assert!(long + short < 0.0, "long {long} + short {short} must lose");
+        assert!((long + short - expected).abs() < 1e-9, "{} vs {expected}", long + short);
+    }
+
+    #[test]
+    fn a_short_through_a_doubling_loses_the_equity_and_ends_the_episode() {
+        let mut m = market(20);
+        m.open[6] = m.close[5] * 2.5; // a gap of +150% against the short held into it
+        let r = m.step_log_return(5, -1, -1, 0.0);
+        assert_eq!(r, WIPED_OUT.ln(), "the equity is gone, not negative");
+        let cfg = EnvConfig { window: 2, episode_len: 100, ..Default::default() };
+        let mut env = VecEnv::new(cfg, Arc::new(vec![m]), vec![0..19], 1, 1).unwrap();
+        let mut state = env.state().clone();
+        state.envs[0] = EnvState { symbol: 0, t: 5, steps: 3, position: -1 };
+        env.restore(state);
+        let mut out = StepOutput::default();
+        env.step(&[0], &mut out);
+        assert!(out.truncated[0], "a wiped-out episode ends");
+        assert_eq!(out.log_returns[0], WIPED_OUT.ln());
     }
 
     #[test]

@@ -29,6 +29,10 @@ pub struct SegmentReport {
     /// achievable, to judge the model against.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub informed_sharpe: Option<f64>,
+    /// When the model's walk lost the whole equity (a short through a doubling; it stays flat at
+    /// zero equity from there), unix ms; absent when it never did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wiped_out_ms: Option<i64>,
     /// First and last bar time of the segment (unix ms).
     pub from_ms: i64,
     /// Last bar time (unix ms).
@@ -102,7 +106,9 @@ pub fn evaluate(
     let mut symbols = BTreeMap::new();
     for (s, run) in data.symbols.iter().zip(&runs) {
         let cfg_s = EvalConfig { bars_per_year: s.bars_per_year, ..eval_cfg };
-        let mut rep = segment_report(&run.strategy, &run.positions, &run.buy_and_hold, &run.ts_ms, &cfg_s);
+        let metrics = skippy_eval::evaluate(&run.strategy, &run.positions, &cfg_s);
+        let mut rep = segment_report(metrics, &run.strategy, &run.buy_and_hold, &run.ts_ms, &cfg_s);
+        rep.wiped_out_ms = run.wiped_out_ms;
         rep.informed_sharpe = s.synthetic.as_ref().map(|m| {
             let test = &s.segments.test;
             skippy_market::synthetic::INFORMED_THRESHOLDS
@@ -117,25 +123,24 @@ pub fn evaluate(
     let bh: Vec<&[f64]> = runs.iter().map(|b| b.buy_and_hold.as_slice()).collect();
     let port = skippy_eval::portfolio_returns(&strat);
     let port_bh = skippy_eval::portfolio_returns(&bh);
-    // Portfolio exposure: mean absolute position across symbols, over the common (last) bars.
+    // Each symbol's positions over the portfolio's (common, last) bars: activity is counted per
+    // symbol, so a long and a short do not cancel out.
     let n = port.len();
-    let positions: Vec<f64> = (0..n)
-        .map(|i| {
-            let sum: f64 = runs.iter().map(|b| b.positions[b.positions.len() - n + i]).sum();
-            sum / runs.len() as f64
-        })
-        .collect();
+    let legs: Vec<&[f64]> = runs.iter().map(|b| &b.positions[b.positions.len() - n..]).collect();
     let ts: Vec<i64> = runs.first().map(|b| b.ts_ms[b.ts_ms.len() - n..].to_vec()).unwrap_or_default();
-    let portfolio = segment_report(&port, &positions, &port_bh, &ts, &eval_cfg);
+    let metrics = skippy_eval::evaluate_portfolio(&port, &legs, &eval_cfg);
+    let portfolio = segment_report(metrics, &port, &port_bh, &ts, &eval_cfg);
     EvaluationReport { symbols, portfolio, bars_per_year: bpy, cost: env.cost }
 }
 
-fn segment_report(strategy: &[f64], positions: &[f64], bh: &[f64], ts: &[i64], cfg: &EvalConfig) -> SegmentReport {
-    let strategy_m = skippy_eval::evaluate(strategy, positions, cfg);
+/// The report of one set of bars: the strategy's `strategy_m` (from its returns `strategy`)
+/// next to buy-and-hold's returns `bh` on the same bars.
+fn segment_report(strategy_m: Metrics, strategy: &[f64], bh: &[f64], ts: &[i64], cfg: &EvalConfig) -> SegmentReport {
     let bh_m = skippy_eval::buy_and_hold(bh, cfg);
     let vs = skippy_eval::paired_sharpe_difference(strategy, bh, cfg).expect("backtest series have equal lengths");
     SegmentReport {
         informed_sharpe: None,
+        wiped_out_ms: None,
         edge_significant: skippy_eval::is_significant(&strategy_m.sharpe_ci),
         strategy: strategy_m,
         buy_and_hold: bh_m,

@@ -1,5 +1,6 @@
-//! Real training runs on the synthetic markets: default PPO learns a planted edge and finds
-//! none where there is none.
+//! Real training runs on the synthetic markets: default PPO learns a planted edge (the median of
+//! three seeds reaches half the Sharpe of the generator's informed policy, priced by the same
+//! exact accounting) and finds none where there is none.
 
 use skippy_market::catalog::Catalog;
 use skippy_market::features::FeatureSet;
@@ -27,23 +28,38 @@ fn train(symbol: &str, steps: u64, seed: u64) -> SegmentReport {
     outcome.evaluation.unwrap().symbols[symbol].clone()
 }
 
+/// Seeds the planted-edge test trains: one run is mostly noise, so the bar is on their median.
+const SEEDS: [u64; 3] = [1, 2, 3];
+
 #[test]
 fn default_ppo_learns_the_planted_edge_out_of_sample() {
-    let r = train("SYN-EDGE", 300_000, 1);
-    let best = r.informed_sharpe.expect("a synthetic market reports its best achievable Sharpe");
+    let runs: Vec<SegmentReport> = SEEDS.iter().map(|&seed| train("SYN-EDGE", 300_000, seed)).collect();
+    let best = runs[0].informed_sharpe.expect("a synthetic market reports its best achievable Sharpe");
     assert!(best > 3.0, "the planted edge should be worth trading: best {best}");
+    for (seed, r) in SEEDS.iter().zip(&runs) {
+        eprintln!(
+            "SYN-EDGE seed {seed}: PPO Sharpe {:.2} [{:.2}, {:.2}], buy-and-hold {:.2}, best informed {best:.2}",
+            r.strategy.sharpe, r.strategy.sharpe_ci.lo, r.strategy.sharpe_ci.hi, r.buy_and_hold.sharpe
+        );
+        assert!(
+            r.strategy.sharpe > r.buy_and_hold.sharpe,
+            "seed {seed}: PPO {:.2} does not beat buy-and-hold {:.2}",
+            r.strategy.sharpe,
+            r.buy_and_hold.sharpe
+        );
+        assert!(
+            r.edge_significant,
+            "seed {seed}: a learned edge this strong should be significant: {:?}",
+            r.strategy.sharpe_ci
+        );
+    }
+    let mut sharpes: Vec<f64> = runs.iter().map(|r| r.strategy.sharpe).collect();
+    sharpes.sort_by(f64::total_cmp);
+    let median = sharpes[sharpes.len() / 2];
     assert!(
-        r.strategy.sharpe >= 0.5 * best,
-        "out-of-sample Sharpe {:.2} is below half of the best achievable {best:.2}",
-        r.strategy.sharpe
+        median >= 0.5 * best,
+        "median out-of-sample Sharpe {median:.2} is below half of the best achievable {best:.2}"
     );
-    assert!(
-        r.strategy.sharpe > r.buy_and_hold.sharpe,
-        "PPO {:.2} does not beat buy-and-hold {:.2}",
-        r.strategy.sharpe,
-        r.buy_and_hold.sharpe
-    );
-    assert!(r.edge_significant, "a learned edge this strong should be significant: CI {:?}", r.strategy.sharpe_ci);
 }
 
 #[test]

@@ -66,7 +66,7 @@ mod stats;
 pub use bootstrap::{Comparison, is_significant, paired_sharpe_difference, sharpe_interval};
 pub use metrics::{
     DEFAULT_BOOTSTRAP_SAMPLES, DEFAULT_LEVEL, EvalConfig, Interval, MAX_BOOTSTRAP_SAMPLES, Metrics, SECONDS_PER_YEAR,
-    buy_and_hold, equity_curve, evaluate, portfolio_returns, sharpe_ratio,
+    buy_and_hold, equity_curve, evaluate, evaluate_portfolio, portfolio_returns, sharpe_ratio,
 };
 pub use plot::{Series, line_chart_svg};
 

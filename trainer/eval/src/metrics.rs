@@ -305,6 +305,41 @@ pub fn sharpe_ratio(log_returns: &[f64], bars_per_year: f64) -> f64 {
     Moments::of(|| log_returns.iter().copied().map(finite_input)).sharpe(cfg.periods())
 }
 
+/// Evaluates an equal-weight portfolio from its per-bar log returns and each symbol's positions
+/// (`legs`, one slice per symbol, aligned with `log_returns` on the same bars).
+///
+/// Return figures are [`evaluate`]'s. Activity is counted per symbol, so a long in one symbol
+/// and a short in another never cancel out: exposure is the mean gross exposure
+/// (`Σ |position| / symbols`), turnover the symbols' weighted position changes summed
+/// (`Σ |Δposition| / symbols`, annualised), trades every symbol's position changes, and the
+/// hit rate counts the bars with any exposure.
+pub fn evaluate_portfolio(log_returns: &[f64], legs: &[&[f64]], cfg: &EvalConfig) -> Metrics {
+    let n = legs.iter().map(|l| l.len()).fold(log_returns.len(), usize::min);
+    let weight = 1.0 / legs.len().max(1) as f64;
+    let gross: Vec<f64> = (0..n).map(|t| legs.iter().map(|l| finite_input(l[t]).abs()).sum::<f64>() * weight).collect();
+    let mut m = evaluate(&log_returns[..n], &gross, cfg);
+    if n == 0 {
+        return m;
+    }
+    let (mut traded, mut trades) = (0.0, 0u64);
+    for leg in legs {
+        let mut previous = 0.0;
+        for &p in &leg[..n] {
+            let p = finite_input(p);
+            traded += (p - previous).abs() * weight;
+            trades += u64::from(p != previous);
+            previous = p;
+        }
+    }
+    let in_market: Vec<usize> = (0..n).filter(|&t| gross[t] != 0.0).collect();
+    let hits = in_market.iter().filter(|&&t| finite_input(log_returns[t]) > 0.0).count();
+    m.exposure = gross.iter().sum::<f64>() / n as f64;
+    m.turnover = finite(traded / n as f64 * cfg.periods());
+    m.trades = trades;
+    m.hit_rate = if in_market.is_empty() { 0.0 } else { hits as f64 / in_market.len() as f64 };
+    m
+}
+
 /// The report of an empty series: zeros, with a degenerate interval at 0.
 fn empty_metrics(cfg: &EvalConfig) -> Metrics {
     Metrics {
@@ -399,6 +434,27 @@ mod tests {
         ]
         .iter()
         .all(|x| x.is_finite())
+    }
+
+    #[test]
+    fn a_long_and_a_short_in_a_portfolio_are_exposure_and_turnover_not_flat() {
+        // Long BTC and short ETH all the time: the signed average is 0 (it read as flat), but the
+        // book is fully invested and entered two positions.
+        let cfg = EvalConfig::new(252.0);
+        let returns = [0.01, -0.005, 0.002, 0.003];
+        let (long, short) = ([1.0; 4], [-1.0; 4]);
+        let m = evaluate_portfolio(&returns, &[&long, &short], &cfg);
+        assert!((m.exposure - 1.0).abs() < EPS, "gross exposure {}", m.exposure);
+        assert_eq!(m.trades, 2, "one entry per symbol");
+        assert!((m.turnover - 252.0 / 4.0).abs() < EPS, "two half-weight entries over 4 bars: {}", m.turnover);
+        assert!((m.hit_rate - 0.75).abs() < EPS, "in the market every bar, up in 3 of 4");
+        // One symbol long, then switching to short while the other stays flat.
+        let (a, flat) = ([1.0, 1.0, -1.0, -1.0], [0.0; 4]);
+        let m = evaluate_portfolio(&returns, &[&a, &flat], &cfg);
+        assert!((m.exposure - 0.5).abs() < EPS);
+        assert_eq!(m.trades, 2);
+        assert!((m.turnover - (0.5 + 1.0) / 4.0 * 252.0).abs() < EPS, "{}", m.turnover);
+        assert_eq!(m.sharpe, evaluate(&returns, &[1.0; 4], &cfg).sharpe, "return figures are evaluate's");
     }
 
     #[test]

@@ -95,8 +95,11 @@ impl SyntheticMarket {
         for t in range.start..end.saturating_sub(1) {
             let mu = self.expected_next_return[t];
             let target = if mu.abs() > threshold { mu.signum() } else { position };
-            let r = (close[t + 1] / close[t]).ln();
-            out.push(target * r - cost * (target - position).abs());
+            // Priced exactly, as the environment prices the agent: the position's growth factor
+            // over the bar after the trade's cost (a short earns 2 − e^r, not e^−r).
+            let moved = close[t + 1] / close[t] - 1.0;
+            let growth = (1.0 - cost * (target - position).abs()) * (1.0 + target * moved);
+            out.push(growth.max(1e-9).ln());
             position = target;
         }
         out
