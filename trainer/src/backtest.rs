@@ -4,6 +4,8 @@
 
 use std::ops::Range;
 
+use serde::Serialize;
+
 use crate::env::{EnvConfig, SymbolMarket};
 use crate::ppo::ActorCritic;
 
@@ -25,6 +27,30 @@ pub struct Backtest {
     pub wiped_out_ms: Option<i64>,
 }
 
+/// A fixed policy, walked by the same code as a model: a baseline anyone can check the
+/// accounting with (`skippy-trainer backtest --policy …`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FixedPolicy {
+    /// Long every bar.
+    Long,
+    /// Short every bar.
+    Short,
+    /// Never in the market.
+    Flat,
+}
+
+impl FixedPolicy {
+    /// The position it holds.
+    pub fn position(self) -> i8 {
+        match self {
+            FixedPolicy::Long => 1,
+            FixedPolicy::Short => -1,
+            FixedPolicy::Flat => 0,
+        }
+    }
+}
+
 /// Walks `agent` greedily over decision bars `range` of `market`, starting flat.
 pub fn run(
     agent: &ActorCritic,
@@ -32,6 +58,36 @@ pub fn run(
     range: Range<usize>,
     env: &EnvConfig,
     ts_ms: &[i64],
+) -> Backtest {
+    let mut ws = agent.workspace(1);
+    let mut obs = vec![0.0f32; market.obs_dim(env.window)];
+    let mut action = [0usize];
+    walk(market, range, env, ts_ms, |t, position| {
+        market.observe(t, env.window, position, &mut obs);
+        agent.greedy(&obs, 1, &mut ws, &mut action);
+        env.position(action[0])
+    })
+}
+
+/// Walks a fixed policy over decision bars `range` of `market`, starting flat.
+pub fn run_fixed(
+    policy: FixedPolicy,
+    market: &SymbolMarket,
+    range: Range<usize>,
+    env: &EnvConfig,
+    ts_ms: &[i64],
+) -> Backtest {
+    walk(market, range, env, ts_ms, |_, _| policy.position())
+}
+
+/// The walk: at each decision bar `t`, `decide(t, position held)` names the position to hold
+/// from bar `t + 1`'s open.
+fn walk(
+    market: &SymbolMarket,
+    range: Range<usize>,
+    env: &EnvConfig,
+    ts_ms: &[i64],
+    mut decide: impl FnMut(usize, i8) -> i8,
 ) -> Backtest {
     let end = range.end.min(market.len().saturating_sub(1));
     let start = range.start.max(env.window.saturating_sub(1));
@@ -44,18 +100,9 @@ pub fn run(
         start_ms: ts_ms.get(start).copied().unwrap_or_default(),
         wiped_out_ms: None,
     };
-    let mut ws = agent.workspace(1);
-    let mut obs = vec![0.0f32; market.obs_dim(env.window)];
-    let mut action = [0usize];
     let mut position = 0i8;
     for t in start..end {
-        let to = if out.wiped_out_ms.is_some() {
-            0
-        } else {
-            market.observe(t, env.window, position, &mut obs);
-            agent.greedy(&obs, 1, &mut ws, &mut action);
-            env.position(action[0])
-        };
+        let to = if out.wiped_out_ms.is_some() { 0 } else { decide(t, position) };
         let r = if out.wiped_out_ms.is_some() { 0.0 } else { market.step_log_return(t, position, to, env.cost) };
         if r <= crate::env::WIPED_OUT.ln() {
             out.wiped_out_ms = Some(ts_ms.get(t + 1).copied().unwrap_or_default());

@@ -94,7 +94,27 @@ pub fn evaluate(
     cfg: &EvaluationConfig,
     seed: u64,
 ) -> EvaluationReport {
-    let runs = backtests(agent, data, env, Segment::Test);
+    report(&backtests(agent, data, env, Segment::Test), data, env, cfg, seed)
+}
+
+/// Scores a fixed policy on the test segment of every symbol, exactly as a model is scored.
+pub fn evaluate_fixed(
+    policy: backtest::FixedPolicy,
+    data: &Dataset,
+    env: &EnvConfig,
+    cfg: &EvaluationConfig,
+    seed: u64,
+) -> EvaluationReport {
+    let runs: Vec<Backtest> = data
+        .symbols
+        .iter()
+        .map(|s| backtest::run_fixed(policy, &s.market, s.segments.test.clone(), env, &s.bars.ts_ms))
+        .collect();
+    report(&runs, data, env, cfg, seed)
+}
+
+/// The report of the test-segment walks `runs` (one per symbol of `data`).
+fn report(runs: &[Backtest], data: &Dataset, env: &EnvConfig, cfg: &EvaluationConfig, seed: u64) -> EvaluationReport {
     let bpy = bars_per_year(data);
     let eval_cfg = EvalConfig {
         bars_per_year: bpy,
@@ -104,7 +124,7 @@ pub fn evaluate(
         seed,
     };
     let mut symbols = BTreeMap::new();
-    for (s, run) in data.symbols.iter().zip(&runs) {
+    for (s, run) in data.symbols.iter().zip(runs) {
         let cfg_s = EvalConfig { bars_per_year: s.bars_per_year, ..eval_cfg };
         let metrics = skippy_eval::evaluate(&run.strategy, &run.positions, &cfg_s);
         let mut rep = segment_report(metrics, &run.strategy, &run.buy_and_hold, &run.ts_ms, &cfg_s);

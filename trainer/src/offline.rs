@@ -26,6 +26,32 @@ pub enum Command {
     Train(TrainArgs),
     /// Measure environment and end-to-end training throughput (env-steps/s).
     Bench(BenchArgs),
+    /// Walk a fixed policy (long, short or flat) over the test bars with the same backtest
+    /// and metrics as a trained model: a baseline anyone can check the accounting with.
+    Backtest(BacktestArgs),
+}
+
+/// `skippy-trainer backtest`'s flags.
+#[derive(Debug, clap::Args)]
+pub struct BacktestArgs {
+    /// The policy to walk.
+    #[arg(long, value_enum)]
+    policy: skippy_trainer::backtest::FixedPolicy,
+    /// Symbols, comma-separated (catalog names, e.g. BTC,ETH or SYN-EDGE).
+    #[arg(long, value_delimiter = ',', required = true)]
+    symbols: Vec<String>,
+    /// Feature sets, comma-separated (they set the warm-up, and so the split, as in training).
+    #[arg(long, default_value = "price")]
+    features: String,
+    /// Data directory with one CSV (or folder of CSVs) per symbol; default: the shipped sample bars.
+    #[arg(long, env = "SKIPPY_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Override any spec field, e.g. `--set env.cost=0`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Print the evaluation as JSON (`evaluation.portfolio.strategy.total_log_return`, …).
+    #[arg(long)]
+    json: bool,
 }
 
 /// `skippy-trainer train`'s flags.
@@ -93,6 +119,7 @@ pub struct BenchArgs {
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Train(args) => train(args),
+        Command::Backtest(args) => backtest(args),
         Command::Bench(args) => {
             let cfg = PpoConfig::default();
             let r = bench::run(&cfg, args.env_steps, args.train_steps, args.repeats);
@@ -120,7 +147,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 fn build_spec(args: &TrainArgs) -> anyhow::Result<TrainSpec> {
-    let mut spec = match &args.spec {
+    let spec = match &args.spec {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading spec {}", path.display()))?;
             serde_json::from_str(&text).with_context(|| format!("spec {}", path.display()))?
@@ -132,9 +159,14 @@ fn build_spec(args: &TrainArgs) -> anyhow::Result<TrainSpec> {
             spec
         }
     };
-    if !args.overrides.is_empty() {
-        let mut pairs = Vec::with_capacity(args.overrides.len());
-        for kv in &args.overrides {
+    with_overrides(spec, &args.overrides)
+}
+
+/// `spec` with the `--set KEY=VALUE` overrides applied, validated.
+fn with_overrides(mut spec: TrainSpec, overrides: &[String]) -> anyhow::Result<TrainSpec> {
+    if !overrides.is_empty() {
+        let mut pairs = Vec::with_capacity(overrides.len());
+        for kv in overrides {
             let Some(pair) = kv.split_once('=') else {
                 bail!("--set {kv:?}: expected KEY=VALUE, e.g. ppo.learning_rate=1e-4");
             };
@@ -179,6 +211,26 @@ impl Observer for Terminal {
     }
 
     fn checkpoint(&mut self, _checkpoint: &Checkpoint) {}
+}
+
+fn backtest(args: BacktestArgs) -> anyhow::Result<ExitCode> {
+    let features = parse_feature_sets(&args.features)?;
+    let spec = with_overrides(TrainSpec::new(args.symbols.clone(), features, 1, 1), &args.overrides)?;
+    let catalog = Catalog::open_or_embedded(args.data_dir.as_deref())?;
+    let data = Dataset::load(&spec, &catalog)?;
+    let evaluation =
+        skippy_trainer::evaluation::evaluate_fixed(args.policy, &data, &spec.env, &spec.evaluation, spec.seed);
+    if args.json {
+        let out = serde_json::json!({"policy": args.policy, "spec": spec, "evaluation": evaluation});
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        let policy = serde_json::to_value(args.policy)?;
+        let policy = policy.as_str().unwrap_or("fixed");
+        println!("fixed policy {policy} on {}, scored on the test bars as a model is:", spec.symbols.join(", "));
+        print!("{}", report::labelled_table(&evaluation, policy));
+        println!("total log return of the portfolio: {:+.6}", evaluation.portfolio.strategy.total_log_return);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {

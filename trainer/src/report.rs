@@ -9,6 +9,11 @@ use crate::evaluation::{EvaluationReport, SegmentReport};
 
 /// The metrics table printed at the end of a run.
 pub fn metrics_table(report: &EvaluationReport) -> String {
+    labelled_table(report, "PPO")
+}
+
+/// [`metrics_table`] with the strategy's rows named `strategy` (e.g. `short` for a fixed policy).
+pub fn labelled_table(report: &EvaluationReport, strategy: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -20,7 +25,7 @@ pub fn metrics_table(report: &EvaluationReport) -> String {
         rows.push(("portfolio", &report.portfolio));
     }
     for (name, seg) in rows {
-        row(&mut out, &format!("{name} PPO"), &seg.strategy);
+        row(&mut out, &format!("{name} {strategy}"), &seg.strategy);
         row(&mut out, &format!("{name} buy-and-hold"), &seg.buy_and_hold);
         if let Some(best) = seg.informed_sharpe {
             let _ = writeln!(

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `skippy-trainer` binary as a researcher runs it: the artifacts a
 //! training run leaves, what it prints, determinism through the command line, the errors bad
-//! input gets (and that they leave no output behind), resuming, the duration limit, and `bench`.
+//! input gets (and that they leave no output behind), resuming, the duration limit, `bench`,
+//! and `backtest` of the fixed policies that check the accounting.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -383,4 +384,51 @@ fn bench_json_reports_positive_throughput() {
     }
     assert_eq!(report["obs_dim"], 33);
     assert!(report["train_steps"].as_u64().is_some_and(|s| s >= 4096), "{report}");
+}
+
+/// `skippy-trainer backtest --policy P --symbols BTC,ETH <extra> --json`: the evaluation.
+fn fixed_policy(scratch: &Scratch, policy: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["backtest", "--policy", policy, "--symbols", "BTC,ETH", "--json"];
+    args.extend_from_slice(extra);
+    let out = scratch.run(&args);
+    assert!(out.status.success(), "backtest --policy {policy} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+    v["evaluation"].clone()
+}
+
+#[test]
+fn fixed_policies_check_the_accounting_long_plus_short_loses_without_costs() {
+    let scratch = Scratch::new();
+    let free = ["--set", "env.cost=0"];
+    let (long, short, flat) = (
+        fixed_policy(&scratch, "long", &free),
+        fixed_policy(&scratch, "short", &free),
+        fixed_policy(&scratch, "flat", &[]),
+    );
+    for part in ["BTC", "ETH"].map(|s| format!("/symbols/{s}")).into_iter().chain(["/portfolio".to_string()]) {
+        let growth =
+            |v: &Value| v.pointer(&format!("{part}/strategy/total_log_return")).and_then(Value::as_f64).unwrap();
+        let (l, s) = (growth(&long), growth(&short));
+        // A short is not the mirror of a long: over the same bars, without costs, the two log
+        // growths sum to Σ ln(1 − (1 − eˣ)²) < 0 (the old accounting made it exactly 0).
+        assert!(l + s < 0.0, "{part}: long {l} + short {s} = {} must be negative", l + s);
+        assert!(l + s > -0.5, "{part}: long {l} + short {s}: about Σx² over months of 30-minute bars");
+        assert_eq!(growth(&flat), 0.0, "{part}: flat neither gains nor loses");
+    }
+    // Always long, without costs, is buy-and-hold on the same bars.
+    let btc = &long["symbols"]["BTC"];
+    let (strategy, bh) = (&btc["strategy"], &btc["buy_and_hold"]);
+    assert!((strategy["total_return"].as_f64().unwrap() - bh["total_return"].as_f64().unwrap()).abs() < 1e-9, "{btc}");
+    assert_eq!(long["portfolio"]["strategy"]["exposure"], 1.0);
+    assert_eq!(short["portfolio"]["strategy"]["exposure"], 1.0, "a short book is fully exposed, not flat");
+    assert_eq!(flat["portfolio"]["strategy"]["trades"], 0);
+
+    // The table names the policy; a policy that does not exist is a usage error naming the choices.
+    let out = scratch.run(&["backtest", "--policy", "short", "--symbols", "BTC"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("BTC short") && text.contains("BTC buy-and-hold"), "{text}");
+    let out = scratch.run(&["backtest", "--policy", "sideways", "--symbols", "BTC"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sideways") && err.contains("long") && err.contains("short") && err.contains("flat"), "{err}");
 }

@@ -202,6 +202,10 @@ pub struct Metrics {
     pub max_drawdown: f64,
     /// Simple return over all bars: `exp(Σ log returns) − 1`.
     pub total_return: f64,
+    /// Log growth over all bars: `Σ log returns` (what long plus short over the same bars,
+    /// without costs, must leave negative).
+    #[serde(default)]
+    pub total_log_return: f64,
     /// Compound annual growth rate: `exp(mean log return × bars per year) − 1`.
     pub annual_return: f64,
     /// Annualised volatility: sample standard deviation of the per-bar log
@@ -286,6 +290,7 @@ pub fn evaluate(log_returns: &[f64], positions: &[f64], cfg: &EvalConfig) -> Met
         sortino,
         max_drawdown: finite(max_drawdown),
         total_return: finite(cum.exp_m1()),
+        total_log_return: finite(cum),
         annual_return: finite((moments.mean * periods).exp_m1()),
         annual_volatility: finite(moments.std * periods.sqrt()),
         turnover: finite(traded / nf * periods),
@@ -348,6 +353,7 @@ fn empty_metrics(cfg: &EvalConfig) -> Metrics {
         sortino: 0.0,
         max_drawdown: 0.0,
         total_return: 0.0,
+        total_log_return: 0.0,
         annual_return: 0.0,
         annual_volatility: 0.0,
         turnover: 0.0,
