@@ -226,31 +226,38 @@ impl Scheduler {
 }
 
 /// Marks a job DONE with its headline result, generation and improvement within its lineage.
+///
+/// The lineage's champion is ranked on validation only: the job whose kept model scored best on
+/// the validation bars. Its test Sharpe is shown once, as the baseline of the next generation,
+/// and never used to pick it (choosing on the test bars would make them part of training).
 fn finish_done(st: &mut State, id: &str, metrics_json: &str) -> Result<()> {
     let metrics: serde_json::Value = serde_json::from_str(metrics_json).unwrap_or_default();
     let portfolio = &metrics["evaluation"]["portfolio"];
     let sharpe = portfolio["strategy"]["sharpe"].as_f64().unwrap_or(0.0);
     let bh = portfolio["buy_and_hold"]["sharpe"].as_f64().unwrap_or(0.0);
+    let validation = metrics["kept_model_validation_sharpe"].as_f64().filter(|v| v.is_finite());
     let fingerprints: Vec<(String, String)> = serde_json::from_value(metrics["data"].clone()).unwrap_or_default();
     let lineage = st.jobs.get(id).map(|j| j.lineage()).unwrap_or_default();
-    // The lineage's champion: the best finished job of the same lineage on the same data (so the
-    // same held-out bars).
-    let champion = st
+    // The finished jobs of the same lineage on the same data (so the same held-out bars).
+    let earlier: Vec<&ResultRecord> = st
         .jobs
         .values()
         .filter(|j| {
             j.id != id && j.state == JobState::Done && j.lineage() == lineage && j.data_fingerprints == fingerprints
         })
-        .filter_map(|j| j.result.as_ref().map(|r| (r.sharpe, r.generation)))
-        .fold(None, |best: Option<(f64, u32)>, (s, g)| match best {
-            Some((bs, bg)) => Some((if s > bs { s } else { bs }, bg.max(g))),
-            None => Some((s, g)),
-        });
-    let (baseline, generation) = match champion {
-        Some((s, g)) => (s, g + 1),
-        None => (bh, 1),
-    };
+        .filter_map(|j| j.result.as_ref())
+        .collect();
+    let generation = earlier.iter().map(|r| r.generation).max().unwrap_or(0) + 1;
+    let champion =
+        earlier.iter().filter_map(|r| r.validation_sharpe.map(|v| (v, r.sharpe))).max_by(|a, b| a.0.total_cmp(&b.0));
+    // Compared with the champion's test result (or buy-and-hold's when there is none yet).
+    let baseline = champion.map_or(bh, |(_, test)| test);
     let improvement = if baseline.abs() > 1e-9 { (sharpe - baseline) / baseline.abs() * 100.0 } else { 0.0 };
+    let is_champion = match (validation, champion) {
+        (_, None) => true,
+        (Some(v), Some((best, _))) => v > best,
+        (None, Some(_)) => false,
+    };
     let job = st.jobs.get_mut(id).expect("checked by the caller");
     job.data_fingerprints = fingerprints;
     job.result = Some(ResultRecord {
@@ -258,7 +265,8 @@ fn finish_done(st: &mut State, id: &str, metrics_json: &str) -> Result<()> {
         buy_and_hold_sharpe: bh,
         generation,
         improvement_percent: if improvement.is_finite() { improvement } else { 0.0 },
-        champion: champion.is_none_or(|(s, _)| sharpe > s),
+        champion: is_champion,
+        validation_sharpe: validation,
         stop_reason: metrics["stop_reason"].as_str().unwrap_or("completed").to_string(),
         edge_significant: portfolio["edge_significant"].as_bool().unwrap_or(false),
     });
@@ -267,4 +275,50 @@ fn finish_done(st: &mut State, id: &str, metrics_json: &str) -> Result<()> {
     job.transition(JobState::Done, "complete").map_err(|e| SchedulerError::Conflict(e.to_string()))?;
     push_event(st, id, EventKind::State, "complete".into(), None);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::{JobRecord, JsonText, SubmittedSpec};
+
+    /// A job of the BTC lineage in EVALUATING, ready to finish.
+    fn evaluating(st: &mut State, id: &str) {
+        let request = SubmittedSpec { algorithm: "ppo".into(), symbols: vec!["BTC".into()], ..Default::default() };
+        let mut job = JobRecord::queued(id.into(), request, JsonText::null(), 1, 0);
+        job.state = JobState::Evaluating;
+        st.jobs.insert(id.into(), job);
+    }
+
+    fn metrics(test: f64, validation: f64) -> String {
+        serde_json::json!({
+            "kept_model_validation_sharpe": validation,
+            "data": [["BTC", "ab12"]],
+            "evaluation": {"portfolio": {"strategy": {"sharpe": test}, "buy_and_hold": {"sharpe": 0.5}}},
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn the_champion_is_ranked_on_validation_never_on_the_test_bars() {
+        let mut st = State::default();
+        evaluating(&mut st, "tr_1_00000001");
+        finish_done(&mut st, "tr_1_00000001", &metrics(1.0, 2.0)).unwrap();
+        let first = st.jobs["tr_1_00000001"].result.clone().unwrap();
+        assert_eq!((first.generation, first.champion, first.validation_sharpe), (1, true, Some(2.0)));
+
+        // Better on the test bars, worse on validation: not the champion (the old code crowned it
+        // by its test Sharpe). Compared with the champion's test result, shown once.
+        evaluating(&mut st, "tr_1_00000002");
+        finish_done(&mut st, "tr_1_00000002", &metrics(3.0, 1.5)).unwrap();
+        let second = st.jobs["tr_1_00000002"].result.clone().unwrap();
+        assert_eq!((second.generation, second.champion), (2, false));
+        assert!((second.improvement_percent - 200.0).abs() < 1e-9, "against the champion's test 1.0");
+
+        // Better on validation: the new champion, whatever its test result.
+        evaluating(&mut st, "tr_1_00000003");
+        finish_done(&mut st, "tr_1_00000003", &metrics(0.2, 2.5)).unwrap();
+        let third = st.jobs["tr_1_00000003"].result.clone().unwrap();
+        assert_eq!((third.generation, third.champion), (3, true));
+    }
 }

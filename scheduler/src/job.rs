@@ -151,8 +151,13 @@ pub struct ResultRecord {
     pub generation: u32,
     /// Improvement over the previous champion (or buy-and-hold), percent.
     pub improvement_percent: f64,
-    /// Became the champion.
+    /// Became the champion: its validation score beat every earlier job of the lineage on the
+    /// same data (the test result never picks a champion).
     pub champion: bool,
+    /// Validation score of the kept model (its portfolio Sharpe on the validation bars): what
+    /// ranks the jobs of a lineage. Absent in records written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_sharpe: Option<f64>,
     /// Why training stopped.
     pub stop_reason: String,
     /// The model's Sharpe interval excludes 0.
