@@ -23,6 +23,9 @@ pub struct MetricsFile {
     pub kept_model_steps: Option<u64>,
     /// Its validation Sharpe.
     pub kept_model_validation_sharpe: Option<f64>,
+    /// How many validations it was the best of (absent in older results).
+    #[serde(default)]
+    pub validations: Option<usize>,
     /// The test-segment evaluation (absent when the run stopped before evaluating).
     pub evaluation: Option<Evaluation>,
 }

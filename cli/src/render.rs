@@ -468,7 +468,13 @@ pub fn results(r: &pb::GetResultsResponse, metrics: Option<&MetricsFile>, downlo
                     let _ = write!(line, " ({})", reason.replace('_', " "));
                 }
                 if let (Some(steps), Some(v)) = (m.kept_model_steps, m.kept_model_validation_sharpe) {
-                    let _ = write!(line, "; kept the model of step {} (validation Sharpe {v:+.2})", count(steps));
+                    let _ = write!(line, "; kept the model of step {} (validation Sharpe {v:+.2}", count(steps));
+                    match m.validations {
+                        Some(n) if n > 1 => {
+                            let _ = write!(line, ": the maximum of {n} validations)");
+                        }
+                        _ => line.push(')'),
+                    }
                 }
                 let _ = writeln!(out, "{line}");
             }

@@ -54,8 +54,11 @@ pub struct MetricsFile<'a> {
     pub total_steps: u64,
     /// Steps at which the kept model was validated.
     pub kept_model_steps: Option<u64>,
-    /// Its validation Sharpe.
+    /// Its validation Sharpe: the best of `validations` looks at the validation bars, so a
+    /// maximum (optimistic by construction; the test Sharpe is the honest figure).
     pub kept_model_validation_sharpe: Option<f64>,
+    /// How many validations the kept model was the best of.
+    pub validations: usize,
     /// Data fingerprints (symbol, SHA-256).
     pub data: Vec<(String, String)>,
     /// Test-segment segments per symbol (decision-bar ranges).
@@ -87,6 +90,7 @@ pub fn write(dir: &Path, spec: &TrainSpec, data: &Dataset, outcome: &TrainOutcom
         total_steps: spec.total_steps,
         kept_model_steps: best.map(|b| b.steps),
         kept_model_validation_sharpe: best.map(|b| b.validation_sharpe),
+        validations: outcome.checkpoint.curve.iter().filter(|p| p.validation_sharpe.is_some()).count(),
         data: data.fingerprints(),
         segments: data.symbols.iter().map(|s| (s.bars.symbol.clone(), s.segments.clone())).collect(),
         evaluation: outcome.evaluation.as_ref(),

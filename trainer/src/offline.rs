@@ -296,7 +296,11 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         (Some(report), false) => {
             print!("{}", report::metrics_table(report));
             if let Some(best) = &outcome.checkpoint.best {
-                println!("kept model: validation Sharpe {:+.2} at {} steps", best.validation_sharpe, best.steps);
+                let looks = outcome.checkpoint.curve.iter().filter(|p| p.validation_sharpe.is_some()).count();
+                println!(
+                    "kept model: validation Sharpe {:+.2} at {} steps (the maximum of {looks} validations)",
+                    best.validation_sharpe, best.steps
+                );
             }
             if outcome.stop == StopReason::DurationLimit {
                 println!(

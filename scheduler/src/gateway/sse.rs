@@ -58,15 +58,7 @@ pub async fn events(
     };
     let request = grpc_request(&headers, pb::WatchJobRequest { job_id: id, after_sequence: after })?;
     let stream = gw.client().watch_job(request).await?.into_inner();
-    let events = futures::stream::unfold(Some(stream), |state| async move {
-        let mut stream = state?;
-        match stream.message().await {
-            Ok(Some(event)) => Some((to_event(event), Some(stream))),
-            Ok(None) => None,
-            Err(status) => Some((error_event(status), None)),
-        }
-    });
-    Ok(sse_response(events.take_until(gw.stopped())))
+    Ok(sse_response(relay(stream, to_event).take_until(gw.stopped())))
 }
 
 /// Query of the scheduler-wide events route.
@@ -109,15 +101,7 @@ pub async fn jobs_events(
     };
     let request = grpc_request(&headers, pb::WatchJobsRequest { after_sequence, epoch, job_ids, states_only })?;
     let stream = gw.client().watch_jobs(request).await?.into_inner();
-    let events = futures::stream::unfold(Some(stream), |state| async move {
-        let mut stream = state?;
-        match stream.message().await {
-            Ok(Some(event)) => Some((to_jobs_event(event), Some(stream))),
-            Ok(None) => None,
-            Err(status) => Some((error_event(status), None)),
-        }
-    });
-    Ok(sse_response(events.take_until(gw.stopped())))
+    Ok(sse_response(relay(stream, to_jobs_event).take_until(gw.stopped())))
 }
 
 /// A position in the scheduler-wide stream: `<epoch>:<sequence>` (empty: none).
@@ -150,6 +134,22 @@ fn to_jobs_event(event: pb::JobsEvent) -> Event {
         Ok(e) => e,
         Err(e) => error_event(Status::internal(format!("could not encode event {id}: {e}"))),
     }
+}
+
+/// A gRPC server stream as server-sent events, each message through `to_event`; a failure ends
+/// it with an `error` event.
+fn relay<T: Send + 'static>(
+    stream: tonic::Streaming<T>,
+    to_event: fn(T) -> Event,
+) -> impl futures::Stream<Item = Event> + Send + 'static {
+    futures::stream::unfold(Some(stream), move |state| async move {
+        let mut stream = state?;
+        match stream.message().await {
+            Ok(Some(message)) => Some((to_event(message), Some(stream))),
+            Ok(None) => None,
+            Err(status) => Some((error_event(status), None)),
+        }
+    })
 }
 
 /// A stream of events as an SSE response, kept alive and passed on unbuffered by proxies.
