@@ -102,9 +102,15 @@ fn walk(
     };
     let mut position = 0i8;
     for t in start..end {
-        let to = if out.wiped_out_ms.is_some() { 0 } else { decide(t, position) };
-        let r = if out.wiped_out_ms.is_some() { 0.0 } else { market.step_log_return(t, position, to, env.cost) };
-        if r <= crate::env::WIPED_OUT.ln() {
+        // After losing the equity the walk stays flat: there is nothing left to trade.
+        let (to, r) = match out.wiped_out_ms {
+            Some(_) => (0, 0.0),
+            None => {
+                let to = decide(t, position);
+                (to, market.step_log_return(t, position, to, env.cost))
+            }
+        };
+        if crate::env::is_wiped_out(r) {
             out.wiped_out_ms = Some(ts_ms.get(t + 1).copied().unwrap_or_default());
         }
         out.strategy.push(r);

@@ -12,6 +12,8 @@
 //! `2 − eˣ`, not `e⁻ˣ`, so long plus short over the same bars loses `Σ −ln(1 − (1 − eˣ)²)`.
 //! A product at or below [`WIPED_OUT`] (a short whose price more than doubled) has lost the
 //! equity: the step's log return is `ln(WIPED_OUT)`, the episode ends, and a backtest says so.
+//! The factors are `skippy_market::accounting`'s, which also prices the synthetic markets'
+//! informed policies.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -20,30 +22,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-/// A growth factor at or below this has lost the equity (its log, about −20.7, is the floor of
-/// a step's log return).
-pub const WIPED_OUT: f64 = 1e-9;
-
-/// Growth factor of an equity holding `position` (a fraction of the equity, negative for a
-/// short) over a price move of log return `log_return`: `1 + position · (e^log_return − 1)`,
-/// never below 0 (a short cannot lose more than the equity).
-#[inline]
-pub fn position_growth(position: f64, log_return: f64) -> f64 {
-    (1.0 + position * log_return.exp_m1()).max(0.0)
-}
-
-/// Growth factor of an equity that pays `cost` per unit of position changed: `1 − cost · |Δ|`.
-#[inline]
-pub fn cost_growth(cost: f64, change: f64) -> f64 {
-    (1.0 - cost * change.abs()).max(0.0)
-}
-
-/// The log return of a step's growth factor: `ln(growth)`, or `ln(WIPED_OUT)` for a step that
-/// lost the equity.
-#[inline]
-pub fn log_growth(growth: f64) -> f64 {
-    growth.max(WIPED_OUT).ln()
-}
+pub use skippy_market::accounting::{WIPED_OUT, cost_growth, is_wiped_out, log_growth, position_growth};
 
 /// Environment settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,8 +103,8 @@ impl SymbolMarket {
     /// the step loses the equity.
     #[inline]
     pub fn step_log_return(&self, t: usize, from: i8, to: i8, cost: f64) -> f64 {
-        let gap = (self.open[t + 1] / self.close[t]).ln();
-        let bar = (self.close[t + 1] / self.open[t + 1]).ln();
+        let gap = self.open[t + 1] / self.close[t];
+        let bar = self.close[t + 1] / self.open[t + 1];
         log_growth(
             position_growth(from as f64, gap)
                 * cost_growth(cost, f64::from(to - from))
@@ -315,8 +294,7 @@ impl VecEnv {
             out.log_returns[e] = r;
             out.rewards[e] = r as f32 * self.cfg.reward_scale;
             let next = EnvState { symbol: s.symbol, t: s.t + 1, steps: s.steps + 1, position: to };
-            let wiped_out = r <= WIPED_OUT.ln();
-            let cut = wiped_out || next.steps >= self.cfg.episode_len || next.t >= self.ranges[s.symbol].end;
+            let cut = is_wiped_out(r) || next.steps >= self.cfg.episode_len || next.t >= self.ranges[s.symbol].end;
             out.truncated[e] = cut;
             if cut {
                 m.observe(next.t, self.cfg.window, to, &mut out.final_obs[e * d..(e + 1) * d]);

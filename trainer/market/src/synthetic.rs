@@ -17,6 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal, StudentT};
 
 use crate::BarSeries;
+use crate::accounting::{cost_growth, log_growth, position_growth};
 
 /// Which synthetic market to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,11 +96,9 @@ impl SyntheticMarket {
         for t in range.start..end.saturating_sub(1) {
             let mu = self.expected_next_return[t];
             let target = if mu.abs() > threshold { mu.signum() } else { position };
-            // Priced exactly, as the environment prices the agent: the position's growth factor
-            // over the bar after the trade's cost (a short earns 2 − e^r, not e^−r).
-            let moved = close[t + 1] / close[t] - 1.0;
-            let growth = (1.0 - cost * (target - position).abs()) * (1.0 + target * moved);
-            out.push(growth.max(1e-9).ln());
+            // Priced exactly, as the environment prices the agent (`crate::accounting`).
+            let growth = cost_growth(cost, target - position) * position_growth(target, close[t + 1] / close[t]);
+            out.push(log_growth(growth));
             position = target;
         }
         out
