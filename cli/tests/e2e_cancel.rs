@@ -36,7 +36,7 @@ fn cancel_stops_a_training_job_and_is_idempotent_but_refused_once_a_job_ended() 
 
     let status = cluster.status(&id);
     assert_eq!(status["state"], "CANCELLED");
-    let manifest = cluster.manifest(&id);
+    let (manifest, _) = cluster.settled(&id, "CANCELLED");
     assert_eq!(manifest["state"], "CANCELLED");
     assert!(manifest["finished_ms"].as_i64() > Some(0));
 

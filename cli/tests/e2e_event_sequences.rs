@@ -121,9 +121,9 @@ fn a_job_acknowledged_just_before_a_crash_has_its_events_numbered_from_one() {
     cluster.start_trainer("t-a", 2);
     for id in &ids {
         cluster.wait_for_state(id, &["DONE"], Duration::from_secs(90));
-        let events = cluster.events(id);
+        let (manifest, events) = cluster.settled(id, "DONE");
         assert_eq!(events.first().map(|e| &e["state"]), Some(&Value::from("QUEUED")), "{id}: {events:?}");
         assert_gap_free(id, &events);
-        assert_eq!(cluster.manifest(id)["last_sequence"], events.len() as u64);
+        assert_eq!(manifest["last_sequence"], events.len() as u64);
     }
 }

@@ -21,7 +21,7 @@ fn two_jobs_run_at_once_on_two_trainers() {
         cluster.wait_for_state(id, &["DONE"], Duration::from_secs(90));
     }
 
-    let (a, b) = (cluster.manifest(&first), cluster.manifest(&second));
+    let (a, b) = (cluster.settled(&first, "DONE").0, cluster.settled(&second, "DONE").0);
     for m in [&a, &b] {
         assert_eq!(m["state"], "DONE");
         assert_eq!(m["attempt"], 1, "one attempt each: {}", m["history"]);

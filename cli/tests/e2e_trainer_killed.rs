@@ -49,11 +49,7 @@ fn a_killed_trainers_job_is_requeued_and_resumed_from_its_checkpoint_by_another(
     let done = cluster.wait_for_state(&id, &["DONE"], Duration::from_secs(120));
     assert_eq!(done.attempt, 2);
 
-    // The manifest is written just after the state changes in memory.
-    let manifest = wait_until("the manifest to say DONE", Duration::from_secs(10), || {
-        let m = cluster.manifest(&id);
-        (m["state"] == "DONE").then_some(m)
-    });
+    let (manifest, events) = cluster.settled(&id, "DONE");
     assert_eq!(manifest["state"], "DONE");
     assert_eq!(manifest["attempt"], 2);
     assert_eq!(
@@ -74,7 +70,6 @@ fn a_killed_trainers_job_is_requeued_and_resumed_from_its_checkpoint_by_another(
 
     // Attempt 2 resumed: its TRAINING state event starts past 10% (a fresh start reports
     // exactly 10%), at the checkpoint's steps; t-b says so in its log.
-    let events = cluster.events(&id);
     assert_gap_free(&id, &events);
     assert_attempt_2_resumed(&id, &events, "t-b", resume_from, STEPS);
     assert!(cluster.trainer("t-b").stdout_text().contains("resume=true"), "t-b did not resume from a checkpoint");

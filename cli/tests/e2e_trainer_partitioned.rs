@@ -236,11 +236,7 @@ fn a_partitioned_trainer_loses_its_lease_and_its_stale_reports_change_nothing() 
     // t-b finishes it.
     let done = cluster.wait_for_state(&id, &["DONE"], Duration::from_secs(120));
     assert_eq!(done.attempt, 2);
-    // GetJob shows DONE as soon as the completion is applied; the manifest lands a moment later.
-    let manifest = wait_until("the manifest to record DONE", Duration::from_secs(10), || {
-        let manifest = cluster.manifest(&id);
-        (manifest["state"] == "DONE").then_some(manifest)
-    });
+    let (manifest, events) = cluster.settled(&id, "DONE");
     assert_eq!(manifest["attempt"], 2);
     assert_eq!(
         history_states(&manifest),
@@ -266,7 +262,6 @@ fn a_partitioned_trainer_loses_its_lease_and_its_stale_reports_change_nothing() 
     // Attempt 2 resumed from attempt 1's checkpoint: its TRAINING state event starts at the
     // checkpoint's share of 10–85%; from its start on, progress never jumps to t-a's (further
     // along) and falls back, as a stale report would make it.
-    let events = cluster.events(&id);
     assert_gap_free(&id, &events);
     let granted = assert_attempt_2_resumed(&id, &events, "t-b", resume_from, STEPS);
     let percents: Vec<f64> = events[granted..].iter().map(|e| e["percent"].as_f64().expect("a percent")).collect();

@@ -83,7 +83,7 @@ fn ppo_watches_a_job_to_done_and_its_results_and_files_are_all_there() {
     assert!(out.join(&id).join("model.safetensors").is_file(), "{download}");
 
     // runs/<id>/manifest.json: the whole history and the resolved spec.
-    let manifest = cluster.manifest(&id);
+    let (manifest, events) = cluster.settled(&id, "DONE");
     assert_eq!(manifest["state"], "DONE");
     assert_eq!(history_states(&manifest), ["QUEUED", "PREFLIGHT", "TRAINING", "EVALUATING", "DONE"]);
     let spec = &manifest["resolved_spec"];
@@ -95,7 +95,6 @@ fn ppo_watches_a_job_to_done_and_its_results_and_files_are_all_there() {
     assert!(spec["seed"].is_u64(), "the drawn seed is recorded: {spec}");
 
     // runs/<id>/events.jsonl: every event, numbered from 1 without gaps, ending at DONE.
-    let events = cluster.events(&id);
     assert_gap_free(&id, &events);
     assert_eq!(events.last().map(|e| &e["state"]), Some(&serde_json::json!("DONE")));
     assert_eq!(manifest["last_sequence"], events.len() as u64);

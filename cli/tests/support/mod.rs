@@ -594,6 +594,25 @@ impl Cluster {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
     }
 
+    /// Job `id`'s manifest and event log once both have caught up with `state`.
+    ///
+    /// `GetJob` shows a change as soon as the scheduler applies it; the manifest and
+    /// `events.jsonl` are written a moment later by their own writers. This waits (at most 30 s)
+    /// until the manifest records `state` and the event log holds all `last_sequence` events.
+    pub fn settled(&self, id: &str, state: &str) -> (Value, Vec<Value>) {
+        wait_until(&format!("the manifest and events of {id} to record {state}"), Duration::from_secs(30), || {
+            let manifest: Value =
+                serde_json::from_str(&fs::read_to_string(self.job_dir(id).join("manifest.json")).ok()?).ok()?;
+            if manifest["state"] != state {
+                return None;
+            }
+            // A line may be half-written: read again then.
+            let text = fs::read_to_string(self.job_dir(id).join("events.jsonl")).ok()?;
+            let events: Vec<Value> = text.lines().map(serde_json::from_str).collect::<Result<_, _>>().ok()?;
+            (manifest["last_sequence"].as_u64() == Some(events.len() as u64)).then_some((manifest, events))
+        })
+    }
+
     /// `runs/<id>/events.jsonl`, one value per line.
     pub fn events(&self, id: &str) -> Vec<Value> {
         let path = self.job_dir(id).join("events.jsonl");
