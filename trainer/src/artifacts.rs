@@ -61,8 +61,10 @@ pub struct MetricsFile<'a> {
     pub validations: usize,
     /// Data fingerprints (symbol, SHA-256).
     pub data: Vec<(String, String)>,
-    /// Test-segment segments per symbol (decision-bar ranges).
+    /// Test-segment segments per symbol (decision-bar ranges of the shared calendar).
     pub segments: HashMap<String, crate::dataset::Segments>,
+    /// The bar times the symbols share, and the bars each had at other times (left out).
+    pub calendar: &'a crate::dataset::Calendar,
     /// The evaluation.
     pub evaluation: Option<&'a EvaluationReport>,
 }
@@ -93,6 +95,7 @@ pub fn write(dir: &Path, spec: &TrainSpec, data: &Dataset, outcome: &TrainOutcom
         validations: outcome.checkpoint.curve.iter().filter(|p| p.validation_sharpe.is_some()).count(),
         data: data.fingerprints(),
         segments: data.symbols.iter().map(|s| (s.bars.symbol.clone(), s.segments.clone())).collect(),
+        calendar: &data.calendar,
         evaluation: outcome.evaluation.as_ref(),
     };
     put(names::METRICS, &json(&metrics))?;
@@ -172,43 +175,35 @@ fn push_layers(prefix: &str, mlp: &Mlp, out: &mut Vec<(String, Vec<usize>, Vec<f
     }
 }
 
+/// `equity.csv` and `equity.svg` of the test walk. Every row is a bar time all the symbols have
+/// (the job's shared calendar); row 0 is the starting equity, stamped with the bar the first
+/// decision is made on.
 fn equity(model: &ActorCritic, spec: &TrainSpec, data: &Dataset) -> (String, String) {
     let runs = evaluation::backtests(model, data, &spec.env, Segment::Test);
     let strat: Vec<&[f64]> = runs.iter().map(|b| b.strategy.as_slice()).collect();
     let bh: Vec<&[f64]> = runs.iter().map(|b| b.buy_and_hold.as_slice()).collect();
     let port = skippy_eval::equity_curve(&skippy_eval::portfolio_returns(&strat));
     let port_bh = skippy_eval::equity_curve(&skippy_eval::portfolio_returns(&bh));
-    let n = port.len() - 1;
     let per_symbol: Vec<(Vec<f64>, Vec<f64>)> = runs
         .iter()
-        .map(|b| {
-            let tail = b.strategy.len() - n;
-            (skippy_eval::equity_curve(&b.strategy[tail..]), skippy_eval::equity_curve(&b.buy_and_hold[tail..]))
-        })
+        .map(|b| (skippy_eval::equity_curve(&b.strategy), skippy_eval::equity_curve(&b.buy_and_hold)))
         .collect();
     let mut csv = String::from("bar,time_ms,portfolio,portfolio_buy_and_hold");
     for s in &data.symbols {
         let _ = write!(csv, ",{0},{0}_buy_and_hold", s.bars.symbol);
     }
     csv.push('\n');
-    // Row 0 is the starting equity, stamped with the bar the first decision is made on.
-    let (ts, start_ms) = runs
-        .first()
-        .map(|b| {
-            let tail = b.ts_ms.len() - n;
-            (&b.ts_ms[tail..], if tail == 0 { b.start_ms } else { b.ts_ms[tail - 1] })
-        })
-        .unwrap_or((&[], 0));
-    for i in 0..=n {
-        let t = if i == 0 { start_ms } else { ts[i - 1] };
+    let times: Vec<i64> =
+        runs.first().map(|b| std::iter::once(b.start_ms).chain(b.ts_ms.iter().copied()).collect()).unwrap_or_default();
+    for (i, t) in times.iter().enumerate().take(port.len()) {
         let _ = write!(csv, "{i},{t},{},{}", port[i], port_bh[i]);
         for (s, b) in &per_symbol {
             let _ = write!(csv, ",{},{}", s[i], b[i]);
         }
         csv.push('\n');
     }
-    let days_per_bar = 365.0 / evaluation::bars_per_year(data);
-    let x: Vec<f64> = (0..=n).map(|i| i as f64 * days_per_bar).collect();
+    let start = times.first().copied().unwrap_or_default();
+    let x: Vec<f64> = times.iter().map(|t| (t - start) as f64 / 86_400_000.0).collect();
     let mut series = vec![Series::new("PPO portfolio", port), Series::new("buy-and-hold portfolio", port_bh)];
     if data.symbols.len() > 1 {
         for (s, (e, _)) in data.symbols.iter().zip(per_symbol) {

@@ -81,7 +81,7 @@ pub fn portfolio_sharpe(runs: &[Backtest], bars_per_year: f64) -> f64 {
     skippy_eval::sharpe_ratio(&skippy_eval::portfolio_returns(&parts), bars_per_year)
 }
 
-/// Bars per year of a dataset: the smallest interval among its symbols sets the scale.
+/// Bars per year of a dataset (its symbols share one interval).
 pub fn bars_per_year(data: &Dataset) -> f64 {
     data.symbols.iter().map(|s| s.bars_per_year).fold(0.0, f64::max)
 }
@@ -139,17 +139,18 @@ fn report(runs: &[Backtest], data: &Dataset, env: &EnvConfig, cfg: &EvaluationCo
         });
         symbols.insert(s.bars.symbol.clone(), rep);
     }
+    // The symbols share one calendar (`Dataset::assemble`), so their walks cover the same bars
+    // and the portfolio pairs its legs by time.
+    assert!(runs.iter().all(|b| b.ts_ms == runs[0].ts_ms), "a portfolio's legs must cover the same bar times");
     let strat: Vec<&[f64]> = runs.iter().map(|b| b.strategy.as_slice()).collect();
     let bh: Vec<&[f64]> = runs.iter().map(|b| b.buy_and_hold.as_slice()).collect();
     let port = skippy_eval::portfolio_returns(&strat);
     let port_bh = skippy_eval::portfolio_returns(&bh);
-    // Each symbol's positions over the portfolio's (common, last) bars: activity is counted per
-    // symbol, so a long and a short do not cancel out.
-    let n = port.len();
-    let legs: Vec<&[f64]> = runs.iter().map(|b| &b.positions[b.positions.len() - n..]).collect();
-    let ts: Vec<i64> = runs.first().map(|b| b.ts_ms[b.ts_ms.len() - n..].to_vec()).unwrap_or_default();
+    // Each symbol's positions, counted per symbol so a long and a short do not cancel out.
+    let legs: Vec<&[f64]> = runs.iter().map(|b| b.positions.as_slice()).collect();
+    let ts = runs.first().map(|b| b.ts_ms.as_slice()).unwrap_or_default();
     let metrics = skippy_eval::evaluate_portfolio(&port, &legs, &eval_cfg);
-    let portfolio = segment_report(metrics, &port, &port_bh, &ts, &eval_cfg);
+    let portfolio = segment_report(metrics, &port, &port_bh, ts, &eval_cfg);
     EvaluationReport { symbols, portfolio, bars_per_year: bpy, cost: env.cost }
 }
 

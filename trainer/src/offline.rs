@@ -246,12 +246,20 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     );
     let data = Dataset::load(&spec, &catalog)?;
     for s in &data.symbols {
+        let left_out = data.calendar.left_out.get(&s.bars.symbol).copied().unwrap_or_default();
         eprintln!(
-            "  {}: {} bars, {} gaps, {} duplicates dropped; train {} / validation {} / test {} bars, embargo {}",
+            "  {}: {} bars, {} gaps, {} duplicates dropped{}",
             s.bars.symbol,
-            s.bars.len(),
+            s.bars.len() + left_out,
             s.report.gaps.len(),
             s.report.duplicates_dropped,
+            if left_out > 0 { format!(", {left_out} at times another symbol lacks left out") } else { String::new() }
+        );
+    }
+    if let Some(s) = data.symbols.first() {
+        eprintln!(
+            "  {} shared bar times: train {} / validation {} / test {} bars, embargo {}",
+            data.calendar.bars,
             s.segments.train.len(),
             s.segments.validation.len(),
             s.segments.test.len(),
