@@ -204,6 +204,18 @@ pub fn submitted(job: &pb::Job, created: bool) -> String {
     out
 }
 
+/// `+0.44 Sharpe over buy-and-hold [-5.10, +5.66], not significant`: the Sharpe difference
+/// against the baseline on the same test bars, with its paired bootstrap interval.
+pub fn improvement(r: &pb::ResultSummary) -> String {
+    let Some(i) = &r.improvement else { return "not recorded (a job finished before it was)".to_string() };
+    let over = match i.over_generation {
+        0 => "buy-and-hold".to_string(),
+        g => format!("generation {g}"),
+    };
+    let verdict = if i.significant { "significant" } else { "not significant" };
+    format!("{:+.2} Sharpe over {over} [{:+.2}, {:+.2}], {verdict}", i.sharpe_difference, i.lo, i.hi)
+}
+
 /// The summary after a DONE job.
 pub fn summary(job: &pb::Job) -> String {
     let mut out = String::from("\n✅ Training completed successfully!\n");
@@ -218,10 +230,7 @@ pub fn summary(job: &pb::Job) -> String {
     );
     let champion = if r.champion { " (new champion)" } else { "" };
     let _ = writeln!(out, "   Generation: {}{champion}", r.generation);
-    let baseline = if r.generation <= 1 { "over buy-and-hold" } else { "over the previous champion" };
-    let improvement =
-        if r.improvement_percent.is_finite() { format!("{:.1}%", r.improvement_percent) } else { "n/a".to_string() };
-    let _ = writeln!(out, "   Improvement: {improvement} {baseline}");
+    let _ = writeln!(out, "   Improvement: {}", improvement(r));
     if r.stop_reason == "duration_limit" {
         let _ = writeln!(
             out,
@@ -318,11 +327,11 @@ pub fn status(job: &pb::Job, now_ms: i64) -> String {
     if let Some(r) = &job.result {
         let _ = writeln!(
             out,
-            "   Result: Sharpe {:.4} (buy-and-hold {:.4}) • Generation {} • Improvement {:.1}%{}",
+            "   Result: Sharpe {:.4} (buy-and-hold {:.4}) • Generation {} • Improvement {}{}",
             r.sharpe,
             r.buy_and_hold_sharpe,
             r.generation,
-            r.improvement_percent,
+            improvement(r),
             if r.champion { " • champion" } else { "" }
         );
     }
@@ -450,14 +459,13 @@ pub fn results(r: &pb::GetResultsResponse, metrics: Option<&MetricsFile>, downlo
         );
     }
     if let Some(s) = &job.result {
-        let baseline = if s.generation <= 1 { "over buy-and-hold" } else { "over the previous champion" };
         let _ = writeln!(
             out,
-            "   Sharpe Ratio: {:.4} • Generation: {}{} • Improvement: {:.1}% {baseline}",
+            "   Sharpe Ratio: {:.4} • Generation: {}{} • Improvement: {}",
             s.sharpe,
             s.generation,
             if s.champion { " (champion)" } else { "" },
-            s.improvement_percent
+            improvement(s)
         );
     }
     match metrics {
@@ -619,7 +627,14 @@ mod tests {
             sharpe: 1.2534,
             buy_and_hold_sharpe: 0.5567,
             generation: 3,
-            improvement_percent: 125.3,
+            improvement: Some(pb::Improvement {
+                sharpe_difference: 0.6967,
+                lo: 0.12,
+                hi: 1.31,
+                level: 0.95,
+                significant: true,
+                over_generation: 2,
+            }),
             champion: true,
             stop_reason: "completed".into(),
             edge_significant: true,
@@ -714,21 +729,28 @@ mod tests {
         assert_eq!(
             summary(&done()),
             "\n✅ Training completed successfully!\n   Sharpe Ratio: 1.2534 (buy-and-hold 0.5567 on the same test bars)\n   \
-             Generation: 3 (new champion)\n   Improvement: 125.3% over the previous champion\n"
+             Generation: 3 (new champion)\n   Improvement: +0.70 Sharpe over generation 2 [+0.12, +1.31], significant\n"
         );
         assert_eq!(results_hint(ID), format!("\n💡 Use: skippy-train results {ID} for detailed results\n"));
         let mut j = done();
         let r = j.result.as_mut().unwrap();
         r.generation = 1;
         r.champion = false;
-        r.improvement_percent = -20.0;
+        r.improvement = Some(pb::Improvement {
+            sharpe_difference: 0.44,
+            lo: -5.1,
+            hi: 5.66,
+            level: 0.95,
+            significant: false,
+            over_generation: 0,
+        });
         r.stop_reason = "duration_limit".into();
         r.edge_significant = false;
         j.steps_done = 400_000;
         assert_eq!(
             summary(&j),
             "\n✅ Training completed successfully!\n   Sharpe Ratio: 1.2534 (buy-and-hold 0.5567 on the same test bars)\n   \
-             Generation: 1\n   Improvement: -20.0% over buy-and-hold\n   \
+             Generation: 1\n   Improvement: +0.44 Sharpe over buy-and-hold [-5.10, +5.66], not significant\n   \
              ⏱  Training stopped at its duration budget after 400,000 of 1,000,000 steps\n   \
              ⚠️  Not a significant edge: the Sharpe's confidence interval includes 0\n"
         );
@@ -777,7 +799,7 @@ mod tests {
    Started: 2025-08-09 08:12:04 UTC
    Finished: 2025-08-09 08:59:04 UTC
    Elapsed: 47m
-   Result: Sharpe 1.2534 (buy-and-hold 0.5567) • Generation 3 • Improvement 125.3% • champion
+   Result: Sharpe 1.2534 (buy-and-hold 0.5567) • Generation 3 • Improvement +0.70 Sharpe over generation 2 [+0.12, +1.31], significant • champion
    History:
      2025-08-09 08:12:03 UTC  QUEUED      submitted
      2025-08-09 08:12:04 UTC  PREFLIGHT
@@ -873,7 +895,7 @@ Trainers (1):
         let head = format!(
             "📊 Results of job {ID}
    DONE • Symbols: BTC, ETH • Features: price, microstructure
-   Sharpe Ratio: 1.2534 • Generation: 3 (champion) • Improvement: 125.3% over the previous champion
+   Sharpe Ratio: 1.2534 • Generation: 3 (champion) • Improvement: +0.70 Sharpe over generation 2 [+0.12, +1.31], significant
    Trained 8,192 of 8,192 steps (completed); kept the model of step 4,096 (validation Sharpe -0.09)
 
 out-of-sample (test)"

@@ -150,8 +150,10 @@ pub struct ResultView {
     pub buy_and_hold_sharpe: f64,
     /// Generation in the lineage (1 = first).
     pub generation: u32,
-    /// Improvement over the previous champion (over buy-and-hold for generation 1), percent.
-    pub improvement_percent: f64,
+    /// The Sharpe over the lineage's previous champion (or buy-and-hold) on the same test bars,
+    /// with its paired bootstrap interval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub improvement: Option<ImprovementView>,
     /// Whether it became the lineage's champion.
     pub champion: bool,
     /// `"completed"` or `"duration_limit"`.
@@ -166,12 +168,36 @@ impl From<&pb::ResultSummary> for ResultView {
             sharpe: r.sharpe,
             buy_and_hold_sharpe: r.buy_and_hold_sharpe,
             generation: r.generation,
-            improvement_percent: r.improvement_percent,
+            improvement: r.improvement.as_ref().map(|i| ImprovementView {
+                sharpe_difference: i.sharpe_difference,
+                lo: i.lo,
+                hi: i.hi,
+                level: i.level,
+                significant: i.significant,
+                over_generation: i.over_generation,
+            }),
             champion: r.champion,
             stop_reason: r.stop_reason.clone(),
             edge_significant: r.edge_significant,
         }
     }
+}
+
+/// A Sharpe difference against a baseline on the same test bars.
+#[derive(Debug, Serialize)]
+pub struct ImprovementView {
+    /// Sharpe(model) − Sharpe(baseline).
+    pub sharpe_difference: f64,
+    /// Lower end of the paired bootstrap interval.
+    pub lo: f64,
+    /// Upper end.
+    pub hi: f64,
+    /// Confidence level.
+    pub level: f64,
+    /// The interval excludes 0.
+    pub significant: bool,
+    /// The champion's generation it is over; 0: buy-and-hold.
+    pub over_generation: u32,
 }
 
 /// One entry of a job's state history.

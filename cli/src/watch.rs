@@ -464,8 +464,19 @@ mod tests {
     fn done_job() -> pb::Job {
         let mut j = job(JobState::Done, 7);
         j.started_ms = T0;
-        j.result =
-            Some(pb::ResultSummary { sharpe: 1.2534, generation: 3, improvement_percent: 125.3, ..Default::default() });
+        j.result = Some(pb::ResultSummary {
+            sharpe: 1.2534,
+            generation: 3,
+            improvement: Some(pb::Improvement {
+                sharpe_difference: 0.6967,
+                lo: 0.12,
+                hi: 1.31,
+                level: 0.95,
+                significant: true,
+                over_generation: 2,
+            }),
+            ..Default::default()
+        });
         j
     }
 

@@ -103,7 +103,14 @@ fn done_job() -> pb::Job {
         sharpe: 1.2534,
         buy_and_hold_sharpe: 0.5567,
         generation: 3,
-        improvement_percent: 125.3,
+        improvement: Some(pb::Improvement {
+            sharpe_difference: 0.6967,
+            lo: 0.12,
+            hi: 1.31,
+            level: 0.95,
+            significant: true,
+            over_generation: 2,
+        }),
         champion: true,
         stop_reason: "completed".into(),
         edge_significant: true,
@@ -378,7 +385,7 @@ async fn ppo_prints_the_briefs_output_across_a_dropped_stream() {
 ✅ Training completed successfully!
    Sharpe Ratio: 1.2534 (buy-and-hold 0.5567 on the same test bars)
    Generation: 3 (new champion)
-   Improvement: 125.3% over the previous champion
+   Improvement: +0.70 Sharpe over generation 2 [+0.12, +1.31], significant
 
 💡 Use: skippy-train results {SUBMITTED} for detailed results
 "

@@ -2,9 +2,12 @@
 //! the latest few and the best), artifacts, and how the attempt ended. Every report is checked
 //! against the job's current lease first (fencing).
 
+use skippy_eval::{Comparison, EvalConfig};
+
 use crate::events::{EventKind, StatsRecord};
 use crate::job::{CheckpointRecord, JobState, ResultRecord, now_ms};
 use crate::leases::{LeaseClaim, check_lease, requeue_or_end};
+use crate::lineage::{self, Improvement};
 use crate::scheduler::{Result, Scheduler, SchedulerError, State, push_event};
 use crate::store::is_valid_artifact_name;
 
@@ -190,13 +193,17 @@ impl Scheduler {
                 .map_err(|e| SchedulerError::Storage(e.to_string()))?
                 .map_err(|e| SchedulerError::Storage(e.to_string()))?;
         }
+        let vs_champion = match &outcome {
+            Outcome::Done { metrics_json } => self.compare_with_champion(&claim.job_id, metrics_json).await,
+            _ => None,
+        };
         {
             let mut st = self.lock();
             let job = check_lease(&mut st, claim)?;
             job.progress.steps_done = job.progress.steps_done.max(steps_done);
             let id = claim.job_id.clone();
             match outcome {
-                Outcome::Done { metrics_json } => finish_done(&mut st, &id, &metrics_json)?,
+                Outcome::Done { metrics_json } => finish_done(&mut st, &id, &metrics_json, vs_champion)?,
                 Outcome::Failed(reason) => {
                     let job = st.jobs.get_mut(&id).expect("checked above");
                     job.error = reason.chars().take(4000).collect();
@@ -223,39 +230,68 @@ impl Scheduler {
         }
         self.persist(&claim.job_id).await
     }
+
+    /// The paired comparison of a finishing job's test walk with its lineage's champion's, on the
+    /// same bars (both `equity.csv`), with the job's own bootstrap settings. `None` without a
+    /// champion, or when the two walks cannot be paired.
+    async fn compare_with_champion(&self, id: &str, metrics_json: &str) -> Option<(String, Comparison)> {
+        let metrics: serde_json::Value = serde_json::from_str(metrics_json).ok()?;
+        let fingerprints: Vec<(String, String)> = serde_json::from_value(metrics["data"].clone()).ok()?;
+        let (champion, spec) = {
+            let st = self.lock();
+            let job = st.jobs.get(id)?;
+            let (_, champion) = lineage::standing(st.jobs.values(), job, &fingerprints);
+            (champion?, serde_json::from_str::<serde_json::Value>(&job.resolved_spec.to_string()).ok()?)
+        };
+        let evaluation = &spec["evaluation"];
+        let cfg = EvalConfig {
+            bars_per_year: metrics["evaluation"]["bars_per_year"].as_f64()?,
+            bootstrap_samples: evaluation["bootstrap_samples"].as_u64().unwrap_or(1000) as usize,
+            block_len: None,
+            level: evaluation["level"].as_f64().unwrap_or(0.95),
+            seed: spec["seed"].as_u64().unwrap_or(0),
+        };
+        let (new_dir, old_dir) = (self.store.job_dir(id), self.store.job_dir(&champion.id));
+        let comparison = tokio::task::spawn_blocking(move || lineage::compare_walks(&new_dir, &old_dir, &cfg))
+            .await
+            .ok()
+            .flatten()?;
+        Some((champion.id, comparison))
+    }
 }
 
-/// Marks a job DONE with its headline result, generation and improvement within its lineage.
-///
-/// The lineage's champion is ranked on validation only: the job whose kept model scored best on
-/// the validation bars. Its test Sharpe is shown once, as the baseline of the next generation,
-/// and never used to pick it (choosing on the test bars would make them part of training).
-fn finish_done(st: &mut State, id: &str, metrics_json: &str) -> Result<()> {
+/// Marks a job DONE with its headline result, generation and improvement within its lineage
+/// (see [`lineage`]): the improvement is over the champion before it when `vs_champion` paired
+/// the two walks and that job is still the champion, else over buy-and-hold on the same bars.
+fn finish_done(st: &mut State, id: &str, metrics_json: &str, vs_champion: Option<(String, Comparison)>) -> Result<()> {
     let metrics: serde_json::Value = serde_json::from_str(metrics_json).unwrap_or_default();
     let portfolio = &metrics["evaluation"]["portfolio"];
     let sharpe = portfolio["strategy"]["sharpe"].as_f64().unwrap_or(0.0);
     let bh = portfolio["buy_and_hold"]["sharpe"].as_f64().unwrap_or(0.0);
     let validation = metrics["kept_model_validation_sharpe"].as_f64().filter(|v| v.is_finite());
     let fingerprints: Vec<(String, String)> = serde_json::from_value(metrics["data"].clone()).unwrap_or_default();
-    let lineage = st.jobs.get(id).map(|j| j.lineage()).unwrap_or_default();
-    // The finished jobs of the same lineage on the same data (so the same held-out bars).
-    let earlier: Vec<&ResultRecord> = st
-        .jobs
-        .values()
-        .filter(|j| {
-            j.id != id && j.state == JobState::Done && j.lineage() == lineage && j.data_fingerprints == fingerprints
-        })
-        .filter_map(|j| j.result.as_ref())
-        .collect();
-    let generation = earlier.iter().map(|r| r.generation).max().unwrap_or(0) + 1;
-    let champion =
-        earlier.iter().filter_map(|r| r.validation_sharpe.map(|v| (v, r.sharpe))).max_by(|a, b| a.0.total_cmp(&b.0));
-    // Compared with the champion's test result (or buy-and-hold's when there is none yet).
-    let baseline = champion.map_or(bh, |(_, test)| test);
-    let improvement = if baseline.abs() > 1e-9 { (sharpe - baseline) / baseline.abs() * 100.0 } else { 0.0 };
-    let is_champion = match (validation, champion) {
+    let (last_generation, champion) = match st.jobs.get(id) {
+        Some(job) => lineage::standing(st.jobs.values(), job, &fingerprints),
+        None => (0, None),
+    };
+    let improvement = match (&champion, vs_champion) {
+        (Some(c), Some((paired, comparison))) if c.id == paired => {
+            Improvement::from_comparison(&comparison, c.generation)
+        }
+        _ => serde_json::from_value::<Comparison>(portfolio["vs_buy_and_hold"].clone())
+            .map(|c| Improvement::from_comparison(&c, 0))
+            .unwrap_or(Improvement {
+                sharpe_difference: sharpe - bh,
+                lo: 0.0,
+                hi: 0.0,
+                level: 0.0,
+                significant: false,
+                over_generation: 0,
+            }),
+    };
+    let is_champion = match (validation, &champion) {
         (_, None) => true,
-        (Some(v), Some((best, _))) => v > best,
+        (Some(v), Some(c)) => v > c.validation_sharpe,
         (None, Some(_)) => false,
     };
     let job = st.jobs.get_mut(id).expect("checked by the caller");
@@ -263,8 +299,8 @@ fn finish_done(st: &mut State, id: &str, metrics_json: &str) -> Result<()> {
     job.result = Some(ResultRecord {
         sharpe,
         buy_and_hold_sharpe: bh,
-        generation,
-        improvement_percent: if improvement.is_finite() { improvement } else { 0.0 },
+        generation: last_generation + 1,
+        improvement: Some(improvement),
         champion: is_champion,
         validation_sharpe: validation,
         stop_reason: metrics["stop_reason"].as_str().unwrap_or("completed").to_string(),
@@ -294,31 +330,53 @@ mod tests {
         serde_json::json!({
             "kept_model_validation_sharpe": validation,
             "data": [["BTC", "ab12"]],
-            "evaluation": {"portfolio": {"strategy": {"sharpe": test}, "buy_and_hold": {"sharpe": 0.5}}},
+            "evaluation": {"portfolio": {
+                "strategy": {"sharpe": test},
+                "buy_and_hold": {"sharpe": 0.5},
+                "vs_buy_and_hold": comparison(test - 0.5),
+            }},
         })
         .to_string()
+    }
+
+    fn comparison(difference: f64) -> Comparison {
+        let interval = skippy_eval::Interval { lo: difference - 1.0, hi: difference + 1.0, ..interval() };
+        Comparison { difference, interval, significant: false }
+    }
+
+    fn interval() -> skippy_eval::Interval {
+        serde_json::from_value(serde_json::json!({"lo": 0.0, "hi": 0.0, "level": 0.95})).unwrap()
     }
 
     #[test]
     fn the_champion_is_ranked_on_validation_never_on_the_test_bars() {
         let mut st = State::default();
         evaluating(&mut st, "tr_1_00000001");
-        finish_done(&mut st, "tr_1_00000001", &metrics(1.0, 2.0)).unwrap();
+        finish_done(&mut st, "tr_1_00000001", &metrics(1.0, 2.0), None).unwrap();
         let first = st.jobs["tr_1_00000001"].result.clone().unwrap();
         assert_eq!((first.generation, first.champion, first.validation_sharpe), (1, true, Some(2.0)));
+        // The first generation is measured over buy-and-hold, with the trainer's interval.
+        let over_bh = first.improvement.unwrap();
+        assert_eq!((over_bh.sharpe_difference, over_bh.lo, over_bh.hi, over_bh.over_generation), (0.5, -0.5, 1.5, 0));
 
         // Better on the test bars, worse on validation: not the champion (the old code crowned it
         // by its test Sharpe). Compared with the champion's test result, shown once.
         evaluating(&mut st, "tr_1_00000002");
-        finish_done(&mut st, "tr_1_00000002", &metrics(3.0, 1.5)).unwrap();
+        // Its walk paired with the champion's: the improvement is over generation 1.
+        let paired = Comparison { difference: 2.0, ..comparison(2.0) };
+        finish_done(&mut st, "tr_1_00000002", &metrics(3.0, 1.5), Some(("tr_1_00000001".into(), paired))).unwrap();
         let second = st.jobs["tr_1_00000002"].result.clone().unwrap();
         assert_eq!((second.generation, second.champion), (2, false));
-        assert!((second.improvement_percent - 200.0).abs() < 1e-9, "against the champion's test 1.0");
+        let over_champion = second.improvement.unwrap();
+        assert_eq!((over_champion.sharpe_difference, over_champion.over_generation), (2.0, 1));
 
         // Better on validation: the new champion, whatever its test result.
         evaluating(&mut st, "tr_1_00000003");
-        finish_done(&mut st, "tr_1_00000003", &metrics(0.2, 2.5)).unwrap();
+        // A comparison with a job that is no longer the champion is not used: over buy-and-hold.
+        let stale = Some(("tr_1_00000002".into(), comparison(9.0)));
+        finish_done(&mut st, "tr_1_00000003", &metrics(0.2, 2.5), stale).unwrap();
         let third = st.jobs["tr_1_00000003"].result.clone().unwrap();
         assert_eq!((third.generation, third.champion), (3, true));
+        assert_eq!(third.improvement.unwrap().over_generation, 0);
     }
 }

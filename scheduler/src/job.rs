@@ -149,8 +149,10 @@ pub struct ResultRecord {
     pub buy_and_hold_sharpe: f64,
     /// Generation in the lineage.
     pub generation: u32,
-    /// Improvement over the previous champion (or buy-and-hold), percent.
-    pub improvement_percent: f64,
+    /// Sharpe difference over the champion before it (or buy-and-hold) on the same test bars,
+    /// with its paired bootstrap interval. Absent in records written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub improvement: Option<crate::lineage::Improvement>,
     /// Became the champion: its validation score beat every earlier job of the lineage on the
     /// same data (the test result never picks a champion).
     pub champion: bool,

@@ -26,6 +26,7 @@ pub mod gateway;
 pub mod grpc;
 pub mod job;
 pub mod leases;
+pub mod lineage;
 pub mod logging;
 pub mod metrics;
 pub mod scheduler;

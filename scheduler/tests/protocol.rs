@@ -169,7 +169,7 @@ async fn a_job_goes_from_submission_to_done_under_one_lease() {
     assert_eq!(err.code(), Code::InvalidArgument);
     assert!(!dir.path().join("escape").exists());
 
-    let metrics = r#"{"stop_reason":"completed","data":[["BTC","ab"]],"evaluation":{"portfolio":{"strategy":{"sharpe":1.5},"buy_and_hold":{"sharpe":0.5},"edge_significant":true}}}"#;
+    let metrics = r#"{"stop_reason":"completed","data":[["BTC","ab"]],"evaluation":{"portfolio":{"strategy":{"sharpe":1.5},"buy_and_hold":{"sharpe":0.5},"vs_buy_and_hold":{"difference":1.0,"interval":{"lo":-0.4,"hi":2.4,"level":0.95},"significant":false},"edge_significant":true}}}"#;
     // The stream's reports land before completing: read the watch until EVALUATING arrives.
     let mut states = Vec::new();
     while states.last() != Some(&pb::JobState::Evaluating) {
@@ -214,7 +214,12 @@ async fn a_job_goes_from_submission_to_done_under_one_lease() {
     assert_eq!(results.metrics_json, metrics);
     let r = results.job.unwrap().result.unwrap();
     assert_eq!((r.sharpe, r.generation), (1.5, 1));
-    assert!((r.improvement_percent - 200.0).abs() < 1e-9, "vs buy-and-hold: {}", r.improvement_percent);
+    // Generation 1 is measured over buy-and-hold: the trainer's paired difference and interval.
+    let over = r.improvement.expect("an improvement");
+    assert_eq!(
+        (over.sharpe_difference, over.lo, over.hi, over.significant, over.over_generation),
+        (1.0, -0.4, 2.4, false, 0)
+    );
     assert_eq!(results.artifacts.len(), 1);
 
     // A finished job cannot be cancelled; reports under its old lease are refused.

@@ -343,10 +343,23 @@ pub struct ResultSummaryJson {
     sharpe: f64,
     buy_and_hold_sharpe: f64,
     generation: u32,
-    improvement_percent: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    improvement: Option<ImprovementJson>,
     champion: bool,
     stop_reason: String,
     edge_significant: bool,
+}
+
+/// `Improvement`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImprovementJson {
+    sharpe_difference: f64,
+    lo: f64,
+    hi: f64,
+    level: f64,
+    significant: bool,
+    over_generation: u32,
 }
 
 /// `Job`, with `resolvedSpecJson` parsed into `resolvedSpec`.
@@ -411,7 +424,14 @@ impl From<pb::Job> for JobJson {
                 sharpe: r.sharpe,
                 buy_and_hold_sharpe: r.buy_and_hold_sharpe,
                 generation: r.generation,
-                improvement_percent: r.improvement_percent,
+                improvement: r.improvement.map(|i| ImprovementJson {
+                    sharpe_difference: i.sharpe_difference,
+                    lo: i.lo,
+                    hi: i.hi,
+                    level: i.level,
+                    significant: i.significant,
+                    over_generation: i.over_generation,
+                }),
                 champion: r.champion,
                 stop_reason: r.stop_reason,
                 edge_significant: r.edge_significant,

@@ -186,6 +186,12 @@
   const signed = (x, digits = 2) => (finite(x) ? (x >= 0 ? '+' : '') + x.toFixed(digits) : '–');
   const percent = (x, digits = 1) => (finite(x) ? (x * 100).toFixed(digits) + '%' : '–');
   const signedPercent = (x, digits = 1) => (finite(x) ? (x >= 0 ? '+' : '') + (x * 100).toFixed(digits) + '%' : '–');
+  // "+0.44 Sharpe over buy-and-hold [-5.10, +5.66], not significant", as the CLI says it.
+  const improvement = (i) => {
+    if (!i) return 'not recorded (a job finished before it was)';
+    const over = i.overGeneration ? `generation ${i.overGeneration}` : 'buy-and-hold';
+    return `${signed(i.sharpeDifference)} Sharpe over ${over} [${signed(i.lo)}, ${signed(i.hi)}], ${i.significant ? 'significant' : 'not significant'}`;
+  };
   const integer = (x) => (finite(x) ? Math.round(x).toLocaleString('en-US') : '–');
 
   function compact(x) {
@@ -780,7 +786,7 @@
       const notes = el('ul');
       notes.append(
         el('li', '', `Generation ${r.generation}` + (r.champion ? ' (new champion)' : '')),
-        el('li', '', `Improvement over buy-and-hold: ${fixed(r.improvementPercent, 1)}%`),
+        el('li', '', `Improvement: ${improvement(r.improvement)}`),
         el('li', '', `Training stopped: ${(r.stopReason || 'completed').replace(/_/g, ' ')}`),
       );
       if (metricsFile && finite(metricsFile.kept_model_steps)) {

@@ -1,0 +1,171 @@
+//! A job's lineage: the finished jobs of the same algorithm, symbols and features on the same
+//! data (so the same held-out bars), numbered in generations. Its champion is the job whose kept
+//! model scored best on the *validation* bars; test results never pick it (that would make the
+//! test bars part of training).
+//!
+//! A finished job's "improvement" is its out-of-sample Sharpe minus the baseline's on the same
+//! test bars, with a paired bootstrap interval: against the champion before it when there is
+//! one (both walks' per-bar portfolio returns, read from their `equity.csv`), else against
+//! buy-and-hold (the trainer's own comparison in `metrics.json`).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use skippy_eval::{Comparison, EvalConfig};
+
+use crate::job::{JobRecord, JobState};
+
+/// The equity artifact the comparison reads.
+const EQUITY_CSV: &str = "equity.csv";
+
+/// A Sharpe difference against a baseline on the same test bars.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Improvement {
+    /// Sharpe(model) − Sharpe(baseline).
+    pub sharpe_difference: f64,
+    /// Lower end of the paired bootstrap interval.
+    pub lo: f64,
+    /// Upper end.
+    pub hi: f64,
+    /// Confidence level of the interval.
+    pub level: f64,
+    /// The interval excludes 0.
+    pub significant: bool,
+    /// The champion's generation it is measured over; 0: buy-and-hold.
+    pub over_generation: u32,
+}
+
+impl Improvement {
+    /// From a bootstrap comparison against generation `over_generation` (0: buy-and-hold).
+    pub fn from_comparison(c: &Comparison, over_generation: u32) -> Improvement {
+        Improvement {
+            sharpe_difference: c.difference,
+            lo: c.interval.lo,
+            hi: c.interval.hi,
+            level: c.interval.level,
+            significant: c.significant,
+            over_generation,
+        }
+    }
+}
+
+/// The champion of a lineage when a job finished.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Champion {
+    /// Its job id.
+    pub id: String,
+    /// Its generation.
+    pub generation: u32,
+    /// Its kept model's validation Sharpe (what ranks it).
+    pub validation_sharpe: f64,
+    /// Its test Sharpe (shown once, as the next generation's baseline).
+    pub sharpe: f64,
+}
+
+/// The finished jobs of `job`'s lineage on the data `fingerprints` (other than `job`): the
+/// highest generation among them and the champion.
+pub fn standing<'a>(
+    jobs: impl Iterator<Item = &'a JobRecord>,
+    job: &JobRecord,
+    fingerprints: &[(String, String)],
+) -> (u32, Option<Champion>) {
+    let lineage = job.lineage();
+    let mut generation = 0;
+    let mut champion: Option<Champion> = None;
+    for j in jobs {
+        if j.id == job.id || j.state != JobState::Done || j.lineage() != lineage || j.data_fingerprints != fingerprints
+        {
+            continue;
+        }
+        let Some(r) = &j.result else { continue };
+        generation = generation.max(r.generation);
+        let Some(v) = r.validation_sharpe else { continue };
+        if champion.as_ref().is_none_or(|c| v > c.validation_sharpe) {
+            champion =
+                Some(Champion { id: j.id.clone(), generation: r.generation, validation_sharpe: v, sharpe: r.sharpe });
+        }
+    }
+    (generation, champion)
+}
+
+/// The paired comparison of job `new`'s test walk with job `old`'s, from their stored
+/// `equity.csv` under `runs`-relative directories `new_dir` and `old_dir`. `None` when either
+/// file is missing or unreadable, or when the two walks do not cover the same bar times.
+pub fn compare_walks(new_dir: &Path, old_dir: &Path, cfg: &EvalConfig) -> Option<Comparison> {
+    let new = portfolio_walk(&new_dir.join("artifacts").join(EQUITY_CSV))?;
+    let old = portfolio_walk(&old_dir.join("artifacts").join(EQUITY_CSV))?;
+    if new.0 != old.0 || new.1.len() < 2 {
+        return None;
+    }
+    skippy_eval::paired_sharpe_difference(&new.1, &old.1, cfg).ok()
+}
+
+/// The bar times and per-bar log returns of the portfolio column of an `equity.csv`.
+fn portfolio_walk(path: &Path) -> Option<(Vec<i64>, Vec<f64>)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next()?.split(',').collect();
+    let (t_col, e_col) = (header.iter().position(|h| *h == "time_ms")?, header.iter().position(|h| *h == "portfolio")?);
+    let mut times = Vec::new();
+    let mut equity = Vec::new();
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        times.push(cells.get(t_col)?.parse::<i64>().ok()?);
+        equity.push(cells.get(e_col)?.parse::<f64>().ok().filter(|e| e.is_finite() && *e > 0.0)?);
+    }
+    // Row 0 is the starting equity: returns are between consecutive rows.
+    let returns = equity.windows(2).map(|w| (w[1] / w[0]).ln()).collect();
+    Some((times.split_off(1.min(times.len())), returns))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_equity(dir: &Path, rows: &[(i64, f64)]) {
+        let artifacts = dir.join("artifacts");
+        std::fs::create_dir_all(&artifacts).unwrap();
+        let mut csv = String::from("bar,time_ms,portfolio,portfolio_buy_and_hold\n");
+        for (i, (t, e)) in rows.iter().enumerate() {
+            csv += &format!("{i},{t},{e},1\n");
+        }
+        std::fs::write(artifacts.join(EQUITY_CSV), csv).unwrap();
+    }
+
+    fn cfg() -> EvalConfig {
+        EvalConfig { bars_per_year: 8760.0, bootstrap_samples: 200, block_len: None, level: 0.95, seed: 7 }
+    }
+
+    #[test]
+    fn walks_on_the_same_bars_are_compared_pairwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let mut ea = 1.0;
+        let mut eb = 1.0;
+        let (mut ra, mut rb) = (vec![(0, 1.0)], vec![(0, 1.0)]);
+        for i in 1..300i64 {
+            let x = ((i * 7919) % 101) as f64 / 1e4 - 0.004;
+            ea *= (x + 0.001f64).exp();
+            eb *= x.exp();
+            ra.push((i * 3_600_000, ea));
+            rb.push((i * 3_600_000, eb));
+        }
+        write_equity(&a, &ra);
+        write_equity(&b, &rb);
+        let c = compare_walks(&a, &b, &cfg()).expect("same bars");
+        assert!(c.difference > 0.0, "{c:?}");
+        // The same returns shifted by a constant: the paired interval is tight around it.
+        assert!(c.significant, "{c:?}");
+        assert_eq!(compare_walks(&a, &a, &cfg()).map(|c| c.difference), Some(0.0));
+    }
+
+    #[test]
+    fn walks_over_other_bars_or_missing_files_are_not_compared() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        write_equity(&a, &[(0, 1.0), (1, 1.1), (2, 1.2)]);
+        write_equity(&b, &[(0, 1.0), (1, 1.1), (3, 1.2)]);
+        assert!(compare_walks(&a, &b, &cfg()).is_none());
+        assert!(compare_walks(&a, &dir.path().join("missing"), &cfg()).is_none());
+    }
+}
