@@ -107,6 +107,11 @@ pub struct PpoArgs {
     /// (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_override)]
     pub overrides: Vec<(String, String)>,
+    /// Rows of a data file (or files of one symbol) that give one bar time different values:
+    /// refuse them (the default), or keep the bar of the first or the last line (file). Sent as
+    /// the override `data.on_duplicate` (a `--set` of that key wins).
+    #[arg(long, value_name = "POLICY", value_parser = ["refuse", "keep-first", "keep-last"])]
+    pub on_duplicate: Option<String>,
     /// Submitting again with the same key returns the first job instead of a new one
     /// (default: a fresh key, so a retried submission never runs twice).
     #[arg(long)]
@@ -360,7 +365,18 @@ mod tests {
         assert_eq!(p.duration, Budget(5_400.0));
         assert_eq!(p.priority, -2);
         assert_eq!(p.overrides.len(), 2);
+        assert_eq!(p.on_duplicate, None);
         assert!(!p.detach && !p.local);
+    }
+
+    #[test]
+    fn on_duplicate_takes_a_policy_name() {
+        let ppo = |extra: &[&str]| Cli::try_parse_from([&["skippy-train", "ppo", "--symbols", "BTC"], extra].concat());
+        let cli = ppo(&["--on-duplicate", "keep-last"]).unwrap();
+        let Command::Ppo(p) = cli.command else { panic!("not ppo") };
+        assert_eq!(p.on_duplicate.as_deref(), Some("keep-last"));
+        let err = ppo(&["--on-duplicate", "keep_last"]).expect_err("not a policy").to_string();
+        assert!(err.contains("[possible values: refuse, keep-first, keep-last]"), "{err}");
     }
 
     #[test]

@@ -111,7 +111,13 @@ pub fn job_spec(args: &PpoArgs) -> anyhow::Result<pb::JobSpec> {
         priority: args.priority,
         max_duration_seconds: args.duration.0,
         idempotency_key: key,
-        overrides: args.overrides.iter().cloned().collect(),
+        // `--on-duplicate` first, so that an explicit `--set data.on_duplicate=…` wins.
+        overrides: args
+            .on_duplicate
+            .iter()
+            .map(|policy| ("data.on_duplicate".to_string(), policy.clone()))
+            .chain(args.overrides.iter().cloned())
+            .collect(),
     })
 }
 
@@ -309,4 +315,27 @@ pub async fn cancel(sched: &Scheduler, global: &GlobalArgs, job: &JobArg) -> any
         output::print(&render::cancel(&j))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::args::{Cli, Command};
+
+    fn request(flags: &[&str]) -> pb::JobSpec {
+        let cli = Cli::try_parse_from([&["skippy-train", "ppo", "--symbols", "BTC"], flags].concat()).unwrap();
+        let Command::Ppo(args) = cli.command else { panic!("not ppo") };
+        job_spec(&args).unwrap()
+    }
+
+    #[test]
+    fn on_duplicate_is_sent_as_the_data_on_duplicate_override() {
+        assert_eq!(request(&[]).overrides.get("data.on_duplicate"), None);
+        let spec = request(&["--on-duplicate", "keep-first"]);
+        assert_eq!(spec.overrides.get("data.on_duplicate").map(String::as_str), Some("keep-first"));
+        let spec = request(&["--on-duplicate", "keep-first", "--set", "data.on_duplicate=keep-last"]);
+        assert_eq!(spec.overrides.get("data.on_duplicate").map(String::as_str), Some("keep-last"));
+    }
 }

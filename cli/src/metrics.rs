@@ -42,6 +42,44 @@ pub struct Evaluation {
     pub bars_per_year: f64,
     /// Cost per unit of position change.
     pub cost: f64,
+    /// Slippage per unit of position change, bps, on top of `cost`.
+    pub slippage_bps: f64,
+    /// How the intervals were drawn (empty in older results).
+    pub bootstrap: String,
+    /// The portfolio re-run over the test bars at other costs.
+    pub cost_sensitivity: Vec<CostSensitivity>,
+    /// Always-short and flat on the same bars and costs.
+    pub baselines: Vec<Baseline>,
+}
+
+/// The portfolio's test result at one cost.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct CostSensitivity {
+    /// Total cost per unit traded, bps.
+    pub cost_bps: f64,
+    /// The policy's Sharpe.
+    pub sharpe: f64,
+    /// Its total return.
+    pub total_return: f64,
+    /// Buy-and-hold's Sharpe at that cost.
+    pub buy_and_hold_sharpe: f64,
+    /// Buy-and-hold's total return.
+    pub buy_and_hold_total_return: f64,
+}
+
+/// A fixed policy's result on the test bars.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Baseline {
+    /// `short` or `flat`.
+    pub policy: String,
+    /// A symbol, or `portfolio`.
+    pub name: String,
+    /// Sharpe.
+    pub sharpe: f64,
+    /// Total return.
+    pub total_return: f64,
 }
 
 /// The model and buy-and-hold on one set of bars.

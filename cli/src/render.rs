@@ -561,11 +561,49 @@ pub fn metrics_table(e: &Evaluation) -> String {
             if d.significant { "significant" } else { "not significant" }
         );
     }
+    if !e.baselines.is_empty() {
+        let _ = writeln!(out, "{:<22} {:>8} {:>9}", "fixed policies", "Sharpe", "return");
+        for b in &e.baselines {
+            let policy = match b.policy.as_str() {
+                "short" => "always short",
+                "long" => "always long",
+                other => other,
+            };
+            let _ = writeln!(
+                out,
+                "{:<22} {:>+8.2} {:>+8.1}%",
+                format!("{} {policy}", b.name),
+                b.sharpe,
+                b.total_return * 100.0
+            );
+        }
+    }
+    if !e.cost_sensitivity.is_empty() {
+        let _ = writeln!(
+            out,
+            "{:<22} {:>8} {:>9} {:>13} {:>9}",
+            "cost per unit traded", "Sharpe", "return", "buy-and-hold", "return"
+        );
+        for c in &e.cost_sensitivity {
+            let _ = writeln!(
+                out,
+                "{:<22} {:>+8.2} {:>+8.1}% {:>+13.2} {:>+8.1}%",
+                format!("  {:.0} bps", c.cost_bps),
+                c.sharpe,
+                c.total_return * 100.0,
+                c.buy_and_hold_sharpe,
+                c.buy_and_hold_total_return * 100.0
+            );
+        }
+    }
+    let method = if e.bootstrap.is_empty() { "bootstrap" } else { e.bootstrap.as_str() };
     let _ = writeln!(
         out,
-        "annualised over {:.0} bars/year; costs {:.1} bps per unit of position change",
+        "annualised over {:.0} bars/year; costs {:.1} bps per unit of position change + {:.1} bps slippage; \
+         intervals: {method}",
         e.bars_per_year,
-        e.cost * 1e4
+        e.cost * 1e4,
+        e.slippage_bps
     );
     let (from, to) = (e.portfolio.from_ms, e.portfolio.to_ms);
     if from > 0 && to > 0 {
@@ -877,7 +915,7 @@ Trainers (1):
     fn the_metrics_table_looks_like_the_trainers() {
         let m = MetricsFile::parse(METRICS).unwrap();
         let table = metrics_table(m.evaluation.as_ref().unwrap());
-        assert_eq!(table, format!("{TRAINER_TABLE}test bars: 2024-11-06 10:30 UTC to 2025-09-14 07:30 UTC\n"));
+        assert_eq!(table, format!("{TRAINER_TABLE}test bars: 2024-11-06 11:00 UTC to 2025-09-14 07:30 UTC\n"));
     }
 
     #[test]
@@ -896,7 +934,7 @@ Trainers (1):
             "📊 Results of job {ID}
    DONE • Symbols: BTC, ETH • Features: price, microstructure
    Sharpe Ratio: 1.2534 • Generation: 3 (champion) • Improvement: +0.70 Sharpe over generation 2 [+0.12, +1.31], significant
-   Trained 8,192 of 8,192 steps (completed); kept the model of step 4,096 (validation Sharpe -0.09)
+   Trained 8,192 of 8,192 steps (completed); kept the model of step 8,192 (validation Sharpe -2.47: the maximum of 4 validations)
 
 out-of-sample (test)"
         );
@@ -911,7 +949,7 @@ Artifacts (2):
 "
         );
         assert!(page.ends_with(&tail), "{page}");
-        assert!(page.contains("SYN-EDGE best achievable   +13.18"));
+        assert!(page.contains("SYN-EDGE best achievable    +7.25"));
         // Results of a run stopped before evaluating, and a metrics.json of another shape.
         let stopped = MetricsFile::parse(r#"{"stop_reason":"cancelled","steps_done":10,"total_steps":20}"#).unwrap();
         assert!(results(&r, Some(&stopped), true).contains(

@@ -161,7 +161,16 @@ fn the_dashboard_follows_jobs_from_submission_to_done_in_chromium() {
             assert!(history.contains(phase), "the phase history lacks {phase}: {history}");
         }
         let metrics = text(&browser, "#metrics").await;
-        for words in ["SYN-EDGE", "PPO", "Buy-and-hold", "Sharpe difference", "Max drawdown"] {
+        for words in [
+            "SYN-EDGE",
+            "PPO",
+            "Buy-and-hold",
+            "Sharpe difference",
+            "Max drawdown",
+            "Cost sensitivity",
+            "40 bp per unit traded",
+            "always short",
+        ] {
             // (Headings are upper case by style, so innerText reads them so.)
             assert!(metrics.to_lowercase().contains(&words.to_lowercase()), "the metrics lack {words:?}: {metrics}");
         }

@@ -520,7 +520,7 @@ async fn json_output() {
 
     let r = run(&s.url, &["results", SUBMITTED, "--json"]).await;
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(v["metrics"]["evaluation"]["portfolio"]["strategy"]["trades"], 2800);
+    assert_eq!(v["metrics"]["evaluation"]["portfolio"]["strategy"]["trades"], 2758);
     assert_eq!(v["artifacts"][0]["name"], "model.safetensors");
     let r = run(&s.url, &["list", "--json", "--state", "running,done"]).await;
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();

@@ -5,8 +5,9 @@
 //! - Loaded bars keep every promise of `BarSeries`: at least one bar, columns of one length,
 //!   strictly increasing times that chrono can represent, finite positive prices with
 //!   `low <= open, close <= high`, finite non-negative volumes, taker-buy volume within volume.
-//! - The report adds up (rows read = bars + duplicates dropped), and its fingerprint and gaps are
-//!   those of the bars.
+//! - The report adds up (rows read = bars + duplicates dropped + duplicates resolved, the last
+//!   0 under the default policy), and its fingerprint and gaps are those of the bars; a skipped
+//!   banner is one line of at most 200 characters (and `…` when cut).
 //! - Parsing is deterministic, and bars written back as plain CSV (oldest first, or newest first
 //!   with CRLF line ends) load to the same bars.
 //! - Merging a load with itself gives the same bars, every one counted as a duplicate.
@@ -30,7 +31,11 @@ pub fn check(data: &[u8]) {
             check_series(&series);
             assert_eq!(series.symbol, SYMBOL);
             assert_eq!(report.files, [SOURCE]);
+            assert_eq!(report.duplicates_resolved, 0, "the default policy resolves no conflicting duplicate");
             assert_eq!(report.rows_read, series.len() + report.duplicates_dropped, "rows read vs kept + dropped");
+            if let Some(banner) = &report.banner {
+                assert!(banner.chars().count() <= 201 && !banner.contains('\n'), "banner {banner:?}");
+            }
             assert!(report.rows_read <= lines, "more rows than lines");
             assert_eq!(report.fingerprint, fingerprint(&series));
             assert!(report.fingerprint.len() == 64 && report.fingerprint.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -151,9 +156,15 @@ fn check_error(error: &LoadError, lines: usize) {
         | LoadError::LowAboveBody { line, .. }
         | LoadError::NegativeValue { line, .. }
         | LoadError::TakerBuyAboveVolume { line, .. } => vec![*line],
-        LoadError::ConflictingDuplicate { line, first_line, .. } => {
-            assert!(first_line < line, "{message}");
-            vec![*line, *first_line]
+        LoadError::ConflictingDuplicates { conflicts, .. } => {
+            assert!(!conflicts.is_empty(), "{message}");
+            let mut named = Vec::new();
+            for conflict in conflicts {
+                assert!(conflict.lines.len() >= 2, "{message}");
+                assert!(conflict.lines.windows(2).all(|w| w[0] < w[1]), "{message}");
+                named.extend_from_slice(&conflict.lines);
+            }
+            named
         }
         LoadError::OutOfOrder { line, previous_line, .. } => {
             assert!(previous_line < line, "{message}");

@@ -312,7 +312,7 @@ async fn bad_submissions_get_what_and_where_and_store_nothing() {
             "override key \"\"",
             r#"{"symbols": ["BTC"], "overrides": {"": "1"}}"#,
             400,
-            &["unknown field \"\"", "known fields here: env"],
+            &["unknown field \"\"", "known fields here: data, env"],
         ),
         row(
             "override below a number",
@@ -363,6 +363,14 @@ async fn bad_submissions_get_what_and_where_and_store_nothing() {
             &["invalid type: null, expected f32"],
         ),
         row("ppo = 1", r#"{"symbols": ["BTC"], "overrides": {"ppo": 1}}"#, 400, &["expected struct PpoConfig"]),
+        row(
+            "data.on_duplicate = bogus",
+            r#"{"symbols": ["BTC"], "overrides": {"data.on_duplicate": "bogus"}}"#,
+            400,
+            &[
+                "override data.on_duplicate: unknown variant `bogus`, expected one of `refuse`, `keep-first`, `keep-last`",
+            ],
+        ),
         // Keys and sizes.
         row(
             "idempotencyKey of 257 bytes",
@@ -499,8 +507,18 @@ async fn lenient_inputs_are_accepted_with_their_documented_meaning() {
     let body = br#"{"symbols": ["ETH"]}"#.to_vec();
     assert_eq!(post_bytes(&jobs, Some("application/problem+json"), body.clone()).await.0, StatusCode::ACCEPTED);
     assert_eq!(post_bytes(&jobs, None, body).await.0, StatusCode::ACCEPTED);
+    // The data-file policy is an override like any other, recorded in the resolved spec; without
+    // it the resolved spec says `refuse`.
+    let (code, job) = post(&jobs, r#"{"symbols": ["BTC"], "overrides": {"data.on_duplicate": "keep-last"}}"#).await;
+    assert_eq!(
+        (code, &job["resolvedSpec"]["data"]["on_duplicate"]),
+        (StatusCode::ACCEPTED, &json!("keep-last")),
+        "{job}"
+    );
+    let (_, job) = post(&jobs, r#"{"symbols": ["LTC"]}"#).await;
+    assert_eq!(job["resolvedSpec"]["data"]["on_duplicate"], "refuse", "{job}");
 
-    assert_eq!(stored_jobs(dir.path()).len(), 6);
+    assert_eq!(stored_jobs(dir.path()).len(), 8);
     s.stop().await;
 }
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use skippy_eval::{Series, line_chart_svg};
 
 use crate::dataset::Dataset;
@@ -147,6 +147,75 @@ fn network_config(model: &ActorCritic, spec: &TrainSpec, data: &Dataset) -> Netw
     }
 }
 
+/// What `model.safetensors` says of its networks (its `network` metadata, as [`NetworkConfig`]
+/// wrote it).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ModelInfo {
+    /// Observation width.
+    pub obs_dim: usize,
+    /// Hidden widths.
+    pub hidden: Vec<usize>,
+    /// Actions, in logit order.
+    pub actions: Vec<String>,
+    /// Bars of features per observation.
+    pub window: usize,
+    /// Feature columns, in order.
+    pub features: Vec<String>,
+}
+
+/// A `model.safetensors` that cannot be walked.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// Not a safetensors file of f32 tensors.
+    #[error(transparent)]
+    Tensors(#[from] crate::tensors::TensorError),
+    /// Its `network` metadata is missing or unreadable.
+    #[error("its \"network\" metadata is missing or not a network description: {0}")]
+    Network(String),
+    /// A tensor is missing or has the wrong size for the network described.
+    #[error("tensor {name} has {got} values; the network described needs {want}")]
+    Shape {
+        /// Tensor name.
+        name: String,
+        /// Values found (0: missing).
+        got: usize,
+        /// Values needed.
+        want: usize,
+    },
+}
+
+/// Reads a `model.safetensors` written by [`model_bytes`] back into networks.
+pub fn read_model(bytes: &[u8]) -> Result<(ActorCritic, ModelInfo), ModelError> {
+    let (tensors, meta) = crate::tensors::read(bytes)?;
+    let text = meta.get("network").ok_or_else(|| ModelError::Network("absent".into()))?;
+    let info: ModelInfo = serde_json::from_str(text).map_err(|e| ModelError::Network(e.to_string()))?;
+    let too_big =
+        info.obs_dim > 1 << 20 || info.hidden.len() > 16 || info.hidden.iter().any(|&h| h == 0 || h > 1 << 16);
+    if too_big || info.obs_dim == 0 || !(2..=3).contains(&info.actions.len()) {
+        return Err(ModelError::Network(format!("{info:?} is not a network this trainer writes")));
+    }
+    let mlp = |prefix: &str, outputs: usize| -> Result<Mlp, ModelError> {
+        let mut sizes = vec![info.obs_dim];
+        sizes.extend_from_slice(&info.hidden);
+        sizes.push(outputs);
+        let mut params = Vec::with_capacity(crate::nn::mlp::param_count(&sizes));
+        for l in 0..sizes.len() - 1 {
+            let (fi, fo) = (sizes[l], sizes[l + 1]);
+            let tensor = |name: String, want: usize| match tensors.get(&name) {
+                Some(t) if t.len() == want => Ok(t),
+                other => Err(ModelError::Shape { name, got: other.map_or(0, Vec::len), want }),
+            };
+            // Stored [out, in] (PyTorch); kept [in, out].
+            let w = tensor(format!("{prefix}.{l}.weight"), fi * fo)?;
+            params.extend((0..fi).flat_map(|i| (0..fo).map(move |o| w[o * fi + i])));
+            params.extend_from_slice(tensor(format!("{prefix}.{l}.bias"), fo)?);
+        }
+        Ok(Mlp { sizes, params })
+    };
+    let agent = ActorCritic { policy: mlp("policy", info.actions.len())?, value: mlp("value", 1)? };
+    Ok((agent, info))
+}
+
 /// The kept model as safetensors, weights in PyTorch's `[out, in]` layout.
 pub fn model_bytes(model: &ActorCritic, network: &NetworkConfig) -> Vec<u8> {
     let mut owned: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
@@ -260,4 +329,40 @@ fn learning_curve(curve: &[crate::checkpoint::CurvePoint]) -> (String, String, S
         ],
     );
     (csv, reward, diag)
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+
+    fn info() -> NetworkConfig {
+        NetworkConfig {
+            obs_dim: 9,
+            hidden: vec![5, 4],
+            actions: vec!["short", "flat", "long"],
+            window: 2,
+            features: vec!["a".into(), "b".into(), "c".into(), "d".into()],
+            layout: "",
+        }
+    }
+
+    #[test]
+    fn a_written_model_reads_back_as_the_same_networks() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let agent = ActorCritic::new(9, 3, &[5, 4], &mut rng);
+        let (back, read) = read_model(&model_bytes(&agent, &info())).unwrap();
+        assert_eq!(back, agent);
+        assert_eq!((read.obs_dim, read.window, read.actions.len()), (9, 2, 3));
+    }
+
+    #[test]
+    fn a_model_that_does_not_fit_its_description_is_refused() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let agent = ActorCritic::new(9, 3, &[6, 4], &mut rng);
+        let err = read_model(&model_bytes(&agent, &info())).unwrap_err().to_string();
+        assert!(err.starts_with("tensor policy.0.weight has 54 values; the network described needs 45"), "{err}");
+        assert!(read_model(b"junk").is_err());
+    }
 }

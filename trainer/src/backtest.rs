@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::env::{EnvConfig, SymbolMarket};
 use crate::ppo::ActorCritic;
@@ -29,7 +29,7 @@ pub struct Backtest {
 
 /// A fixed policy, walked by the same code as a model: a baseline anyone can check the
 /// accounting with (`skippy-trainer backtest --policy …`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FixedPolicy {
     /// Long every bar.
@@ -100,6 +100,7 @@ fn walk(
         start_ms: ts_ms.get(start).copied().unwrap_or_default(),
         wiped_out_ms: None,
     };
+    let cost = env.cost_per_unit();
     let mut position = 0i8;
     for t in start..end {
         // After losing the equity the walk stays flat: there is nothing left to trade.
@@ -107,7 +108,7 @@ fn walk(
             Some(_) => (0, 0.0),
             None => {
                 let to = decide(t, position);
-                (to, market.step_log_return(t, position, to, env.cost))
+                (to, market.step_log_return(t, position, to, cost))
             }
         };
         if crate::env::is_wiped_out(r) {
@@ -116,7 +117,7 @@ fn walk(
         out.strategy.push(r);
         out.positions.push(to as f64);
         let held = if t == start { 0 } else { 1 };
-        out.buy_and_hold.push(market.step_log_return(t, held, 1, env.cost));
+        out.buy_and_hold.push(market.step_log_return(t, held, 1, cost));
         out.ts_ms.push(ts_ms.get(t + 1).copied().unwrap_or_default());
         position = to;
     }

@@ -123,7 +123,7 @@ impl Dataset {
     pub fn load(spec: &TrainSpec, catalog: &Catalog) -> Result<Dataset, DatasetError> {
         let mut loaded = Vec::with_capacity(spec.symbols.len());
         for name in &spec.symbols {
-            loaded.push(catalog.load(name)?);
+            loaded.push(catalog.load_with(name, spec.data.on_duplicate)?);
         }
         Dataset::assemble(loaded, spec)
     }

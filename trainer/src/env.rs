@@ -32,8 +32,12 @@ pub struct EnvConfig {
     pub window: usize,
     /// Steps per episode before truncation.
     pub episode_len: usize,
-    /// Cost per unit of position change, as a fraction (fee plus half-spread; 5 bps = 0.0005).
+    /// Cost per unit of position change, as a fraction: the exchange's fee plus half the spread
+    /// (10 bps = 0.001, a taker fee on the shipped exchanges).
     pub cost: f64,
+    /// Slippage per unit of position change, in basis points: what a fill loses to the price
+    /// moving against it, on top of `cost` (0 by default).
+    pub slippage_bps: f64,
     /// Only flat and long positions.
     pub long_only: bool,
     /// Multiplier from log returns to rewards (100: rewards in percent), for the value scale.
@@ -42,11 +46,21 @@ pub struct EnvConfig {
 
 impl Default for EnvConfig {
     fn default() -> Self {
-        EnvConfig { window: 4, episode_len: 256, cost: 0.0005, long_only: false, reward_scale: 100.0 }
+        EnvConfig { window: 4, episode_len: 256, cost: 0.001, slippage_bps: 0.0, long_only: false, reward_scale: 100.0 }
     }
 }
 
 impl EnvConfig {
+    /// What one unit of position change costs, as a fraction: `cost` plus the slippage.
+    pub fn cost_per_unit(&self) -> f64 {
+        self.cost + self.slippage_bps * 1e-4
+    }
+
+    /// The same settings at a total cost of `bps` per unit traded (no separate slippage).
+    pub fn at_cost_bps(&self, bps: f64) -> EnvConfig {
+        EnvConfig { cost: bps * 1e-4, slippage_bps: 0.0, ..self.clone() }
+    }
+
     /// Number of discrete actions.
     pub fn n_actions(&self) -> usize {
         if self.long_only { 2 } else { 3 }
@@ -290,7 +304,7 @@ impl VecEnv {
             let s = self.state.envs[e];
             let m = &self.markets[s.symbol];
             let to = self.cfg.position(actions[e]);
-            let r = m.step_log_return(s.t, s.position, to, self.cfg.cost);
+            let r = m.step_log_return(s.t, s.position, to, self.cfg.cost_per_unit());
             out.log_returns[e] = r;
             out.rewards[e] = r as f32 * self.cfg.reward_scale;
             let next = EnvState { symbol: s.symbol, t: s.t + 1, steps: s.steps + 1, position: to };

@@ -48,8 +48,53 @@ pub struct EvaluationReport {
     pub portfolio: SegmentReport,
     /// Bars per year used to annualise.
     pub bars_per_year: f64,
-    /// Cost per unit of position change.
+    /// Cost per unit of position change (fee plus half-spread, a fraction).
     pub cost: f64,
+    /// Slippage per unit of position change, bps, on top of `cost`.
+    #[serde(default)]
+    pub slippage_bps: f64,
+    /// How every interval was drawn (the bootstrap and its block length rule).
+    #[serde(default)]
+    pub bootstrap: String,
+    /// The same policy walked again over the test bars at other costs (the walk is re-run, not
+    /// re-priced: a policy that sees its position reacts to what a trade costs).
+    #[serde(default)]
+    pub cost_sensitivity: Vec<CostSensitivity>,
+    /// Fixed policies on the same bars and costs, per symbol and for the portfolio: always short
+    /// and flat (buy-and-hold, always long, is beside every row already).
+    #[serde(default)]
+    pub baselines: Vec<Baseline>,
+}
+
+/// Total costs per unit traded (bps) at which every evaluation re-runs its test walk.
+pub const COST_SENSITIVITY_BPS: [f64; 5] = [0.0, 5.0, 10.0, 20.0, 40.0];
+
+/// The portfolio's test result at one cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostSensitivity {
+    /// Total cost per unit of position change, bps (no separate slippage).
+    pub cost_bps: f64,
+    /// The policy's annualised Sharpe.
+    pub sharpe: f64,
+    /// Its total return (fraction).
+    pub total_return: f64,
+    /// Buy-and-hold's Sharpe at that cost.
+    pub buy_and_hold_sharpe: f64,
+    /// Buy-and-hold's total return.
+    pub buy_and_hold_total_return: f64,
+}
+
+/// A fixed policy's result on the test bars of one symbol or of the portfolio.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// `short` or `flat`.
+    pub policy: backtest::FixedPolicy,
+    /// A symbol, or `portfolio`.
+    pub name: String,
+    /// Annualised Sharpe.
+    pub sharpe: f64,
+    /// Total return (fraction).
+    pub total_return: f64,
 }
 
 /// Which segment to walk.
@@ -86,7 +131,8 @@ pub fn bars_per_year(data: &Dataset) -> f64 {
     data.symbols.iter().map(|s| s.bars_per_year).fold(0.0, f64::max)
 }
 
-/// Scores `agent` once on the test segment of every symbol.
+/// Scores `agent` on the test segment of every symbol (then again at each cost of
+/// [`COST_SENSITIVITY_BPS`]).
 pub fn evaluate(
     agent: &ActorCritic,
     data: &Dataset,
@@ -94,7 +140,7 @@ pub fn evaluate(
     cfg: &EvaluationConfig,
     seed: u64,
 ) -> EvaluationReport {
-    report(&backtests(agent, data, env, Segment::Test), data, env, cfg, seed)
+    report(&|env: &EnvConfig| backtests(agent, data, env, Segment::Test), data, env, cfg, seed)
 }
 
 /// Scores a fixed policy on the test segment of every symbol, exactly as a model is scored.
@@ -105,16 +151,28 @@ pub fn evaluate_fixed(
     cfg: &EvaluationConfig,
     seed: u64,
 ) -> EvaluationReport {
-    let runs: Vec<Backtest> = data
-        .symbols
-        .iter()
-        .map(|s| backtest::run_fixed(policy, &s.market, s.segments.test.clone(), env, &s.bars.ts_ms))
-        .collect();
-    report(&runs, data, env, cfg, seed)
+    report(&|env: &EnvConfig| fixed_backtests(policy, data, env), data, env, cfg, seed)
 }
 
-/// The report of the test-segment walks `runs` (one per symbol of `data`).
-fn report(runs: &[Backtest], data: &Dataset, env: &EnvConfig, cfg: &EvaluationConfig, seed: u64) -> EvaluationReport {
+/// Walks a fixed policy over the test segment of every symbol.
+fn fixed_backtests(policy: backtest::FixedPolicy, data: &Dataset, env: &EnvConfig) -> Vec<Backtest> {
+    data.symbols
+        .iter()
+        .map(|s| backtest::run_fixed(policy, &s.market, s.segments.test.clone(), env, &s.bars.ts_ms))
+        .collect()
+}
+
+/// The report of a policy whose test-segment walks (one per symbol of `data`) at settings
+/// `env` are `walk(env)`.
+fn report(
+    walk: &dyn Fn(&EnvConfig) -> Vec<Backtest>,
+    data: &Dataset,
+    env: &EnvConfig,
+    cfg: &EvaluationConfig,
+    seed: u64,
+) -> EvaluationReport {
+    let runs = walk(env);
+    let runs = runs.as_slice();
     let bpy = bars_per_year(data);
     let eval_cfg = EvalConfig {
         bars_per_year: bpy,
@@ -133,7 +191,7 @@ fn report(runs: &[Backtest], data: &Dataset, env: &EnvConfig, cfg: &EvaluationCo
             let test = &s.segments.test;
             skippy_market::synthetic::INFORMED_THRESHOLDS
                 .iter()
-                .map(|k| m.informed_returns(test.start..test.end + 1, env.cost, k * env.cost))
+                .map(|k| m.informed_returns(test.start..test.end + 1, env.cost_per_unit(), k * env.cost_per_unit()))
                 .map(|r| skippy_eval::sharpe_ratio(&r, s.bars_per_year))
                 .fold(f64::NEG_INFINITY, f64::max)
         });
@@ -151,7 +209,51 @@ fn report(runs: &[Backtest], data: &Dataset, env: &EnvConfig, cfg: &EvaluationCo
     let ts = runs.first().map(|b| b.ts_ms.as_slice()).unwrap_or_default();
     let metrics = skippy_eval::evaluate_portfolio(&port, &legs, &eval_cfg);
     let portfolio = segment_report(metrics, &port, &port_bh, ts, &eval_cfg);
-    EvaluationReport { symbols, portfolio, bars_per_year: bpy, cost: env.cost }
+    let cost_sensitivity = COST_SENSITIVITY_BPS
+        .iter()
+        .map(|&bps| {
+            let runs = walk(&env.at_cost_bps(bps));
+            let (sharpe, total_return) = portfolio_figures(runs.iter().map(|b| b.strategy.as_slice()), bpy);
+            let (bh_sharpe, bh_return) = portfolio_figures(runs.iter().map(|b| b.buy_and_hold.as_slice()), bpy);
+            CostSensitivity {
+                cost_bps: bps,
+                sharpe,
+                total_return,
+                buy_and_hold_sharpe: bh_sharpe,
+                buy_and_hold_total_return: bh_return,
+            }
+        })
+        .collect();
+    let mut baselines = Vec::new();
+    for policy in [backtest::FixedPolicy::Short, backtest::FixedPolicy::Flat] {
+        let runs = fixed_backtests(policy, data, env);
+        for (s, run) in data.symbols.iter().zip(&runs) {
+            let (sharpe, total_return) = portfolio_figures(std::iter::once(run.strategy.as_slice()), s.bars_per_year);
+            baselines.push(Baseline { policy, name: s.bars.symbol.clone(), sharpe, total_return });
+        }
+        if runs.len() > 1 {
+            let (sharpe, total_return) = portfolio_figures(runs.iter().map(|b| b.strategy.as_slice()), bpy);
+            baselines.push(Baseline { policy, name: "portfolio".into(), sharpe, total_return });
+        }
+    }
+    EvaluationReport {
+        symbols,
+        portfolio,
+        bars_per_year: bpy,
+        cost: env.cost,
+        slippage_bps: env.slippage_bps,
+        bootstrap: skippy_eval::BOOTSTRAP_METHOD.to_string(),
+        cost_sensitivity,
+        baselines,
+    }
+}
+
+/// The annualised Sharpe and total return of the equal-weight portfolio of `legs`.
+fn portfolio_figures<'a>(legs: impl Iterator<Item = &'a [f64]>, bars_per_year: f64) -> (f64, f64) {
+    let legs: Vec<&[f64]> = legs.collect();
+    let returns = skippy_eval::portfolio_returns(&legs);
+    let total: f64 = returns.iter().sum();
+    (skippy_eval::sharpe_ratio(&returns, bars_per_year), total.exp_m1())
 }
 
 /// The report of one set of bars: the strategy's `strategy_m` (from its returns `strategy`)

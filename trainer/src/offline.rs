@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
+use skippy_market::DuplicatePolicy;
 use skippy_market::catalog::Catalog;
 use skippy_market::features::parse_feature_sets;
 use skippy_trainer::checkpoint::Checkpoint;
@@ -26,26 +27,38 @@ pub enum Command {
     Train(TrainArgs),
     /// Measure environment and end-to-end training throughput (env-steps/s).
     Bench(BenchArgs),
-    /// Walk a fixed policy (long, short or flat) over the test bars with the same backtest
-    /// and metrics as a trained model: a baseline anyone can check the accounting with.
+    /// Walk a fixed policy (long, short or flat), or a trained model, over the test bars with
+    /// the same backtest and metrics as a job's evaluation: a baseline anyone can check the
+    /// accounting with, and a model tried on other bars (a user's own file).
     Backtest(BacktestArgs),
 }
 
 /// `skippy-trainer backtest`'s flags.
 #[derive(Debug, clap::Args)]
 pub struct BacktestArgs {
-    /// The policy to walk.
-    #[arg(long, value_enum)]
-    policy: skippy_trainer::backtest::FixedPolicy,
+    /// The fixed policy to walk.
+    #[arg(long, value_enum, required_unless_present = "model", conflicts_with = "model")]
+    policy: Option<skippy_trainer::backtest::FixedPolicy>,
+    /// A trained model to walk instead: a run's output or downloaded artifacts directory
+    /// (`model.safetensors` and `spec.json`). Its features, window and settings come from its
+    /// spec; `--symbols` and `--set` change them.
+    #[arg(long, value_name = "DIR")]
+    model: Option<PathBuf>,
     /// Symbols, comma-separated (catalog names, e.g. BTC,ETH or SYN-EDGE).
     #[arg(long, value_delimiter = ',', required = true)]
     symbols: Vec<String>,
-    /// Feature sets, comma-separated (they set the warm-up, and so the split, as in training).
-    #[arg(long, default_value = "price")]
+    /// Feature sets, comma-separated (they set the warm-up, and so the split, as in training);
+    /// a model's own spec names them.
+    #[arg(long, default_value = "price", conflicts_with = "model")]
     features: String,
     /// Data directory with one CSV (or folder of CSVs) per symbol; default: the shipped sample bars.
     #[arg(long, env = "SKIPPY_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Rows of a data file (or files of one symbol) that give one bar time different values:
+    /// refuse them (the default), or keep the bar of the first or the last line (file). Sets
+    /// `data.on_duplicate`.
+    #[arg(long, value_name = "POLICY", value_parser = on_duplicate_parser())]
+    on_duplicate: Option<DuplicatePolicy>,
     /// Override any spec field, e.g. `--set env.cost=0`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
@@ -75,7 +88,13 @@ pub struct TrainArgs {
     /// Data directory with one CSV (or folder of CSVs) per symbol; default: the shipped sample bars.
     #[arg(long, env = "SKIPPY_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// A full job spec as JSON (other flags are ignored except --set, --out, --data-dir).
+    /// Rows of a data file (or files of one symbol) that give one bar time different values:
+    /// refuse them (the default), or keep the bar of the first or the last line (file). Sets
+    /// `data.on_duplicate`.
+    #[arg(long, value_name = "POLICY", value_parser = on_duplicate_parser())]
+    on_duplicate: Option<DuplicatePolicy>,
+    /// A full job spec as JSON (other flags are ignored except --set, --out, --data-dir,
+    /// --on-duplicate).
     #[arg(long)]
     spec: Option<PathBuf>,
     /// Override any spec field, e.g. `--set ppo.learning_rate=1e-4 --set env.cost=0.001`.
@@ -159,7 +178,38 @@ fn build_spec(args: &TrainArgs) -> anyhow::Result<TrainSpec> {
             spec
         }
     };
-    with_overrides(spec, &args.overrides)
+    with_overrides(with_on_duplicate(spec, args.on_duplicate), &args.overrides)
+}
+
+/// `--on-duplicate`'s values, named in `--help` and in the error for any other.
+fn on_duplicate_parser() -> impl clap::builder::TypedValueParser<Value = DuplicatePolicy> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(DuplicatePolicy::NAMES).try_map(|name| name.parse::<DuplicatePolicy>())
+}
+
+/// `spec` with `--on-duplicate` applied (before `--set`, which can still override it).
+fn with_on_duplicate(mut spec: TrainSpec, on_duplicate: Option<DuplicatePolicy>) -> TrainSpec {
+    if let Some(policy) = on_duplicate {
+        spec.data.on_duplicate = policy;
+    }
+    spec
+}
+
+/// Tells what loading did to the files beyond dropping exact duplicates: a banner line
+/// skipped, conflicting rows resolved by the duplicate policy.
+fn print_load_notes(data: &Dataset, spec: &TrainSpec) {
+    for s in &data.symbols {
+        if let Some(banner) = &s.report.banner {
+            eprintln!("  {}: skipped the line before the header: {banner:?}", s.bars.symbol);
+        }
+        if s.report.duplicates_resolved > 0 {
+            eprintln!(
+                "  {}: {} row(s) dropped for sharing a time with the row kept but not its values \
+                 (data.on_duplicate = {})",
+                s.bars.symbol, s.report.duplicates_resolved, spec.data.on_duplicate
+            );
+        }
+    }
 }
 
 /// `spec` with the `--set KEY=VALUE` overrides applied, validated.
@@ -214,23 +264,79 @@ impl Observer for Terminal {
 }
 
 fn backtest(args: BacktestArgs) -> anyhow::Result<ExitCode> {
-    let features = parse_feature_sets(&args.features)?;
-    let spec = with_overrides(TrainSpec::new(args.symbols.clone(), features, 1, 1), &args.overrides)?;
+    let model = args.model.as_deref().map(read_model_dir).transpose()?;
+    let spec = match &model {
+        Some((_, spec)) => TrainSpec { symbols: args.symbols.clone(), ..spec.clone() },
+        None => TrainSpec::new(args.symbols.clone(), parse_feature_sets(&args.features)?, 1, 1),
+    };
+    let spec = with_overrides(with_on_duplicate(spec, args.on_duplicate), &args.overrides)?;
     let catalog = Catalog::open_or_embedded(args.data_dir.as_deref())?;
     let data = Dataset::load(&spec, &catalog)?;
-    let evaluation =
-        skippy_trainer::evaluation::evaluate_fixed(args.policy, &data, &spec.env, &spec.evaluation, spec.seed);
+    print_load_notes(&data, &spec);
+    let (evaluation, label) = match (&model, args.policy) {
+        (Some(((agent, info), _)), _) => {
+            let dir = args.model.as_deref().unwrap_or(std::path::Path::new("")).display();
+            if info.features != data.feature_names || info.obs_dim != agent.obs_dim() {
+                bail!(
+                    "the model in {dir} reads the features {:?}; these bars give {:?} (microstructure columns \
+                     depend on the data having trade counts and taker volumes)",
+                    info.features,
+                    data.feature_names
+                );
+            }
+            let want = data.symbols.first().map_or(0, |s| s.market.obs_dim(spec.env.window));
+            if want != agent.obs_dim() || agent.n_actions() != spec.env.n_actions() {
+                bail!(
+                    "the model in {dir} takes {} inputs and {} actions; with env.window = {} and env.long_only = {} \
+                     these bars give {want} inputs and {} actions",
+                    agent.obs_dim(),
+                    agent.n_actions(),
+                    spec.env.window,
+                    spec.env.long_only,
+                    spec.env.n_actions()
+                );
+            }
+            let evaluation = skippy_trainer::evaluation::evaluate(agent, &data, &spec.env, &spec.evaluation, spec.seed);
+            (evaluation, "model".to_string())
+        }
+        (None, Some(policy)) => {
+            let evaluation =
+                skippy_trainer::evaluation::evaluate_fixed(policy, &data, &spec.env, &spec.evaluation, spec.seed);
+            (evaluation, serde_json::to_value(policy)?.as_str().unwrap_or("fixed").to_string())
+        }
+        (None, None) => bail!("name a --policy or a --model"),
+    };
     if args.json {
-        let out = serde_json::json!({"policy": args.policy, "spec": spec, "evaluation": evaluation});
+        let out = serde_json::json!({
+            "policy": args.policy,
+            "model": args.model,
+            "spec": spec,
+            "evaluation": evaluation,
+        });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        let policy = serde_json::to_value(args.policy)?;
-        let policy = policy.as_str().unwrap_or("fixed");
-        println!("fixed policy {policy} on {}, scored on the test bars as a model is:", spec.symbols.join(", "));
-        print!("{}", report::labelled_table(&evaluation, policy));
+        let what = match &args.model {
+            Some(dir) => format!("the model in {}", dir.display()),
+            None => format!("fixed policy {label}"),
+        };
+        println!("{what} on {}, scored on the test bars as a job's model is:", spec.symbols.join(", "));
+        print!("{}", report::labelled_table(&evaluation, &label));
         println!("total log return of the portfolio: {:+.6}", evaluation.portfolio.strategy.total_log_return);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A trained model's networks and spec, from a run's output directory.
+fn read_model_dir(
+    dir: &std::path::Path,
+) -> anyhow::Result<((skippy_trainer::ppo::ActorCritic, artifacts::ModelInfo), TrainSpec)> {
+    let path = dir.join(artifacts::names::MODEL);
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let model = artifacts::read_model(&bytes).with_context(|| format!("{}", path.display()))?;
+    let path = dir.join(artifacts::names::SPEC);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let spec: TrainSpec = serde_json::from_str(&text).with_context(|| format!("{} is not a spec", path.display()))?;
+    Ok((model, spec))
 }
 
 fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
@@ -256,6 +362,7 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
             if left_out > 0 { format!(", {left_out} at times another symbol lacks left out") } else { String::new() }
         );
     }
+    print_load_notes(&data, &spec);
     if let Some(s) = data.symbols.first() {
         eprintln!(
             "  {} shared bar times: train {} / validation {} / test {} bars, embargo {}",

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use skippy_eval::Metrics;
 
+use crate::backtest::FixedPolicy;
 use crate::evaluation::{EvaluationReport, SegmentReport};
 
 /// The metrics table printed at the end of a run.
@@ -46,13 +47,55 @@ pub fn labelled_table(report: &EvaluationReport, strategy: &str) -> String {
             if d.significant { "significant" } else { "not significant" }
         );
     }
-    let _ = writeln!(
-        out,
-        "annualised over {:.0} bars/year; costs {:.1} bps per unit of position change",
-        report.bars_per_year,
-        report.cost * 1e4
-    );
+    if !report.baselines.is_empty() {
+        let _ = writeln!(out, "{:<22} {:>8} {:>9}", "fixed policies", "Sharpe", "return");
+        for b in &report.baselines {
+            let policy = match b.policy {
+                FixedPolicy::Long => "always long",
+                FixedPolicy::Short => "always short",
+                FixedPolicy::Flat => "flat",
+            };
+            let _ = writeln!(
+                out,
+                "{:<22} {:>+8.2} {:>+8.1}%",
+                format!("{} {policy}", b.name),
+                b.sharpe,
+                b.total_return * 100.0
+            );
+        }
+    }
+    if !report.cost_sensitivity.is_empty() {
+        let _ = writeln!(
+            out,
+            "{:<22} {:>8} {:>9} {:>13} {:>9}",
+            "cost per unit traded", "Sharpe", "return", "buy-and-hold", "return"
+        );
+        for c in &report.cost_sensitivity {
+            let _ = writeln!(
+                out,
+                "{:<22} {:>+8.2} {:>+8.1}% {:>+13.2} {:>+8.1}%",
+                format!("  {:.0} bps", c.cost_bps),
+                c.sharpe,
+                c.total_return * 100.0,
+                c.buy_and_hold_sharpe,
+                c.buy_and_hold_total_return * 100.0
+            );
+        }
+    }
+    let _ = writeln!(out, "{}", header(report));
     out
+}
+
+/// What the figures assume: annualisation, costs, how the intervals were drawn.
+pub fn header(report: &EvaluationReport) -> String {
+    let method = if report.bootstrap.is_empty() { "bootstrap" } else { report.bootstrap.as_str() };
+    format!(
+        "annualised over {:.0} bars/year; costs {:.1} bps per unit of position change + {:.1} bps slippage; \
+         intervals: {method}",
+        report.bars_per_year,
+        report.cost * 1e4,
+        report.slippage_bps
+    )
 }
 
 fn row(out: &mut String, name: &str, m: &Metrics) {

@@ -1,6 +1,7 @@
 //! What a training job is asked to do: the spec, with every default resolved and recorded.
 
 use serde::{Deserialize, Serialize};
+use skippy_market::DuplicatePolicy;
 use skippy_market::features::FeatureSet;
 
 use crate::env::EnvConfig;
@@ -30,6 +31,19 @@ pub struct TrainSpec {
     /// Validation and evaluation settings.
     #[serde(default)]
     pub evaluation: EvaluationConfig,
+    /// How the symbols' data files are read.
+    #[serde(default)]
+    pub data: DataConfig,
+}
+
+/// Choices about the data files that the files cannot make themselves.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataConfig {
+    /// Rows of a file (or files of one symbol) that give one bar time different values:
+    /// `refuse` (the default: the load fails, naming the lines), `keep-first` or `keep-last`
+    /// (the earlier or later line of the file; the earlier or later file in path order).
+    pub on_duplicate: DuplicatePolicy,
 }
 
 /// Fractions of each symbol's usable bars, in time order: train, then validation, then test,
@@ -121,6 +135,7 @@ impl TrainSpec {
             env: EnvConfig::default(),
             split: SplitConfig::default(),
             evaluation: EvaluationConfig::default(),
+            data: DataConfig::default(),
         }
     }
 
@@ -185,6 +200,12 @@ impl TrainSpec {
         range((1..=1_000_000).contains(&e.episode_len), "env.episode_len", e.episode_len, "1..=1000000")?;
         range(e.cost.is_finite() && (0.0..0.1).contains(&e.cost), "env.cost", e.cost, "in [0, 0.1)")?;
         range(
+            e.slippage_bps.is_finite() && (0.0..1000.0).contains(&e.slippage_bps),
+            "env.slippage_bps",
+            e.slippage_bps,
+            "in [0, 1000)",
+        )?;
+        range(
             e.reward_scale.is_finite() && e.reward_scale > 0.0 && e.reward_scale <= 1e6,
             "env.reward_scale",
             e.reward_scale,
@@ -211,5 +232,37 @@ impl TrainSpec {
         )?;
         range(v.level > 0.5 && v.level < 1.0, "evaluation.level", v.level, "in (0.5, 1)")?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn btc() -> TrainSpec {
+        TrainSpec::new(vec!["BTC".into()], vec![FeatureSet::Price], 1000, 1)
+    }
+
+    #[test]
+    fn the_duplicate_policy_is_set_by_override_and_a_bad_one_names_the_choices() {
+        assert_eq!(btc().data.on_duplicate, DuplicatePolicy::Refuse);
+        let spec = btc().with_overrides([("data.on_duplicate", "keep-last")]).expect("a known policy");
+        assert_eq!(spec.data.on_duplicate, DuplicatePolicy::KeepLast);
+        assert_eq!(serde_json::to_value(&spec).expect("serialises")["data"]["on_duplicate"], "keep-last");
+        let err = btc().with_overrides([("data.on_duplicate", "bogus")]).expect_err("no such policy");
+        assert_eq!(
+            err.to_string(),
+            "override data.on_duplicate: unknown variant `bogus`, expected one of `refuse`, `keep-first`, `keep-last`"
+        );
+        let err = btc().with_overrides([("data.colour", "red")]).expect_err("no such field");
+        assert_eq!(err.to_string(), "override data.colour: unknown field \"colour\"; known fields here: on_duplicate");
+    }
+
+    #[test]
+    fn a_spec_recorded_before_the_data_section_reads_with_the_default_policy() {
+        let mut json = serde_json::to_value(btc()).expect("serialises");
+        json.as_object_mut().expect("an object").remove("data");
+        let spec: TrainSpec = serde_json::from_value(json).expect("reads without `data`");
+        assert_eq!(spec, btc());
     }
 }

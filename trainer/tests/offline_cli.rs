@@ -209,6 +209,21 @@ fn a_small_run_writes_every_artifact_and_prints_the_out_of_sample_table() {
     let embedded: Value =
         serde_json::from_str(metadata["network"].as_str().expect("network config in the metadata")).unwrap();
     assert_eq!(embedded, network, "the model's metadata and network.json agree");
+
+    // `backtest --model` walks the stored model.safetensors again: on the job's own bars it
+    // reproduces the job's evaluation exactly; it walks any other bars of the same interval.
+    let dir = out.to_str().unwrap();
+    let out = scratch.run(&["backtest", "--model", dir, "--symbols", "SYN-EDGE", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let walked: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(walked["evaluation"], metrics["evaluation"], "the same walk, the same figures");
+    let out = scratch.run(&["backtest", "--model", dir, "--symbols", "SYN-RW"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("SYN-RW model") && text.contains("SYN-RW buy-and-hold"), "{text}");
+    // A model fed another window is refused, saying what it takes.
+    let out = scratch.run(&["backtest", "--model", dir, "--symbols", "SYN-EDGE", "--set", "env.window=8"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("takes 33 inputs") && err.contains("give 65 inputs"), "{err}");
 }
 
 #[test]
@@ -335,6 +350,67 @@ fn a_broken_csv_is_refused_naming_the_file_and_line() {
     assert_contains(&stderr, &["BAD.csv:3", "high 0.5 is below low 2"]);
 }
 
+/// A CryptoDataDownload-style file of `bars` half-hourly bars from 2020-01-01: a banner line,
+/// the header on line 2, bar `k` on line `k + 3`, and then, on line `dup + 4`, a second row
+/// for bar `dup`'s time with another close (later bars one line further down).
+fn banner_file_with_a_conflicting_duplicate(bars: usize, dup: usize) -> String {
+    let mut text = String::from("https://www.CryptoDataDownload.com\nunix,date,symbol,open,high,low,close,Volume\n");
+    let start = 1_577_836_800; // 2020-01-01T00:00:00Z
+    for k in 0..bars {
+        let price = |i: usize| 100.0 + 10.0 * (i as f64 / 17.0).sin() + 0.01 * i as f64;
+        let (open, close) = (price(k), price(k + 1));
+        let (high, low) = (open.max(close) + 0.5, open.min(close) - 0.5);
+        let unix = start + 1800 * k;
+        text.push_str(&format!("{unix},,CDD/USD,{open},{high},{low},{close},10\n"));
+        if k == dup {
+            text.push_str(&format!("{unix},,CDD/USD,{open},{high},{low},{},10\n", (open + close) / 2.0));
+        }
+    }
+    text
+}
+
+#[test]
+fn a_downloaded_file_with_a_banner_and_a_conflicting_duplicate_is_refused_then_kept_last() {
+    let scratch = Scratch::new();
+    let data = scratch.path("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("CDD.csv"), banner_file_with_a_conflicting_duplicate(1500, 100)).unwrap();
+    let mut args = vec!["--symbols", "CDD", "--data-dir", utf8(&data)];
+    args.extend_from_slice(&SMALL);
+
+    let stderr = scratch.train_refused(&args);
+    assert_contains(
+        &stderr,
+        &["CDD.csv: 1 timestamp appears twice with different values: 2020-01-03T02:00:00Z on lines 103 and 104; \
+             pass --on-duplicate keep-first or keep-last (data.on_duplicate) to accept them"],
+    );
+
+    let bogus = scratch.train_refused(&[args.as_slice(), &["--set", "data.on_duplicate=bogus"]].concat());
+    assert_contains(
+        &bogus,
+        &["override data.on_duplicate: unknown variant `bogus`, expected one of `refuse`, `keep-first`, `keep-last`"],
+    );
+    let usage = scratch.train("usage", &[args.as_slice(), &["--on-duplicate", "bogus"]].concat());
+    let usage_err = String::from_utf8_lossy(&usage.stderr);
+    assert_eq!(usage.status.code(), Some(2), "{usage_err}");
+    assert_contains(&usage_err, &["bogus", "refuse", "keep-first", "keep-last"]);
+
+    args.extend_from_slice(&["--on-duplicate", "keep-last"]);
+    let output = scratch.train("run", &args);
+    assert_success(&output, &args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_contains(
+        &stderr,
+        &[
+            "CDD: 1500 bars",
+            "CDD: skipped the line before the header: \"https://www.CryptoDataDownload.com\"",
+            "CDD: 1 row(s) dropped for sharing a time with the row kept but not its values (data.on_duplicate = keep-last)",
+        ],
+    );
+    let spec = read_json(&scratch.path("run").join("spec.json"));
+    assert_eq!(spec["data"]["on_duplicate"], "keep-last", "{spec}");
+}
+
 #[test]
 fn a_missing_data_directory_is_refused() {
     let scratch = Scratch::new();
@@ -422,6 +498,29 @@ fn fixed_policies_check_the_accounting_long_plus_short_loses_without_costs() {
     assert_eq!(long["portfolio"]["strategy"]["exposure"], 1.0);
     assert_eq!(short["portfolio"]["strategy"]["exposure"], 1.0, "a short book is fully exposed, not flat");
     assert_eq!(flat["portfolio"]["strategy"]["trades"], 0);
+
+    // Every evaluation re-runs its walk at 0, 5, 10, 20 and 40 bps; the row at the default cost
+    // (10 bps) is the headline, and a policy that trades pays more the more a trade costs.
+    let priced = fixed_policy(&scratch, "short", &[]);
+    let costs = priced["cost_sensitivity"].as_array().expect("a cost-sensitivity table");
+    let bps: Vec<f64> = costs.iter().map(|c| c["cost_bps"].as_f64().unwrap()).collect();
+    assert_eq!(bps, [0.0, 5.0, 10.0, 20.0, 40.0]);
+    assert_eq!(priced["cost"], 0.001, "10 bps by default");
+    assert_eq!(costs[2]["total_return"], priced["portfolio"]["strategy"]["total_return"]);
+    assert_eq!(costs[0]["total_return"], short["portfolio"]["strategy"]["total_return"], "0 bps is env.cost=0");
+    let returns: Vec<f64> = costs.iter().map(|c| c["total_return"].as_f64().unwrap()).collect();
+    assert!(returns.windows(2).all(|w| w[1] < w[0]), "{returns:?}");
+    // Always short and flat sit beside every result, per symbol and for the portfolio.
+    let baseline = |policy: &str, name: &str| {
+        long["baselines"].as_array().unwrap().iter().find(|b| b["policy"] == policy && b["name"] == name).cloned()
+    };
+    let short_btc = baseline("short", "BTC").expect("always short on BTC");
+    assert_eq!(short_btc["total_return"], short["symbols"]["BTC"]["strategy"]["total_return"]);
+    assert_eq!(baseline("flat", "portfolio").expect("flat")["total_return"], 0.0);
+    // Slippage adds to the cost per unit traded.
+    let slipped = fixed_policy(&scratch, "short", &["--set", "env.cost=0", "--set", "env.slippage_bps=10"]);
+    assert_eq!(slipped["portfolio"]["strategy"]["total_return"], priced["portfolio"]["strategy"]["total_return"]);
+    assert_eq!(slipped["slippage_bps"], 10.0);
 
     // The table names the policy; a policy that does not exist is a usage error naming the choices.
     let out = scratch.run(&["backtest", "--policy", "short", "--symbols", "BTC"]);

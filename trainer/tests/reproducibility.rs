@@ -27,7 +27,7 @@ impl Observer for StopAfter {
 }
 
 fn spec(seed: u64) -> TrainSpec {
-    let mut spec = TrainSpec::new(vec!["SYN-EDGE".into(), "BTC".into()], vec![FeatureSet::Price], 12 * 1024, seed);
+    let mut spec = TrainSpec::new(vec!["SYN-EDGE".into(), "SYN-RW".into()], vec![FeatureSet::Price], 12 * 1024, seed);
     spec.ppo.n_steps = 512;
     spec.ppo.n_envs = 2;
     spec.evaluation.validations = 4;

@@ -11,9 +11,13 @@
 //!   Sharpe with its bootstrap interval, Sortino, drawdown, returns,
 //!   turnover, hit rate, trades, exposure), buy-and-hold, the equal-weight
 //!   portfolio and the equity curve; [`EvalConfig`] holds the knobs.
-//! - [`bootstrap`]: the seeded moving-block bootstrap behind every interval:
-//!   the percentile interval of one Sharpe ratio and the paired interval of the
-//!   difference of two Sharpe ratios on the same bars ([`Comparison`]).
+//! - [`bootstrap`]: the seeded stationary bootstrap behind every interval
+//!   ([`BOOTSTRAP_METHOD`]: random-length blocks that wrap around the end of
+//!   the series, their mean length chosen from the data by the Politis–White
+//!   rule, [`politis_white_block_len`]): the percentile interval of one Sharpe
+//!   ratio and the paired interval of the difference of two Sharpe ratios on
+//!   the same bars ([`Comparison`]). Every [`Interval`] records the mean block
+//!   length it was built with.
 //! - [`plot`]: self-contained SVG line charts (equity curves, learning curves)
 //!   returned as strings for the caller to write.
 //! - `stats` (private): moments, the Sharpe ratio and the rules that keep
@@ -57,13 +61,16 @@
 //!   [`Interval`] or [`Comparison`] is finite, so reports always serialise
 //!   to JSON.
 //! - Same inputs and same [`EvalConfig::seed`] give bit-identical results.
+//! - A bootstrap allocates once per interval, never per resample.
 
 pub mod bootstrap;
 pub mod metrics;
 pub mod plot;
 mod stats;
 
-pub use bootstrap::{Comparison, is_significant, paired_sharpe_difference, sharpe_interval};
+pub use bootstrap::{
+    BOOTSTRAP_METHOD, Comparison, is_significant, paired_sharpe_difference, politis_white_block_len, sharpe_interval,
+};
 pub use metrics::{
     DEFAULT_BOOTSTRAP_SAMPLES, DEFAULT_LEVEL, EvalConfig, Interval, MAX_BOOTSTRAP_SAMPLES, Metrics, SECONDS_PER_YEAR,
     buy_and_hold, equity_curve, evaluate, evaluate_portfolio, portfolio_returns, sharpe_ratio,
@@ -96,7 +103,8 @@ pub enum EvalError {
     /// [`EvalConfig::bootstrap_samples`] is above [`MAX_BOOTSTRAP_SAMPLES`].
     #[error("bootstrap_samples must be at most {max}, got {0}", max = MAX_BOOTSTRAP_SAMPLES)]
     TooManyBootstrapSamples(usize),
-    /// [`EvalConfig::block_len`] is `Some(0)`; a block holds at least one bar.
-    #[error("block_len must be at least 1 bar, got 0")]
-    ZeroBlockLength,
+    /// [`EvalConfig::block_len`] is set to a mean block length that is not a
+    /// finite number of at least 1 bar (`Some(0.0)`, say).
+    #[error("block_len must be a finite mean length of at least 1 bar, got {0}")]
+    InvalidBlockLength(f64),
 }

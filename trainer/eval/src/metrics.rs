@@ -44,6 +44,12 @@ pub struct Interval {
     pub hi: f64,
     /// Confidence level the interval was built for, e.g. 0.95 for a 95% interval.
     pub level: f64,
+    /// Mean block length in bars of the stationary bootstrap behind the interval (see
+    /// [`bootstrap::BOOTSTRAP_METHOD`]): the Politis–White choice for the data, or
+    /// [`EvalConfig::block_len`] when set. At least 1 (1 for fewer than two bars, where nothing
+    /// is resampled); 0 only in results written before the length was recorded.
+    #[serde(default)]
+    pub block_len: f64,
 }
 
 impl Interval {
@@ -74,10 +80,12 @@ pub struct EvalConfig {
     /// [`DEFAULT_BOOTSTRAP_SAMPLES`]); 0 falls back to the default and more
     /// than [`MAX_BOOTSTRAP_SAMPLES`] counts as that many.
     pub bootstrap_samples: usize,
-    /// Length in bars of each bootstrap block. `None` picks `ceil(n^(1/3))`
-    /// for a series of `n` bars; `Some(0)` counts as 1 and a length above `n`
+    /// Mean length in bars of the stationary bootstrap's blocks (it need not be
+    /// a whole number). `None` (the default) chooses it from the data by the
+    /// Politis–White rule (see [`bootstrap::politis_white_block_len`]); a fixed
+    /// length below 1 (or NaN) counts as 1 and one above the series' `n` bars
     /// as `n`.
-    pub block_len: Option<usize>,
+    pub block_len: Option<f64>,
     /// Confidence level of the intervals, strictly between 0 and 1 (default
     /// [`DEFAULT_LEVEL`]); anything else falls back to the default.
     pub level: f64,
@@ -117,7 +125,7 @@ impl EvalConfig {
     /// # Errors
     /// The first invalid field: [`EvalError::InvalidBarsPerYear`],
     /// [`EvalError::ZeroBootstrapSamples`],
-    /// [`EvalError::TooManyBootstrapSamples`], [`EvalError::ZeroBlockLength`] or
+    /// [`EvalError::TooManyBootstrapSamples`], [`EvalError::InvalidBlockLength`] or
     /// [`EvalError::InvalidLevel`].
     pub fn validate(&self) -> Result<(), EvalError> {
         if !(self.bars_per_year.is_finite() && self.bars_per_year > 0.0) {
@@ -129,8 +137,8 @@ impl EvalConfig {
         if self.bootstrap_samples > MAX_BOOTSTRAP_SAMPLES {
             return Err(EvalError::TooManyBootstrapSamples(self.bootstrap_samples));
         }
-        if self.block_len == Some(0) {
-            return Err(EvalError::ZeroBlockLength);
+        if let Some(b) = self.block_len.filter(|b| !(b.is_finite() && *b >= 1.0)) {
+            return Err(EvalError::InvalidBlockLength(b));
         }
         if !(self.level > 0.0 && self.level < 1.0) {
             return Err(EvalError::InvalidLevel(self.level));
@@ -157,27 +165,12 @@ impl EvalConfig {
         if self.level > 0.0 && self.level < 1.0 { self.level } else { DEFAULT_LEVEL }
     }
 
-    /// The block length actually used for a series of `n >= 1` bars (see
-    /// [`Self::block_len`]); always in `1..=n`.
-    pub(crate) fn block_len_for(&self, n: usize) -> usize {
-        let wanted = match self.block_len {
-            Some(b) => b,
-            None => ceil_cube_root(n),
-        };
-        wanted.clamp(1, n.max(1))
+    /// The fixed mean block length actually used for a series of `n` bars, if
+    /// [`Self::block_len`] sets one: in `[1, max(n, 1)]`, NaN counting as 1.
+    pub(crate) fn fixed_block_len(&self, n: usize) -> Option<f64> {
+        let b = self.block_len?;
+        Some(if b.is_nan() { 1.0 } else { b.clamp(1.0, n.max(1) as f64) })
     }
-}
-
-/// The smallest `b` with `b³ >= n`.
-fn ceil_cube_root(n: usize) -> usize {
-    let mut b = (n as f64).cbrt().floor() as usize;
-    while b.saturating_mul(b).saturating_mul(b) < n {
-        b += 1;
-    }
-    while b > 1 && (b - 1).saturating_mul(b - 1).saturating_mul(b - 1) >= n {
-        b -= 1;
-    }
-    b
 }
 
 /// The out-of-sample report of one return series, as written to `results.json`.
@@ -189,7 +182,7 @@ pub struct Metrics {
     /// log returns × sqrt(bars per year), with no risk-free rate. 0 when the
     /// returns do not vary (a flat policy) or there are fewer than two bars.
     pub sharpe: f64,
-    /// Moving-block bootstrap percentile interval of [`Self::sharpe`] (see
+    /// Stationary-bootstrap percentile interval of [`Self::sharpe`] (see
     /// [`bootstrap::sharpe_interval`]); [`bootstrap::is_significant`] tells
     /// whether it excludes 0.
     pub sharpe_ci: Interval,
@@ -349,7 +342,7 @@ pub fn evaluate_portfolio(log_returns: &[f64], legs: &[&[f64]], cfg: &EvalConfig
 fn empty_metrics(cfg: &EvalConfig) -> Metrics {
     Metrics {
         sharpe: 0.0,
-        sharpe_ci: Interval { lo: 0.0, hi: 0.0, level: cfg.resolved_level() },
+        sharpe_ci: Interval { lo: 0.0, hi: 0.0, level: cfg.resolved_level(), block_len: 1.0 },
         sortino: 0.0,
         max_drawdown: 0.0,
         total_return: 0.0,
@@ -429,6 +422,7 @@ mod tests {
             m.sharpe_ci.lo,
             m.sharpe_ci.hi,
             m.sharpe_ci.level,
+            m.sharpe_ci.block_len,
             m.sortino,
             m.max_drawdown,
             m.total_return,
@@ -525,10 +519,13 @@ mod tests {
         let m = evaluate(&r, &p, &cfg());
         assert!(all_finite(&m), "{m:?}");
         assert!(serde_json::to_string(&m).is_ok());
-        let bad = EvalConfig { bars_per_year: f64::NAN, level: 7.0, bootstrap_samples: 0, block_len: Some(0), seed: 1 };
-        let m = evaluate(&[0.01, -0.02, 0.03], &[1.0; 3], &bad);
-        assert!(all_finite(&m));
-        assert_eq!(m.sharpe_ci.level, 0.95);
+        for block_len in [Some(0.0), Some(f64::NAN), Some(f64::INFINITY), Some(-3.0), None] {
+            let bad = EvalConfig { bars_per_year: f64::NAN, level: 7.0, bootstrap_samples: 0, block_len, seed: 1 };
+            let m = evaluate(&[0.01, -0.02, 0.03], &[1.0; 3], &bad);
+            assert!(all_finite(&m), "{block_len:?}: {m:?}");
+            assert_eq!(m.sharpe_ci.level, 0.95);
+            assert!((1.0..=3.0).contains(&m.sharpe_ci.block_len), "{block_len:?}: {m:?}");
+        }
     }
 
     #[test]
@@ -583,23 +580,30 @@ mod tests {
         assert_eq!(EvalConfig::new(-1.0).validate(), Err(EvalError::InvalidBarsPerYear(-1.0)));
         let c = EvalConfig { level: 1.0, ..EvalConfig::new(365.0) };
         assert_eq!(c.validate(), Err(EvalError::InvalidLevel(1.0)));
-        let c = EvalConfig { block_len: Some(0), ..EvalConfig::new(365.0) };
-        assert_eq!(c.validate(), Err(EvalError::ZeroBlockLength));
+        let c = EvalConfig { block_len: Some(0.0), ..EvalConfig::new(365.0) };
+        assert_eq!(c.validate(), Err(EvalError::InvalidBlockLength(0.0)));
+        let c = EvalConfig { block_len: Some(0.5), ..EvalConfig::new(365.0) };
+        assert_eq!(c.validate(), Err(EvalError::InvalidBlockLength(0.5)));
+        let c = EvalConfig { block_len: Some(f64::INFINITY), ..EvalConfig::new(365.0) };
+        assert_eq!(c.validate(), Err(EvalError::InvalidBlockLength(f64::INFINITY)));
+        let c = EvalConfig { block_len: Some(f64::NAN), ..EvalConfig::new(365.0) };
+        assert!(matches!(c.validate(), Err(EvalError::InvalidBlockLength(b)) if b.is_nan()));
+        assert_eq!(EvalConfig { block_len: Some(7.5), ..EvalConfig::new(365.0) }.validate(), Ok(()));
         let c = EvalConfig { bootstrap_samples: usize::MAX, ..EvalConfig::new(365.0) };
         assert_eq!(c.validate(), Err(EvalError::TooManyBootstrapSamples(usize::MAX)));
         assert_eq!(c.samples(), MAX_BOOTSTRAP_SAMPLES);
     }
 
     #[test]
-    fn automatic_block_length_is_the_ceiling_of_the_cube_root() {
+    fn a_fixed_block_length_is_clamped_to_the_series() {
         let c = EvalConfig::new(1.0);
-        assert_eq!(c.block_len_for(1), 1);
-        assert_eq!(c.block_len_for(8), 2);
-        assert_eq!(c.block_len_for(9), 3);
-        assert_eq!(c.block_len_for(1000), 10);
-        assert_eq!(c.block_len_for(1001), 11);
-        assert_eq!(c.block_len_for(5000), 18);
-        let fixed = EvalConfig { block_len: Some(50), ..c };
-        assert_eq!(fixed.block_len_for(20), 20);
+        assert_eq!(c.fixed_block_len(100), None, "None leaves the choice to Politis–White");
+        let fixed = |b| EvalConfig { block_len: Some(b), ..c };
+        assert_eq!(fixed(7.5).fixed_block_len(100), Some(7.5));
+        assert_eq!(fixed(50.0).fixed_block_len(20), Some(20.0));
+        assert_eq!(fixed(f64::INFINITY).fixed_block_len(20), Some(20.0));
+        assert_eq!(fixed(0.0).fixed_block_len(20), Some(1.0));
+        assert_eq!(fixed(f64::NAN).fixed_block_len(20), Some(1.0));
+        assert_eq!(fixed(5.0).fixed_block_len(0), Some(1.0));
     }
 }

@@ -101,12 +101,25 @@ pub struct LoadReport {
     pub files: Vec<String>,
     /// Rows read (data rows, excluding comments and header).
     pub rows_read: usize,
-    /// Exact duplicate rows dropped.
+    /// Rows dropped because the bar kept for their time has exactly the same values.
     pub duplicates_dropped: usize,
+    /// Rows dropped because another row for the same time, with different values, was kept
+    /// under [`DuplicatePolicy::KeepFirst`] or [`DuplicatePolicy::KeepLast`] (the default
+    /// policy refuses such a file instead). `rows_read` = bars + `duplicates_dropped` + this.
+    ///
+    /// [`DuplicatePolicy::KeepFirst`]: crate::csv_loader::DuplicatePolicy::KeepFirst
+    /// [`DuplicatePolicy::KeepLast`]: crate::csv_loader::DuplicatePolicy::KeepLast
+    #[serde(default)]
+    pub duplicates_resolved: usize,
     /// True when the file was newest-first and was reversed.
     pub reversed: bool,
     /// Holes in the bar grid.
     pub gaps: Vec<Gap>,
+    /// The line skipped before the header, as sites such as CryptoDataDownload put one
+    /// (`https://www.CryptoDataDownload.com`), cut to 200 characters; of the first file that
+    /// had one when several were merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub banner: Option<String>,
     /// Hex SHA-256 over the loaded bars (a data fingerprint for manifests).
     pub fingerprint: String,
 }

@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::csv_loader::{self, LoadError};
+use crate::csv_loader::{self, DuplicatePolicy, LoadError};
 use crate::{BarSeries, LoadReport};
 
 /// The synthetic symbols every catalog offers.
@@ -184,20 +184,32 @@ impl Catalog {
     }
 
     /// Reads, validates and (when there are several files) merges the bars of `symbol`, whose
-    /// case does not matter. Files win over a synthetic market of the same name.
+    /// case does not matter, refusing bars that rows or files disagree about. Files win over a
+    /// synthetic market of the same name.
     pub fn load(&self, symbol: &str) -> Result<(BarSeries, LoadReport), CatalogError> {
+        self.load_with(symbol, DuplicatePolicy::Refuse)
+    }
+
+    /// [`Catalog::load`] with bars that rows of a file, or its files, disagree about handled by
+    /// `on_duplicate` (files are merged in path order: `keep-first` keeps the bar of the file
+    /// whose path sorts first).
+    pub fn load_with(
+        &self,
+        symbol: &str,
+        on_duplicate: DuplicatePolicy,
+    ) -> Result<(BarSeries, LoadReport), CatalogError> {
         let key = symbol.trim().to_uppercase();
         if let Some(files) = self.files.get(&key) {
             let parts = files
                 .iter()
                 .map(|file| match file {
-                    DataFile::Embedded { name, text } => csv_loader::parse_csv(text, name, &key),
-                    DataFile::Path(path) => csv_loader::load_csv(path, &key),
+                    DataFile::Embedded { name, text } => csv_loader::parse_csv_with(text, name, &key, on_duplicate),
+                    DataFile::Path(path) => csv_loader::load_csv_with(path, &key, on_duplicate),
                 })
                 .collect::<Result<Vec<_>, LoadError>>()?;
             return match <[_; 1]>::try_from(parts) {
                 Ok([single]) => Ok(single),
-                Err(parts) => Ok(csv_loader::merge(parts)?),
+                Err(parts) => Ok(csv_loader::merge_with(parts, on_duplicate)?),
             };
         }
         if key.starts_with("SYN-")
@@ -209,8 +221,10 @@ impl Catalog {
                 files: vec![format!("synthetic:{key}")],
                 rows_read: series.len(),
                 duplicates_dropped: 0,
+                duplicates_resolved: 0,
                 reversed: false,
                 gaps: csv_loader::find_gaps(&series),
+                banner: None,
                 fingerprint: csv_loader::fingerprint(&series),
             };
             return Ok((series, report));

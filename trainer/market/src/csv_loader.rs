@@ -15,6 +15,10 @@
 //!   taker-buy volume; shorter rows are read as time, open, high, low, close, volume.
 //! - `#` comment lines and blank lines anywhere; a UTF-8 byte-order mark; CRLF line ends;
 //!   `,`, `;` or tab as the separator (chosen from the first row); quoted fields.
+//! - One banner line before the header, as sites such as CryptoDataDownload put one
+//!   (`https://www.CryptoDataDownload.com`): a first line that is neither a header nor a data
+//!   row, names no column, and has another number of fields than the line after it. It is
+//!   skipped and reported in [`LoadReport::banner`]; line numbers stay those of the file.
 //! - Rows oldest-first or newest-first (newest-first is reversed and reported).
 //! - Timestamps as ISO-8601 with or without an offset (no offset means UTC), with fractional
 //!   seconds, or as unix time whose unit is decided per value by magnitude: below 1e11
@@ -23,21 +27,103 @@
 //! # What is rejected
 //! Every problem is an error naming the file and its 1-based line (comment lines count):
 //! unparsable numbers and timestamps, non-finite values, non-positive prices, negative
-//! volumes, OHLC bars that contradict themselves, conflicting duplicate timestamps, rows out
-//! of order, missing columns, short rows, files with no data. Nothing is half-loaded: any
-//! error means no series. Exact duplicates (same time and same values; columns the loader
-//! does not read are not compared) are dropped and counted; holes in the bar grid are
-//! reported in [`LoadReport::gaps`], not treated as errors.
+//! volumes, OHLC bars that contradict themselves, rows out of order, missing columns, short
+//! rows, a second line before the header that is not one, files with no data. Nothing is
+//! half-loaded: any error means no series. Holes in the bar grid are reported in
+//! [`LoadReport::gaps`], not treated as errors.
+//!
+//! # Rows that share a time
+//! Exact duplicates (same time and same values; columns the loader does not read are not
+//! compared) are dropped and counted in [`LoadReport::duplicates_dropped`]. Rows with the same
+//! time and different values follow a [`DuplicatePolicy`]: by default the file is refused,
+//! naming every such time and its lines; `keep-first` or `keep-last` keep the row on the
+//! earlier or the later line of the file (in a newest-first file too: "first" is the line
+//! nearer the top, not a time order, since both rows have the same time) and count the others
+//! in [`LoadReport::duplicates_resolved`]. Every row is validated, kept or not. The kept bar
+//! takes the place of its time's first row in the file's order. [`merge`] applies the same
+//! policy to bars that several files of one symbol hold, "first" being the earlier file in
+//! merge order.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::{BarSeries, Gap, LoadReport};
+
+/// What to do with rows (or files of one symbol) that give one bar time different values.
+///
+/// Written `refuse`, `keep-first` or `keep-last` in specs (`data.on_duplicate`) and on the
+/// command line (`--on-duplicate`). "First" and "last" are in the order the data is read: the
+/// earlier or later line of a file, whichever way its rows run; the earlier or later file of
+/// a [`merge`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DuplicatePolicy {
+    /// Refuse the data, naming each conflicting time and its lines: which row is right is
+    /// for the user to decide, and a silent choice would change results.
+    #[default]
+    Refuse,
+    /// Keep the row read first.
+    KeepFirst,
+    /// Keep the row read last (a later correction of the bar, as appended exports have).
+    KeepLast,
+}
+
+impl DuplicatePolicy {
+    /// Every policy's name, as specs and the command line write it.
+    pub const NAMES: [&'static str; 3] = ["refuse", "keep-first", "keep-last"];
+
+    /// The policy's name: `refuse`, `keep-first` or `keep-last`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DuplicatePolicy::Refuse => "refuse",
+            DuplicatePolicy::KeepFirst => "keep-first",
+            DuplicatePolicy::KeepLast => "keep-last",
+        }
+    }
+}
+
+impl std::fmt::Display for DuplicatePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A name that is no [`DuplicatePolicy`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown duplicate policy {0:?}; use refuse, keep-first or keep-last")]
+pub struct UnknownDuplicatePolicy(pub String);
+
+impl FromStr for DuplicatePolicy {
+    type Err = UnknownDuplicatePolicy;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "refuse" => Ok(DuplicatePolicy::Refuse),
+            "keep-first" => Ok(DuplicatePolicy::KeepFirst),
+            "keep-last" => Ok(DuplicatePolicy::KeepLast),
+            other => Err(UnknownDuplicatePolicy(other.to_string())),
+        }
+    }
+}
+
+/// A bar time that several rows of one file give different values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConflictingTime {
+    /// The time (unix ms).
+    pub ts_ms: i64,
+    /// Every line holding that time, ascending.
+    pub lines: Vec<usize>,
+}
+
+/// How a refusal of conflicting bars tells the user what to do instead.
+const ACCEPT_DUPLICATES: &str = "pass --on-duplicate keep-first or keep-last (data.on_duplicate)";
 
 /// Why bars could not be loaded. Messages name the file and, where one applies, the line.
 #[derive(Debug, thiserror::Error)]
@@ -223,20 +309,13 @@ pub enum LoadError {
         /// The total volume.
         volume: f64,
     },
-    /// Two rows have the same time but different values.
-    #[error(
-        "{file}:{line}: bar at {} conflicts with line {first_line}: same time, different values",
-        format_time(*.ts_ms)
-    )]
-    ConflictingDuplicate {
+    /// Rows with the same time but different values, under [`DuplicatePolicy::Refuse`].
+    #[error("{file}: {}; {ACCEPT_DUPLICATES} to accept them", describe_conflicts(conflicts))]
+    ConflictingDuplicates {
         /// The file.
         file: String,
-        /// The later row's line.
-        line: usize,
-        /// The earlier row's line.
-        first_line: usize,
-        /// The shared time (unix ms).
-        ts_ms: i64,
+        /// Every such time, in the order of its first line.
+        conflicts: Vec<ConflictingTime>,
     },
     /// A row breaks the file's time order (which is neither ascending nor descending).
     #[error(
@@ -291,18 +370,22 @@ pub enum LoadError {
         /// Its bar interval.
         second_interval_ms: i64,
     },
-    /// Two files hold different bars for the same time.
+    /// Two files hold different bars for the same time, under [`DuplicatePolicy::Refuse`].
     #[error(
-        "{first_file} and {second_file} disagree about the bar at {}",
-        format_time(*.ts_ms)
+        "{first_file} and {second_file} disagree about the bar at {}{}; {ACCEPT_DUPLICATES} \
+         to keep the bar of the first or the last file in merge order",
+        format_time(*.ts_ms),
+        describe_more_bars(*.more)
     )]
     ConflictingOverlap {
-        /// One file.
+        /// The file merged first.
         first_file: String,
-        /// The other file.
+        /// The file merged later.
         second_file: String,
         /// The time both have (unix ms).
         ts_ms: i64,
+        /// Further times that files disagree about.
+        more: usize,
     },
 }
 
@@ -310,6 +393,66 @@ fn describe_empty(header_line: Option<usize>) -> String {
     match header_line {
         Some(line) => format!(" (header on line {line}, nothing after it)"),
         None => " (the file is empty or holds only comments)".to_string(),
+    }
+}
+
+/// Most conflicting times a message lists.
+const CONFLICTS_SHOWN: usize = 5;
+
+/// `2 timestamps appear twice with different values: 2019-01-01T00:00:00Z on lines 17 and 18,
+/// …`, listing at most [`CONFLICTS_SHOWN`] times.
+fn describe_conflicts(conflicts: &[ConflictingTime]) -> String {
+    let n = conflicts.len();
+    let repeats = match conflicts.first().map(|c| c.lines.len()) {
+        Some(k) if conflicts.iter().all(|c| c.lines.len() == k) => {
+            if k == 2 {
+                "twice".to_string()
+            } else {
+                format!("{k} times")
+            }
+        }
+        _ => "more than once".to_string(),
+    };
+    let (noun, verb) = if n == 1 { ("timestamp", "appears") } else { ("timestamps", "appear") };
+    let mut text = format!("{n} {noun} {verb} {repeats} with different values: ");
+    for (i, conflict) in conflicts.iter().take(CONFLICTS_SHOWN).enumerate() {
+        if i > 0 {
+            text.push_str(", ");
+        }
+        let _ = write!(text, "{} on lines {}", format_time(conflict.ts_ms), list_lines(&conflict.lines));
+    }
+    if n > CONFLICTS_SHOWN {
+        let _ = write!(text, ", and {} more", n - CONFLICTS_SHOWN);
+    }
+    text
+}
+
+/// ` (and 3 more bars)`, or nothing for none.
+fn describe_more_bars(more: usize) -> String {
+    match more {
+        0 => String::new(),
+        1 => " (and 1 more bar)".to_string(),
+        n => format!(" (and {n} more bars)"),
+    }
+}
+
+/// `17 and 18`, `3, 5 and 9`.
+fn list_lines(lines: &[usize]) -> String {
+    match lines {
+        [] => String::new(),
+        [only] => only.to_string(),
+        [rest @ .., last] => {
+            let rest: Vec<String> = rest.iter().map(usize::to_string).collect();
+            format!("{} and {last}", rest.join(", "))
+        }
+    }
+}
+
+/// At most `max` characters of `text`, with `…` when some were cut.
+fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
     }
 }
 
@@ -332,8 +475,18 @@ fn format_interval(ms: i64) -> String {
     format!("{ms}ms")
 }
 
-/// Reads a CSV file of bars for `symbol`. The path, as given, names the file in messages.
+/// Reads a CSV file of bars for `symbol`, refusing conflicting duplicate rows. The path, as
+/// given, names the file in messages.
 pub fn load_csv(path: &Path, symbol: &str) -> Result<(BarSeries, LoadReport), LoadError> {
+    load_csv_with(path, symbol, DuplicatePolicy::Refuse)
+}
+
+/// [`load_csv`] with rows that share a time and differ handled by `on_duplicate`.
+pub fn load_csv_with(
+    path: &Path,
+    symbol: &str,
+    on_duplicate: DuplicatePolicy,
+) -> Result<(BarSeries, LoadReport), LoadError> {
     let bytes = std::fs::read(path).map_err(|reason| LoadError::Io { path: path.to_path_buf(), reason })?;
     let source = path.display().to_string();
     let text = String::from_utf8(bytes).map_err(|e| {
@@ -341,16 +494,40 @@ pub fn load_csv(path: &Path, symbol: &str) -> Result<(BarSeries, LoadReport), Lo
         let line = 1 + e.as_bytes().iter().take(valid).filter(|&&b| b == b'\n').count();
         LoadError::NotUtf8 { file: source.clone(), line }
     })?;
-    parse_csv(&text, &source, symbol)
+    parse_csv_with(&text, &source, symbol, on_duplicate)
 }
 
-/// Parses CSV `text` into validated bars for `symbol`; `source` names the file in messages.
+/// Parses CSV `text` into validated bars for `symbol`, refusing conflicting duplicate rows;
+/// `source` names the file in messages.
 pub fn parse_csv(text: &str, source: &str, symbol: &str) -> Result<(BarSeries, LoadReport), LoadError> {
+    parse_csv_with(text, source, symbol, DuplicatePolicy::Refuse)
+}
+
+/// A first line that may be a site's banner rather than a broken header: skipped when the
+/// next line shows it is not the file's first row.
+struct BannerCandidate {
+    /// The line's text.
+    text: String,
+    /// Its fields: a banner has another number than the header or row after it.
+    fields: usize,
+    /// What reading it as a header said, the error if it was one after all.
+    error: LoadError,
+}
+
+/// [`parse_csv`] with rows that share a time and differ handled by `on_duplicate`.
+pub fn parse_csv_with(
+    text: &str,
+    source: &str,
+    symbol: &str,
+    on_duplicate: DuplicatePolicy,
+) -> Result<(BarSeries, LoadReport), LoadError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut layout: Option<Layout> = None;
     let mut header: Option<(usize, Vec<String>)> = None;
     let mut delimiter = ',';
     let mut rows: Vec<Row> = Vec::new();
+    let mut candidate: Option<BannerCandidate> = None;
+    let mut banner: Option<String> = None;
 
     for (index, raw) in text.split('\n').enumerate() {
         let line = index + 1;
@@ -366,6 +543,14 @@ pub fn parse_csv(text: &str, source: &str, symbol: &str) -> Result<(BarSeries, L
         if fields.iter().all(|f| f.is_empty()) {
             continue;
         }
+        // A header or a first row as wide as the line before it: that line was a broken
+        // header, not a banner.
+        if let Some(previous) = candidate.take() {
+            if previous.fields == fields.len() {
+                return Err(previous.error);
+            }
+            banner = Some(cut(&previous.text, 200));
+        }
         let current = match &layout {
             Some(current) => current,
             None => {
@@ -373,9 +558,19 @@ pub fn parse_csv(text: &str, source: &str, symbol: &str) -> Result<(BarSeries, L
                     Layout::headerless(fields.len())
                 } else {
                     let names: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
-                    let found = Layout::from_header(&names, symbol, source, line)?;
-                    header = Some((line, names));
-                    found
+                    match Layout::from_header(&names, symbol, source, line) {
+                        Ok(found) => {
+                            header = Some((line, names));
+                            found
+                        }
+                        // Decided on the next line; a line naming a column is a header.
+                        Err(error) if banner.is_none() && !names_a_column(&names) => {
+                            candidate =
+                                Some(BannerCandidate { text: trimmed.to_string(), fields: fields.len(), error });
+                            continue;
+                        }
+                        Err(error) => return Err(error),
+                    }
                 };
                 layout.insert(found)
             }
@@ -389,6 +584,10 @@ pub fn parse_csv(text: &str, source: &str, symbol: &str) -> Result<(BarSeries, L
         rows.push(current.parse_row(&fields, source, line)?);
     }
 
+    // Nothing after the one line that was neither header nor data: it was the header.
+    if let Some(only) = candidate {
+        return Err(only.error);
+    }
     if rows.is_empty() {
         return Err(LoadError::NoRows { file: source.to_string(), header_line: header.map(|(line, _)| line) });
     }
@@ -396,27 +595,9 @@ pub fn parse_csv(text: &str, source: &str, symbol: &str) -> Result<(BarSeries, L
     let has_taker = layout.as_ref().is_some_and(|l| l.taker_buy.is_some());
     let rows_read = rows.len();
 
-    // Exact duplicates go; same time with different values is an error.
-    let mut first_seen: HashMap<i64, usize> = HashMap::with_capacity(rows.len());
-    let mut unique: Vec<Row> = Vec::with_capacity(rows.len());
-    for row in rows {
-        match first_seen.get(&row.ts_ms).and_then(|&i| unique.get(i)) {
-            Some(first) if first.same_bar(&row) => {}
-            Some(first) => {
-                return Err(LoadError::ConflictingDuplicate {
-                    file: source.to_string(),
-                    line: row.line,
-                    first_line: first.line,
-                    ts_ms: row.ts_ms,
-                });
-            }
-            None => {
-                first_seen.insert(row.ts_ms, unique.len());
-                unique.push(row);
-            }
-        }
-    }
-    let duplicates_dropped = rows_read - unique.len();
+    let Resolved { mut unique, dropped: duplicates_dropped, resolved: duplicates_resolved } =
+        resolve_duplicates(rows, on_duplicate)
+            .map_err(|conflicts| LoadError::ConflictingDuplicates { file: source.to_string(), conflicts })?;
 
     // The file's order is whichever way most consecutive rows go; the first row against it
     // is the one named.
@@ -455,18 +636,84 @@ pub fn parse_csv(text: &str, source: &str, symbol: &str) -> Result<(BarSeries, L
         files: vec![source.to_string()],
         rows_read,
         duplicates_dropped,
+        duplicates_resolved,
         reversed: newest_first,
         gaps: find_gaps(&series),
+        banner,
         fingerprint: fingerprint(&series),
     };
     Ok((series, report))
 }
 
+/// A file's rows with one per time.
+struct Resolved {
+    /// One row per time, in the order of each time's first line.
+    unique: Vec<Row>,
+    /// Rows dropped as exact copies of the row kept.
+    dropped: usize,
+    /// Rows dropped for differing from the row kept.
+    resolved: usize,
+}
+
+/// Reduces rows that share a time to one, as the module docs say: the kept row takes the
+/// place (and the line, for messages about order) of its time's first row. Under
+/// [`DuplicatePolicy::Refuse`], the times whose rows differ are the error.
+fn resolve_duplicates(rows: Vec<Row>, policy: DuplicatePolicy) -> Result<Resolved, Vec<ConflictingTime>> {
+    let mut slot_of: HashMap<i64, usize> = HashMap::with_capacity(rows.len());
+    let mut unique: Vec<Row> = Vec::with_capacity(rows.len());
+    // Later rows of a time already seen, with the slot of its first row, in line order.
+    let mut repeats: Vec<(usize, Row)> = Vec::new();
+    for row in rows {
+        match slot_of.get(&row.ts_ms) {
+            Some(&slot) => repeats.push((slot, row)),
+            None => {
+                slot_of.insert(row.ts_ms, unique.len());
+                unique.push(row);
+            }
+        }
+    }
+    // Stable: each slot's repeats stay in line order.
+    repeats.sort_by_key(|&(slot, _)| slot);
+    let (mut dropped, mut resolved) = (0, 0);
+    let mut conflicts = Vec::new();
+    for group in repeats.chunk_by(|a, b| a.0 == b.0) {
+        let Some(&(slot, _)) = group.first() else { continue };
+        let Some(&first) = unique.get(slot) else { continue };
+        let kept = match (policy, group.last()) {
+            (DuplicatePolicy::KeepLast, Some((_, last))) => Row { line: first.line, ..*last },
+            _ => first,
+        };
+        let rows = std::iter::once(&first).chain(group.iter().map(|(_, row)| row));
+        let differing = rows.filter(|row| !row.same_bar(&kept)).count();
+        if policy == DuplicatePolicy::Refuse && differing > 0 {
+            let lines = std::iter::once(first.line).chain(group.iter().map(|(_, row)| row.line)).collect();
+            conflicts.push(ConflictingTime { ts_ms: first.ts_ms, lines });
+            continue;
+        }
+        dropped += group.len() - differing;
+        resolved += differing;
+        if let Some(place) = unique.get_mut(slot) {
+            *place = kept;
+        }
+    }
+    if conflicts.is_empty() { Ok(Resolved { unique, dropped, resolved }) } else { Err(conflicts) }
+}
+
 /// Joins several loads of one symbol (files covering different, possibly overlapping, time
-/// ranges) into one series ordered by time. Bars present in several parts must agree exactly
-/// and are kept once (counted in `duplicates_dropped`); disagreeing bars are an error. Trade
+/// ranges) into one series ordered by time. Bars present in several parts that agree exactly
+/// are kept once (counted in `duplicates_dropped`); disagreeing bars are an error. Trade
 /// counts and taker-buy volume are kept only when every part has them.
 pub fn merge(parts: Vec<(BarSeries, LoadReport)>) -> Result<(BarSeries, LoadReport), LoadError> {
+    merge_with(parts, DuplicatePolicy::Refuse)
+}
+
+/// [`merge`] with bars that parts disagree about handled by `on_duplicate`: refused, or the
+/// bar of the first or the last part that has the time kept (the others counted in
+/// `duplicates_resolved`). The parts' order is the merge order.
+pub fn merge_with(
+    parts: Vec<(BarSeries, LoadReport)>,
+    on_duplicate: DuplicatePolicy,
+) -> Result<(BarSeries, LoadReport), LoadError> {
     let Some((first, first_report)) = parts.first() else {
         return Err(LoadError::NothingToMerge);
     };
@@ -518,42 +765,65 @@ pub fn merge(parts: Vec<(BarSeries, LoadReport)>) -> Result<(BarSeries, LoadRepo
     };
     let files_of = |p: usize| parts.get(p).map(|(_, r)| r.files.join(", ")).unwrap_or_default();
 
-    let mut kept: Vec<(usize, Row)> = Vec::with_capacity(order.len());
-    let mut overlap_duplicates = 0;
-    for (_, p, i) in order {
-        let Some(row) = bar(p, i) else { continue };
-        match kept.last() {
-            Some((_, last)) if last.ts_ms == row.ts_ms && last.same_bar(&row) => {
-                overlap_duplicates += 1;
-            }
-            Some((q, last)) if last.ts_ms == row.ts_ms => {
-                return Err(LoadError::ConflictingOverlap {
-                    first_file: files_of(*q),
-                    second_file: files_of(p),
-                    ts_ms: row.ts_ms,
-                });
-            }
-            _ => kept.push((p, row)),
+    let mut kept: Vec<Row> = Vec::with_capacity(order.len());
+    let (mut overlap_dropped, mut overlap_resolved) = (0, 0);
+    // Under `Refuse`: the first disagreement (its parts and time), and how many more.
+    let mut disagreement: Option<(usize, usize, i64)> = None;
+    let mut more_disagreements = 0;
+    // Each time's bars, from every part that has it, in part order.
+    for same_time in order.chunk_by(|a, b| a.0 == b.0) {
+        if let &[(_, p, i)] = same_time {
+            kept.extend(bar(p, i));
+            continue;
         }
+        let rows: Vec<(usize, Row)> = same_time.iter().filter_map(|&(_, p, i)| Some((p, bar(p, i)?))).collect();
+        let (Some(&(first_part, first_row)), Some(&(_, last_row))) = (rows.first(), rows.last()) else {
+            continue;
+        };
+        let chosen = if on_duplicate == DuplicatePolicy::KeepLast { last_row } else { first_row };
+        let differing = rows.iter().filter(|(_, row)| !row.same_bar(&chosen)).count();
+        if on_duplicate == DuplicatePolicy::Refuse && differing > 0 {
+            match disagreement {
+                None => {
+                    let other = rows.iter().find(|(_, row)| !row.same_bar(&first_row)).map_or(first_part, |&(p, _)| p);
+                    disagreement = Some((first_part, other, first_row.ts_ms));
+                }
+                Some(_) => more_disagreements += 1,
+            }
+            continue;
+        }
+        overlap_dropped += rows.len() - 1 - differing;
+        overlap_resolved += differing;
+        kept.push(chosen);
+    }
+    if let Some((first_part, second_part, ts_ms)) = disagreement {
+        return Err(LoadError::ConflictingOverlap {
+            first_file: files_of(first_part),
+            second_file: files_of(second_part),
+            ts_ms,
+            more: more_disagreements,
+        });
     }
 
     let series = BarSeries {
         symbol: first.symbol.clone(),
-        ts_ms: kept.iter().map(|(_, r)| r.ts_ms).collect(),
-        open: kept.iter().map(|(_, r)| r.open).collect(),
-        high: kept.iter().map(|(_, r)| r.high).collect(),
-        low: kept.iter().map(|(_, r)| r.low).collect(),
-        close: kept.iter().map(|(_, r)| r.close).collect(),
-        volume: kept.iter().map(|(_, r)| r.volume).collect(),
-        trades: has_trades.then(|| kept.iter().map(|(_, r)| r.trades.unwrap_or(0.0)).collect()),
-        taker_buy_volume: has_taker.then(|| kept.iter().map(|(_, r)| r.taker_buy.unwrap_or(0.0)).collect()),
+        ts_ms: kept.iter().map(|r| r.ts_ms).collect(),
+        open: kept.iter().map(|r| r.open).collect(),
+        high: kept.iter().map(|r| r.high).collect(),
+        low: kept.iter().map(|r| r.low).collect(),
+        close: kept.iter().map(|r| r.close).collect(),
+        volume: kept.iter().map(|r| r.volume).collect(),
+        trades: has_trades.then(|| kept.iter().map(|r| r.trades.unwrap_or(0.0)).collect()),
+        taker_buy_volume: has_taker.then(|| kept.iter().map(|r| r.taker_buy.unwrap_or(0.0)).collect()),
     };
     let report = LoadReport {
         files: parts.iter().flat_map(|(_, r)| r.files.clone()).collect(),
         rows_read: parts.iter().map(|(_, r)| r.rows_read).sum(),
-        duplicates_dropped: parts.iter().map(|(_, r)| r.duplicates_dropped).sum::<usize>() + overlap_duplicates,
+        duplicates_dropped: parts.iter().map(|(_, r)| r.duplicates_dropped).sum::<usize>() + overlap_dropped,
+        duplicates_resolved: parts.iter().map(|(_, r)| r.duplicates_resolved).sum::<usize>() + overlap_resolved,
         reversed: parts.iter().any(|(_, r)| r.reversed),
         gaps: find_gaps(&series),
+        banner: parts.iter().find_map(|(_, r)| r.banner.clone()),
         fingerprint: fingerprint(&series),
     };
     Ok((series, report))
@@ -850,17 +1120,7 @@ impl Layout {
 
     /// The layout a header row describes.
     fn from_header(names: &[String], symbol: &str, file: &str, line: usize) -> Result<Layout, LoadError> {
-        // (prefix, base) per column: `BTC.open` -> ("btc", "open").
-        let normalized: Vec<(Option<String>, String)> = names
-            .iter()
-            .map(|name| {
-                let lower = name.trim().to_lowercase().replace([' ', '-'], "_");
-                match lower.rsplit_once('.') {
-                    Some((prefix, base)) => (Some(prefix.to_string()), base.to_string()),
-                    None => (None, lower),
-                }
-            })
-            .collect();
+        let normalized: Vec<(Option<String>, String)> = names.iter().map(|name| normalize_column(name)).collect();
         let symbol = symbol.trim().to_lowercase();
         let base_of = |i: usize| normalized.get(i).map_or("", |(_, b)| b.as_str());
         let name_of = |i: usize| names.get(i).cloned().unwrap_or_default();
@@ -1049,6 +1309,16 @@ fn validate(row: &Row, file: &str) -> Result<(), LoadError> {
     Ok(())
 }
 
+/// A header name as (prefix, base), lower case with spaces and dashes as `_`:
+/// `BTC.open` -> (`btc`, `open`), `Open Time` -> (none, `open_time`).
+fn normalize_column(name: &str) -> (Option<String>, String) {
+    let lower = name.trim().to_lowercase().replace([' ', '-'], "_");
+    match lower.rsplit_once('.') {
+        Some((prefix, base)) => (Some(prefix.to_string()), base.to_string()),
+        None => (None, lower),
+    }
+}
+
 fn column_label(index: usize, name: &str) -> String {
     format!("column {} `{name}`", index + 1)
 }
@@ -1056,6 +1326,17 @@ fn column_label(index: usize, name: &str) -> String {
 /// True when the fields look like a data row rather than a header: they start with a time.
 fn looks_like_data(fields: &[Cow<'_, str>]) -> bool {
     fields.first().is_some_and(|first| parse_timestamp_ms(first).is_some())
+}
+
+/// True when a field of a line that is not a valid header still names a column (`Date`,
+/// `BTC.close`): such a line is a broken header to report, not a banner to skip.
+fn names_a_column(names: &[String]) -> bool {
+    const ROLES: [Role; 8] =
+        [Role::Time, Role::Open, Role::High, Role::Low, Role::Close, Role::Volume, Role::Trades, Role::TakerBuy];
+    names
+        .iter()
+        .map(|name| normalize_column(name).1)
+        .any(|base| ROLES.iter().any(|role| role.aliases().contains(&base.as_str())))
 }
 
 /// The separator of a file, judged from its first row: `,` when it has one, else `;`, else tab.

@@ -17,3 +17,4 @@ pub mod features;
 pub mod synthetic;
 
 pub use bars::{BarSeries, Gap, LoadReport};
+pub use csv_loader::DuplicatePolicy;

@@ -3,6 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use skippy_market::DuplicatePolicy;
 use skippy_market::catalog::{Catalog, CatalogError};
 use skippy_market::csv_loader::{LoadError, fingerprint, load_csv};
 
@@ -74,6 +75,24 @@ fn folder_per_symbol_is_merged() {
     assert_eq!(report.rows_read, 8);
     assert_eq!(report.duplicates_dropped, 1);
     assert_eq!(report.fingerprint, fingerprint(&series));
+}
+
+#[test]
+fn files_that_disagree_are_refused_unless_a_policy_picks_the_first_or_last_in_path_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(&dir.path().join("btc/a.csv"), &bars(0, 4));
+    // b.csv's first bar is a.csv's last, with another volume.
+    write(&dir.path().join("btc/b.csv"), &bars(3, 4).replacen(",1\n", ",2\n", 1));
+    let catalog = Catalog::open(dir.path()).expect("opens");
+    let err = catalog.load("BTC").expect_err("the files disagree");
+    assert!(matches!(err, CatalogError::Load(LoadError::ConflictingOverlap { more: 0, .. })), "{err:?}");
+    assert!(err.to_string().contains("pass --on-duplicate keep-first or keep-last"), "{err}");
+    for (policy, volume) in [(DuplicatePolicy::KeepFirst, 1.0), (DuplicatePolicy::KeepLast, 2.0)] {
+        let (series, report) = catalog.load_with("btc", policy).expect("a policy picks one");
+        assert_eq!(series.len(), 7);
+        assert_eq!(series.volume[3], volume, "{policy}");
+        assert_eq!((report.duplicates_dropped, report.duplicates_resolved), (0, 1));
+    }
 }
 
 #[test]

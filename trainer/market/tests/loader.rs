@@ -2,7 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use skippy_market::csv_loader::{LoadError, fingerprint, load_csv, merge, parse_csv, parse_timestamp_ms};
+use skippy_market::csv_loader::{
+    ConflictingTime, DuplicatePolicy, LoadError, fingerprint, load_csv, merge, merge_with, parse_csv, parse_csv_with,
+    parse_timestamp_ms,
+};
 use skippy_market::{BarSeries, Gap, LoadReport};
 
 /// 2017-10-01T00:00:00Z in unix ms.
@@ -49,6 +52,16 @@ fn with_header(rows: &[&str]) -> String {
 const GOOD_1: &str = "2017-10-01 00:00:00,4367.1,4387.5,4365.0,4386.3,755.5";
 const GOOD_2: &str = "2017-10-01 00:30:00,4386.6,4394.0,4367.0,4380.0,705.6";
 const GOOD_3: &str = "2017-10-01 01:00:00,4380.0,4392.0,4375.0,4390.0,10.0";
+/// `GOOD_2`'s time with another close (4381 instead of 4380).
+const GOOD_2_AGAIN: &str = "2017-10-01 00:30:00,4386.6,4394.0,4367.0,4381.0,705.6";
+
+/// Parses `text` under `policy`, insisting that it loads.
+fn parse_with(text: &str, policy: DuplicatePolicy) -> (BarSeries, LoadReport) {
+    match parse_csv_with(text, "BTC.csv", "BTC", policy) {
+        Ok(loaded) => loaded,
+        Err(e) => panic!("expected the text to load under {policy}, got: {e}"),
+    }
+}
 
 // ---- formats ----
 
@@ -197,6 +210,72 @@ fn comment_banner_and_blank_lines_before_the_header() {
 }
 
 #[test]
+fn a_sites_banner_line_before_the_header_is_skipped_and_reported() {
+    // As CryptoDataDownload writes its files, newest first.
+    let text = format!(
+        "https://www.CryptoDataDownload.com\nunix,date,symbol,open,high,low,close,Volume,tradecount\n{}",
+        [(GOOD_3, 3), (GOOD_2, 2), (GOOD_1, 1)]
+            .map(|(row, i)| {
+                let (time, prices) = row.split_once(',').expect("a row");
+                let unix = (OCT_1_2017 + (i - 1) * HALF_HOUR) / 1000;
+                format!("{unix},{time},BTC/USD,{prices},{i}\n")
+            })
+            .concat()
+    );
+    let (s, report) = parse(&text);
+    assert_eq!(report.banner.as_deref(), Some("https://www.CryptoDataDownload.com"));
+    assert_eq!(s.ts_ms, [OCT_1_2017, OCT_1_2017 + HALF_HOUR, OCT_1_2017 + 2 * HALF_HOUR]);
+    assert_eq!(s.close, [4386.3, 4380.0, 4390.0]);
+    assert_eq!(s.trades, Some(vec![1.0, 2.0, 3.0]));
+    assert_eq!(report.rows_read, 3);
+    assert!(report.reversed);
+
+    // Before a header-less export, with comments and blank lines around it; commas in it.
+    let (s, report) =
+        parse("# export\n\nData from Binance, 30m klines\n\n1506816000,10,12,9,11,100\n1506817800,11,13,10,12,50\n");
+    assert_eq!(report.banner.as_deref(), Some("Data from Binance, 30m klines"));
+    assert_eq!(s.close, [11.0, 12.0]);
+
+    // A long one is cut to 200 characters; a file without one reports none.
+    let long = "x".repeat(300);
+    let (_, report) = parse(&format!("{long}\n{}", with_header(&[GOOD_1])));
+    assert_eq!(report.banner, Some(format!("{}…", "x".repeat(200))));
+    assert_eq!(parse(&with_header(&[GOOD_1])).1.banner, None);
+}
+
+#[test]
+fn errors_after_a_banner_line_name_the_files_own_lines() {
+    let text =
+        format!("https://www.CryptoDataDownload.com\n{}", with_header(&[GOOD_1, "2017-10-01 00:30:00,10,8,9,11,1"]));
+    assert_eq!(parse_err(&text).to_string(), "BTC.csv:4: high 8 is below low 9");
+    let text = format!("Data from somewhere\n{}", with_header(&[GOOD_1, GOOD_2, GOOD_2_AGAIN]));
+    assert!(parse_err(&text).to_string().contains("2017-10-01T00:30:00Z on lines 4 and 5"), "{text}");
+}
+
+#[test]
+fn only_one_leading_line_is_taken_for_a_banner() {
+    // In the data, a stray line is an error on its own line.
+    let err = parse_err(&with_header(&[GOOD_1, "https://www.CryptoDataDownload.com", GOOD_2]));
+    assert_eq!(err.to_string(), "BTC.csv:3: row has 1 field(s), needs at least 6");
+    // Two lines before the header: the first is refused as the header it would have to be.
+    let err = parse_err(&format!("https://one.example\nhttps://two.example\n{}", with_header(&[GOOD_1])));
+    assert!(matches!(err, LoadError::MissingColumns { line: 1, .. }), "{err:?}");
+    // A banner, then a broken header: the header is what is wrong.
+    let err = parse_err("https://www.CryptoDataDownload.com\nDate,Open,Close,Volume\n2017-10-01,1,2,3\n");
+    assert_eq!(
+        err.to_string(),
+        "BTC.csv:2: missing required column(s) high, low; header seen: Date, Open, Close, Volume"
+    );
+    // A line as wide as the rows after it is a first row that does not parse, not a banner:
+    // its bar is not dropped in silence.
+    let err = parse_err("2017-13-01 00:00:00,10,12,9,11,1\n2017-10-01 00:30:00,10,12,9,11,1\n");
+    assert!(matches!(err, LoadError::MissingColumns { line: 1, .. }), "{err:?}");
+    // Nothing after it: the line was the header.
+    let err = parse_err("https://www.CryptoDataDownload.com\n");
+    assert!(matches!(err, LoadError::MissingColumns { line: 1, .. }), "{err:?}");
+}
+
+#[test]
 fn semicolons_quotes_crlf_and_byte_order_mark() {
     let (s, _) = parse(
         "\u{feff}\"Date\";\"Open\";\"High\";\"Low\";\"Close\";\"Volume\"\r\n\
@@ -227,11 +306,97 @@ fn same_bars_in_different_formats_have_the_same_fingerprint() {
 
 #[test]
 fn exact_duplicate_rows_are_dropped_and_counted() {
-    let (s, report) = parse(&with_header(&[GOOD_1, GOOD_2, GOOD_2, GOOD_3, GOOD_1]));
-    assert_eq!(s.len(), 3);
-    assert_eq!(report.rows_read, 5);
-    assert_eq!(report.duplicates_dropped, 2);
-    assert_eq!(s.ts_ms, [OCT_1_2017, OCT_1_2017 + HALF_HOUR, OCT_1_2017 + 2 * HALF_HOUR]);
+    for policy in [DuplicatePolicy::Refuse, DuplicatePolicy::KeepFirst, DuplicatePolicy::KeepLast] {
+        let (s, report) = parse_with(&with_header(&[GOOD_1, GOOD_2, GOOD_2, GOOD_3, GOOD_1]), policy);
+        assert_eq!(s.len(), 3);
+        assert_eq!(report.rows_read, 5);
+        assert_eq!(report.duplicates_dropped, 2);
+        assert_eq!(report.duplicates_resolved, 0, "{policy}");
+        assert_eq!(s.ts_ms, [OCT_1_2017, OCT_1_2017 + HALF_HOUR, OCT_1_2017 + 2 * HALF_HOUR]);
+    }
+}
+
+#[test]
+fn conflicting_duplicates_kept_first_or_last_by_line_and_counted() {
+    let text = with_header(&[GOOD_1, GOOD_2, GOOD_3, GOOD_2_AGAIN]);
+    let (first, report) = parse_with(&text, DuplicatePolicy::KeepFirst);
+    assert_eq!(first.close, [4386.3, 4380.0, 4390.0]);
+    assert_eq!((report.rows_read, report.duplicates_dropped, report.duplicates_resolved), (4, 0, 1));
+    let (last, report) = parse_with(&text, DuplicatePolicy::KeepLast);
+    assert_eq!(last.close, [4386.3, 4381.0, 4390.0]);
+    assert_eq!(last.ts_ms, first.ts_ms);
+    assert_eq!((report.rows_read, report.duplicates_dropped, report.duplicates_resolved), (4, 0, 1));
+    assert_ne!(report.fingerprint, parse_with(&text, DuplicatePolicy::KeepFirst).1.fingerprint);
+
+    // Newest first: "first" is still the line nearer the top (here the row closing at 4381).
+    let newest_first = with_header(&[GOOD_3, GOOD_2_AGAIN, GOOD_2, GOOD_1]);
+    let (s, report) = parse_with(&newest_first, DuplicatePolicy::KeepFirst);
+    assert!(report.reversed);
+    assert_eq!(s.close, [4386.3, 4381.0, 4390.0]);
+    assert_eq!(parse_with(&newest_first, DuplicatePolicy::KeepLast).0.close, [4386.3, 4380.0, 4390.0]);
+
+    // A copy of the kept row is a duplicate dropped; a row that differs from it is resolved.
+    let (s, report) = parse_with(&with_header(&[GOOD_1, GOOD_2, GOOD_2_AGAIN, GOOD_2]), DuplicatePolicy::KeepLast);
+    assert_eq!(s.close, [4386.3, 4380.0]);
+    assert_eq!((report.duplicates_dropped, report.duplicates_resolved), (1, 1));
+    assert_eq!(report.rows_read, s.len() + report.duplicates_dropped + report.duplicates_resolved);
+}
+
+#[test]
+fn every_row_is_validated_even_one_a_policy_would_drop() {
+    let err = parse_csv_with(
+        &with_header(&[GOOD_1, GOOD_2, "2017-10-01 00:30:00,10,8,9,11,1"]),
+        "BTC.csv",
+        "BTC",
+        DuplicatePolicy::KeepFirst,
+    )
+    .expect_err("an invalid bar");
+    assert_eq!(err.to_string(), "BTC.csv:4: high 8 is below low 9");
+}
+
+#[test]
+fn conflicting_duplicates_list_at_most_five_times_and_count_the_rest() {
+    let rows: Vec<String> = (0..7)
+        .flat_map(|i| {
+            let unix = (OCT_1_2017 + i * HALF_HOUR) / 1000;
+            [format!("{unix},10,12,9,11,1"), format!("{unix},10,12,9,11,2")]
+        })
+        .collect();
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    let err = parse_err(&with_header(&rows));
+    let LoadError::ConflictingDuplicates { conflicts, .. } = &err else { panic!("{err:?}") };
+    assert_eq!(conflicts.len(), 7);
+    assert_eq!(conflicts[6], ConflictingTime { ts_ms: OCT_1_2017 + 6 * HALF_HOUR, lines: vec![14, 15] });
+    assert_eq!(
+        err.to_string(),
+        "BTC.csv: 7 timestamps appear twice with different values: 2017-10-01T00:00:00Z on lines 2 and 3, \
+         2017-10-01T00:30:00Z on lines 4 and 5, 2017-10-01T01:00:00Z on lines 6 and 7, \
+         2017-10-01T01:30:00Z on lines 8 and 9, 2017-10-01T02:00:00Z on lines 10 and 11, and 2 more; \
+         pass --on-duplicate keep-first or keep-last (data.on_duplicate) to accept them"
+    );
+    let err = parse_err(&with_header(&[GOOD_1, GOOD_2, GOOD_2_AGAIN, GOOD_2]));
+    assert!(
+        err.to_string().starts_with(
+            "BTC.csv: 1 timestamp appears 3 times with different values: 2017-10-01T00:30:00Z on lines 3, 4 and 5;"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn duplicate_policies_by_name() {
+    for (name, policy) in [
+        ("refuse", DuplicatePolicy::Refuse),
+        ("keep-first", DuplicatePolicy::KeepFirst),
+        ("keep-last", DuplicatePolicy::KeepLast),
+    ] {
+        assert_eq!(name.parse::<DuplicatePolicy>(), Ok(policy));
+        assert_eq!(policy.to_string(), name);
+        assert_eq!(serde_json::to_value(policy).expect("serialises"), name);
+    }
+    assert_eq!(DuplicatePolicy::default(), DuplicatePolicy::Refuse);
+    let err = "keep_last".parse::<DuplicatePolicy>().expect_err("not a policy");
+    assert_eq!(err.to_string(), "unknown duplicate policy \"keep_last\"; use refuse, keep-first or keep-last");
 }
 
 #[test]
@@ -294,11 +459,11 @@ fn unparsable_timestamp_names_column_and_text() {
 
 #[test]
 fn conflicting_duplicate_names_both_lines() {
-    let err =
-        parse_err(&with_header(&[GOOD_1, GOOD_2, GOOD_3, "2017-10-01 00:30:00,4386.6,4394.0,4367.0,4381.0,705.6"]));
+    let err = parse_err(&with_header(&[GOOD_1, GOOD_2, GOOD_3, GOOD_2_AGAIN]));
     assert_eq!(
         err.to_string(),
-        "BTC.csv:5: bar at 2017-10-01T00:30:00Z conflicts with line 3: same time, different values"
+        "BTC.csv: 1 timestamp appears twice with different values: 2017-10-01T00:30:00Z on lines 3 and 5; \
+         pass --on-duplicate keep-first or keep-last (data.on_duplicate) to accept them"
     );
 }
 
@@ -560,10 +725,37 @@ fn merge_overlapping_files_drops_the_overlap() {
 #[test]
 fn merge_conflicting_overlap_names_both_files() {
     let a = parse_csv(&with_header(&[GOOD_1, GOOD_2]), "a.csv", "BTC").expect("a");
-    let b = parse_csv(&with_header(&["2017-10-01 00:30:00,4386.6,4394.0,4367.0,4381.0,705.6", GOOD_3]), "b.csv", "BTC")
-        .expect("b");
+    let b = parse_csv(&with_header(&[GOOD_2_AGAIN, GOOD_3]), "b.csv", "BTC").expect("b");
     let err = merge(vec![a, b]).expect_err("conflict");
-    assert_eq!(err.to_string(), "a.csv and b.csv disagree about the bar at 2017-10-01T00:30:00Z");
+    assert_eq!(
+        err.to_string(),
+        "a.csv and b.csv disagree about the bar at 2017-10-01T00:30:00Z; pass --on-duplicate keep-first or \
+         keep-last (data.on_duplicate) to keep the bar of the first or the last file in merge order"
+    );
+}
+
+#[test]
+fn merge_keeps_the_first_or_last_files_bar_under_a_policy() {
+    let parts = || {
+        let a = parse_csv(&with_header(&[GOOD_1, GOOD_2]), "a.csv", "BTC").expect("a");
+        let b = parse_csv(&with_header(&[GOOD_2_AGAIN, GOOD_3]), "b.csv", "BTC").expect("b");
+        let c = parse_csv(&with_header(&[GOOD_2, GOOD_3]), "c.csv", "BTC").expect("c");
+        vec![a, b, c]
+    };
+    let (first, report) = merge_with(parts(), DuplicatePolicy::KeepFirst).expect("merges");
+    assert_eq!(first.close, [4386.3, 4380.0, 4390.0]);
+    // At 00:30 c.csv agrees with the bar kept (a.csv's) and b.csv does not; at 01:00 they agree.
+    assert_eq!((report.duplicates_dropped, report.duplicates_resolved), (2, 1));
+    let (last, report) = merge_with(parts(), DuplicatePolicy::KeepLast).expect("merges");
+    assert_eq!(last.close, [4386.3, 4380.0, 4390.0], "c.csv is last and has a.csv's bar");
+    assert_eq!((report.duplicates_dropped, report.duplicates_resolved), (2, 1));
+    let mut two = parts();
+    two.pop();
+    let (last, report) = merge_with(two, DuplicatePolicy::KeepLast).expect("merges");
+    assert_eq!(last.close, [4386.3, 4381.0, 4390.0]);
+    assert_eq!((report.rows_read, report.duplicates_dropped, report.duplicates_resolved), (4, 0, 1));
+    let err = merge(parts()).expect_err("refused by default");
+    assert!(err.to_string().starts_with("a.csv and b.csv disagree about the bar at 2017-10-01T00:30:00Z;"), "{err}");
 }
 
 #[test]

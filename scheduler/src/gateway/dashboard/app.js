@@ -933,7 +933,8 @@
       const caption = [];
       if (p.from_ms && p.to_ms) caption.push(`test bars ${day(p.from_ms)} → ${day(p.to_ms)}`);
       if (finite(evaluation.cost)) caption.push(`cost ${(evaluation.cost * 1e4).toFixed(1)} bp per unit traded`);
-      if (level) caption.push(`[${Math.round(level * 100)}% bootstrap intervals]`);
+      if (finite(evaluation.slippage_bps) && evaluation.slippage_bps > 0) caption.push(`+ ${evaluation.slippage_bps.toFixed(1)} bp slippage`);
+      if (level) caption.push(`[${Math.round(level * 100)}% intervals: ${evaluation.bootstrap || 'bootstrap'}]`);
       $('metrics-caption').textContent = caption.join(' · ');
 
       const head = el('thead');
@@ -974,6 +975,33 @@
           const text = `Sharpe difference ${signed(cmp.difference)} [${signed(iv.lo)}, ${signed(iv.hi)}], ${cmp.significant ? 'significant' : 'not significant'}${informed}`;
           d.append(el('td'), Object.assign(el('td', '', text), { colSpan: 9 }));
           tbody.append(d);
+        }
+      }
+      // The same policy re-run over the test bars at other costs, and fixed policies beside it.
+      const extraRow = (label, sharpe, ret, rest) => {
+        const tr = el('tr', 'extra');
+        tr.append(el('td', '', label), el('td', 'num', fixed(sharpe)), el('td'), el('td'), el('td', 'num', signedPercent(ret)));
+        tr.append(Object.assign(el('td', '', rest || ''), { colSpan: 5 }));
+        return tr;
+      };
+      const costs = evaluation.cost_sensitivity || [];
+      if (costs.length) {
+        const g = el('tr', 'group');
+        g.append(Object.assign(el('td', '', 'Cost sensitivity (the portfolio re-run at each cost)'), { colSpan: 10 }));
+        g.dataset.section = 'cost-sensitivity';
+        tbody.append(g);
+        for (const c of costs) {
+          const bh = `buy-and-hold ${fixed(c.buy_and_hold_sharpe)}, ${signedPercent(c.buy_and_hold_total_return)}`;
+          tbody.append(extraRow(`${fixed(c.cost_bps, 0)} bp per unit traded`, c.sharpe, c.total_return, bh));
+        }
+      }
+      const baselines = evaluation.baselines || [];
+      if (baselines.length) {
+        const g = el('tr', 'group');
+        g.append(Object.assign(el('td', '', 'Fixed policies (same bars and costs)'), { colSpan: 10 }));
+        tbody.append(g);
+        for (const b of baselines) {
+          tbody.append(extraRow(`${b.name} ${b.policy === 'short' ? 'always short' : b.policy}`, b.sharpe, b.total_return));
         }
       }
       table.replaceChildren(head, tbody);
