@@ -116,6 +116,19 @@ pub fn spec_hash(spec: &TrainSpec) -> String {
     format!("{:x}", Sha256::digest(json))
 }
 
+/// The hash a trainer from before `env.slippage_bps` and `data` gave `spec`, when both are at
+/// their defaults (so it meant the same): a job checkpointed by an older trainer resumes on a
+/// newer one during a rolling upgrade.
+fn legacy_spec_hash(spec: &TrainSpec) -> Option<String> {
+    if spec.env.slippage_bps != 0.0 || spec.data != crate::spec::DataConfig::default() {
+        return None;
+    }
+    let json = serde_json::to_string(spec).expect("specs serialise");
+    let data = format!(",\"data\":{}", serde_json::to_string(&spec.data).expect("serialises"));
+    let legacy = json.replacen("\"slippage_bps\":0.0,", "", 1).replacen(&data, "", 1);
+    Some(format!("{:x}", Sha256::digest(legacy)))
+}
+
 const META_KEY: &str = "skippy.checkpoint";
 
 /// The parameter count of layer `sizes` read from a file, refused when it overflows (no size a
@@ -182,7 +195,7 @@ impl Checkpoint {
     /// Refuses a checkpoint of another spec.
     pub fn check_spec(&self, spec: &TrainSpec) -> Result<(), CheckpointError> {
         let expected = spec_hash(spec);
-        if self.spec_hash != expected {
+        if self.spec_hash != expected && Some(&self.spec_hash) != legacy_spec_hash(spec).as_ref() {
             return Err(CheckpointError::SpecMismatch { found: self.spec_hash.clone(), expected });
         }
         Ok(())
@@ -191,7 +204,22 @@ impl Checkpoint {
 
 #[cfg(test)]
 mod tests {
+    use skippy_market::features::FeatureSet;
+
     use super::*;
+
+    #[test]
+    fn a_checkpoint_of_a_trainer_before_slippage_and_data_policies_still_resumes() {
+        // The spec of a BTC,ETH job and its hash as the trainer of cdacfd1 wrote them.
+        let mut spec = TrainSpec::new(vec!["BTC".into(), "ETH".into()], vec![FeatureSet::Price], 200_000, 1);
+        spec.env.cost = 0.001;
+        let old = "3683a6d91468010cd74ad11ca9b756867bbe783387c28b73be8fb7abf67d1b63";
+        assert_eq!(legacy_spec_hash(&spec).as_deref(), Some(old));
+        assert_ne!(spec_hash(&spec), old);
+        // Only while the new fields keep their defaults: with slippage it is another spec.
+        spec.env.slippage_bps = 5.0;
+        assert_eq!(legacy_spec_hash(&spec), None);
+    }
 
     #[test]
     fn layer_sizes_from_a_file_are_counted_without_overflow() {
