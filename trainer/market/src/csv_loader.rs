@@ -1168,6 +1168,7 @@ impl Layout {
         };
         let (open, high, low, close, volume) =
             (pick(Role::Open)?, pick(Role::High)?, pick(Role::Low)?, pick(Role::Close)?, pick(Role::Volume)?);
+        let volume = volume.or_else(|| asset_volume(&normalized, &symbol));
         let (Some(time), Some(open), Some(high), Some(low), Some(close), Some(volume)) =
             (time, open, high, low, close, volume)
         else {
@@ -1317,6 +1318,20 @@ fn normalize_column(name: &str) -> (Option<String>, String) {
         Some((prefix, base)) => (Some(prefix.to_string()), base.to_string()),
         None => (None, lower),
     }
+}
+
+/// The base asset's volume among columns named `Volume <asset>` (CryptoDataDownload's
+/// `Volume BTC,Volume USDT`), when no column is plainly the volume: the asset the symbol's name
+/// holds earliest (`BTCUSDT` → `BTC`), else the first such column (those files list the base
+/// asset first).
+fn asset_volume(normalized: &[(Option<String>, String)], symbol: &str) -> Option<usize> {
+    let assets: Vec<(usize, &str)> = normalized
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, base))| base.strip_prefix("volume_").filter(|a| !a.is_empty()).map(|a| (i, a)))
+        .collect();
+    let named = assets.iter().filter_map(|&(i, a)| symbol.find(a).map(|at| (at, i))).min();
+    named.map(|(_, i)| i).or_else(|| assets.first().map(|&(i, _)| i))
 }
 
 fn column_label(index: usize, name: &str) -> String {

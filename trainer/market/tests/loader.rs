@@ -244,6 +244,24 @@ fn a_sites_banner_line_before_the_header_is_skipped_and_reported() {
 }
 
 #[test]
+fn cryptodatadownloads_per_asset_volume_columns_read_as_the_base_volume() {
+    // Their real header names a volume per asset: the base asset's is the bar's volume.
+    let rows = "1506816000000,2017-10-01 00:00:00,BTC/USD,10,12,9,11,3,33000,7\n\
+                1506817800000,2017-10-01 00:30:00,BTC/USD,11,13,10,12,5,60000,9\n";
+    let text = format!(
+        "https://www.CryptoDataDownload.com\nunix,date,symbol,open,high,low,close,Volume BTC,Volume USD,tradecount\n{rows}"
+    );
+    for symbol in ["BTC", "BTCUSD", "XBT"] {
+        let (s, _) = parse_csv(&text, "f.csv", symbol).unwrap_or_else(|e| panic!("{symbol}: {e}"));
+        assert_eq!(s.volume, [3.0, 5.0], "{symbol}");
+        assert_eq!(s.trades, Some(vec![7.0, 9.0]));
+    }
+    // The quote asset first in the file: the one the symbol names still wins.
+    let swapped = text.replace("Volume BTC,Volume USD", "Volume USD,Volume BTC");
+    assert_eq!(parse_csv(&swapped, "f.csv", "BTCUSD").unwrap().0.volume, [33000.0, 60000.0]);
+}
+
+#[test]
 fn errors_after_a_banner_line_name_the_files_own_lines() {
     let text =
         format!("https://www.CryptoDataDownload.com\n{}", with_header(&[GOOD_1, "2017-10-01 00:30:00,10,8,9,11,1"]));
