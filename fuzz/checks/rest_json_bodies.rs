@@ -16,13 +16,13 @@
 //!   protocol and the REST JSON, and its stored request resolves again to the same spec.
 
 use serde_json::Value;
+use skippy_contract::spec::TrainSpec;
 use skippy_proto::v1 as pb;
 use skippy_scheduler::gateway::errors::ApiError;
 use skippy_scheduler::gateway::json::{JobJson, JobSpecBody, JsonBody, RealSessionBody};
 use skippy_scheduler::grpc::convert::{job_to_pb, spec_from_pb};
 use skippy_scheduler::job::{JobRecord, JobState, SubmittedSpec, is_valid_job_id};
 use skippy_scheduler::scheduler::{JobView, SchedulerError};
-use skippy_trainer::spec::TrainSpec;
 
 use super::harness::harness;
 
@@ -95,7 +95,7 @@ fn check_record(submitted: &SubmittedSpec, record: &JobRecord, key: Option<Strin
     assert_eq!(request.algorithm, "ppo");
 
     // Symbols: the catalog's, as submitted (trimmed, upper case), in order.
-    let catalog = skippy_market::catalog::Catalog::embedded().symbols();
+    let catalog = skippy_contract::catalog::symbols(None).expect("the embedded names");
     let want: Vec<String> = submitted.symbols.iter().map(|s| s.trim().to_ascii_uppercase()).collect();
     assert_eq!(request.symbols, want);
     assert!(!request.symbols.is_empty(), "a job without symbols was accepted");

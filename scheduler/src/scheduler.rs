@@ -20,8 +20,8 @@ use crate::events::{EventKind, EventLog, EventRecord, StatsRecord};
 use crate::job::{JobRecord, JobState, JsonText, SubmittedSpec, is_valid_job_id, new_job_id, now_ms};
 use crate::leases::Waiter;
 use crate::store::{JobStore, Recovered};
-use skippy_market::features::parse_feature_sets;
-use skippy_trainer::spec::TrainSpec;
+use skippy_contract::features::parse_feature_sets;
+use skippy_contract::spec::TrainSpec;
 
 /// Why a request was refused. Mapped to gRPC statuses in exactly one place (`grpc::status`).
 #[derive(Debug, thiserror::Error)]
@@ -155,7 +155,7 @@ impl Scheduler {
     pub fn start(config: Config) -> anyhow::Result<(Arc<Scheduler>, Recovered)> {
         let (store, recovered) = JobStore::open(&config.runs_dir)
             .with_context(|| format!("cannot open the job store in {}", config.runs_dir.display()))?;
-        let catalog = skippy_market::catalog::Catalog::open_or_embedded(config.data_dir.as_deref())?;
+        let symbols = skippy_contract::catalog::symbols(config.data_dir.as_deref())?;
         let (submit_tx, submit_rx) = mpsc::channel(4096);
         let mut state = State::default();
         let grace = now_ms() + config.lease_ttl_ms as i64;
@@ -193,7 +193,7 @@ impl Scheduler {
             submit_tx,
             committed: Notify::new(),
             write_locks: Mutex::new(HashMap::new()),
-            symbols: catalog.symbols(),
+            symbols,
             stopping: tokio::sync::watch::channel(false).0,
             metrics: Default::default(),
             feed: Default::default(),

@@ -22,7 +22,7 @@ pub mod evaluation;
 pub mod nn;
 pub mod ppo;
 pub mod report;
-pub mod spec;
+pub use skippy_contract::spec;
 pub mod tensors;
 pub mod training;
 pub mod worker;

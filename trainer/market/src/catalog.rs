@@ -18,11 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::csv_loader::{self, DuplicatePolicy, LoadError};
 use crate::{BarSeries, LoadReport};
 
-/// The synthetic symbols every catalog offers.
-pub const SYNTHETIC_SYMBOLS: [&str; 2] = ["SYN-EDGE", "SYN-RW"];
-
-/// How the embedded catalog describes itself.
-const EMBEDDED_DESCRIPTION: &str = "embedded sample data (bitfinex 30m)";
+pub use skippy_contract::catalog::{EMBEDDED_DESCRIPTION, SYNTHETIC_SYMBOLS};
 
 /// The shipped sample bars: (symbol, name in messages, CSV text).
 const EMBEDDED: [(&str, &str, &str); 5] = [
@@ -52,20 +48,9 @@ pub enum CatalogError {
     /// The symbol's files are there but do not load.
     #[error(transparent)]
     Load(#[from] LoadError),
-    /// The data directory could not be read.
-    #[error("cannot read data directory {}: {reason}", path.display())]
-    Io {
-        /// The directory or the entry that failed.
-        path: PathBuf,
-        /// What the operating system said (kept in the message, so it is not also a `source`).
-        reason: std::io::Error,
-    },
-    /// The data directory is a file.
-    #[error("data directory {} is not a directory", path.display())]
-    NotADirectory {
-        /// The path given.
-        path: PathBuf,
-    },
+    /// The data directory could not be listed.
+    #[error(transparent)]
+    List(#[from] skippy_contract::catalog::ListError),
 }
 
 /// Where a catalog's data lives.
@@ -109,40 +94,10 @@ impl Catalog {
     /// Lists the symbols in data directory `dir` (see the module docs for the layouts).
     /// Files other than `*.csv`, and hidden entries, are ignored.
     pub fn open(dir: &Path) -> Result<Catalog, CatalogError> {
-        let io_error = |path: &Path| {
-            let path = path.to_path_buf();
-            move |reason| CatalogError::Io { path, reason }
-        };
-        let metadata = std::fs::metadata(dir).map_err(io_error(dir))?;
-        if !metadata.is_dir() {
-            return Err(CatalogError::NotADirectory { path: dir.to_path_buf() });
-        }
-        let mut files: BTreeMap<String, Vec<DataFile>> = BTreeMap::new();
-        for entry in std::fs::read_dir(dir).map_err(io_error(dir))? {
-            let path = entry.map_err(io_error(dir))?.path();
-            let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
-                continue;
-            };
-            if name.starts_with('.') {
-                continue;
-            }
-            // Follows symbolic links; a broken one named `*.csv` is kept so that loading it
-            // says what is wrong.
-            if std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
-                let inner = csv_files_in(&path)?;
-                if !inner.is_empty() {
-                    files.entry(name.to_uppercase()).or_default().extend(inner.into_iter().map(DataFile::Path));
-                }
-            } else if let Some(stem) = csv_stem(&name) {
-                files.entry(symbol_of_file(stem)).or_default().push(DataFile::Path(path));
-            }
-        }
-        for list in files.values_mut() {
-            list.sort_by(|a, b| match (a, b) {
-                (DataFile::Path(a), DataFile::Path(b)) => a.cmp(b),
-                _ => std::cmp::Ordering::Equal,
-            });
-        }
+        let files = skippy_contract::catalog::list_dir(dir)?
+            .into_iter()
+            .map(|(symbol, paths)| (symbol, paths.into_iter().map(DataFile::Path).collect()))
+            .collect();
         Ok(Catalog { origin: Origin::Directory(dir.to_path_buf()), files })
     }
 
@@ -237,58 +192,14 @@ impl Catalog {
     }
 }
 
-/// The `*.csv` files directly inside `dir`, sorted.
-fn csv_files_in(dir: &Path) -> Result<Vec<PathBuf>, CatalogError> {
-    let io_error = |reason| CatalogError::Io { path: dir.to_path_buf(), reason };
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io_error)? {
-        let path = entry.map_err(io_error)?.path();
-        let is_csv = path
-            .file_name()
-            .map(|n| n.to_string_lossy())
-            .is_some_and(|n| !n.starts_with('.') && csv_stem(&n).is_some());
-        if is_csv && !std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
-            found.push(path);
-        }
-    }
-    found.sort();
-    Ok(found)
-}
-
-/// The name without a `.csv` extension (any case), or `None` for other files.
-fn csv_stem(name: &str) -> Option<&str> {
-    let split = name.len().checked_sub(4)?;
-    let (stem, extension) = (name.get(..split)?, name.get(split..)?);
-    (extension.eq_ignore_ascii_case(".csv") && !stem.is_empty()).then_some(stem)
-}
-
-/// The symbol a CSV file (by its stem) holds: `BTCUSDT` for exchange exports named like
-/// `binance_spot_BTCUSDT-5m_20230320-20230328_v2.10.0`, otherwise the whole stem; upper case.
-fn symbol_of_file(stem: &str) -> String {
-    let mut parts = stem.splitn(3, '_');
-    if let (Some(_exchange), Some(_market), Some(rest)) = (parts.next(), parts.next(), parts.next())
-        && let Some((symbol, _interval)) = rest.split_once('-')
-        && !symbol.is_empty()
-        && symbol.chars().all(|c| c.is_ascii_alphanumeric())
-    {
-        return symbol.to_uppercase();
-    }
-    stem.to_uppercase()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn symbols_from_file_names() {
-        assert_eq!(symbol_of_file("binance_spot_BTCUSDT-5m_20230320-20230328_v2.10.0"), "BTCUSDT");
-        assert_eq!(symbol_of_file("btc"), "BTC");
-        assert_eq!(symbol_of_file("BTC-USD"), "BTC-USD");
-        assert_eq!(symbol_of_file("btc_usd_daily"), "BTC_USD_DAILY");
-        assert_eq!(csv_stem("BTC.CSV"), Some("BTC"));
-        assert_eq!(csv_stem(".csv"), None);
-        assert_eq!(csv_stem("x.json"), None);
-        assert_eq!(csv_stem("é.csv"), Some("é"));
+    fn the_embedded_symbols_are_the_contracts() {
+        let names: Vec<&str> = EMBEDDED.iter().map(|(symbol, _, _)| *symbol).collect();
+        assert_eq!(names, skippy_contract::catalog::EMBEDDED_SYMBOLS);
+        assert_eq!(Catalog::embedded().symbols(), skippy_contract::catalog::symbols(None).unwrap());
     }
 }

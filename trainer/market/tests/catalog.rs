@@ -172,7 +172,9 @@ fn missing_or_non_directory_data_dir() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("nope");
     let err = Catalog::open(&missing).expect_err("missing");
-    assert!(matches!(&err, CatalogError::Io { path, .. } if path == &missing));
+    assert!(
+        matches!(&err, CatalogError::List(skippy_contract::catalog::ListError::Io { path, .. }) if path == &missing)
+    );
     assert!(err.to_string().starts_with(&format!("cannot read data directory {}: ", missing.display())), "{err}");
     let file = dir.path().join("BTC.csv");
     write(&file, &bars(0, 2));

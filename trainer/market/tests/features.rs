@@ -235,7 +235,7 @@ fn warmup_equals_max_lookback_and_rows_before_it_are_zero() {
     assert_eq!(max_lookback(&[MICRO]), 63);
     assert_eq!(max_lookback(&[MICRO, PRICE]), 64);
     assert_eq!(max_lookback(&[]), 0);
-    assert_eq!(max_lookback(&[PRICE]), PRICE.lookback());
+    assert_eq!(max_lookback(&[PRICE]), skippy_market::features::lookback(PRICE));
 }
 
 #[test]

@@ -10,7 +10,7 @@
 //! - [`update`] — the loss, its gradient, and the optimiser step.
 
 pub mod agent;
-pub mod config;
+pub use skippy_contract::ppo as config;
 pub mod gae;
 pub mod rollout;
 pub mod update;

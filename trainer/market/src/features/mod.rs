@@ -15,9 +15,6 @@
 //!   `warmup` equals that number, known before any data is read.
 //! - Every value is finite, whatever the input (zero volume, `high == low`, bad prices).
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 use crate::BarSeries;
@@ -30,104 +27,20 @@ mod rolling;
 
 use bar_columns::BarColumns;
 
-/// A named group of feature columns a job can ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FeatureSet {
-    /// Returns, volatility, trend and momentum from closes; see [`price`].
-    Price,
-    /// Spread, liquidity, range volatility and activity from bars; see [`microstructure`].
-    Microstructure,
-}
+pub use skippy_contract::features::{FeatureError, FeatureSet, parse_feature_sets};
 
-impl FeatureSet {
-    /// Every feature set, in the canonical order.
-    pub const ALL: [FeatureSet; 2] = [FeatureSet::Price, FeatureSet::Microstructure];
-
-    /// The set's name as users write it: `price`, `microstructure`.
-    pub fn name(self) -> &'static str {
-        match self {
-            FeatureSet::Price => "price",
-            FeatureSet::Microstructure => "microstructure",
-        }
+/// Bars of history feature set `set` needs before its first full row.
+pub fn lookback(set: FeatureSet) -> usize {
+    match set {
+        FeatureSet::Price => price::LOOKBACK,
+        FeatureSet::Microstructure => microstructure::LOOKBACK,
     }
-
-    /// Bars of history the set needs before its first full row.
-    pub fn lookback(self) -> usize {
-        match self {
-            FeatureSet::Price => price::LOOKBACK,
-            FeatureSet::Microstructure => microstructure::LOOKBACK,
-        }
-    }
-}
-
-impl fmt::Display for FeatureSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for FeatureSet {
-    type Err = FeatureError;
-
-    /// Parses a set name, ignoring case and surrounding whitespace.
-    fn from_str(s: &str) -> Result<FeatureSet, FeatureError> {
-        let wanted = s.trim();
-        FeatureSet::ALL
-            .into_iter()
-            .find(|set| set.name().eq_ignore_ascii_case(wanted))
-            .ok_or_else(|| FeatureError::UnknownSet { name: wanted.to_string(), valid: valid_names() })
-    }
-}
-
-/// What can be wrong with a requested list of feature sets.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FeatureError {
-    /// A name that is not a feature set.
-    #[error("unknown feature set '{name}'; valid feature sets: {valid}")]
-    UnknownSet {
-        /// The name as given (trimmed).
-        name: String,
-        /// The valid names, comma-separated.
-        valid: String,
-    },
-    /// The list named no feature set at all.
-    #[error("no feature sets given in '{list}'; valid feature sets: {valid}")]
-    EmptyList {
-        /// The list as given.
-        list: String,
-        /// The valid names, comma-separated.
-        valid: String,
-    },
-}
-
-/// `price, microstructure`: the valid names for error messages.
-fn valid_names() -> String {
-    FeatureSet::ALL.map(FeatureSet::name).join(", ")
-}
-
-/// Parses a comma-separated list such as `price,microstructure`: names are trimmed and
-/// case-insensitive, duplicates are dropped keeping the first occurrence's order, and empty
-/// items (`price,`) are ignored. An unknown name or a list with no names is an error that
-/// lists the valid names.
-pub fn parse_feature_sets(list: &str) -> Result<Vec<FeatureSet>, FeatureError> {
-    let mut sets = Vec::new();
-    for item in list.split(',').filter(|item| !item.trim().is_empty()) {
-        let set: FeatureSet = item.parse()?;
-        if !sets.contains(&set) {
-            sets.push(set);
-        }
-    }
-    if sets.is_empty() {
-        return Err(FeatureError::EmptyList { list: list.to_string(), valid: valid_names() });
-    }
-    Ok(sets)
 }
 
 /// The warmup a matrix of `sets` will have: the longest look-back among them (0 for none).
 /// Known without data, so a chronological split can embargo that many bars.
 pub fn max_lookback(sets: &[FeatureSet]) -> usize {
-    sets.iter().map(|s| s.lookback()).max().unwrap_or(0)
+    sets.iter().map(|&s| lookback(s)).max().unwrap_or(0)
 }
 
 /// Computes the feature matrix of `series` with the columns of each set in `sets`, in the

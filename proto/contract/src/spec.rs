@@ -1,8 +1,8 @@
 //! What a training job is asked to do: the spec, with every default resolved and recorded.
 
+use crate::data::DuplicatePolicy;
+use crate::features::FeatureSet;
 use serde::{Deserialize, Serialize};
-use skippy_market::DuplicatePolicy;
-use skippy_market::features::FeatureSet;
 
 use crate::env::EnvConfig;
 use crate::ppo::PpoConfig;
@@ -102,7 +102,7 @@ pub enum SpecError {
     Steps(u64),
     /// A PPO hyper-parameter out of range.
     #[error(transparent)]
-    Ppo(#[from] crate::ppo::config::ConfigError),
+    Ppo(#[from] crate::ppo::ConfigError),
     /// An override that names no field or does not fit its type.
     #[error("override {key}: {reason}")]
     Override {

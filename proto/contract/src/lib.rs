@@ -1,0 +1,25 @@
+//! The job contract of skippy-train: what a training job is, as the scheduler, the trainers and
+//! the CLI all read it. One of the system's two API boundaries (the other is `skippy-proto`,
+//! the gRPC messages).
+//!
+//! # Layout
+//! - [`spec`]: [`TrainSpec`], every default resolved and recorded; `--set` overrides by dotted
+//!   path; validation of every range that can be checked without data.
+//! - [`ppo`], [`env`]: the PPO hyper-parameters and the trading environment's settings.
+//! - [`features`]: feature-set names (the columns are the trainer's).
+//! - [`data`]: how data files are read (`data.on_duplicate`).
+//! - [`catalog`]: which symbols a data directory offers, without reading a bar.
+//!
+//! No bars, no training code: the scheduler links this crate to check and resolve
+//! submissions, not the trainer.
+
+pub mod catalog;
+pub mod data;
+pub mod env;
+pub mod features;
+pub mod ppo;
+pub mod spec;
+
+pub use env::EnvConfig;
+pub use ppo::PpoConfig;
+pub use spec::TrainSpec;
