@@ -29,8 +29,11 @@ pub struct Grant {
     pub job: JobRecord,
     /// The lease.
     pub lease: LeaseRecord,
-    /// Newest checkpoint's file name, if any.
-    pub checkpoint: Option<String>,
+    /// The job's checkpoints, newest first (file names).
+    pub checkpoints: Vec<String>,
+    /// The newest of them that could be read; empty when there is none (the attempt starts
+    /// from step 0). Filled by [`Scheduler::acquire`].
+    pub checkpoint: Vec<u8>,
 }
 
 /// What a trainer sends to prove it holds a job.
@@ -52,6 +55,42 @@ pub const MAX_WAIT: Duration = Duration::from_secs(60);
 impl Scheduler {
     /// Waits up to `wait` for a job for this trainer incarnation.
     pub async fn acquire(&self, trainer_id: &str, name: &str, wait: Duration) -> Result<Option<Grant>> {
+        let Some(mut grant) = self.next_grant(trainer_id, name, wait).await? else { return Ok(None) };
+        grant.checkpoint = self.newest_readable_checkpoint(&grant).await;
+        Ok(Some(grant))
+    }
+
+    /// The bytes of the newest of a grant's checkpoints that can be read. One that cannot (a
+    /// damaged disk, a file removed by hand) is skipped for the next older one, and said in the
+    /// job's events and the log: resuming from further back, or from step 0, is never silent.
+    async fn newest_readable_checkpoint(&self, grant: &Grant) -> Vec<u8> {
+        let id = &grant.job.id;
+        for (i, name) in grant.checkpoints.iter().enumerate() {
+            let (store, job, file) = (self.store.clone(), id.clone(), name.clone());
+            let error = match tokio::task::spawn_blocking(move || store.read_checkpoint(&job, &file)).await {
+                Ok(Ok(bytes)) => return bytes,
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => e.to_string(),
+            };
+            let next = match grant.checkpoints.get(i + 1) {
+                Some(older) => format!("the older checkpoint {older}"),
+                None => "step 0 (no other checkpoint)".to_string(),
+            };
+            tracing::warn!(job_id = %id, checkpoint = %name, %error, "checkpoint unreadable");
+            let mut st = self.lock();
+            push_event(
+                &mut st,
+                id,
+                EventKind::Log,
+                format!("checkpoint {name} could not be read ({error}); resuming from {next}"),
+                None,
+            );
+        }
+        Vec::new()
+    }
+
+    /// Waits up to `wait` for a job to grant to trainer `trainer_id`.
+    async fn next_grant(&self, trainer_id: &str, name: &str, wait: Duration) -> Result<Option<Grant>> {
         if trainer_id.is_empty() || trainer_id.len() > 128 {
             return Err(SchedulerError::Invalid("trainer_id must be 1 to 128 characters".into()));
         }
@@ -224,12 +263,12 @@ fn grant_next(scheduler: &Scheduler, st: &mut State, trainer_id: &str, name: &st
     job.lease = Some(lease.clone());
     job.progress.percent = 5.0;
     job.progress.message = "validating inputs".into();
-    let checkpoint = job.checkpoints.last().map(|c| c.name.clone());
+    let checkpoints = job.checkpoints.iter().rev().map(|c| c.name.clone()).collect();
     let snapshot = job.clone();
     push_event(st, &id, EventKind::State, format!("attempt {} started on {name}", lease.attempt), None);
     // Persist the grant in the background (a crash before it lands re-queues the job, and
     // the trainer is fenced off: no harm).
-    Some(Grant { job: snapshot, lease, checkpoint })
+    Some(Grant { job: snapshot, lease, checkpoints, checkpoint: Vec::new() })
 }
 
 fn seen(st: &mut State, trainer_id: &str, name: &str) {

@@ -431,3 +431,64 @@ async fn a_restart_keeps_every_job_and_lets_the_running_trainer_continue() {
     assert_eq!(next.sequence, 2);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn an_unreadable_checkpoint_is_skipped_for_an_older_one_and_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path(), |c| c.retry_backoff_ms = 0).await;
+    let (mut c, mut t) = clients(&s.addr).await;
+    let job = submit(&mut c, spec(&["BTC"])).await;
+    let lease = acquire(&mut t, "t-1", 0).await.unwrap().lease.unwrap();
+    for (steps, byte) in [(1024, 1u8), (2048, 2u8)] {
+        t.upload_checkpoint(pb::UploadCheckpointRequest {
+            lease: Some(lease.clone()),
+            steps_done: steps,
+            data: vec![byte; 64],
+            validation_sharpe: None,
+        })
+        .await
+        .unwrap();
+    }
+    let handed_back = |lease: pb::Lease| pb::CompleteJobRequest {
+        lease: Some(lease),
+        outcome: pb::Outcome::HandedBack as i32,
+        reason: "shutting down".into(),
+        ..Default::default()
+    };
+    t.complete_job(handed_back(lease)).await.unwrap();
+
+    // The newest checkpoint's file is gone (a damaged disk, a hand that tidied up): the next
+    // attempt resumes from the older one, not from step 0, and the job's events say so.
+    let checkpoints = dir.path().join(&job.id).join("checkpoints");
+    let mut files: Vec<_> = std::fs::read_dir(&checkpoints).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let newest = files.iter().find(|p| std::fs::read(p).unwrap() == vec![2u8; 64]).expect("the newest checkpoint");
+    std::fs::remove_file(newest).unwrap();
+    let grant = acquire(&mut t, "t-2", 5_000).await.expect("handed back: queued again at once");
+    assert_eq!(grant.checkpoint, vec![1u8; 64], "the older checkpoint");
+
+    let mut watch =
+        c.watch_job(pb::WatchJobRequest { job_id: job.id.clone(), after_sequence: 0 }).await.unwrap().into_inner();
+    let mut said = None;
+    while said.is_none() {
+        let e = tokio::time::timeout(STEP, watch.message()).await.unwrap().unwrap().unwrap();
+        said = e.message.contains("could not be read").then_some(e.message);
+    }
+    let said = said.unwrap();
+    assert!(said.contains("resuming from the older checkpoint"), "{said}");
+
+    // With none left readable, the attempt starts from step 0, and that is said too.
+    let lease = grant.lease.unwrap();
+    t.complete_job(handed_back(lease)).await.unwrap();
+    for f in std::fs::read_dir(&checkpoints).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    let grant = acquire(&mut t, "t-3", 5_000).await.expect("queued again");
+    assert!(grant.checkpoint.is_empty());
+    let mut said = None;
+    while said.is_none() {
+        let e = tokio::time::timeout(STEP, watch.message()).await.unwrap().unwrap().unwrap();
+        said = e.message.contains("step 0").then_some(e.message);
+    }
+    s.stop().await;
+}

@@ -52,13 +52,6 @@ impl TrainerService for Trainers {
         };
         let id = grant.job.id.clone();
         crate::trace::record_job(&id);
-        let checkpoint = match &grant.checkpoint {
-            Some(name) => {
-                let (store, id, name) = (self.scheduler.store.clone(), id.clone(), name.clone());
-                tokio::task::spawn_blocking(move || store.read_checkpoint(&id, &name)).await.ok().and_then(|r| r.ok())
-            }
-            None => None,
-        };
         {
             let scheduler = self.scheduler.clone();
             let id = id.clone();
@@ -85,7 +78,7 @@ impl TrainerService for Trainers {
                 resolved_spec_json: grant.job.resolved_spec.to_string(),
                 max_duration_seconds: grant.job.max_duration_seconds,
                 job: Some(job_to_pb(&JobView { record: grant.job, queue_position: 0 })),
-                checkpoint: checkpoint.unwrap_or_default(),
+                checkpoint: grant.checkpoint,
                 heartbeat_interval_ms: cfg.heartbeat_interval_ms,
                 lease_ttl_ms: cfg.lease_ttl_ms,
                 attempt_timeout_ms: cfg.attempt_timeout_secs * 1000,
