@@ -36,6 +36,8 @@
 //! - [`output`]: writing to stdout around a live progress bar; a closed pipe is an error, not a
 //!   panic.
 
+// Flag docs are clap's help text, shown as written (`DIR/<id>/`), not Markdown.
+#[allow(rustdoc::invalid_html_tags)]
 pub mod args;
 pub mod client;
 pub mod commands;

@@ -3,7 +3,8 @@
 
 /// Version 1 of the protocol.
 pub mod v1 {
-    #![allow(missing_docs, clippy::all, clippy::pedantic)]
+    // Generated from the .proto comments, which write ids as `tr_<unix-seconds>_…`.
+    #![allow(missing_docs, clippy::all, clippy::pedantic, rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
     tonic::include_proto!("skippy.training.v1");
 
     /// The encoded `FileDescriptorSet` of `skippy/training/v1/training.proto`.

@@ -41,7 +41,7 @@ fn request_span(kind: &'static str, method: &str, path: &str, request_id: &str) 
     tracing::info_span!("request", kind, method, path, request_id, job_id = Empty, trainer_id = Empty)
 }
 
-/// Records the job the current request concerns (as the caller sent it: see [`shown`]).
+/// Records the job the current request concerns (as the caller sent it: see `shown`).
 pub fn record_job(job_id: &str) {
     tracing::Span::current().record("job_id", shown(job_id).as_ref());
 }

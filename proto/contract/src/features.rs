@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FeatureSet {
-    /// Returns, volatility, trend and momentum from closes; see [`price`].
+    /// Returns, volatility, trend and momentum from closes; see `skippy_market::features::price`.
     Price,
-    /// Spread, liquidity, range volatility and activity from bars; see [`microstructure`].
+    /// Spread, liquidity, range volatility and activity from bars; see `skippy_market::features::microstructure`.
     Microstructure,
 }
 

@@ -5,7 +5,7 @@
 //! # Layout
 //! - [`spec`]: [`TrainSpec`], every default resolved and recorded; `--set` overrides by dotted
 //!   path; validation of every range that can be checked without data.
-//! - [`ppo`], [`env`]: the PPO hyper-parameters and the trading environment's settings.
+//! - [`ppo`], [`env`](mod@env): the PPO hyper-parameters and the trading environment's settings.
 //! - [`features`]: feature-set names (the columns are the trainer's).
 //! - [`data`]: how data files are read (`data.on_duplicate`).
 //! - [`catalog`]: which symbols a data directory offers, without reading a bar.

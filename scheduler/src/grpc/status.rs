@@ -8,7 +8,7 @@ use crate::scheduler::SchedulerError;
 /// gRPC trailers (about 16 KiB), or the caller gets a protocol error instead of the answer.
 const MAX_MESSAGE_BYTES: usize = 1024;
 
-/// `msg`, cut to [`MAX_MESSAGE_BYTES`] on a character boundary and marked as cut.
+/// `msg`, cut to `MAX_MESSAGE_BYTES` on a character boundary and marked as cut.
 pub fn bounded(msg: String) -> String {
     if msg.len() <= MAX_MESSAGE_BYTES {
         return msg;
