@@ -11,6 +11,62 @@ pub mod v1 {
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("skippy_training_v1_descriptor");
 }
 
+/// How every skippy server stops: gracefully on the first SIGINT or SIGTERM (Ctrl+C elsewhere),
+/// at once on the second. The scheduler, the gateway and the trainer all use this.
+pub mod shutdown {
+    /// SIGINT and SIGTERM (Ctrl+C elsewhere), listened for from creation on.
+    pub struct Signals {
+        #[cfg(unix)]
+        interrupt: tokio::signal::unix::Signal,
+        #[cfg(unix)]
+        terminate: tokio::signal::unix::Signal,
+    }
+
+    impl Signals {
+        /// Starts listening (inside a Tokio runtime).
+        pub fn new() -> std::io::Result<Signals> {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{SignalKind, signal};
+                Ok(Signals { interrupt: signal(SignalKind::interrupt())?, terminate: signal(SignalKind::terminate())? })
+            }
+            #[cfg(not(unix))]
+            Ok(Signals {})
+        }
+
+        /// Waits for the next signal.
+        pub async fn recv(&mut self) {
+            #[cfg(unix)]
+            tokio::select! {
+                _ = self.interrupt.recv() => {}
+                _ = self.terminate.recv() => {}
+            }
+            #[cfg(not(unix))]
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+
+    /// Resolves on the first signal; from then on a second one prints `on_second` and exits the
+    /// process at once with status 130. Without signal handlers (an error creating them, said on
+    /// stderr) it waits for Ctrl+C.
+    pub async fn requested(on_second: &'static str) {
+        let mut signals = match Signals::new() {
+            Ok(signals) => signals,
+            Err(e) => {
+                eprintln!("cannot listen for SIGTERM ({e}); stopping on Ctrl+C only");
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        signals.recv().await;
+        tokio::spawn(async move {
+            signals.recv().await;
+            eprintln!("{on_second}");
+            std::process::exit(130);
+        });
+    }
+}
+
 /// How clients (the CLI, trainers, the standalone gateway) reach a scheduler over TLS.
 pub mod tls {
     use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};

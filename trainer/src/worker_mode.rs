@@ -76,15 +76,9 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        let mut signals = Signals::new().context("listening for SIGTERM and SIGINT")?;
         let shutdown = async move {
-            signals.recv().await;
+            skippy_proto::shutdown::requested("skippy-trainer: second signal, exiting at once").await;
             tracing::info!("signal received: handing back running jobs (signal again to exit at once)");
-            tokio::spawn(async move {
-                signals.recv().await;
-                eprintln!("skippy-trainer: second signal, exiting at once");
-                std::process::exit(130);
-            });
         };
         worker::run(config, shutdown).await
     })?;
@@ -100,43 +94,5 @@ fn init_logging(format: LogFormat) {
     match format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().init(),
-    }
-}
-
-/// SIGINT and SIGTERM (Ctrl+C elsewhere).
-struct Signals {
-    #[cfg(unix)]
-    /// Ctrl+C.
-    interrupt: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    /// What service managers send.
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    #[cfg(unix)]
-    fn new() -> std::io::Result<Signals> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Signals { interrupt: signal(SignalKind::interrupt())?, terminate: signal(SignalKind::terminate())? })
-    }
-
-    #[cfg(not(unix))]
-    fn new() -> std::io::Result<Signals> {
-        Ok(Signals {})
-    }
-
-    /// Waits for the next signal.
-    #[cfg(unix)]
-    async fn recv(&mut self) {
-        tokio::select! {
-            _ = self.interrupt.recv() => {}
-            _ = self.terminate.recv() => {}
-        }
-    }
-
-    /// Waits for the next Ctrl+C.
-    #[cfg(not(unix))]
-    async fn recv(&mut self) {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -69,14 +69,9 @@ async fn main() -> anyhow::Result<()> {
         None => tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stopped).await }),
     };
     tokio::spawn(async move {
-        wait_for_signal().await;
+        skippy_proto::shutdown::requested("second signal: exiting now").await;
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
-        tokio::spawn(async {
-            wait_for_signal().await;
-            eprintln!("second signal: exiting now");
-            std::process::exit(130);
-        });
         tokio::time::sleep(DRAIN).await;
         eprintln!("requests still open after {DRAIN:?}: exiting");
         std::process::exit(1);
@@ -84,26 +79,4 @@ async fn main() -> anyhow::Result<()> {
     server.await??;
     tracing::info!("gateway stopped");
     Ok(())
-}
-
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
 }
