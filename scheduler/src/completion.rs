@@ -100,12 +100,11 @@ impl Scheduler {
             check_lease(&mut st, claim)?;
         }
         let name = format!("ckpt-a{}-{:012}.safetensors", claim.attempt, steps);
-        let store = self.store.clone();
         let (id, n) = (claim.job_id.clone(), name.clone());
-        tokio::task::spawn_blocking(move || store.write_checkpoint(&id, &n, &data))
-            .await
-            .map_err(|e| SchedulerError::Storage(e.to_string()))?
-            .map_err(|e| SchedulerError::Storage(e.to_string()))?;
+        self.on_store(format!("storing checkpoint {name} of {}", claim.job_id), move |store| {
+            store.write_checkpoint(&id, &n, &data)
+        })
+        .await?;
         let pruned = {
             let mut st = self.lock();
             let keep = self.config.keep_checkpoints.max(1);
@@ -161,12 +160,12 @@ impl Scheduler {
             let mut st = self.lock();
             check_lease(&mut st, claim)?;
         }
-        let store = self.store.clone();
         let (id, n) = (claim.job_id.clone(), name.to_string());
-        let record = tokio::task::spawn_blocking(move || store.write_artifact(&id, &n, &data))
-            .await
-            .map_err(|e| SchedulerError::Storage(e.to_string()))?
-            .map_err(|e| SchedulerError::Storage(e.to_string()))?;
+        let record = self
+            .on_store(format!("storing artifact {name} of {}", claim.job_id), move |store| {
+                store.write_artifact(&id, &n, &data)
+            })
+            .await?;
         {
             let mut st = self.lock();
             let job = check_lease(&mut st, claim)?;
@@ -186,12 +185,11 @@ impl Scheduler {
                 let mut st = self.lock();
                 check_lease(&mut st, claim)?;
             }
-            let store = self.store.clone();
             let (id, json) = (claim.job_id.clone(), metrics_json.clone());
-            tokio::task::spawn_blocking(move || store.write_results(&id, &json))
-                .await
-                .map_err(|e| SchedulerError::Storage(e.to_string()))?
-                .map_err(|e| SchedulerError::Storage(e.to_string()))?;
+            self.on_store(format!("storing results.json of {}", claim.job_id), move |store| {
+                store.write_results(&id, &json)
+            })
+            .await?;
         }
         let vs_champion = match &outcome {
             Outcome::Done { metrics_json } => self.compare_with_champion(&claim.job_id, metrics_json).await,

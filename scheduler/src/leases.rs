@@ -66,10 +66,11 @@ impl Scheduler {
     async fn newest_readable_checkpoint(&self, grant: &Grant) -> Vec<u8> {
         let id = &grant.job.id;
         for (i, name) in grant.checkpoints.iter().enumerate() {
-            let (store, job, file) = (self.store.clone(), id.clone(), name.clone());
-            let error = match tokio::task::spawn_blocking(move || store.read_checkpoint(&job, &file)).await {
-                Ok(Ok(bytes)) => return bytes,
-                Ok(Err(e)) => e.to_string(),
+            let (job, file) = (id.clone(), name.clone());
+            let read =
+                self.on_store(format!("reading checkpoint {name}"), move |store| store.read_checkpoint(&job, &file));
+            let error = match read.await {
+                Ok(bytes) => return bytes,
                 Err(e) => e.to_string(),
             };
             let next = match grant.checkpoints.get(i + 1) {

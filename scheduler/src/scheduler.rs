@@ -43,9 +43,26 @@ pub enum SchedulerError {
         /// Why.
         reason: String,
     },
-    /// Storage failed; nothing was acknowledged.
-    #[error("storage error: {0}")]
-    Storage(String),
+    /// A file under `runs/` could not be read or written; nothing was acknowledged.
+    #[error("storage error: {what}: {source}")]
+    Storage {
+        /// What was being done, e.g. "cannot store the job under /var/lib/skippy/runs".
+        what: String,
+        /// What the operating system said (shared: one failed group commit answers many).
+        source: std::sync::Arc<std::io::Error>,
+    },
+    /// A blocking storage task was lost (it panicked or the runtime is stopping).
+    #[error("storage error: {what}: the task was lost ({source})")]
+    StorageTask {
+        /// What was being done.
+        what: String,
+        /// Why the task ended.
+        source: tokio::task::JoinError,
+    },
+    /// An idempotent resubmission waited for the first submission of its key, which did not
+    /// commit in time.
+    #[error("an earlier submission with this idempotency key did not commit within {0:?}; retry")]
+    CommitTimeout(std::time::Duration),
     /// The scheduler is shutting down.
     #[error("the scheduler is shutting down")]
     ShuttingDown,
@@ -56,6 +73,13 @@ pub enum SchedulerError {
 
 /// Result type of scheduler operations.
 pub type Result<T> = std::result::Result<T, SchedulerError>;
+
+impl SchedulerError {
+    /// A storage failure while doing `what`.
+    pub fn storage(what: impl Into<String>, source: std::io::Error) -> SchedulerError {
+        SchedulerError::Storage { what: what.into(), source: std::sync::Arc::new(source) }
+    }
+}
 
 /// A job as shown to clients: the record plus its queue position.
 #[derive(Debug, Clone)]
@@ -247,10 +271,9 @@ impl Scheduler {
                     // Reserved by a submission still being committed: wait for it.
                     Some(None) => {
                         let notified = self.committed.notified();
-                        if tokio::time::timeout(std::time::Duration::from_secs(5), notified).await.is_err() {
-                            return Err(SchedulerError::Storage(
-                                "an earlier submission with this key did not commit".into(),
-                            ));
+                        let wait = std::time::Duration::from_secs(5);
+                        if tokio::time::timeout(wait, notified).await.is_err() {
+                            return Err(SchedulerError::CommitTimeout(wait));
                         }
                     }
                 }
@@ -489,15 +512,21 @@ impl Scheduler {
         let backlog = match tail {
             Some(events) => events,
             None => {
-                let store = self.store.clone();
-                let id = id.to_string();
-                tokio::task::spawn_blocking(move || store.read_events(&id, after))
-                    .await
-                    .map_err(|e| SchedulerError::Storage(e.to_string()))?
-                    .map_err(|e| SchedulerError::Storage(e.to_string()))?
+                let job = id.to_string();
+                self.on_store(format!("reading the events of {id}"), move |store| store.read_events(&job, after))
+                    .await?
             }
         };
         Ok((view, backlog, rx))
+    }
+
+    /// A job and its stored `results.json` (empty before it has one).
+    pub async fn results(&self, id: &str) -> Result<(JobView, String)> {
+        let view = self.view(id)?;
+        let job = id.to_string();
+        let metrics =
+            self.on_store(format!("reading results.json of {id}"), move |store| store.read_results(&job)).await?;
+        Ok((view, metrics))
     }
 
     /// Events after `after` (for a watcher that fell behind the live channel).
@@ -506,12 +535,8 @@ impl Scheduler {
         match tail {
             Some(e) => Ok(e),
             None => {
-                let store = self.store.clone();
-                let id = id.to_string();
-                tokio::task::spawn_blocking(move || store.read_events(&id, after))
-                    .await
-                    .map_err(|e| SchedulerError::Storage(e.to_string()))?
-                    .map_err(|e| SchedulerError::Storage(e.to_string()))
+                let job = id.to_string();
+                self.on_store(format!("reading the events of {id}"), move |store| store.read_events(&job, after)).await
             }
         }
     }
@@ -530,11 +555,24 @@ impl Scheduler {
         };
         let _guard = lock.lock().await;
         let Some(snapshot) = self.lock().jobs.get(id).cloned() else { return Ok(()) };
+        self.on_store(format!("writing the manifest of {id}"), move |store| {
+            store.write_manifest_with(&snapshot, durable)
+        })
+        .await
+    }
+
+    /// Runs `f` on the store on a blocking thread; a failure says it was `what`.
+    pub(crate) async fn on_store<T: Send + 'static>(
+        &self,
+        what: String,
+        f: impl FnOnce(&JobStore) -> std::io::Result<T> + Send + 'static,
+    ) -> Result<T> {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.write_manifest_with(&snapshot, durable))
-            .await
-            .map_err(|e| SchedulerError::Storage(e.to_string()))?
-            .map_err(|e| SchedulerError::Storage(e.to_string()))
+        match tokio::task::spawn_blocking(move || f(&store)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(source)) => Err(SchedulerError::storage(what, source)),
+            Err(source) => Err(SchedulerError::StorageTask { what, source }),
+        }
     }
 
     /// The event writer's step: appends every pending event to its job's `events.jsonl`, in
@@ -715,7 +753,10 @@ fn commit_loop(
         }
         let result = match scheduler.store.journal_submissions(&jobs) {
             Ok(()) => Ok(jobs),
-            Err(e) => Err((jobs, format!("cannot store the job under {}: {e}", scheduler.config.runs_dir.display()))),
+            Err(e) => {
+                let what = format!("cannot store the job under {}", scheduler.config.runs_dir.display());
+                Err((jobs, what, std::sync::Arc::new(e)))
+            }
         };
         match result {
             Ok(jobs) => {
@@ -749,8 +790,8 @@ fn commit_loop(
                     });
                 }
             }
-            Err((jobs, reason)) => {
-                tracing::error!(%reason, "submissions not stored");
+            Err((jobs, what, source)) => {
+                tracing::error!(error = %source, "submissions not stored: {what}");
                 {
                     let mut st = scheduler.lock();
                     for job in &jobs {
@@ -758,7 +799,7 @@ fn commit_loop(
                     }
                 }
                 for ack in acks {
-                    let _ = ack.send(Err(SchedulerError::Storage(reason.clone())));
+                    let _ = ack.send(Err(SchedulerError::Storage { what: what.clone(), source: source.clone() }));
                 }
                 scheduler.committed.notify_waiters();
             }

@@ -61,12 +61,7 @@ impl TrainingService for Clients {
     ) -> Result<Response<pb::GetResultsResponse>, Status> {
         let id = request.into_inner().job_id;
         crate::trace::record_job(&id);
-        let view = self.scheduler.view(&id)?;
-        let store = self.scheduler.store.clone();
-        let metrics_json = tokio::task::spawn_blocking(move || store.read_results(&id))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(|e| Status::unavailable(format!("reading results: {e}")))?;
+        let (view, metrics_json) = self.scheduler.results(&id).await?;
         let artifacts = view
             .record
             .artifacts

@@ -27,7 +27,10 @@ impl From<SchedulerError> for Status {
             SchedulerError::NotFound(_) => Status::not_found(msg),
             SchedulerError::Invalid(_) => Status::invalid_argument(msg),
             SchedulerError::Conflict(_) | SchedulerError::StaleLease { .. } => Status::failed_precondition(msg),
-            SchedulerError::Storage(_) | SchedulerError::ShuttingDown => Status::unavailable(msg),
+            SchedulerError::Storage { .. }
+            | SchedulerError::StorageTask { .. }
+            | SchedulerError::CommitTimeout(_)
+            | SchedulerError::ShuttingDown => Status::unavailable(msg),
             SchedulerError::Exhausted(_) => Status::resource_exhausted(msg),
         }
     }
