@@ -4,13 +4,13 @@
 //! fails it after the last attempt with every attempt's reason. A lease belongs to one trainer
 //! incarnation and one attempt; anything reported under another lease is refused (fencing).
 
-use std::cmp::Reverse;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 
 use crate::events::EventKind;
 use crate::job::{JobRecord, JobState, LeaseRecord, now_ms};
+use crate::queue::Queue;
 use crate::scheduler::{Result, Scheduler, SchedulerError, State, TrainerCommand, push_event};
 
 /// A trainer waiting for work.
@@ -238,15 +238,15 @@ fn undo_grant(st: &mut State, grant: &Grant) {
     job.attempt = job.attempt.saturating_sub(1);
     let _ = job.transition(JobState::Queued, "trainer left before taking the job");
     job.progress.percent = 0.0;
-    st.queue.insert((Reverse(job.priority), job.seq, job.id.clone()));
+    let entry = Queue::entry(job);
+    st.queue.push(entry);
 }
 
 /// Grants the first eligible queued job to a trainer.
 fn grant_next(scheduler: &Scheduler, st: &mut State, trainer_id: &str, name: &str) -> Option<Grant> {
     let now = now_ms();
-    let key = st.queue.iter().find(|(_, _, id)| st.jobs.get(id).is_some_and(|j| j.not_before_ms <= now)).cloned()?;
-    st.queue.remove(&key);
-    let id = key.2;
+    let jobs = &st.jobs;
+    let id = st.queue.take_first(|id| jobs.get(id).is_some_and(|j| j.not_before_ms <= now))?;
     let job = st.jobs.get_mut(&id)?;
     job.attempt += 1;
     let queued_since = job.history.last().map_or(job.created_ms, |h| h.at_ms).max(job.not_before_ms);
@@ -293,14 +293,14 @@ pub(crate) fn check_lease<'a>(st: &'a mut State, claim: &LeaseClaim) -> Result<&
 
 fn fail(st: &mut State, id: &str, reason: String) {
     let Some(job) = st.jobs.get_mut(id) else { return };
-    let key = (Reverse(job.priority), job.seq, job.id.clone());
+    let queued = Queue::entry(job);
     job.error = if job.attempt_errors.is_empty() {
         reason.clone()
     } else {
         format!("{reason}; earlier attempts: {}", job.attempt_errors.join("; "))
     };
     if job.transition(JobState::Failed, reason.clone()).is_ok() {
-        st.queue.remove(&key);
+        st.queue.remove(&queued);
         notify_lost(st, id);
         push_event(st, id, EventKind::State, reason, None);
     }
@@ -345,7 +345,8 @@ pub(crate) fn requeue_or_end(scheduler: &Scheduler, st: &mut State, id: &str, re
     if job.transition(JobState::Queued, reason.clone()).is_ok() {
         job.progress.percent = 0.0;
         job.progress.message = format!("re-queued: {reason}");
-        st.queue.insert((Reverse(job.priority), job.seq, job.id.clone()));
+        let entry = Queue::entry(job);
+        st.queue.push(entry);
         scheduler.metrics.requeues.inc();
         notify_lost(st, id);
         push_event(st, id, EventKind::State, format!("re-queued: {reason}"), None);

@@ -29,6 +29,7 @@ pub mod leases;
 pub mod lineage;
 pub mod logging;
 pub mod metrics;
+mod queue;
 pub mod scheduler;
 pub mod store;
 pub mod tls;

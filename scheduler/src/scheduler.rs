@@ -8,8 +8,7 @@
 //! - [`crate::leases`]: dispatch to waiting trainers, heartbeats, expiry;
 //! - [`crate::completion`]: what trainers report: progress, checkpoints, artifacts, the end.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::Context as _;
@@ -126,7 +125,7 @@ pub(crate) struct State {
     pub(crate) jobs: HashMap<String, JobRecord>,
     pub(crate) events: HashMap<String, EventLog>,
     /// Queued jobs in dispatch order: priority (high first), then submission order.
-    pub(crate) queue: BTreeSet<(Reverse<i32>, u64, String)>,
+    pub(crate) queue: crate::queue::Queue,
     pub(crate) idempotency: HashMap<String, String>,
     pub(crate) waiters: VecDeque<Waiter>,
     pub(crate) trainers: HashMap<String, TrainerSeen>,
@@ -201,7 +200,7 @@ impl Scheduler {
                 lease.expires_ms = grace;
             }
             if job.state == JobState::Queued {
-                state.queue.insert((Reverse(job.priority), job.seq, job.id.clone()));
+                state.queue.push(crate::queue::Queue::entry(&job));
             }
             if let Some(key) = &job.idempotency_key {
                 state.idempotency.insert(key.clone(), job.id.clone());
@@ -407,11 +406,9 @@ impl Scheduler {
         let st = self.lock();
         let queued = st
             .queue
-            .iter()
+            .ids()
             .enumerate()
-            .filter_map(|(i, (_, _, id))| {
-                st.jobs.get(id).map(|j| JobView { record: j.clone(), queue_position: i as u32 + 1 })
-            })
+            .filter_map(|(i, id)| st.jobs.get(id).map(|j| JobView { record: j.clone(), queue_position: i as u32 + 1 }))
             .collect();
         let mut running: Vec<JobView> = st
             .jobs
@@ -460,8 +457,8 @@ impl Scheduler {
                 JobState::Queued => {
                     job.transition(JobState::Cancelled, "cancelled by client").expect("queued → cancelled is legal");
                     job.progress.message = "cancelled".into();
-                    let key = (Reverse(job.priority), job.seq, job.id.clone());
-                    st.queue.remove(&key);
+                    let entry = crate::queue::Queue::entry(job);
+                    st.queue.remove(&entry);
                     push_event(&mut st, id, EventKind::State, "cancelled by client".into(), None);
                     true
                 }
@@ -674,10 +671,7 @@ fn position(st: &State, job: &JobRecord) -> u32 {
     if job.state != JobState::Queued {
         return 0;
     }
-    let key = (Reverse(job.priority), job.seq, job.id.clone());
-    // Most lookups are of jobs near the back (just submitted): count the shorter side.
-    let behind = st.queue.range((std::ops::Bound::Excluded(&key), std::ops::Bound::Unbounded)).count();
-    (st.queue.len() - behind) as u32
+    st.queue.position(job)
 }
 
 /// Records an event for a job (sequence, tail, live watchers, file queue).
@@ -766,7 +760,7 @@ fn commit_loop(
                     for job in jobs {
                         crate::budget::admitted(&mut st, &job, true);
                         let id = job.id.clone();
-                        st.queue.insert((Reverse(job.priority), job.seq, id.clone()));
+                        st.queue.push(crate::queue::Queue::entry(&job));
                         st.jobs.insert(id.clone(), job);
                         st.events.insert(id.clone(), EventLog::default());
                         push_event(&mut st, &id, EventKind::State, "queued".into(), None);
