@@ -44,7 +44,7 @@ pub mod commands;
 pub mod download;
 pub mod exit;
 pub mod local;
-pub mod metrics;
+pub use skippy_contract::results as metrics;
 pub mod output;
 pub mod render;
 pub mod view;

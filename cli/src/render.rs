@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use skippy_proto::v1 as pb;
 use skippy_proto::v1::JobState;
 
-use crate::metrics::{Evaluation, Metrics, MetricsFile};
+use crate::metrics::{Evaluation, MetricsFile};
 use crate::view::state_name;
 
 /// The line that opens a watch.
@@ -525,108 +525,15 @@ pub fn artifacts(list: &[pb::Artifact]) -> String {
     out
 }
 
-/// The out-of-sample table: per symbol (and the portfolio when there are several) the model
-/// next to buy-and-hold with the Sharpe's interval, the best achievable Sharpe when known, and
-/// the interval of the Sharpe difference. The same look as `skippy-trainer train`.
+/// The out-of-sample table ([`skippy_contract::results::table`], as `skippy-trainer train`
+/// prints it) and the test segment's dates.
 pub fn metrics_table(e: &Evaluation) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<22} {:>8} {:>19} {:>8} {:>8} {:>9} {:>9} {:>7} {:>7}",
-        "out-of-sample (test)", "Sharpe", "95% CI", "Sortino", "max DD", "return", "turnover", "hit", "trades"
-    );
-    let mut rows: Vec<(&str, &crate::metrics::Segment)> = e.symbols.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    if e.symbols.len() > 1 {
-        rows.push(("portfolio", &e.portfolio));
-    }
-    for (name, seg) in rows {
-        metrics_row(&mut out, &format!("{name} PPO"), &seg.strategy);
-        metrics_row(&mut out, &format!("{name} buy-and-hold"), &seg.buy_and_hold);
-        if let Some(best) = seg.informed_sharpe {
-            let _ = writeln!(
-                out,
-                "{:<22} {:>+8.2}   (the generator's informed policy, same bars and costs)",
-                format!("{name} best achievable"),
-                best
-            );
-        }
-        let d = &seg.vs_buy_and_hold;
-        let _ = writeln!(
-            out,
-            "{:<22} {:>+8.2} [{:>+7.2}, {:>+7.2}] {}",
-            "  Sharpe difference",
-            d.difference,
-            d.interval.lo,
-            d.interval.hi,
-            if d.significant { "significant" } else { "not significant" }
-        );
-    }
-    if !e.baselines.is_empty() {
-        let _ = writeln!(out, "{:<22} {:>8} {:>9}", "fixed policies", "Sharpe", "return");
-        for b in &e.baselines {
-            let policy = match b.policy.as_str() {
-                "short" => "always short",
-                "long" => "always long",
-                other => other,
-            };
-            let _ = writeln!(
-                out,
-                "{:<22} {:>+8.2} {:>+8.1}%",
-                format!("{} {policy}", b.name),
-                b.sharpe,
-                b.total_return * 100.0
-            );
-        }
-    }
-    if !e.cost_sensitivity.is_empty() {
-        let _ = writeln!(
-            out,
-            "{:<22} {:>8} {:>9} {:>13} {:>9}",
-            "cost per unit traded", "Sharpe", "return", "buy-and-hold", "return"
-        );
-        for c in &e.cost_sensitivity {
-            let _ = writeln!(
-                out,
-                "{:<22} {:>+8.2} {:>+8.1}% {:>+13.2} {:>+8.1}%",
-                format!("  {:.0} bps", c.cost_bps),
-                c.sharpe,
-                c.total_return * 100.0,
-                c.buy_and_hold_sharpe,
-                c.buy_and_hold_total_return * 100.0
-            );
-        }
-    }
-    let method = if e.bootstrap.is_empty() { "bootstrap" } else { e.bootstrap.as_str() };
-    let _ = writeln!(
-        out,
-        "annualised over {:.0} bars/year; costs {:.1} bps per unit of position change + {:.1} bps slippage; \
-         intervals: {method}",
-        e.bars_per_year,
-        e.cost * 1e4,
-        e.slippage_bps
-    );
+    let mut out = skippy_contract::results::table(e, "PPO");
     let (from, to) = (e.portfolio.from_ms, e.portfolio.to_ms);
     if from > 0 && to > 0 {
         let _ = writeln!(out, "test bars: {} to {}", utc_minute(from), utc_minute(to));
     }
     out
-}
-
-fn metrics_row(out: &mut String, name: &str, m: &Metrics) {
-    let _ = writeln!(
-        out,
-        "{:<22} {:>+8.2} [{:>+7.2}, {:>+7.2}] {:>+8.2} {:>7.1}% {:>+8.1}% {:>9.0} {:>6.1}% {:>7}",
-        name,
-        m.sharpe,
-        m.sharpe_ci.lo,
-        m.sharpe_ci.hi,
-        m.sortino,
-        m.max_drawdown * 100.0,
-        m.total_return * 100.0,
-        m.turnover,
-        m.hit_rate * 100.0,
-        m.trades
-    );
 }
 
 #[cfg(test)]

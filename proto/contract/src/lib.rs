@@ -9,6 +9,7 @@
 //! - [`features`]: feature-set names (the columns are the trainer's).
 //! - [`data`]: how data files are read (`data.on_duplicate`).
 //! - [`catalog`]: which symbols a data directory offers, without reading a bar.
+//! - [`results`]: a job's `metrics.json` as readers see it, and the one table printed of it.
 //!
 //! No bars, no training code: the scheduler links this crate to check and resolve
 //! submissions, not the trainer.
@@ -18,6 +19,7 @@ pub mod data;
 pub mod env;
 pub mod features;
 pub mod ppo;
+pub mod results;
 pub mod spec;
 
 pub use env::EnvConfig;

@@ -1,11 +1,12 @@
-//! What the CLI reads of a job's `metrics.json` (written by the trainer's `artifacts` module):
-//! the out-of-sample evaluation per symbol and for the portfolio, next to buy-and-hold.
+//! A job's `metrics.json` as readers see it (the trainer's `artifacts` module writes it): the
+//! out-of-sample evaluation per symbol and for the portfolio, next to buy-and-hold, and the one
+//! text table every tool prints of it ([`table`]).
 //!
-//! These are the CLI's own types over the JSON contract rather than the trainer's structs, so a
-//! CLI talks to a scheduler of another version: unknown fields are ignored and missing figures
-//! read as 0.
+//! The types are tolerant readers of the JSON, not the trainer's structs, so a CLI talks to a
+//! scheduler of another version: unknown fields are ignored and missing figures read as 0.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use serde::Deserialize;
 
@@ -155,4 +156,106 @@ impl MetricsFile {
     pub fn parse(text: &str) -> serde_json::Result<Self> {
         serde_json::from_str(text)
     }
+}
+
+/// The out-of-sample table every tool prints: per symbol (and the portfolio when there are
+/// several) the policy, its rows named `strategy` (`PPO`, `short`, `model`), next to
+/// buy-and-hold with the Sharpe's interval, the best achievable Sharpe when known and the
+/// interval of the Sharpe difference; then the fixed policies, the cost sensitivity, and a
+/// header line of what the figures assume (annualisation, costs, how intervals were drawn).
+pub fn table(e: &Evaluation, strategy: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<22} {:>8} {:>19} {:>8} {:>8} {:>9} {:>9} {:>7} {:>7}",
+        "out-of-sample (test)", "Sharpe", "95% CI", "Sortino", "max DD", "return", "turnover", "hit", "trades"
+    );
+    let mut rows: Vec<(&str, &Segment)> = e.symbols.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    if e.symbols.len() > 1 {
+        rows.push(("portfolio", &e.portfolio));
+    }
+    for (name, seg) in rows {
+        metrics_row(&mut out, &format!("{name} {strategy}"), &seg.strategy);
+        metrics_row(&mut out, &format!("{name} buy-and-hold"), &seg.buy_and_hold);
+        if let Some(best) = seg.informed_sharpe {
+            let _ = writeln!(
+                out,
+                "{:<22} {:>+8.2}   (the generator's informed policy, same bars and costs)",
+                format!("{name} best achievable"),
+                best
+            );
+        }
+        let d = &seg.vs_buy_and_hold;
+        let _ = writeln!(
+            out,
+            "{:<22} {:>+8.2} [{:>+7.2}, {:>+7.2}] {}",
+            "  Sharpe difference",
+            d.difference,
+            d.interval.lo,
+            d.interval.hi,
+            if d.significant { "significant" } else { "not significant" }
+        );
+    }
+    if !e.baselines.is_empty() {
+        let _ = writeln!(out, "{:<22} {:>8} {:>9}", "fixed policies", "Sharpe", "return");
+        for b in &e.baselines {
+            let policy = match b.policy.as_str() {
+                "short" => "always short",
+                "long" => "always long",
+                other => other,
+            };
+            let _ = writeln!(
+                out,
+                "{:<22} {:>+8.2} {:>+8.1}%",
+                format!("{} {policy}", b.name),
+                b.sharpe,
+                b.total_return * 100.0
+            );
+        }
+    }
+    if !e.cost_sensitivity.is_empty() {
+        let _ = writeln!(
+            out,
+            "{:<22} {:>8} {:>9} {:>13} {:>9}",
+            "cost per unit traded", "Sharpe", "return", "buy-and-hold", "return"
+        );
+        for c in &e.cost_sensitivity {
+            let _ = writeln!(
+                out,
+                "{:<22} {:>+8.2} {:>+8.1}% {:>+13.2} {:>+8.1}%",
+                format!("  {:.0} bps", c.cost_bps),
+                c.sharpe,
+                c.total_return * 100.0,
+                c.buy_and_hold_sharpe,
+                c.buy_and_hold_total_return * 100.0
+            );
+        }
+    }
+    let method = if e.bootstrap.is_empty() { "bootstrap" } else { e.bootstrap.as_str() };
+    let _ = writeln!(
+        out,
+        "annualised over {:.0} bars/year; costs {:.1} bps per unit of position change + {:.1} bps slippage; \
+         intervals: {method}",
+        e.bars_per_year,
+        e.cost * 1e4,
+        e.slippage_bps
+    );
+    out
+}
+
+fn metrics_row(out: &mut String, name: &str, m: &Metrics) {
+    let _ = writeln!(
+        out,
+        "{:<22} {:>+8.2} [{:>+7.2}, {:>+7.2}] {:>+8.2} {:>7.1}% {:>+8.1}% {:>9.0} {:>6.1}% {:>7}",
+        name,
+        m.sharpe,
+        m.sharpe_ci.lo,
+        m.sharpe_ci.hi,
+        m.sortino,
+        m.max_drawdown * 100.0,
+        m.total_return * 100.0,
+        m.turnover,
+        m.hit_rate * 100.0,
+        m.trades
+    );
 }
