@@ -53,29 +53,46 @@ impl Ledger {
     }
 }
 
+/// A job over one of this server's per-job caps.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OverLimit {
+    /// More steps than `--max-steps-per-job`.
+    #[error(
+        "total_steps = {asked} is over this server's limit of {limit} steps per job by {} (--max-steps-per-job)",
+        asked - limit
+    )]
+    Steps {
+        /// Steps asked for.
+        asked: u64,
+        /// The cap.
+        limit: u64,
+    },
+    /// A longer budget than `--max-job-duration-secs`.
+    #[error(
+        "max_duration_seconds = {asked} is over this server's limit of {limit} s per job by {} s (--max-job-duration-secs)",
+        asked - limit
+    )]
+    Duration {
+        /// Seconds asked for.
+        asked: f64,
+        /// The cap.
+        limit: f64,
+    },
+}
+
 /// The caps on one job; fills in the default duration. Errors say which limit and by how much.
 pub(crate) fn check_job_limits(
     config: &Config,
     total_steps: u64,
     max_duration_seconds: &mut f64,
-) -> Result<(), String> {
+) -> Result<(), OverLimit> {
     if config.max_steps_per_job > 0 && total_steps > config.max_steps_per_job {
-        return Err(format!(
-            "total_steps = {total_steps} is over this server's limit of {} steps per job by {} \
-             (--max-steps-per-job)",
-            config.max_steps_per_job,
-            total_steps - config.max_steps_per_job
-        ));
+        return Err(OverLimit::Steps { asked: total_steps, limit: config.max_steps_per_job });
     }
     let cap = config.max_job_duration_secs as f64;
     if cap > 0.0 {
         if *max_duration_seconds > cap {
-            return Err(format!(
-                "max_duration_seconds = {} is over this server's limit of {cap} s per job by {} s \
-                 (--max-job-duration-secs)",
-                *max_duration_seconds,
-                *max_duration_seconds - cap
-            ));
+            return Err(OverLimit::Duration { asked: *max_duration_seconds, limit: cap });
         }
         if *max_duration_seconds == 0.0 {
             *max_duration_seconds = cap;
@@ -209,9 +226,9 @@ mod tests {
         let mut d = 0.0;
         check_job_limits(&config, 1_000_000, &mut d).unwrap();
         assert_eq!(d, 3600.0, "no duration means the cap");
-        let e = check_job_limits(&config, 1_500_000, &mut 0.0).unwrap_err();
+        let e = check_job_limits(&config, 1_500_000, &mut 0.0).unwrap_err().to_string();
         assert!(e.contains("limit of 1000000 steps per job by 500000") && e.contains("--max-steps-per-job"), "{e}");
-        let e = check_job_limits(&config, 10, &mut 5400.0).unwrap_err();
+        let e = check_job_limits(&config, 10, &mut 5400.0).unwrap_err().to_string();
         assert!(e.contains("limit of 3600 s per job by 1800 s"), "{e}");
         config.max_steps_per_job = 0;
         config.max_job_duration_secs = 0;

@@ -347,7 +347,8 @@ impl Scheduler {
             return Err(invalid(format!("max_duration_seconds = {} must be ≥ 0", spec.max_duration_seconds)));
         }
         let mut max_duration_seconds = spec.max_duration_seconds;
-        crate::budget::check_job_limits(&self.config, total_steps, &mut max_duration_seconds).map_err(invalid)?;
+        crate::budget::check_job_limits(&self.config, total_steps, &mut max_duration_seconds)
+            .map_err(|e| invalid(e.to_string()))?;
         if spec.idempotency_key.len() > 256 {
             return Err(invalid("idempotency_key is longer than 256 bytes".into()));
         }

@@ -120,7 +120,7 @@ impl JobStore {
                     recovered.jobs.push(job);
                 }
                 Ok(job) => recovered.quarantined.push((name, format!("manifest names another job, {}", job.id))),
-                Err(e) => recovered.quarantined.push((name, e)),
+                Err(e) => recovered.quarantined.push((name, e.to_string())),
             }
         }
         // Replay the journal before quarantining: a torn manifest of a journaled job is rebuilt.
@@ -351,10 +351,31 @@ fn manifest_bytes(job: &JobRecord) -> Vec<u8> {
     v
 }
 
-fn read_manifest(dir: &Path) -> Result<JobRecord, String> {
+/// A manifest that cannot be recovered (its job is quarantined, with this as the reason).
+#[derive(Debug, thiserror::Error)]
+enum ManifestError {
+    /// It could not be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The manifest.
+        path: std::path::PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// It is not a job record.
+    #[error("{}: {source}", path.display())]
+    Parse {
+        /// The manifest.
+        path: std::path::PathBuf,
+        /// Where it stops being one.
+        source: serde_json::Error,
+    },
+}
+
+fn read_manifest(dir: &Path) -> Result<JobRecord, ManifestError> {
     let path = dir.join("manifest.json");
-    let bytes = fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+    let bytes = fs::read(&path).map_err(|source| ManifestError::Read { path: path.clone(), source })?;
+    serde_json::from_slice(&bytes).map_err(|source| ManifestError::Parse { path, source })
 }
 
 /// Cuts a torn (unterminated or unparsable) last line off an event log. True if it did.
