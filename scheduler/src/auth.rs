@@ -87,17 +87,40 @@ impl fmt::Debug for Auth {
     }
 }
 
+/// Why the scheduler refuses to start with the authentication it was given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthConfigError {
+    /// One secret would serve for both services.
+    #[error("ADMIN_SECRET and SKIPPY_TRAINER_TOKEN are the same: they must differ, or a trainer could act as a client")]
+    SameSecret,
+    /// `--insecure-no-auth` on addresses other than loopback.
+    #[error(
+        "--insecure-no-auth serves only loopback addresses, but {} is not one; bind to 127.0.0.1, or add \
+         --insecure-allow-remote if the network is otherwise protected",
+        .0.join(" and ")
+    )]
+    RemoteWithoutAuth(Vec<String>),
+    /// `--insecure-no-auth` together with a secret.
+    #[error("--insecure-no-auth was given together with a secret: drop one or the other")]
+    NoAuthWithSecret,
+    /// Secrets missing.
+    #[error(
+        "refusing to start without authentication: set {} (or --admin-secret / --trainer-token); for a \
+         development scheduler on loopback only, pass --insecure-no-auth",
+        .0.join(" and ")
+    )]
+    Missing(Vec<&'static str>),
+}
+
 impl Auth {
     /// The policy the configuration asks for, checked against the addresses actually bound:
     /// secrets are required unless `--insecure-no-auth`, which in turn requires loopback
     /// listeners unless `--insecure-allow-remote`.
-    pub fn from_config(config: &Config, bound: &[SocketAddr]) -> Result<Auth, String> {
+    pub fn from_config(config: &Config, bound: &[SocketAddr]) -> Result<Auth, AuthConfigError> {
         match (&config.admin_secret, &config.trainer_token, config.insecure_no_auth) {
             (Some(admin), Some(trainer), false) => {
                 if admin == trainer {
-                    return Err("ADMIN_SECRET and SKIPPY_TRAINER_TOKEN are the same: they must differ, or a \
-                                trainer could act as a client"
-                        .into());
+                    return Err(AuthConfigError::SameSecret);
                 }
                 Ok(Auth { tokens: Some((digest(admin.expose()), digest(trainer.expose()))) })
             }
@@ -105,16 +128,12 @@ impl Auth {
                 let remote: Vec<String> =
                     bound.iter().filter(|a| !a.ip().is_loopback()).map(|a| a.to_string()).collect();
                 if !remote.is_empty() && !config.insecure_allow_remote {
-                    return Err(format!(
-                        "--insecure-no-auth serves only loopback addresses, but {} is not one; bind to \
-                         127.0.0.1, or add --insecure-allow-remote if the network is otherwise protected",
-                        remote.join(" and ")
-                    ));
+                    return Err(AuthConfigError::RemoteWithoutAuth(remote));
                 }
                 Ok(Auth { tokens: None })
             }
             (Some(_), Some(_), true) | (Some(_), None, true) | (None, Some(_), true) => {
-                Err("--insecure-no-auth was given together with a secret: drop one or the other".into())
+                Err(AuthConfigError::NoAuthWithSecret)
             }
             (admin, trainer, false) => {
                 let missing: Vec<&str> =
@@ -122,11 +141,7 @@ impl Auth {
                         .into_iter()
                         .filter_map(|(m, name)| m.then_some(name))
                         .collect();
-                Err(format!(
-                    "refusing to start without authentication: set {} (or --admin-secret / --trainer-token); \
-                     for a development scheduler on loopback only, pass --insecure-no-auth",
-                    missing.join(" and ")
-                ))
+                Err(AuthConfigError::Missing(missing))
             }
         }
     }
@@ -236,20 +251,20 @@ mod tests {
     fn no_secrets_no_start_unless_insecure_and_then_loopback_only() {
         let mut c = Config::local("runs".into());
         c.insecure_no_auth = false;
-        let e = Auth::from_config(&c, &[LOOPBACK.parse().unwrap()]).unwrap_err();
+        let e = Auth::from_config(&c, &[LOOPBACK.parse().unwrap()]).unwrap_err().to_string();
         assert!(e.contains("ADMIN_SECRET and SKIPPY_TRAINER_TOKEN") && e.contains("--insecure-no-auth"), "{e}");
         c.admin_secret = Some("a".parse().unwrap());
-        let e = Auth::from_config(&c, &[]).unwrap_err();
+        let e = Auth::from_config(&c, &[]).unwrap_err().to_string();
         assert!(e.contains("set SKIPPY_TRAINER_TOKEN"), "{e}");
 
         let mut c = Config::local("runs".into());
         assert!(!Auth::from_config(&c, &[LOOPBACK.parse().unwrap()]).unwrap().enabled());
-        let e = Auth::from_config(&c, &[REMOTE.parse().unwrap()]).unwrap_err();
+        let e = Auth::from_config(&c, &[REMOTE.parse().unwrap()]).unwrap_err().to_string();
         assert!(e.contains("10.0.0.5:50051") && e.contains("--insecure-allow-remote"), "{e}");
         c.insecure_allow_remote = true;
         assert!(Auth::from_config(&c, &[REMOTE.parse().unwrap()]).is_ok());
 
-        let e = Auth::from_config(&with_secrets("same", "same"), &[]).unwrap_err();
+        let e = Auth::from_config(&with_secrets("same", "same"), &[]).unwrap_err().to_string();
         assert!(e.contains("must differ"), "{e}");
     }
 

@@ -62,7 +62,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let mut bound = vec![grpc.local_addr()?];
     bound.extend(http.as_ref().map(|h| h.local_addr()).transpose()?);
-    let auth = auth::Auth::from_config(&config, &bound).map_err(anyhow::Error::msg)?;
+    let auth = auth::Auth::from_config(&config, &bound)?;
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(tls::TlsFiles::load(cert, key)?),
         (None, None) => None,
