@@ -124,7 +124,7 @@ pub enum SpecError {
 }
 
 impl TrainSpec {
-    /// A spec with every default: 64×64 PPO, a 4-bar window, 5 bps cost, 70/15/15 split.
+    /// A spec with every default: 64×64 PPO, a 4-bar window, 10 bps cost, 70/15/15 split.
     pub fn new(symbols: Vec<String>, features: Vec<FeatureSet>, total_steps: u64, seed: u64) -> TrainSpec {
         TrainSpec {
             symbols,
