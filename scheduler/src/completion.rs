@@ -178,9 +178,15 @@ impl Scheduler {
 
     /// Ends an attempt.
     pub async fn complete(&self, claim: &LeaseClaim, outcome: Outcome, steps_done: u64) -> Result<()> {
+        // Parsed once, here: it is checked, stored as sent, compared and summarised.
+        let metrics = match &outcome {
+            Outcome::Done { metrics_json } => Some(
+                serde_json::from_str::<serde_json::Value>(metrics_json)
+                    .map_err(|e| SchedulerError::Invalid(format!("metrics_json is not JSON: {e}")))?,
+            ),
+            _ => None,
+        };
         if let Outcome::Done { metrics_json } = &outcome {
-            serde_json::from_str::<serde_json::Value>(metrics_json)
-                .map_err(|e| SchedulerError::Invalid(format!("metrics_json is not JSON: {e}")))?;
             {
                 let mut st = self.lock();
                 check_lease(&mut st, claim)?;
@@ -191,9 +197,9 @@ impl Scheduler {
             })
             .await?;
         }
-        let vs_champion = match &outcome {
-            Outcome::Done { metrics_json } => self.compare_with_champion(&claim.job_id, metrics_json).await,
-            _ => None,
+        let vs_champion = match &metrics {
+            Some(metrics) => self.compare_with_champion(&claim.job_id, metrics).await,
+            None => None,
         };
         {
             let mut st = self.lock();
@@ -201,7 +207,10 @@ impl Scheduler {
             job.progress.steps_done = job.progress.steps_done.max(steps_done);
             let id = claim.job_id.clone();
             match outcome {
-                Outcome::Done { metrics_json } => finish_done(&mut st, &id, &metrics_json, vs_champion)?,
+                Outcome::Done { .. } => {
+                    let metrics = metrics.as_ref().expect("parsed above for Done");
+                    finish_done(&mut st, &id, metrics, vs_champion)?
+                }
                 Outcome::Failed(reason) => {
                     let job = st.jobs.get_mut(&id).expect("checked above");
                     job.error = reason.chars().take(4000).collect();
@@ -232,8 +241,7 @@ impl Scheduler {
     /// The paired comparison of a finishing job's test walk with its lineage's champion's, on the
     /// same bars (both `equity.csv`), with the job's own bootstrap settings. `None` without a
     /// champion, or when the two walks cannot be paired.
-    async fn compare_with_champion(&self, id: &str, metrics_json: &str) -> Option<(String, Comparison)> {
-        let metrics: serde_json::Value = serde_json::from_str(metrics_json).ok()?;
+    async fn compare_with_champion(&self, id: &str, metrics: &serde_json::Value) -> Option<(String, Comparison)> {
         let fingerprints: Vec<(String, String)> = serde_json::from_value(metrics["data"].clone()).ok()?;
         let (champion, spec) = {
             let st = self.lock();
@@ -260,9 +268,14 @@ impl Scheduler {
 
 /// Marks a job DONE with its headline result, generation and improvement within its lineage
 /// (see [`lineage`]): the improvement is over the champion before it when `vs_champion` paired
-/// the two walks and that job is still the champion, else over buy-and-hold on the same bars.
-fn finish_done(st: &mut State, id: &str, metrics_json: &str, vs_champion: Option<(String, Comparison)>) -> Result<()> {
-    let metrics: serde_json::Value = serde_json::from_str(metrics_json).unwrap_or_default();
+/// the two walks and that job is still the champion, else over buy-and-hold on the same bars
+/// (absent when `metrics.json` carries no comparison: no interval is made up).
+fn finish_done(
+    st: &mut State,
+    id: &str,
+    metrics: &serde_json::Value,
+    vs_champion: Option<(String, Comparison)>,
+) -> Result<()> {
     let portfolio = &metrics["evaluation"]["portfolio"];
     let sharpe = portfolio["strategy"]["sharpe"].as_f64().unwrap_or(0.0);
     let bh = portfolio["buy_and_hold"]["sharpe"].as_f64().unwrap_or(0.0);
@@ -274,18 +287,11 @@ fn finish_done(st: &mut State, id: &str, metrics_json: &str, vs_champion: Option
     };
     let improvement = match (&champion, vs_champion) {
         (Some(c), Some((paired, comparison))) if c.id == paired => {
-            Improvement::from_comparison(&comparison, c.generation)
+            Some(Improvement::from_comparison(&comparison, c.generation))
         }
         _ => serde_json::from_value::<Comparison>(portfolio["vs_buy_and_hold"].clone())
-            .map(|c| Improvement::from_comparison(&c, 0))
-            .unwrap_or(Improvement {
-                sharpe_difference: sharpe - bh,
-                lo: 0.0,
-                hi: 0.0,
-                level: 0.0,
-                significant: false,
-                over_generation: 0,
-            }),
+            .ok()
+            .map(|c| Improvement::from_comparison(&c, 0)),
     };
     let is_champion = match (validation, &champion) {
         (_, None) => true,
@@ -298,7 +304,7 @@ fn finish_done(st: &mut State, id: &str, metrics_json: &str, vs_champion: Option
         sharpe,
         buy_and_hold_sharpe: bh,
         generation: last_generation + 1,
-        improvement: Some(improvement),
+        improvement,
         champion: is_champion,
         validation_sharpe: validation,
         stop_reason: metrics["stop_reason"].as_str().unwrap_or("completed").to_string(),
@@ -324,7 +330,7 @@ mod tests {
         st.jobs.insert(id.into(), job);
     }
 
-    fn metrics(test: f64, validation: f64) -> String {
+    fn metrics(test: f64, validation: f64) -> serde_json::Value {
         serde_json::json!({
             "kept_model_validation_sharpe": validation,
             "data": [["BTC", "ab12"]],
@@ -334,7 +340,6 @@ mod tests {
                 "vs_buy_and_hold": comparison(test - 0.5),
             }},
         })
-        .to_string()
     }
 
     fn comparison(difference: f64) -> Comparison {

@@ -150,7 +150,7 @@ impl Dataset {
             lookback = lookback.max(matrix.warmup);
             let rows: Vec<usize> = (0..bars.len()).filter(|&i| shared.contains(&bars.ts_ms[i])).collect();
             left_out.insert(bars.symbol.clone(), bars.len() - rows.len());
-            joined.push((select(&bars, &rows), report, select_rows(&matrix, &rows)));
+            joined.push((bars.select(&rows), report, select_rows(&matrix, &rows)));
         }
         // The first shared row every symbol has full feature history at.
         let warmup = joined.iter().map(|(_, _, m)| m.warmup).max().unwrap_or_default();
@@ -198,25 +198,6 @@ fn shared_times<'a>(mut series: impl Iterator<Item = &'a [i64]>) -> HashSet<i64>
         shared.retain(|t| these.contains(t));
     }
     shared
-}
-
-/// Bars `rows` of `bars` (a copy; the same series when `rows` is all of them).
-fn select(bars: &BarSeries, rows: &[usize]) -> BarSeries {
-    if rows.len() == bars.len() {
-        return bars.clone();
-    }
-    let pick = |v: &Vec<f64>| rows.iter().map(|&i| v[i]).collect::<Vec<f64>>();
-    BarSeries {
-        symbol: bars.symbol.clone(),
-        ts_ms: rows.iter().map(|&i| bars.ts_ms[i]).collect(),
-        open: pick(&bars.open),
-        high: pick(&bars.high),
-        low: pick(&bars.low),
-        close: pick(&bars.close),
-        volume: pick(&bars.volume),
-        trades: bars.trades.as_ref().map(pick),
-        taker_buy_volume: bars.taker_buy_volume.as_ref().map(pick),
-    }
 }
 
 /// Rows `rows` of `matrix`; its warm-up becomes the first selected row with full history.
@@ -315,7 +296,7 @@ mod tests {
     fn bars_without(symbol: &str, drop: impl Fn(usize) -> bool) -> (BarSeries, LoadReport) {
         let all = skippy_market::synthetic::generate_named("SYN-RW").expect("SYN-RW").series;
         let rows: Vec<usize> = (0..all.len()).filter(|&i| !drop(i)).collect();
-        let mut bars = select(&all, &rows);
+        let mut bars = all.select(&rows);
         bars.symbol = symbol.into();
         (bars, LoadReport::default())
     }

@@ -122,8 +122,7 @@ pub fn backtests(agent: &ActorCritic, data: &Dataset, env: &EnvConfig, segment: 
 
 /// Equal-weight portfolio Sharpe of a set of backtests (the validation score).
 pub fn portfolio_sharpe(runs: &[Backtest], bars_per_year: f64) -> f64 {
-    let parts: Vec<&[f64]> = runs.iter().map(|b| b.strategy.as_slice()).collect();
-    skippy_eval::sharpe_ratio(&skippy_eval::portfolio_returns(&parts), bars_per_year)
+    portfolio_figures(runs.iter().map(|b| b.strategy.as_slice()), bars_per_year).0
 }
 
 /// Bars per year of a dataset (its symbols share one interval).

@@ -47,14 +47,18 @@ pub enum ListError {
 /// Every symbol of the data directory `dir` (the embedded sample data's when `None`), sorted,
 /// the synthetic ones included.
 pub fn symbols(dir: Option<&Path>) -> Result<Vec<String>, ListError> {
-    let listed: Vec<String> = match dir {
-        Some(dir) => list_dir(dir)?.into_keys().collect(),
-        None => EMBEDDED_SYMBOLS.iter().map(|s| s.to_string()).collect(),
-    };
+    Ok(match dir {
+        Some(dir) => with_synthetic(list_dir(dir)?.into_keys()),
+        None => with_synthetic(EMBEDDED_SYMBOLS.iter().map(|s| s.to_string())),
+    })
+}
+
+/// `listed` and the synthetic symbols, sorted, each once: a catalog's symbols.
+pub fn with_synthetic(listed: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut all: Vec<String> = listed.into_iter().chain(SYNTHETIC_SYMBOLS.iter().map(|s| s.to_string())).collect();
     all.sort();
     all.dedup();
-    Ok(all)
+    all
 }
 
 /// The symbols in data directory `dir` and their files, each list sorted by path (the order

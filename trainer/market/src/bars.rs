@@ -67,6 +67,26 @@ impl BarSeries {
         self.interval_ms().filter(|&ms| ms > 0).map(|ms| 365.0 * 24.0 * 3600.0 * 1000.0 / ms as f64)
     }
 
+    /// A copy of the bars at indices `rows`, in that order (same symbol, same optional columns);
+    /// the whole series when `rows` is all of it.
+    pub fn select(&self, rows: &[usize]) -> BarSeries {
+        if rows.len() == self.len() && rows.iter().enumerate().all(|(i, &r)| i == r) {
+            return self.clone();
+        }
+        let pick = |v: &Vec<f64>| rows.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+        BarSeries {
+            symbol: self.symbol.clone(),
+            ts_ms: rows.iter().map(|&i| self.ts_ms[i]).collect(),
+            open: pick(&self.open),
+            high: pick(&self.high),
+            low: pick(&self.low),
+            close: pick(&self.close),
+            volume: pick(&self.volume),
+            trades: self.trades.as_ref().map(pick),
+            taker_buy_volume: self.taker_buy_volume.as_ref().map(pick),
+        }
+    }
+
     /// A copy of bars `range` (same symbol, same optional columns).
     pub fn slice(&self, range: std::ops::Range<usize>) -> BarSeries {
         BarSeries {

@@ -123,11 +123,7 @@ impl Catalog {
 
     /// Every symbol, sorted, the synthetic ones included.
     pub fn symbols(&self) -> Vec<String> {
-        let mut symbols: Vec<String> =
-            self.files.keys().cloned().chain(SYNTHETIC_SYMBOLS.iter().map(|s| s.to_string())).collect();
-        symbols.sort();
-        symbols.dedup();
-        symbols
+        skippy_contract::catalog::with_synthetic(self.files.keys().cloned())
     }
 
     /// Where the data comes from, for messages: the directory, or the embedded sample data.
