@@ -37,9 +37,11 @@ async fn the_page_and_its_assets_are_served_without_a_secret() {
     let s = start(dir.path()).await;
     let pages = [
         ("/", "text/html; charset=utf-8", "<title>skippy-train</title>"),
-        ("/dashboard/", "text/html; charset=utf-8", "/dashboard/app.js"),
+        ("/dashboard/", "text/html; charset=utf-8", "/dashboard/js/main.js"),
         ("/dashboard", "text/html; charset=utf-8", "/dashboard/style.css"),
-        ("/dashboard/app.js", "text/javascript; charset=utf-8", "streamEvents"),
+        ("/dashboard/js/main.js", "text/javascript; charset=utf-8", "from './list.js'"),
+        ("/dashboard/js/api.js", "text/javascript; charset=utf-8", "streamEvents"),
+        ("/dashboard/js/format.js", "text/javascript; charset=utf-8", "plainName"),
         ("/dashboard/style.css", "text/css; charset=utf-8", ".badge"),
         ("/dashboard/favicon.svg", "image/svg+xml", "<svg"),
     ];
@@ -58,11 +60,21 @@ async fn the_page_and_its_assets_are_served_without_a_secret() {
         let body = r.text().await.unwrap();
         assert!(body.contains(words), "{path} lacks {words:?}");
     }
+    // Every embedded file, each script module among them, is served as embedded.
+    for &(path, content_type, text) in skippy_scheduler::gateway::dashboard::ASSETS {
+        let r = http().get(s.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert_eq!(r.headers()["content-type"], content_type, "{path}");
+        assert_eq!(r.headers()["cache-control"], "no-cache", "{path}");
+        assert_eq!(r.text().await.unwrap(), text, "{path}");
+    }
     // The API behind it still wants the secret, and unknown pages stay JSON 404s.
     let got = answer(http().get(s.url("/api/training/jobs")).send().await.unwrap()).await;
     assert_error(&got, 401, "unauthenticated", &["ADMIN_SECRET"]);
-    let got = answer(http().get(s.url("/dashboard/missing.js")).send().await.unwrap()).await;
-    assert_error(&got, 404, "not_found", &["no route GET /dashboard/missing.js"]);
+    for missing in ["/dashboard/missing.js", "/dashboard/js/missing.js", "/dashboard/app.js"] {
+        let got = answer(http().get(s.url(missing)).send().await.unwrap()).await;
+        assert_error(&got, 404, "not_found", &[&format!("no route GET {missing}")]);
+    }
     s.stop().await;
 }
 

@@ -315,7 +315,7 @@ async fn every_documented_operation_is_served_as_documented_and_nothing_else_is(
             let op = item.get(method.as_str().to_ascii_lowercase());
             // Cancel the queued job (200); everything else reads the done one.
             let id = if method == Method::DELETE { &queued } else { &done };
-            let url = s.url(&path.replace("{id}", id).replace("{name}", "equity.csv"));
+            let url = s.url(&path.replace("{id}", id).replace("{name}", "equity.csv").replace("{module}", "main.js"));
             // Bodies: `{}`, which each body route refuses (400) before calling the scheduler.
             let body = op.and_then(|op| op.get("requestBody")).map(|_| json!({}));
             let r = send(method.clone(), &url, body.as_ref(), true).await;

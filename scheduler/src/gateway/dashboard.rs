@@ -1,5 +1,5 @@
-//! The dashboard: one small web page (plain HTML, CSS and JavaScript, compiled into the binary;
-//! no build step) served at `/` and `/dashboard/`, with its assets under `/dashboard/`.
+//! The dashboard: one small web page (plain HTML, CSS and JavaScript modules, compiled into the
+//! binary; no build step) served at `/` and `/dashboard/`, with its assets under `/dashboard/`.
 //!
 //! The page itself is open: it holds nothing secret and calls the same `/api/training` routes as
 //! any client, with `Authorization: Bearer <ADMIN_SECRET>`. It takes the secret from the URL
@@ -10,29 +10,49 @@
 //! ```text
 //! GET /                            the page
 //! GET /dashboard/                  the page
-//! GET /dashboard/app.js            its script
+//! GET /dashboard/js/{module}       its script: ES modules, main.js the entry (see ASSETS)
 //! GET /dashboard/style.css         its style sheet
 //! GET /dashboard/favicon.svg       its icon
 //! ```
+//!
+//! Every file is one line of [`ASSETS`], served by its path; a new script module under `js/`
+//! needs nothing else (`/dashboard/js/{module}` is one route, documented once in `openapi.json`).
 
 use axum::Router;
-use axum::http::HeaderValue;
+use axum::extract::OriginalUri;
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
 };
+use axum::http::{HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use super::errors::ApiError;
+
 /// The page.
 pub const INDEX_HTML: &str = include_str!("dashboard/index.html");
-/// Its script.
-pub const APP_JS: &str = include_str!("dashboard/app.js");
-/// Its style sheet.
-pub const STYLE_CSS: &str = include_str!("dashboard/style.css");
-/// Its icon.
-pub const FAVICON_SVG: &str = include_str!("dashboard/favicon.svg");
 
-/// What the page may load and run: its own script, style sheet and API, nothing inline, nothing
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// The page's files: (path, content type, text). A new file is one line here.
+pub const ASSETS: &[(&str, &str, &str)] = &[
+    ("/dashboard/js/main.js", JS, include_str!("dashboard/js/main.js")),
+    ("/dashboard/js/api.js", JS, include_str!("dashboard/js/api.js")),
+    ("/dashboard/js/auth.js", JS, include_str!("dashboard/js/auth.js")),
+    ("/dashboard/js/charts.js", JS, include_str!("dashboard/js/charts.js")),
+    ("/dashboard/js/dom.js", JS, include_str!("dashboard/js/dom.js")),
+    ("/dashboard/js/format.js", JS, include_str!("dashboard/js/format.js")),
+    ("/dashboard/js/job.js", JS, include_str!("dashboard/js/job.js")),
+    ("/dashboard/js/list.js", JS, include_str!("dashboard/js/list.js")),
+    ("/dashboard/js/model.js", JS, include_str!("dashboard/js/model.js")),
+    ("/dashboard/js/queue.js", JS, include_str!("dashboard/js/queue.js")),
+    ("/dashboard/js/results.js", JS, include_str!("dashboard/js/results.js")),
+    ("/dashboard/js/table.js", JS, include_str!("dashboard/js/table.js")),
+    ("/dashboard/style.css", "text/css; charset=utf-8", include_str!("dashboard/style.css")),
+    ("/dashboard/favicon.svg", "image/svg+xml", include_str!("dashboard/favicon.svg")),
+];
+
+/// What the page may load and run: its own scripts, style sheet and API, nothing inline, nothing
 /// from elsewhere, in no frame.
 const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
                            connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -44,9 +64,17 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/dashboard", get(index))
         .route("/dashboard/", get(index))
         .route("/dashboard/index.html", get(index))
-        .route("/dashboard/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
-        .route("/dashboard/style.css", get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }))
-        .route("/dashboard/favicon.svg", get(|| async { asset("image/svg+xml", FAVICON_SVG) }))
+        .route("/dashboard/js/{module}", get(file))
+        .route("/dashboard/style.css", get(file))
+        .route("/dashboard/favicon.svg", get(file))
+}
+
+/// The file of [`ASSETS`] at the request's path; any other path is the usual "no route" 404.
+async fn file(method: Method, OriginalUri(uri): OriginalUri) -> Response {
+    match ASSETS.iter().find(|(path, _, _)| *path == uri.path()) {
+        Some(&(_, content_type, body)) => asset(content_type, body),
+        None => ApiError::no_route(method.as_str(), uri.path()).into_response(),
+    }
 }
 
 async fn index() -> Response {
@@ -76,14 +104,51 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 mod tests {
     use super::*;
 
+    fn scripts() -> impl Iterator<Item = (&'static str, &'static str)> {
+        ASSETS.iter().filter(|(_, content_type, _)| *content_type == JS).map(|&(path, _, body)| (path, body))
+    }
+
     #[test]
     fn the_page_loads_only_its_own_assets_and_puts_no_secret_in_a_url() {
-        for asset in ["/dashboard/app.js", "/dashboard/style.css", "/dashboard/favicon.svg"] {
+        for asset in ["/dashboard/js/main.js", "/dashboard/style.css", "/dashboard/favicon.svg"] {
             assert!(INDEX_HTML.contains(asset), "index.html references {asset}");
         }
+        assert!(INDEX_HTML.contains(r#"<script type="module" src="/dashboard/js/main.js">"#), "main.js is a module");
         assert!(!INDEX_HTML.contains("<script>") && !INDEX_HTML.contains("style="), "nothing inline (CSP)");
-        assert!(!APP_JS.contains("new EventSource"), "EventSource cannot send the authorization header");
-        assert!(!APP_JS.contains("?token") && !APP_JS.contains("&token"), "the secret never goes in a query");
-        assert!(!APP_JS.contains("innerHTML"), "text is set with textContent, never parsed as HTML");
+        for (path, js) in scripts() {
+            assert!(!js.contains("new EventSource"), "{path}: EventSource cannot send the authorization header");
+            assert!(!js.contains("?token") && !js.contains("&token"), "{path}: the secret never goes in a query");
+            assert!(!js.contains("innerHTML"), "{path}: text is set with textContent, never parsed as HTML");
+            assert!(js.starts_with("// "), "{path} starts with a comment saying what it owns");
+        }
+    }
+
+    #[test]
+    fn every_module_is_served_and_every_import_resolves() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/gateway/dashboard/js");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .expect("the dashboard's js/ folder")
+            .map(|entry| entry.expect("a directory entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        let mut served: Vec<String> =
+            scripts().map(|(path, _)| path.trim_start_matches("/dashboard/js/").to_string()).collect();
+        served.sort();
+        assert_eq!(files, served, "every file in {dir} is in ASSETS, and only those");
+        for (path, js) in scripts() {
+            for import in js.split("from './").skip(1) {
+                let name = import.split('\'').next().unwrap_or_default();
+                assert!(served.iter().any(|s| s == name), "{path} imports ./{name}, which is not served");
+            }
+        }
+    }
+
+    #[test]
+    fn only_format_js_knows_the_prefixed_enum_names() {
+        for (path, js) in scripts().filter(|(path, _)| !path.ends_with("/format.js")) {
+            for prefix in ["JOB_STATE_", "EVENT_KIND_"] {
+                assert!(!js.contains(prefix), "{path} spells {prefix}…: use format.js's plain names");
+            }
+        }
     }
 }

@@ -21,7 +21,7 @@
 //! - [`routes`]: the handlers, one RPC each; the caller's `authorization` header is passed on.
 //! - [`sse`]: the events route.
 //! - [`artifacts`]: an artifact's content.
-//! - [`dashboard`]: the web page, its script and style sheet (embedded).
+//! - [`dashboard`]: the web page, its script modules and style sheet (embedded).
 //! - [`json`]: request and response bodies (proto JSON names).
 //! - [`openapi`]: the OpenAPI document of every route (`openapi.json`, checked by `tests/openapi.rs`).
 //! - [`errors`]: the one mapping from gRPC status to HTTP status and the JSON error body.
