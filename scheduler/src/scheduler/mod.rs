@@ -2,83 +2,39 @@
 //! (and later the REST gateway) convert and call these methods; none holds job logic.
 //!
 //! State lives behind one `std::sync::Mutex`, never held across an `.await`; disk writes happen
-//! outside it. Submissions go through a committer task that batches them into one fsync.
+//! outside it. Submissions go through a committer thread that batches them into one fsync.
 //!
-//! - this file: state, submission, queries, cancellation, watching;
+//! - this file: the [`Scheduler`] and its `State`, start-up and recovery, queries (view, list,
+//!   queue, watch, results, events), cancellation, shutdown;
+//! - `error`: [`SchedulerError`], the error of every operation;
+//! - `submission`: a spec checked and resolved, admitted, and handed to the committer;
+//! - `committer`: the thread that group-commits submissions to the journal and queues them;
+//! - `event_writer`: events recorded (`push_event`), written in order and published;
+//! - `persist`: manifest writes ordered per job, blocking store calls;
 //! - [`crate::leases`]: dispatch to waiting trainers, heartbeats, expiry;
 //! - [`crate::completion`]: what trainers report: progress, checkpoints, artifacts, the end.
+
+mod committer;
+mod error;
+mod event_writer;
+mod persist;
+mod submission;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::Context as _;
-use tokio::sync::{Notify, broadcast, mpsc, oneshot};
+use tokio::sync::{Notify, broadcast, mpsc};
 
 use crate::config::Config;
-use crate::events::{EventKind, EventLog, EventRecord, StatsRecord};
-use crate::job::{JobRecord, JobState, JsonText, SubmittedSpec, is_valid_job_id, new_job_id, now_ms};
+use crate::events::{EventKind, EventLog, EventRecord};
+use crate::job::{JobRecord, JobState, is_valid_job_id, now_ms};
 use crate::leases::Waiter;
 use crate::store::{JobStore, Recovered};
-use skippy_contract::features::parse_feature_sets;
-use skippy_contract::spec::TrainSpec;
+use committer::PendingSubmit;
 
-/// Why a request was refused. Mapped to gRPC statuses in exactly one place (`grpc::status`).
-#[derive(Debug, thiserror::Error)]
-pub enum SchedulerError {
-    /// No such job.
-    #[error("no job {0}")]
-    NotFound(String),
-    /// The request is malformed or out of range.
-    #[error("{0}")]
-    Invalid(String),
-    /// The request conflicts with the job's state (e.g. cancelling a finished job).
-    #[error("{0}")]
-    Conflict(String),
-    /// The caller's lease is not the job's current lease (fencing).
-    #[error("stale lease for job {job_id}: {reason}")]
-    StaleLease {
-        /// Job.
-        job_id: String,
-        /// Why.
-        reason: String,
-    },
-    /// A file under `runs/` could not be read or written; nothing was acknowledged.
-    #[error("storage error: {what}: {source}")]
-    Storage {
-        /// What was being done, e.g. "cannot store the job under /var/lib/skippy/runs".
-        what: String,
-        /// What the operating system said (shared: one failed group commit answers many).
-        source: std::sync::Arc<std::io::Error>,
-    },
-    /// A blocking storage task was lost (it panicked or the runtime is stopping).
-    #[error("storage error: {what}: the task was lost ({source})")]
-    StorageTask {
-        /// What was being done.
-        what: String,
-        /// Why the task ended.
-        source: tokio::task::JoinError,
-    },
-    /// An idempotent resubmission waited for the first submission of its key, which did not
-    /// commit in time.
-    #[error("an earlier submission with this idempotency key did not commit within {0:?}; retry")]
-    CommitTimeout(std::time::Duration),
-    /// The scheduler is shutting down.
-    #[error("the scheduler is shutting down")]
-    ShuttingDown,
-    /// A server-wide limit is reached (queue full, compute budget spent); try again later.
-    #[error("{0}")]
-    Exhausted(String),
-}
-
-/// Result type of scheduler operations.
-pub type Result<T> = std::result::Result<T, SchedulerError>;
-
-impl SchedulerError {
-    /// A storage failure while doing `what`.
-    pub fn storage(what: impl Into<String>, source: std::io::Error) -> SchedulerError {
-        SchedulerError::Storage { what: what.into(), source: std::sync::Arc::new(source) }
-    }
-}
+pub use error::{Result, SchedulerError};
+pub(crate) use event_writer::push_event;
 
 /// A job as shown to clients: the record plus its queue position.
 #[derive(Debug, Clone)]
@@ -120,18 +76,28 @@ pub enum TrainerCommand {
     LeaseLost,
 }
 
+/// Everything the scheduler knows, behind [`Scheduler`]'s one mutex.
 #[derive(Default)]
 pub(crate) struct State {
+    /// Every job, by id.
     pub(crate) jobs: HashMap<String, JobRecord>,
+    /// Each job's event log, by job id.
     pub(crate) events: HashMap<String, EventLog>,
     /// Queued jobs in dispatch order: priority (high first), then submission order.
     pub(crate) queue: crate::queue::Queue,
+    /// The job of each idempotency key (reserved before the job is committed).
     pub(crate) idempotency: HashMap<String, String>,
+    /// Trainers waiting in `AcquireJob`, oldest first.
     pub(crate) waiters: VecDeque<Waiter>,
+    /// Trainers seen, by incarnation id.
     pub(crate) trainers: HashMap<String, TrainerSeen>,
+    /// The command channel of each running job's trainer event stream, by job id.
     pub(crate) commands: HashMap<String, mpsc::Sender<(String, TrainerCommand)>>,
+    /// The submission number the next committed job gets.
     pub(crate) next_seq: u64,
+    /// The token last given to a waiting trainer (tokens count up from 1).
     pub(crate) next_waiter: u64,
+    /// Set when shutdown begins: no new submissions or grants.
     pub(crate) shutting_down: bool,
     /// Jobs with events waiting for the event writer.
     pub(crate) dirty_events: Vec<String>,
@@ -141,22 +107,21 @@ pub(crate) struct State {
     pub(crate) ledger: crate::budget::Ledger,
 }
 
-struct PendingSubmit {
-    job: JobRecord,
-    /// Answered with the job's id (a fresh one if its first collided) once it is durable.
-    ack: oneshot::Sender<Result<String>>,
-}
-
 /// The scheduler component.
 pub struct Scheduler {
+    /// The configuration it was started with.
     pub(crate) config: Config,
+    /// The files under `runs/`.
     pub(crate) store: Arc<JobStore>,
+    /// All job state; never held across an `.await`.
     pub(crate) state: Mutex<State>,
+    /// Submissions to the committer.
     submit_tx: mpsc::Sender<PendingSubmit>,
     /// Signalled after each committed batch (idempotent submissions wait on it).
     committed: Notify,
     /// Per-job locks ordering manifest writes (the latest snapshot is always written last).
     write_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The symbols jobs may name (the catalog's).
     symbols: Vec<String>,
     /// Turns true when shutdown begins: long-lived streams end on it.
     stopping: tokio::sync::watch::Sender<bool>,
@@ -229,158 +194,13 @@ impl Scheduler {
                 push_event(&mut st, &id, EventKind::State, "queued".into(), None);
             }
         }
-        {
-            // A thread of its own: the fsync blocks it, and a submission reaches waiting
-            // trainers without another hop through the runtime.
-            // It holds the scheduler weakly, so it ends when the scheduler is dropped.
-            let (scheduler, runtime) = (Arc::downgrade(&scheduler), tokio::runtime::Handle::current());
-            std::thread::Builder::new()
-                .name("skippy-committer".into())
-                .spawn(move || commit_loop(scheduler, submit_rx, runtime))?;
-        }
+        committer::spawn(&scheduler, submit_rx)?;
         Ok((scheduler, recovered))
     }
 
+    /// The state, locked; a lock poisoned by a panic is taken over rather than propagated.
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Validates a submission, resolves its spec, stores it durably and queues it. The same
-    /// idempotency key returns the first job (`created` false).
-    pub async fn submit(&self, spec: SubmittedSpec) -> Result<(JobView, bool)> {
-        let (record, key) = self.resolve(spec)?;
-        if let Some(key) = &key {
-            loop {
-                let existing = {
-                    let mut st = self.lock();
-                    if st.shutting_down {
-                        return Err(SchedulerError::ShuttingDown);
-                    }
-                    match st.idempotency.get(key).cloned() {
-                        None => {
-                            st.idempotency.insert(key.clone(), record.id.clone());
-                            None
-                        }
-                        Some(id) => Some(st.jobs.get(&id).map(|_| id)),
-                    }
-                };
-                match existing {
-                    None => break,
-                    Some(Some(id)) => return Ok((self.view(&id)?, false)),
-                    // Reserved by a submission still being committed: wait for it.
-                    Some(None) => {
-                        let notified = self.committed.notified();
-                        let wait = std::time::Duration::from_secs(5);
-                        if tokio::time::timeout(wait, notified).await.is_err() {
-                            return Err(SchedulerError::CommitTimeout(wait));
-                        }
-                    }
-                }
-            }
-        }
-        if let Err(e) = crate::budget::admit(&self.config, &mut self.lock(), &record) {
-            self.metrics.rejections.inc();
-            if let Some(key) = &key {
-                self.lock().idempotency.remove(key);
-            }
-            return Err(e);
-        }
-        let (ack_tx, ack_rx) = oneshot::channel();
-        let sent = self.submit_tx.send(PendingSubmit { job: record, ack: ack_tx }).await;
-        let acked = match sent {
-            Ok(()) => ack_rx.await.unwrap_or(Err(SchedulerError::ShuttingDown)),
-            Err(_) => Err(SchedulerError::ShuttingDown),
-        };
-        match acked {
-            Ok(id) => Ok((self.view(&id)?, true)),
-            Err(e) => {
-                if let Some(key) = &key {
-                    self.lock().idempotency.remove(key);
-                }
-                Err(e)
-            }
-        }
-    }
-
-    /// Turns a submission into a job record with every default resolved; refuses what can be
-    /// refused without training (names, ranges).
-    ///
-    /// Public (hidden from the docs) only so the fuzz targets under `fuzz/` and the corpus replay
-    /// test can run the submission checks without a server; it stores nothing.
-    #[doc(hidden)]
-    pub fn resolve(&self, spec: SubmittedSpec) -> Result<(JobRecord, Option<String>)> {
-        let invalid = |m: String| SchedulerError::Invalid(m);
-        let algorithm = if spec.algorithm.is_empty() { "ppo".to_string() } else { spec.algorithm.to_ascii_lowercase() };
-        if algorithm != "ppo" {
-            let shown: String = spec.algorithm.chars().take(64).collect();
-            return Err(invalid(format!("unknown algorithm {shown:?}; valid algorithms: ppo")));
-        }
-        let symbols: Vec<String> = spec.symbols.iter().map(|s| s.trim().to_ascii_uppercase()).collect();
-        for s in &symbols {
-            if !self.symbols.contains(s) {
-                let shown: String = s.chars().take(64).collect();
-                return Err(invalid(format!(
-                    "unknown symbol {shown:?}; available symbols: {}",
-                    self.symbols.join(", ")
-                )));
-            }
-        }
-        // Names are short; a long one is named by its length, not quoted whole.
-        if let Some(long) = spec.features.iter().find(|f| f.len() > 64) {
-            return Err(invalid(format!(
-                "a feature set name of {} bytes; valid feature sets: price, microstructure",
-                long.len()
-            )));
-        }
-        if let Some(long) = spec.overrides.keys().find(|k| k.len() > 200) {
-            return Err(invalid(format!(
-                "an override key of {} bytes; keys are dotted paths such as ppo.learning_rate",
-                long.len()
-            )));
-        }
-        let features_text = if spec.features.is_empty() { "price".to_string() } else { spec.features.join(",") };
-        let features = parse_feature_sets(&features_text).map_err(|e| invalid(e.to_string()))?;
-        let feature_names: Vec<String> = features.iter().map(|f| f.name().to_string()).collect();
-        let total_steps = if spec.total_steps == 0 { 1_000_000 } else { spec.total_steps };
-        let seed = spec.seed.unwrap_or_else(|| rand::random::<u32>() as u64);
-        if !spec.max_duration_seconds.is_finite() || spec.max_duration_seconds < 0.0 {
-            return Err(invalid(format!("max_duration_seconds = {} must be ≥ 0", spec.max_duration_seconds)));
-        }
-        let mut max_duration_seconds = spec.max_duration_seconds;
-        crate::budget::check_job_limits(&self.config, total_steps, &mut max_duration_seconds)
-            .map_err(|e| invalid(e.to_string()))?;
-        if spec.idempotency_key.len() > 256 {
-            return Err(invalid("idempotency_key is longer than 256 bytes".into()));
-        }
-        // These have fields of their own, checked above; an override would slip past the checks.
-        for key in spec.overrides.keys() {
-            let field = match key.as_str() {
-                "total_steps" => "totalSteps",
-                "symbols" => "symbols",
-                "features" => "features",
-                "seed" => "seed",
-                _ => continue,
-            };
-            return Err(invalid(format!("override {key:?}: set it with the job's own `{field}` field")));
-        }
-        let base = TrainSpec::new(symbols.clone(), features, total_steps, seed);
-        let resolved = base
-            .with_overrides(spec.overrides.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .map_err(|e| invalid(e.to_string()))?;
-        resolved.validate().map_err(|e| invalid(e.to_string()))?;
-        let key = (!spec.idempotency_key.is_empty()).then(|| spec.idempotency_key.clone());
-        let request = SubmittedSpec {
-            algorithm,
-            symbols,
-            features: feature_names,
-            total_steps,
-            seed: Some(seed),
-            max_duration_seconds,
-            ..spec
-        };
-        let resolved = crate::job::JsonText::of(&resolved).expect("specs serialise");
-        let record = JobRecord::queued(new_job_id(), request, resolved, seed, now_ms());
-        Ok((record, key))
     }
 
     /// A job with its queue position.
@@ -539,112 +359,6 @@ impl Scheduler {
         }
     }
 
-    /// Writes a job's manifest (durably), ordered per job: the latest state always lands last.
-    pub(crate) async fn persist(&self, id: &str) -> Result<()> {
-        self.persist_with(id, true).await
-    }
-
-    /// [`Self::persist`], optionally without fsync: for changes a crash may lose harmlessly
-    /// (a grant: after a crash the job is queued again and the trainer fenced off).
-    pub(crate) async fn persist_with(&self, id: &str, durable: bool) -> Result<()> {
-        let lock = {
-            let mut locks = self.write_locks.lock().unwrap_or_else(|p| p.into_inner());
-            locks.entry(id.to_string()).or_default().clone()
-        };
-        let _guard = lock.lock().await;
-        let Some(snapshot) = self.lock().jobs.get(id).cloned() else { return Ok(()) };
-        self.on_store(format!("writing the manifest of {id}"), move |store| {
-            store.write_manifest_with(&snapshot, durable)
-        })
-        .await
-    }
-
-    /// Runs `f` on the store on a blocking thread; a failure says it was `what`.
-    pub(crate) async fn on_store<T: Send + 'static>(
-        &self,
-        what: String,
-        f: impl FnOnce(&JobStore) -> std::io::Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || f(&store)).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(source)) => Err(SchedulerError::storage(what, source)),
-            Err(source) => Err(SchedulerError::StorageTask { what, source }),
-        }
-    }
-
-    /// The event writer's step: appends every pending event to its job's `events.jsonl`, in
-    /// sequence order (this is the only writer of event files), then publishes them.
-    ///
-    /// One exception keeps submissions cheap: a job that is still only a journal line gets no
-    /// directory for its first event ("queued", number 1). That event is published at once and
-    /// written with the job's next ones; a crash before then replays the job from the journal
-    /// with the same first event, so no number is ever handed out twice.
-    pub(crate) async fn flush_events(&self) {
-        let batches: Vec<(String, Vec<EventRecord>, usize)> = {
-            let mut st = self.lock();
-            let dirty = std::mem::take(&mut st.dirty_events);
-            let mut batches = Vec::with_capacity(dirty.len());
-            for id in dirty {
-                let Some(log) = st.events.get_mut(&id) else { continue };
-                let events = std::mem::take(&mut log.unwritten);
-                if events.is_empty() {
-                    continue;
-                }
-                if log.deferred.is_empty() && events.iter().all(|e| e.sequence == 1) && self.store.is_journal_only(&id)
-                {
-                    log.deferred = events.clone();
-                    self.feed.publish(&id, &events, &mut log.snapshots);
-                    log.publish(events);
-                    continue;
-                }
-                let published = log.deferred.len();
-                let mut all = std::mem::take(&mut log.deferred);
-                all.extend(events);
-                batches.push((id, all, published));
-            }
-            batches
-        };
-        if batches.is_empty() {
-            return;
-        }
-        let store = self.store.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            batches
-                .into_iter()
-                .map(|(id, events, published)| {
-                    if let Err(e) = store.append_events(&id, &events) {
-                        tracing::warn!(job_id = %id, error = %e, "could not append events");
-                    }
-                    (id, events, published)
-                })
-                .collect::<Vec<_>>()
-        })
-        .await
-        .unwrap_or_default();
-        let mut st = self.lock();
-        for (id, mut events, published) in written {
-            if let Some(log) = st.events.get_mut(&id) {
-                let events = events.split_off(published);
-                self.feed.publish(&id, &events, &mut log.snapshots);
-                log.publish(events);
-            }
-        }
-    }
-
-    /// Runs the event writer until `stop` changes.
-    pub(crate) async fn write_events(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
-        let pending = self.lock().events_pending.clone();
-        loop {
-            tokio::select! {
-                _ = stop.changed() => return,
-                _ = pending.notified() => {}
-                _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
-            }
-            self.flush_events().await;
-        }
-    }
-
     /// Stops accepting work: waiting trainers are answered empty, new submissions refused.
     pub(crate) fn begin_shutdown(&self) {
         {
@@ -673,131 +387,4 @@ fn position(st: &State, job: &JobRecord) -> u32 {
         return 0;
     }
     st.queue.position(job)
-}
-
-/// Records an event for a job (sequence, tail, live watchers, file queue).
-pub(crate) fn push_event(st: &mut State, id: &str, kind: EventKind, message: String, stats: Option<StatsRecord>) {
-    let Some(job) = st.jobs.get_mut(id) else { return };
-    job.last_sequence += 1;
-    // The job as of this change, for the scheduler-wide feed (which shows it once published),
-    // without its resolved spec: the feed leaves it out, so it is not copied.
-    let record = (kind == EventKind::State).then(|| {
-        let spec = std::mem::replace(&mut job.resolved_spec, JsonText::null());
-        let record = job.clone();
-        job.resolved_spec = spec;
-        record
-    });
-    let job = &st.jobs[id];
-    let snapshot = record.map(|record| Arc::new(JobView { queue_position: position(st, &record), record }));
-    let event = EventRecord {
-        sequence: job.last_sequence,
-        at_ms: now_ms(),
-        kind,
-        state: job.state,
-        percent: job.progress.percent,
-        message,
-        steps_done: job.progress.steps_done,
-        steps_per_sec: job.progress.steps_per_sec,
-        stats,
-    };
-    let log = st.events.entry(id.to_string()).or_default();
-    let dirty = log.unwritten.is_empty();
-    if let Some(snapshot) = snapshot {
-        log.snapshots.push((event.sequence, snapshot));
-    }
-    log.push(event);
-    if dirty {
-        st.dirty_events.push(id.to_string());
-    }
-    st.events_pending.notify_one();
-}
-
-/// Batches submissions into one journal fsync, then queues them and wakes waiting trainers.
-/// Compacts the journal (in the background) when most of it is spent. Runs on its own thread
-/// until every sender is gone.
-fn commit_loop(
-    scheduler: std::sync::Weak<Scheduler>,
-    mut rx: mpsc::Receiver<PendingSubmit>,
-    runtime: tokio::runtime::Handle,
-) {
-    let compacting = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut batch = Vec::with_capacity(1024);
-    while rx.blocking_recv_many(&mut batch, 1024) > 0 {
-        let Some(scheduler) = scheduler.upgrade() else { return };
-        let mut jobs: Vec<JobRecord> = Vec::with_capacity(batch.len());
-        let mut acks = Vec::with_capacity(batch.len());
-        {
-            let mut st = scheduler.lock();
-            let mut ids = std::collections::HashSet::with_capacity(batch.len());
-            for p in batch.drain(..) {
-                let mut job = p.job;
-                // Ids carry 32 random bits per second: at thousands of submissions a second a
-                // collision is a matter of time, and would overwrite an acknowledged job.
-                while st.jobs.contains_key(&job.id) || ids.contains(&job.id) {
-                    job.id = new_job_id();
-                    if let Some(key) = &job.idempotency_key {
-                        st.idempotency.insert(key.clone(), job.id.clone());
-                    }
-                }
-                ids.insert(job.id.clone());
-                job.seq = st.next_seq;
-                st.next_seq += 1;
-                jobs.push(job);
-                acks.push(p.ack);
-            }
-        }
-        let result = match scheduler.store.journal_submissions(&jobs) {
-            Ok(()) => Ok(jobs),
-            Err(e) => {
-                let what = format!("cannot store the job under {}", scheduler.config.runs_dir.display());
-                Err((jobs, what, std::sync::Arc::new(e)))
-            }
-        };
-        match result {
-            Ok(jobs) => {
-                let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
-                {
-                    let mut st = scheduler.lock();
-                    for job in jobs {
-                        crate::budget::admitted(&mut st, &job, true);
-                        let id = job.id.clone();
-                        st.queue.push(crate::queue::Queue::entry(&job));
-                        st.jobs.insert(id.clone(), job);
-                        st.events.insert(id.clone(), EventLog::default());
-                        push_event(&mut st, &id, EventKind::State, "queued".into(), None);
-                    }
-                    crate::leases::dispatch(&scheduler, &mut st);
-                }
-                scheduler.metrics.submissions.inc_by(acks.len() as u64);
-                for (ack, id) in acks.into_iter().zip(ids) {
-                    let _ = ack.send(Ok(id));
-                }
-                scheduler.committed.notify_waiters();
-                if scheduler.store.journal_needs_compaction()
-                    && !compacting.swap(true, std::sync::atomic::Ordering::SeqCst)
-                {
-                    let (store, compacting) = (scheduler.store.clone(), compacting.clone());
-                    runtime.spawn_blocking(move || {
-                        if let Err(e) = store.compact_journal() {
-                            tracing::warn!(error = %e, "journal compaction failed");
-                        }
-                        compacting.store(false, std::sync::atomic::Ordering::SeqCst);
-                    });
-                }
-            }
-            Err((jobs, what, source)) => {
-                tracing::error!(error = %source, "submissions not stored: {what}");
-                {
-                    let mut st = scheduler.lock();
-                    for job in &jobs {
-                        crate::budget::admitted(&mut st, job, false);
-                    }
-                }
-                for ack in acks {
-                    let _ = ack.send(Err(SchedulerError::Storage { what: what.clone(), source: source.clone() }));
-                }
-                scheduler.committed.notify_waiters();
-            }
-        }
-    }
 }
