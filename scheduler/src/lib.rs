@@ -6,7 +6,12 @@
 //! - [`budget`]: admission: per-job caps, the queue cap, the compute budget.
 //! - [`job`]: ids, states, the state machine, the job record (`manifest.json`).
 //! - [`store`]: files under `runs/`, atomic and durable writes, the submission journal, recovery.
-//! - [`scheduler`]: the one owner of all job state: submission, queries, cancel, watch.
+//! - [`scheduler`]: the one owner of all job state ([`Scheduler`]): start-up, queries, cancel,
+//!   watch, shutdown; in its modules `scheduler::submission` (a spec checked, resolved and
+//!   admitted), `scheduler::committer` (the thread that group-commits submissions to the
+//!   journal), `scheduler::event_writer` (events recorded, written in order, published),
+//!   `scheduler::persist` (manifest writes ordered per job) and `scheduler::error`
+//!   ([`SchedulerError`](scheduler::SchedulerError)).
 //! - [`leases`]: handing jobs to trainers, heartbeats, expiry and re-queueing.
 //! - [`completion`]: progress, checkpoints, artifacts and the end of an attempt.
 //! - [`events`]: per-job event logs and live watchers.
