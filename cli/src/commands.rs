@@ -13,7 +13,9 @@ use crate::exit::{self, Failure};
 use crate::metrics::MetricsFile;
 use crate::output::{self, Screen};
 use crate::render;
-use crate::view::{self, CancelView, JobView, ListView, QueueView, ResultsView, SubmittedView};
+use skippy_proto::json;
+
+use crate::view;
 use crate::watch::{self, Outcome};
 
 /// How `ppo` runs: against a scheduler that stays, or the in-process one of `--local`.
@@ -66,7 +68,7 @@ pub async fn submit_and_watch(
     let submitted = submit(sched, spec).await?;
     let job = submitted.job.unwrap_or_default();
     if global.json {
-        output::print_json(&SubmittedView { created: submitted.created, job: JobView::from(&job) })?;
+        output::print_json(&json::Submitted { job: view::job(&job), created: submitted.created })?;
     } else {
         output::print(&render::submitted(&job, submitted.created))?;
     }
@@ -201,7 +203,7 @@ pub async fn status(sched: &Scheduler, global: &GlobalArgs, job: &JobArg) -> any
         .map_err(|s| sched.error(&s, Subject::Job(&job.id)))?
         .into_inner();
     if global.json {
-        output::print_json(&JobView::from(&j))?;
+        output::print_json(&view::job(&j))?;
     } else {
         output::print(&render::status(&j, watch::now_ms()))?;
     }
@@ -212,7 +214,7 @@ pub async fn status(sched: &Scheduler, global: &GlobalArgs, job: &JobArg) -> any
 pub async fn results(sched: &Scheduler, global: &GlobalArgs, job: &JobArg) -> anyhow::Result<ExitCode> {
     let r = get_results(sched, &job.id).await?;
     if global.json {
-        output::print_json(&ResultsView::from(&r))?;
+        output::print_json(&json::Results::from(r.clone()))?;
         return Ok(ExitCode::SUCCESS);
     }
     let j = r.job.clone().unwrap_or_default();
@@ -281,7 +283,7 @@ pub async fn list(sched: &Scheduler, global: &GlobalArgs, args: &ListArgs) -> an
     jobs.retain(|j| seen.insert(j.id.clone()));
     jobs.truncate(args.limit as usize);
     if global.json {
-        output::print_json(&ListView { jobs: jobs.iter().map(JobView::from).collect() })?;
+        output::print_json(&json::JobList { jobs: jobs.iter().map(view::job).collect() })?;
     } else {
         output::print(&render::list(&jobs))?;
     }
@@ -294,7 +296,7 @@ pub async fn queue(sched: &Scheduler, global: &GlobalArgs) -> anyhow::Result<Exi
     let q =
         client.get_queue(pb::GetQueueRequest {}).await.map_err(|s| sched.error(&s, Subject::Scheduler))?.into_inner();
     if global.json {
-        output::print_json(&QueueView::from(&q))?;
+        output::print_json(&json::Queue::from(q.clone()))?;
     } else {
         output::print(&render::queue(&q, watch::now_ms()))?;
     }
@@ -310,7 +312,7 @@ pub async fn cancel(sched: &Scheduler, global: &GlobalArgs, job: &JobArg) -> any
         .map_err(|s| sched.error(&s, Subject::Job(&job.id)))?
         .into_inner();
     if global.json {
-        output::print_json(&CancelView { cancelled: j.state == JobState::Cancelled as i32, job: JobView::from(&j) })?;
+        output::print_json(&view::Cancelled { cancelled: j.state == JobState::Cancelled as i32, job: view::job(&j) })?;
     } else {
         output::print(&render::cancel(&j))?;
     }

@@ -16,7 +16,7 @@ use crate::commands;
 use crate::exit::{self, Failure};
 use crate::output;
 use crate::render;
-use crate::view::{DownloadView, DownloadedView};
+use crate::view::{Download, Downloaded};
 
 /// `download`.
 pub async fn run(sched: &Scheduler, global: &GlobalArgs, args: &DownloadArgs) -> anyhow::Result<ExitCode> {
@@ -47,7 +47,7 @@ pub async fn run(sched: &Scheduler, global: &GlobalArgs, args: &DownloadArgs) ->
         files.push(file);
     }
     if global.json {
-        output::print_json(&DownloadView { job_id: args.id.clone(), dir: dir.display().to_string(), files })?;
+        output::print_json(&Download { job_id: args.id.clone(), dir: dir.display().to_string(), files })?;
     } else {
         let total: u64 = files.iter().map(|f| f.size).sum();
         output::print(&format!("✅ Downloaded {} ({}) into {}", files.len(), render::bytes(total), dir.display()))?;
@@ -90,7 +90,7 @@ pub fn check_name(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn fetch(sched: &Scheduler, id: &str, artifact: &pb::Artifact, dir: &Path) -> anyhow::Result<DownloadedView> {
+async fn fetch(sched: &Scheduler, id: &str, artifact: &pb::Artifact, dir: &Path) -> anyhow::Result<Downloaded> {
     let name = &artifact.name;
     let path = dir.join(name);
     let part = dir.join(format!(".{name}.part"));
@@ -112,7 +112,7 @@ async fn fetch(sched: &Scheduler, id: &str, artifact: &pb::Artifact, dir: &Path)
         );
     }
     tokio::fs::rename(&part, &path).await.with_context(|| format!("moving {} into place", path.display()))?;
-    Ok(DownloadedView {
+    Ok(Downloaded {
         name: name.clone(),
         path: path.display().to_string(),
         size,

@@ -15,7 +15,6 @@ use tonic::Streaming;
 use crate::client::{self, Scheduler, Subject};
 use crate::output::Screen;
 use crate::render;
-use crate::view::EventView;
 
 /// What the screen should do for an event.
 #[derive(Debug, Clone, PartialEq)]
@@ -300,7 +299,7 @@ pub async fn follow(
                 backoff = Duration::from_millis(200);
                 if let Some(actions) = tracker.on_event(&ev, now_ms()) {
                     if json {
-                        screen.print(&serde_json::to_string(&EventView::from(&*ev))?)?;
+                        screen.print(&serde_json::to_string(&skippy_proto::json::Event::from((*ev).clone()))?)?;
                     } else {
                         apply(screen, actions)?;
                     }

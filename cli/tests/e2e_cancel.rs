@@ -38,7 +38,7 @@ fn cancel_stops_a_training_job_and_is_idempotent_but_refused_once_a_job_ended() 
     assert_eq!(status["state"], "CANCELLED");
     let (manifest, _) = cluster.settled(&id, "CANCELLED");
     assert_eq!(manifest["state"], "CANCELLED");
-    assert!(manifest["finished_ms"].as_i64() > Some(0));
+    assert!(manifest["finishedMs"].as_i64() > Some(0));
 
     // What was trained is kept: a checkpoint under runs/<id>/checkpoints/.
     let checkpoints = cluster.checkpoint_files(&id);

@@ -22,10 +22,10 @@ const STEPS: u64 = 150_000;
 /// What identifies an event: (at_ms, kind, state, steps_done, message).
 fn identity(e: &Value) -> (i64, String, String, u64, String) {
     (
-        e["at_ms"].as_i64().expect("at_ms"),
+        e["atMs"].as_i64().expect("at_ms"),
         e["kind"].as_str().expect("kind").to_ascii_lowercase(),
         e["state"].as_str().expect("state").to_string(),
-        e["steps_done"].as_u64().expect("steps_done"),
+        e["stepsDone"].as_u64().expect("steps_done"),
         e["message"].as_str().expect("message").to_string(),
     )
 }
@@ -124,6 +124,6 @@ fn a_job_acknowledged_just_before_a_crash_has_its_events_numbered_from_one() {
         let (manifest, events) = cluster.settled(id, "DONE");
         assert_eq!(events.first().map(|e| &e["state"]), Some(&Value::from("QUEUED")), "{id}: {events:?}");
         assert_gap_free(id, &events);
-        assert_eq!(manifest["last_sequence"], events.len() as u64);
+        assert_eq!(manifest["lastSequence"], events.len() as u64);
     }
 }

@@ -38,7 +38,7 @@ fn two_jobs_run_at_once_on_two_trainers() {
     assert_ne!(on_a, on_b, "both jobs ran on {on_a}");
 
     // They overlapped: each started before the other finished.
-    let at = |m: &serde_json::Value, state: &str| history_entry(m, state)["at_ms"].as_i64().expect("a time");
+    let at = |m: &serde_json::Value, state: &str| history_entry(m, state)["atMs"].as_i64().expect("a time");
     let (a_start, a_end) = (at(&a, "PREFLIGHT"), at(&a, "DONE"));
     let (b_start, b_end) = (at(&b, "PREFLIGHT"), at(&b, "DONE"));
     assert!(

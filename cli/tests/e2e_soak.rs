@@ -405,7 +405,7 @@ fn a_soak_of_short_jobs_survives_trainer_kills_with_every_job_and_event_accounte
         assert_gap_free(&ack.id, &events);
         let end = events
             .iter()
-            .rposition(|e| e["kind"] == "state" && e["state"] == state.as_str())
+            .rposition(|e| e["kind"] == "STATE" && e["state"] == state.as_str())
             .unwrap_or_else(|| panic!("events.jsonl of {} has no {state} event", ack.id));
         assert_eq!(end + 1, events.len(), "events.jsonl of {} goes on after its {state} event", ack.id);
     }

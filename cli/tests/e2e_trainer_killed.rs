@@ -62,11 +62,11 @@ fn a_killed_trainers_job_is_requeued_and_resumed_from_its_checkpoint_by_another(
     assert!(reason(3).contains("attempt 1: lease expired"), "re-queued for another reason: {}", reason(3));
     assert!(reason(4).starts_with("attempt 2 on trainer t-b "), "{}", reason(4));
     assert!(
-        manifest["attempt_errors"][0].as_str().is_some_and(|e| e.contains("lease expired")),
+        manifest["attemptErrors"][0].as_str().is_some_and(|e| e.contains("lease expired")),
         "{}",
-        manifest["attempt_errors"]
+        manifest["attemptErrors"]
     );
-    assert!(history_entry(&manifest, "DONE")["at_ms"].as_i64() > history[4]["at_ms"].as_i64());
+    assert!(history_entry(&manifest, "DONE")["atMs"].as_i64() > history[4]["atMs"].as_i64());
 
     // Attempt 2 resumed: its TRAINING state event starts past 10% (a fresh start reports
     // exactly 10%), at the checkpoint's steps; t-b says so in its log.

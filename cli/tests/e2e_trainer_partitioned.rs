@@ -248,8 +248,8 @@ fn a_partitioned_trainer_loses_its_lease_and_its_stale_reports_change_nothing() 
     assert!(reason(1).starts_with("attempt 1 on trainer t-a "), "{}", reason(1));
     assert!(reason(3).contains("attempt 1: lease expired"), "{}", reason(3));
     assert!(reason(4).starts_with("attempt 2 on trainer t-b "), "{}", reason(4));
-    assert_eq!(manifest["attempt_errors"].as_array().map(Vec::len), Some(1), "{}", manifest["attempt_errors"]);
-    assert!(history_entry(&manifest, "DONE")["at_ms"].as_i64() > history[4]["at_ms"].as_i64());
+    assert_eq!(manifest["attemptErrors"].as_array().map(Vec::len), Some(1), "{}", manifest["attemptErrors"]);
+    assert!(history_entry(&manifest, "DONE")["atMs"].as_i64() > history[4]["atMs"].as_i64());
     assert!(done.result.is_some(), "a DONE job has a result");
     // The one completion the scheduler accepted was attempt 2's.
     let completions: Vec<String> =

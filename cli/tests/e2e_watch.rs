@@ -73,6 +73,14 @@ fn ppo_watches_a_job_to_done_and_its_results_and_files_are_all_there() {
     assert_eq!(status["percent"], 100.0);
     assert_eq!(status["result"]["generation"], 1);
 
+    // One JSON form: REST answers the same job with the same fields and the same spellings.
+    let (code, rest) = cluster.rest(&format!("/api/training/jobs/{id}/status"));
+    assert_eq!(code, 200, "{rest}");
+    assert_eq!(field_paths(&rest), field_paths(&status), "REST and `status --json` name the job's fields alike");
+    assert_eq!(rest["state"], status["state"]);
+    assert_eq!(rest["history"], status["history"]);
+    assert_eq!(rest["result"], status["result"]);
+
     // `download`: the bytes the scheduler stored.
     let out = cluster.dir().join("downloads");
     let download = cluster.cli(&["download", &id, "--out", out.to_str().expect("a UTF-8 path")]);
@@ -86,7 +94,7 @@ fn ppo_watches_a_job_to_done_and_its_results_and_files_are_all_there() {
     let (manifest, events) = cluster.settled(&id, "DONE");
     assert_eq!(manifest["state"], "DONE");
     assert_eq!(history_states(&manifest), ["QUEUED", "PREFLIGHT", "TRAINING", "EVALUATING", "DONE"]);
-    let spec = &manifest["resolved_spec"];
+    let spec = &manifest["resolvedSpec"];
     assert_eq!(spec["symbols"], serde_json::json!(["SYN-EDGE"]));
     assert_eq!(spec["total_steps"], 8192);
     assert_eq!(spec["ppo"]["n_steps"], 1024);
@@ -97,9 +105,29 @@ fn ppo_watches_a_job_to_done_and_its_results_and_files_are_all_there() {
     // runs/<id>/events.jsonl: every event, numbered from 1 without gaps, ending at DONE.
     assert_gap_free(&id, &events);
     assert_eq!(events.last().map(|e| &e["state"]), Some(&serde_json::json!("DONE")));
-    assert_eq!(manifest["last_sequence"], events.len() as u64);
+    assert_eq!(manifest["lastSequence"], events.len() as u64);
 
     // The trainer is free again.
     let queue = cluster.queue().expect("GetQueue");
     assert!(queue.running.is_empty() && queue.queued.is_empty(), "{queue:?}");
+}
+
+/// Every field path of a JSON document (`result.improvement.lo`; array items as `[]`).
+fn field_paths(v: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    fn walk(v: &serde_json::Value, at: &str, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    let path = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
+                    out.insert(path.clone());
+                    walk(v, &path, out);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, &format!("{at}[]"), out)),
+            _ => {}
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(v, "", &mut out);
+    out
 }

@@ -506,9 +506,9 @@ async fn json_output() {
     assert_eq!(r.code, Some(0));
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["created"], true);
-    assert_eq!(v["job"]["id"], SUBMITTED);
-    assert_eq!(v["job"]["state"], "QUEUED");
-    assert_eq!(v["job"]["queue_position"], 1);
+    assert_eq!(v["id"], SUBMITTED, "the job's fields with `created`, as REST answers a submission");
+    assert_eq!(v["state"], "QUEUED");
+    assert_eq!(v["queuePosition"], 1);
 
     let r = run(&s.url, &["watch", SUBMITTED, "--json"]).await;
     assert_eq!(r.code, Some(0), "{}", r.stderr);

@@ -17,9 +17,10 @@
 
 use serde_json::Value;
 use skippy_contract::spec::TrainSpec;
+use skippy_proto::json::{Job as JobJson, JobSpec as JobSpecBody};
 use skippy_proto::v1 as pb;
 use skippy_scheduler::gateway::errors::ApiError;
-use skippy_scheduler::gateway::json::{JobJson, JobSpecBody, JsonBody, RealSessionBody};
+use skippy_scheduler::gateway::json::{JsonBody, RealSessionBody};
 use skippy_scheduler::grpc::convert::{job_to_pb, spec_from_pb};
 use skippy_scheduler::job::{JobRecord, JobState, SubmittedSpec, is_valid_job_id};
 use skippy_scheduler::scheduler::{JobView, SchedulerError};
@@ -147,7 +148,7 @@ fn check_record(submitted: &SubmittedSpec, record: &JobRecord, key: Option<Strin
     let job = job_to_pb(&JobView { record: record.clone(), queue_position: 1 });
     assert_eq!(job.id, record.id);
     let json = serde_json::to_value(JobJson::from(job)).expect("jobs serialise");
-    assert_eq!(json["state"], "JOB_STATE_QUEUED");
+    assert_eq!(json["state"], "QUEUED");
     assert!(json["resolvedSpec"].is_object(), "resolvedSpec is not an object: {}", json["resolvedSpec"]);
     assert_eq!(json["spec"]["symbols"], Value::from(request.symbols.clone()));
 

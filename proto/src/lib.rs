@@ -1,5 +1,8 @@
 //! The `skippy.training.v1` protocol: generated messages, clients and servers, and the file
-//! descriptor set for server reflection (so `grpcurl` works without `.proto` files).
+//! descriptor set for server reflection (so `grpcurl` works without `.proto` files); [`json`],
+//! the one JSON form of its messages (REST, `--json`, the dashboard, `runs/`).
+
+pub mod json;
 
 /// Version 1 of the protocol.
 pub mod v1 {

@@ -7,7 +7,7 @@ use skippy_eval::{Comparison, EvalConfig};
 use crate::events::{EventKind, StatsRecord};
 use crate::job::{CheckpointRecord, JobState, ResultRecord, now_ms};
 use crate::leases::{LeaseClaim, check_lease, requeue_or_end};
-use crate::lineage::{self, Improvement};
+use crate::lineage;
 use crate::scheduler::{Result, Scheduler, SchedulerError, State, push_event};
 use crate::store::is_valid_artifact_name;
 
@@ -287,11 +287,11 @@ fn finish_done(
     };
     let improvement = match (&champion, vs_champion) {
         (Some(c), Some((paired, comparison))) if c.id == paired => {
-            Some(Improvement::from_comparison(&comparison, c.generation))
+            Some(lineage::improvement(&comparison, c.generation))
         }
         _ => serde_json::from_value::<Comparison>(portfolio["vs_buy_and_hold"].clone())
             .ok()
-            .map(|c| Improvement::from_comparison(&c, 0)),
+            .map(|c| lineage::improvement(&c, 0)),
     };
     let is_champion = match (validation, &champion) {
         (_, None) => true,

@@ -9,50 +9,40 @@ use tokio::sync::broadcast;
 
 use crate::job::JobState;
 
-/// What kind of event.
+/// What kind of event (written by its plain name, `"STATE"`, as in every JSON the system
+/// writes; the lower-case names of older `events.jsonl` files read too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum EventKind {
     /// The job changed state.
+    #[serde(alias = "state")]
     State,
     /// Training progress.
+    #[serde(alias = "progress")]
     Progress,
     /// A checkpoint was stored.
+    #[serde(alias = "checkpoint")]
     Checkpoint,
     /// A log line.
+    #[serde(alias = "log")]
     Log,
 }
 
-/// Training diagnostics of a progress event.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct StatsRecord {
-    /// Mean recent episode reward.
-    pub episode_reward: f64,
-    /// Policy loss.
-    pub policy_loss: f64,
-    /// Value loss.
-    pub value_loss: f64,
-    /// Entropy.
-    pub entropy: f64,
-    /// Approximate KL.
-    pub approx_kl: f64,
-    /// Clip fraction.
-    pub clip_fraction: f64,
-    /// Explained variance.
-    pub explained_variance: f64,
-    /// Best validation Sharpe.
-    pub best_validation_sharpe: Option<f64>,
-}
+/// Training diagnostics of a progress event: the protocol's JSON form.
+pub type StatsRecord = skippy_proto::json::TrainingStats;
 
-/// One event, as stored and streamed.
+/// One event, as stored (a line of `events.jsonl`, which reads as a
+/// [`skippy_proto::json::Event`]) and streamed. The snake_case names of older files read too.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EventRecord {
     /// Gap-free, from 1.
     pub sequence: u64,
-    /// When (unix ms).
-    pub at_ms: i64,
     /// Kind.
     pub kind: EventKind,
+    /// When (unix ms).
+    #[serde(alias = "at_ms")]
+    pub at_ms: i64,
     /// State after the event.
     pub state: JobState,
     /// Percent.
@@ -60,8 +50,10 @@ pub struct EventRecord {
     /// Status line.
     pub message: String,
     /// Steps done.
+    #[serde(alias = "steps_done")]
     pub steps_done: u64,
     /// Speed.
+    #[serde(alias = "steps_per_sec")]
     pub steps_per_sec: f64,
     /// Diagnostics (progress events).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,5 +119,40 @@ impl EventLog {
             Some(first) if first.sequence > after.saturating_add(1) => None,
             _ => Some(self.tail.iter().filter(|e| e.sequence > after).cloned().collect()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_events_jsonl_line_is_the_one_json_form_and_older_lines_still_read() {
+        let event = EventRecord {
+            sequence: 3,
+            kind: EventKind::Progress,
+            at_ms: 1_700_000_000_000,
+            state: JobState::Training,
+            percent: 40.0,
+            message: "training".into(),
+            steps_done: 4096,
+            steps_per_sec: 9000.0,
+            stats: Some(StatsRecord { entropy: 0.6, best_validation_sharpe: Some(0.4), ..Default::default() }),
+        };
+        let line = serde_json::to_string(&event).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!((&v["kind"], &v["state"], &v["stepsDone"]), (&"PROGRESS".into(), &"TRAINING".into(), &4096.into()));
+        assert_eq!(v["stats"]["bestValidationSharpe"], 0.4);
+        // What the REST gateway and `watch --json` write reads the same line.
+        let api: skippy_proto::json::Event = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            (api.sequence, api.kind, api.state),
+            (3, skippy_proto::json::EventKind::Progress, skippy_proto::json::JobState::Training)
+        );
+        assert_eq!(serde_json::from_str::<EventRecord>(&line).unwrap(), event);
+
+        let old = r#"{"sequence":1,"at_ms":5,"kind":"state","state":"QUEUED","percent":0.0,"message":"queued","steps_done":0,"steps_per_sec":0.0,"stats":{"episode_reward":1.0,"policy_loss":0.0,"value_loss":0.0,"entropy":0.5,"approx_kl":0.0,"clip_fraction":0.0,"explained_variance":0.0}}"#;
+        let read: EventRecord = serde_json::from_str(old).unwrap();
+        assert_eq!((read.kind, read.at_ms, read.stats.map(|s| s.entropy)), (EventKind::State, 5, Some(0.5)));
     }
 }

@@ -90,10 +90,12 @@ impl JobState {
 
 /// One entry of the state history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StateChange {
     /// State entered.
     pub state: JobState,
     /// When (unix ms).
+    #[serde(alias = "at_ms")]
     pub at_ms: i64,
     /// Why.
     pub reason: String,
@@ -101,36 +103,46 @@ pub struct StateChange {
 
 /// The lease a trainer holds on a running job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LeaseRecord {
     /// Unique per grant.
+    #[serde(alias = "lease_id")]
     pub lease_id: String,
     /// Attempt it is for.
     pub attempt: u32,
     /// Trainer incarnation.
+    #[serde(alias = "trainer_id")]
     pub trainer_id: String,
     /// Trainer name.
+    #[serde(alias = "trainer_name")]
     pub trainer_name: String,
     /// Granted at (unix ms).
+    #[serde(alias = "granted_ms")]
     pub granted_ms: i64,
     /// Expires at (unix ms) unless renewed by a heartbeat.
+    #[serde(alias = "expires_ms")]
     pub expires_ms: i64,
 }
 
 /// A stored checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CheckpointRecord {
     /// File name under `checkpoints/`.
     pub name: String,
     /// Steps done.
     pub steps: u64,
     /// Best validation Sharpe at the time.
+    #[serde(alias = "validation_sharpe")]
     pub validation_sharpe: Option<f64>,
     /// Stored at (unix ms).
+    #[serde(alias = "at_ms")]
     pub at_ms: i64,
 }
 
 /// A stored artifact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ArtifactRecord {
     /// File name under `artifacts/`.
     pub name: String,
@@ -142,10 +154,12 @@ pub struct ArtifactRecord {
 
 /// The headline of a finished job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ResultRecord {
     /// Portfolio Sharpe of the model on the test bars.
     pub sharpe: f64,
     /// Buy-and-hold Sharpe on the same bars.
+    #[serde(alias = "buy_and_hold_sharpe")]
     pub buy_and_hold_sharpe: f64,
     /// Generation in the lineage.
     pub generation: u32,
@@ -159,23 +173,29 @@ pub struct ResultRecord {
     /// Validation score of the kept model (its portfolio Sharpe on the validation bars): what
     /// ranks the jobs of a lineage. Absent in records written before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "validation_sharpe")]
     pub validation_sharpe: Option<f64>,
     /// Why training stopped.
+    #[serde(alias = "stop_reason")]
     pub stop_reason: String,
     /// The model's Sharpe interval excludes 0.
+    #[serde(alias = "edge_significant")]
     pub edge_significant: bool,
 }
 
 /// Progress as last reported (not persisted on every report).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ProgressRecord {
     /// Percent.
     pub percent: f64,
     /// Status line.
     pub message: String,
     /// Steps done.
+    #[serde(alias = "steps_done")]
     pub steps_done: u64,
     /// Speed.
+    #[serde(alias = "steps_per_sec")]
     pub steps_per_sec: f64,
 }
 
@@ -210,6 +230,7 @@ impl std::fmt::Display for JsonText {
 
 /// Everything the scheduler knows about a job: `runs/<id>/manifest.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct JobRecord {
     /// Job id.
     pub id: String,
@@ -217,18 +238,23 @@ pub struct JobRecord {
     pub request: SubmittedSpec,
     /// The resolved spec: every default filled in; what trainers run. Kept as its JSON text:
     /// it is only ever passed on, and a record is cloned for every view of it.
+    #[serde(alias = "resolved_spec")]
     pub resolved_spec: JsonText,
     /// Seed used (drawn at submission when none was given).
     pub seed: u64,
     /// Priority.
     pub priority: i32,
     /// Wall budget of the training (seconds; 0 = none).
+    #[serde(alias = "max_duration_seconds")]
     pub max_duration_seconds: f64,
     /// Idempotency key, if any.
+    #[serde(alias = "idempotency_key")]
     pub idempotency_key: Option<String>,
     /// Version of the code that accepted it.
+    #[serde(alias = "code_version")]
     pub code_version: String,
     /// Data fingerprints (symbol, SHA-256), as reported by the trainer.
+    #[serde(alias = "data_fingerprints")]
     pub data_fingerprints: Vec<(String, String)>,
     /// Current state.
     pub state: JobState,
@@ -237,20 +263,26 @@ pub struct JobRecord {
     /// Submission order (breaks priority ties first-in-first-out).
     pub seq: u64,
     /// Created (unix ms).
+    #[serde(alias = "created_ms")]
     pub created_ms: i64,
     /// First started (unix ms, 0 if never).
+    #[serde(alias = "started_ms")]
     pub started_ms: i64,
     /// Finished (unix ms, 0 while not).
+    #[serde(alias = "finished_ms")]
     pub finished_ms: i64,
     /// Attempts started.
     pub attempt: u32,
     /// Why each failed attempt ended.
+    #[serde(alias = "attempt_errors")]
     pub attempt_errors: Vec<String>,
     /// Not dispatched before this time (re-queue back-off; unix ms).
+    #[serde(alias = "not_before_ms")]
     pub not_before_ms: i64,
     /// The current lease, while running.
     pub lease: Option<LeaseRecord>,
     /// A client asked to cancel.
+    #[serde(alias = "cancel_requested")]
     pub cancel_requested: bool,
     /// Latest progress.
     pub progress: ProgressRecord,
@@ -263,6 +295,7 @@ pub struct JobRecord {
     /// Result of a done job.
     pub result: Option<ResultRecord>,
     /// Sequence number of the latest event.
+    #[serde(alias = "last_sequence")]
     pub last_sequence: u64,
 }
 
@@ -303,10 +336,12 @@ impl JobRecord {
 
 /// The submitted spec, as the client gave it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SubmittedSpec {
     /// Algorithm.
     pub algorithm: String,
     /// Steps.
+    #[serde(alias = "total_steps")]
     pub total_steps: u64,
     /// Symbols.
     pub symbols: Vec<String>,
@@ -317,8 +352,10 @@ pub struct SubmittedSpec {
     /// Priority.
     pub priority: i32,
     /// Wall budget, seconds.
+    #[serde(alias = "max_duration_seconds")]
     pub max_duration_seconds: f64,
     /// Idempotency key.
+    #[serde(alias = "idempotency_key")]
     pub idempotency_key: String,
     /// Overrides.
     pub overrides: std::collections::BTreeMap<String, String>,
@@ -374,6 +411,27 @@ impl JobRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_manifest_is_written_in_the_one_json_form_and_older_ones_still_read() {
+        let spec = SubmittedSpec { symbols: vec!["BTC".into()], total_steps: 4096, ..Default::default() };
+        let job = JobRecord::queued("tr_1_deadbeef".into(), spec, JsonText::null(), 7, 1_000);
+        let text = serde_json::to_string(&job).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!((&v["state"], &v["lastSequence"], &v["createdMs"]), (&"QUEUED".into(), &0.into(), &1000.into()));
+        assert_eq!((&v["history"][0]["atMs"], &v["request"]["totalSteps"]), (&1000.into(), &4096.into()));
+        assert!(v.get("last_sequence").is_none(), "{v}");
+        assert_eq!(serde_json::from_str::<JobRecord>(&text).unwrap(), job);
+
+        // A manifest of an earlier version: snake_case names.
+        let old = text
+            .replace("lastSequence", "last_sequence")
+            .replace("createdMs", "created_ms")
+            .replace("atMs", "at_ms")
+            .replace("totalSteps", "total_steps")
+            .replace("attemptErrors", "attempt_errors");
+        assert_eq!(serde_json::from_str::<JobRecord>(&old).unwrap(), job);
+    }
 
     #[test]
     fn job_ids_have_the_documented_shape() {

@@ -10,7 +10,6 @@
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
 use skippy_eval::{Comparison, EvalConfig};
 
 use crate::job::{JobRecord, JobState};
@@ -18,34 +17,20 @@ use crate::job::{JobRecord, JobState};
 /// The equity artifact the comparison reads.
 const EQUITY_CSV: &str = "equity.csv";
 
-/// A Sharpe difference against a baseline on the same test bars.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Improvement {
-    /// Sharpe(model) − Sharpe(baseline).
-    pub sharpe_difference: f64,
-    /// Lower end of the paired bootstrap interval.
-    pub lo: f64,
-    /// Upper end.
-    pub hi: f64,
-    /// Confidence level of the interval.
-    pub level: f64,
-    /// The interval excludes 0.
-    pub significant: bool,
-    /// The champion's generation it is measured over; 0: buy-and-hold.
-    pub over_generation: u32,
-}
+/// A Sharpe difference against a baseline on the same test bars, with its paired bootstrap
+/// interval: the protocol's JSON form, kept as is in the job's record.
+pub type Improvement = skippy_proto::json::Improvement;
 
-impl Improvement {
-    /// From a bootstrap comparison against generation `over_generation` (0: buy-and-hold).
-    pub fn from_comparison(c: &Comparison, over_generation: u32) -> Improvement {
-        Improvement {
-            sharpe_difference: c.difference,
-            lo: c.interval.lo,
-            hi: c.interval.hi,
-            level: c.interval.level,
-            significant: c.significant,
-            over_generation,
-        }
+/// The improvement of a bootstrap comparison against generation `over_generation` (0:
+/// buy-and-hold).
+pub fn improvement(c: &Comparison, over_generation: u32) -> Improvement {
+    Improvement {
+        sharpe_difference: c.difference,
+        lo: c.interval.lo,
+        hi: c.interval.hi,
+        level: c.interval.level,
+        significant: c.significant,
+        over_generation,
     }
 }
 

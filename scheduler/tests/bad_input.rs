@@ -103,7 +103,7 @@ fn files(dir: &Path) -> Vec<String> {
 async fn still_serves(s: &Running, runs: &Path, stored_before: usize) {
     let (code, job) = post(&s.url("/api/training/jobs"), r#"{"symbols":["BTC"],"totalSteps":20000}"#).await;
     assert_eq!(code, StatusCode::ACCEPTED, "{job}");
-    assert_eq!(job["state"], "JOB_STATE_QUEUED");
+    assert_eq!(job["state"], "QUEUED");
     assert_eq!(stored_jobs(runs).len(), stored_before + 1);
 }
 
@@ -587,7 +587,7 @@ async fn bad_job_ids_are_not_found_on_every_route_and_touch_no_job() {
 
     // The one real job was not touched by any of it.
     let (code, job) = get(&s.url(&format!("/api/training/jobs/{id}/status"))).await;
-    assert_eq!((code, &job["state"]), (StatusCode::OK, &json!("JOB_STATE_QUEUED")));
+    assert_eq!((code, &job["state"]), (StatusCode::OK, &json!("QUEUED")));
     assert_eq!(stored_jobs(dir.path()), vec![id]);
     still_serves(&s, dir.path(), 1).await;
     s.stop().await;
@@ -665,7 +665,7 @@ async fn bad_query_parameters_and_headers_name_the_parameter() {
     assert!(message(&got).len() < 700, "the path is cut: {}", got.1);
 
     // Nothing changed: the one job is still queued, and the server still serves.
-    assert_eq!(get(&s.url(&format!("/api/training/jobs/{id}/status"))).await.1["state"], "JOB_STATE_QUEUED");
+    assert_eq!(get(&s.url(&format!("/api/training/jobs/{id}/status"))).await.1["state"], "QUEUED");
     assert_eq!(stored_jobs(dir.path()), vec![id]);
     still_serves(&s, dir.path(), 1).await;
     s.stop().await;

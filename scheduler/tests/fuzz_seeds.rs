@@ -12,7 +12,8 @@ mod rest_json_bodies;
 #[path = "../../fuzz/checks/seeds.rs"]
 mod seeds;
 
-use skippy_scheduler::gateway::json::{JobSpecBody, JsonBody};
+use skippy_proto::json::JobSpec as JobSpecBody;
+use skippy_scheduler::gateway::json::JsonBody;
 use skippy_scheduler::grpc::convert::spec_from_pb;
 
 /// Every seed of a target.

@@ -64,7 +64,7 @@ async fn jobs_are_submitted_inspected_listed_queued_and_cancelled() {
     assert!(id.starts_with("tr_") && id.len() == "tr_1754727123_a1b2c3d4".len(), "{id}");
     assert_eq!(location, format!("/api/training/jobs/{id}/status"));
     assert_eq!(job["created"], true);
-    assert_eq!(job["state"], "JOB_STATE_QUEUED");
+    assert_eq!(job["state"], "QUEUED");
     assert_eq!(job["queuePosition"], 1);
     assert_eq!(job["totalSteps"], 20000);
     assert_eq!(job["spec"]["symbols"], json!(["BTC"]));
@@ -73,7 +73,7 @@ async fn jobs_are_submitted_inspected_listed_queued_and_cancelled() {
     assert_eq!(job["spec"]["overrides"]["ppo.learning_rate"], "1e-4");
     let learning_rate = job["resolvedSpec"]["ppo"]["learning_rate"].as_f64().unwrap();
     assert!((learning_rate - 1e-4).abs() < 1e-9, "the override is resolved: {}", job["resolvedSpec"]);
-    assert_eq!(job["history"][0]["state"], "JOB_STATE_QUEUED");
+    assert_eq!(job["history"][0]["state"], "QUEUED");
 
     // The same idempotency key returns the same job.
     let (code, again) = post(&s.url("/api/training/jobs"), SPEC).await;
@@ -96,7 +96,7 @@ async fn jobs_are_submitted_inspected_listed_queued_and_cancelled() {
     // Status.
     let (code, status) = get(&s.url(&location)).await;
     assert_eq!(code, StatusCode::OK);
-    assert_eq!((status["id"].as_str(), &status["state"]), (Some(id.as_str()), &json!("JOB_STATE_QUEUED")));
+    assert_eq!((status["id"].as_str(), &status["state"]), (Some(id.as_str()), &json!("QUEUED")));
     // The higher priority runs first.
     assert_eq!(status["queuePosition"], 2);
 
@@ -134,9 +134,9 @@ async fn jobs_are_submitted_inspected_listed_queued_and_cancelled() {
     // Cancel: 200 with the cancelled job, and again (idempotent).
     let (code, cancelled) = delete(&s.url(&format!("/api/training/jobs/{id}"))).await;
     assert_eq!(code, StatusCode::OK, "{cancelled}");
-    assert_eq!(cancelled["state"], "JOB_STATE_CANCELLED");
+    assert_eq!(cancelled["state"], "CANCELLED");
     let (code, again) = delete(&s.url(&format!("/api/training/jobs/{id}"))).await;
-    assert_eq!((code, &again["state"]), (StatusCode::OK, &json!("JOB_STATE_CANCELLED")));
+    assert_eq!((code, &again["state"]), (StatusCode::OK, &json!("CANCELLED")));
     let (_, queue) = get(&s.url("/api/training/queue")).await;
     assert_eq!(queue["queued"].as_array().unwrap().len(), 1);
 
@@ -252,14 +252,14 @@ async fn cancelling_a_finished_job_is_a_conflict() {
     let grant = acquire(&mut t, 5000).await;
     assert_eq!(grant.job.as_ref().unwrap().id, id);
     let (_, running) = get(&s.url(&format!("/api/training/jobs/{id}/status"))).await;
-    assert_eq!((&running["state"], &running["trainerId"]), (&json!("JOB_STATE_PREFLIGHT"), &json!("t-gw")));
+    assert_eq!((&running["state"], &running["trainerId"]), (&json!("PREFLIGHT"), &json!("t-gw")));
     let (_, queue) = get(&s.url("/api/training/queue")).await;
     assert_eq!(queue["running"][0]["id"], id.as_str());
     assert_eq!(queue["trainers"][0]["trainerId"], "t-gw");
 
     complete(&mut t, &grant, pb::Outcome::Failed, "").await;
     let (_, failed) = get(&s.url(&format!("/api/training/jobs/{id}/status"))).await;
-    assert_eq!(failed["state"], "JOB_STATE_FAILED");
+    assert_eq!(failed["state"], "FAILED");
     assert!(failed["error"].as_str().unwrap().contains("preflight: no data"), "{failed}");
 
     let got = delete(&s.url(&format!("/api/training/jobs/{id}"))).await;
@@ -340,10 +340,10 @@ async fn events_stream_the_snapshot_then_every_event_until_the_job_ends() {
 
     let mut events = open_events(&s, &id, None).await;
     let snapshot = events.next().await.unwrap();
-    assert_eq!(snapshot.data["kind"], "EVENT_KIND_SNAPSHOT");
+    assert_eq!(snapshot.data["kind"], "SNAPSHOT");
     assert_eq!((snapshot.id.as_deref(), snapshot.event.as_deref()), (Some("0"), None));
     assert_eq!((&snapshot.data["jobId"], &snapshot.data["job"]["id"]), (&json!(id), &json!(id)));
-    assert_eq!(snapshot.data["state"], "JOB_STATE_QUEUED");
+    assert_eq!(snapshot.data["state"], "QUEUED");
 
     let grant = acquire(&mut t, 5000).await;
     complete(&mut t, &grant, pb::Outcome::Done, METRICS).await;
@@ -352,19 +352,19 @@ async fn events_stream_the_snapshot_then_every_event_until_the_job_ends() {
     for (i, e) in rest.iter().enumerate() {
         assert_eq!(e.id.as_deref(), Some((i + 1).to_string().as_str()), "sequences from 1 without gaps: {rest:?}");
         assert_eq!(e.data["sequence"], i + 1);
-        assert_eq!(e.data["kind"], "EVENT_KIND_STATE");
+        assert_eq!(e.data["kind"], "STATE");
     }
     let states: Vec<&str> = rest.iter().map(|e| e.data["state"].as_str().unwrap()).collect();
-    assert!(states.contains(&"JOB_STATE_PREFLIGHT"), "{states:?}");
+    assert!(states.contains(&"PREFLIGHT"), "{states:?}");
     let last = rest.last().unwrap();
-    assert_eq!(last.data["state"], "JOB_STATE_DONE");
+    assert_eq!(last.data["state"], "DONE");
     assert_eq!(last.data["job"]["result"]["sharpe"], 1.25);
     assert_eq!(last.data["job"]["result"]["stopReason"], "duration_limit");
 
     // Resuming after an event id replays only what followed it, then ends (the job is over).
     let resumed = open_events(&s, &id, Some("1")).await.rest().await;
-    assert_eq!(resumed[0].data["kind"], "EVENT_KIND_SNAPSHOT");
-    assert_eq!(resumed[0].data["state"], "JOB_STATE_DONE");
+    assert_eq!(resumed[0].data["kind"], "SNAPSHOT");
+    assert_eq!(resumed[0].data["state"], "DONE");
     let ids: Vec<&str> = resumed[1..].iter().map(|e| e.id.as_deref().unwrap()).collect();
     let expected: Vec<String> = (2..=rest.len()).map(|i| i.to_string()).collect();
     assert_eq!(ids, expected);
@@ -390,7 +390,7 @@ async fn events_stream_the_snapshot_then_every_event_until_the_job_ends() {
     let (code, results) = get(&s.url(&format!("/api/training/jobs/{id}/results"))).await;
     assert_eq!(code, StatusCode::OK);
     assert_eq!(results["metrics"]["evaluation"]["portfolio"]["strategy"]["sharpe"], 1.25);
-    assert_eq!(results["job"]["state"], "JOB_STATE_DONE");
+    assert_eq!(results["job"]["state"], "DONE");
     s.stop().await;
 }
 
@@ -417,7 +417,7 @@ async fn a_real_session_waits_for_its_job_and_answers_with_the_results() {
     let (code, body) = tokio::time::timeout(STEP, session).await.unwrap().unwrap();
     assert_eq!(code, StatusCode::OK, "{body}");
     assert_eq!(body["job"]["id"], job.id.as_str());
-    assert_eq!(body["job"]["state"], "JOB_STATE_DONE");
+    assert_eq!(body["job"]["state"], "DONE");
     assert_eq!(body["job"]["result"]["sharpe"], 1.25);
     assert_eq!(body["results"]["metrics"]["stop_reason"], "duration_limit");
     assert!(body["results"]["artifacts"].is_array());
@@ -441,7 +441,7 @@ async fn a_real_session_reports_a_failed_job_and_a_caller_that_leaves_cancels_no
     complete(&mut t, &grant, pb::Outcome::Failed, "").await;
     let got = tokio::time::timeout(STEP, session).await.unwrap().unwrap();
     assert_error(&got, 422, "job_failed", &["failed", "preflight: no data"]);
-    assert_eq!(got.1["job"]["state"], "JOB_STATE_FAILED");
+    assert_eq!(got.1["job"]["state"], "FAILED");
 
     // A caller that goes away: the job stays queued for a trainer, not cancelled.
     let url = s.url("/api/training/real-session");
@@ -457,7 +457,7 @@ async fn a_real_session_reports_a_failed_job_and_a_caller_that_leaves_cancels_no
     complete(&mut t, &grant, pb::Outcome::Done, METRICS).await;
     let id = grant.job.unwrap().id;
     let (_, job) = get(&s.url(&format!("/api/training/jobs/{id}/status"))).await;
-    assert_eq!(job["state"], "JOB_STATE_DONE");
+    assert_eq!(job["state"], "DONE");
     s.stop().await;
 }
 

@@ -324,7 +324,7 @@ async fn the_sse_form_resumes_by_last_event_id_refuses_bad_positions_and_ends_af
     let first = read_sse(&mut body, &mut buffer, |_, _, _| true).await.remove(0);
     let (name, reset_id, data) = first;
     assert_eq!(name, "reset", "{data}");
-    assert_eq!(data["kind"], "JOBS_EVENT_KIND_RESET");
+    assert_eq!(data["kind"], "RESET");
     let epoch = data["epoch"].as_str().unwrap().to_string();
     assert_eq!(reset_id, format!("{epoch}:{}", data["sequence"]));
 
@@ -333,8 +333,8 @@ async fn the_sse_form_resumes_by_last_event_id_refuses_bad_positions_and_ends_af
     let got = read_sse(&mut body, &mut buffer, |_, _, v| v["event"]["jobId"] == job.id).await;
     let (name, id, change) = got.last().unwrap();
     assert_eq!(name, "message");
-    assert_eq!(change["kind"], "JOBS_EVENT_KIND_CHANGE");
-    assert_eq!(change["event"]["state"], "JOB_STATE_QUEUED");
+    assert_eq!(change["kind"], "CHANGE");
+    assert_eq!(change["event"]["state"], "QUEUED");
     assert_eq!(change["event"]["job"]["spec"]["symbols"][0], "ETH");
     assert_eq!(*id, format!("{epoch}:{}", change["sequence"]));
 

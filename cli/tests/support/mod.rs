@@ -573,13 +573,38 @@ impl Cluster {
         let out = self.cli(&args);
         let v = out.json();
         assert_eq!(v["created"], true, "{out}");
-        let id = v["job"]["id"].as_str().unwrap_or_else(|| panic!("no job id in:\n{out}"));
+        let id = v["id"].as_str().unwrap_or_else(|| panic!("no job id in:\n{out}"));
         id.to_string()
     }
 
     /// `skippy-train --json status ID`, parsed.
     pub fn status(&self, id: &str) -> Value {
         self.cli(&["--json", "status", id]).json()
+    }
+
+    /// `GET <path>` on the scheduler's REST gateway with the admin secret: (status, JSON body).
+    pub fn rest(&self, path: &str) -> (u16, Value) {
+        use http_body_util::{BodyExt, Empty};
+        use hyper::body::Bytes;
+        let url = format!("{}{path}", self.http_url());
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        runtime.block_on(async {
+            let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<Empty<Bytes>>();
+            let request = hyper::Request::get(&url)
+                .header("authorization", format!("Bearer {ADMIN_SECRET}"))
+                .body(Empty::new())
+                .expect("a request");
+            let response = tokio::time::timeout(Duration::from_secs(30), client.request(request))
+                .await
+                .unwrap_or_else(|_| panic!("GET {url} took over 30 s"))
+                .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+            let status = response.status().as_u16();
+            let body = response.into_body().collect().await.expect("the body").to_bytes();
+            let value = serde_json::from_slice(&body)
+                .unwrap_or_else(|e| panic!("GET {url}: not JSON ({e}): {}", String::from_utf8_lossy(&body)));
+            (status, value)
+        })
     }
 
     /// The directory of job `id` under `runs/`.
@@ -609,7 +634,7 @@ impl Cluster {
             // A line may be half-written: read again then.
             let text = fs::read_to_string(self.job_dir(id).join("events.jsonl")).ok()?;
             let events: Vec<Value> = text.lines().map(serde_json::from_str).collect::<Result<_, _>>().ok()?;
-            (manifest["last_sequence"].as_u64() == Some(events.len() as u64)).then_some((manifest, events))
+            (manifest["lastSequence"].as_u64() == Some(events.len() as u64)).then_some((manifest, events))
         })
     }
 
@@ -746,11 +771,11 @@ pub fn assert_attempt_2_resumed(
     let started = format!("attempt 2 started on {trainer}");
     let granted = events
         .iter()
-        .position(|e| e["kind"] == "state" && e["message"] == started.as_str())
+        .position(|e| e["kind"] == "STATE" && e["message"] == started.as_str())
         .unwrap_or_else(|| panic!("no start of attempt 2 in events.jsonl of {id}"));
     let training = events[granted..]
         .iter()
-        .find(|e| e["kind"] == "state" && e["state"] == "TRAINING")
+        .find(|e| e["kind"] == "STATE" && e["state"] == "TRAINING")
         .expect("attempt 2 entered TRAINING");
     let percent = training["percent"].as_f64().expect("a percent");
     let expected = 10.0 + 75.0 * resume_from as f64 / total_steps as f64;

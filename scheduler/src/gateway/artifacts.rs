@@ -16,11 +16,35 @@ use skippy_proto::v1 as pb;
 use tonic::Status;
 
 use super::Gateway;
-use super::errors::ApiError;
-use super::routes::grpc_request;
+use super::errors::{ApiError, BadRequest, ErrorBody, PermissionDenied, Unauthenticated, Unavailable};
+use super::routes::{JobId, grpc_request};
 use crate::store::is_valid_artifact_name;
 
-/// Streams one artifact of a job.
+/// One artifact's content (DownloadArtifact).
+///
+/// Streamed from the scheduler. The content type follows the extension; the response is never
+/// run as a page (`X-Content-Type-Options: nosniff` and a sandboxing `Content-Security-Policy`).
+#[utoipa::path(
+    get, path = "/api/training/jobs/{id}/artifacts/{name}", operation_id = "getArtifact", tag = "jobs",
+    params(
+        JobId,
+        ("name" = String, Path, pattern = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$", example = "equity.csv",
+            description = "An artifact name as listed by the job's results: 1 to 128 ASCII letters, digits, `.`, \
+                `_` or `-`, not starting with `.` (anything else is a 400 before the scheduler is asked)."),
+    ),
+    responses(
+        (status = 200, description = "The file, `Content-Disposition: inline; filename=\"<name>\"`.",
+            content(
+                (String = "application/json"), (String = "text/csv"), (String = "image/svg+xml"),
+                (String = "text/plain"), (String = "image/png"), (Vec<u8> = "application/octet-stream"),
+            )),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
+        (status = 403, response = PermissionDenied),
+        (status = 404, description = "No such job, or the job has no artifact of that name (the message lists \
+            those it has). Codes: `not_found`.", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn artifact(
     State(gw): State<Gateway>,
     headers: HeaderMap,

@@ -10,24 +10,21 @@
 //! ```text
 //! GET /                            the page
 //! GET /dashboard/                  the page
-//! GET /dashboard/js/{module}       its script: ES modules, main.js the entry (see ASSETS)
+//! GET /dashboard/js/<module>.js    its script: ES modules, main.js the entry (see ASSETS)
 //! GET /dashboard/style.css         its style sheet
 //! GET /dashboard/favicon.svg       its icon
 //! ```
 //!
-//! Every file is one line of [`ASSETS`], served by its path; a new script module under `js/`
-//! needs nothing else (`/dashboard/js/{module}` is one route, documented once in `openapi.json`).
+//! Every file is one line of [`ASSETS`], routed and documented (in the generated OpenAPI
+//! document) from that line; a new script module under `js/` needs nothing else.
 
 use axum::Router;
-use axum::extract::OriginalUri;
+use axum::http::HeaderValue;
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
 };
-use axum::http::{HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-
-use super::errors::ApiError;
 
 /// The page.
 pub const INDEX_HTML: &str = include_str!("dashboard/index.html");
@@ -57,24 +54,16 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
 const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
                            connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/// The dashboard's routes (any state: they use none).
-pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
-        .route("/", get(index))
-        .route("/dashboard", get(index))
-        .route("/dashboard/", get(index))
-        .route("/dashboard/index.html", get(index))
-        .route("/dashboard/js/{module}", get(file))
-        .route("/dashboard/style.css", get(file))
-        .route("/dashboard/favicon.svg", get(file))
-}
+/// The paths that serve the page.
+pub const PAGES: &[&str] = &["/", "/dashboard", "/dashboard/", "/dashboard/index.html"];
 
-/// The file of [`ASSETS`] at the request's path; any other path is the usual "no route" 404.
-async fn file(method: Method, OriginalUri(uri): OriginalUri) -> Response {
-    match ASSETS.iter().find(|(path, _, _)| *path == uri.path()) {
-        Some(&(_, content_type, body)) => asset(content_type, body),
-        None => ApiError::no_route(method.as_str(), uri.path()).into_response(),
-    }
+/// The dashboard's routes (any state: they use none): every path of [`PAGES`] and [`ASSETS`],
+/// the same tables the OpenAPI document lists them from.
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    let pages = PAGES.iter().fold(Router::new(), |router, path| router.route(path, get(index)));
+    ASSETS.iter().fold(pages, |router, &(path, content_type, body)| {
+        router.route(path, get(move || async move { asset(content_type, body) }))
+    })
 }
 
 async fn index() -> Response {

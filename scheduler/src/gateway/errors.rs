@@ -9,10 +9,11 @@
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use skippy_proto::json;
 use tonic::{Code, Status};
-
-use super::json::JobJson;
+use utoipa::ToSchema;
+use utoipa::openapi::{Ref, RefOr};
 
 /// The one mapping from a gRPC status code to an HTTP status and the error body's `code`.
 pub fn http_status(code: Code) -> (StatusCode, &'static str) {
@@ -45,26 +46,76 @@ pub struct ApiError {
     /// What was wrong, for people.
     message: String,
     /// The job concerned, where there is one (a real session whose job failed).
-    job: Option<Box<JobJson>>,
+    job: Option<Box<json::Job>>,
 }
 
-/// The body of every error response.
-#[derive(Debug, Serialize)]
-struct ErrorBody<'a> {
+/// The body of every error response: `{"error": {"code", "message"}}`, and `"job"` where there
+/// is one.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
     /// The error itself.
-    error: ErrorDetail<'a>,
-    /// The job the error is about, when the gateway knows it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    job: Option<&'a JobJson>,
+    pub error: ErrorDetail,
+    /// The job the error is about, when the gateway knows it (a real session whose job failed
+    /// or was cancelled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<json::Job>,
 }
 
 /// `{"code", "message"}`.
-#[derive(Debug, Serialize)]
-struct ErrorDetail<'a> {
-    /// Machine-readable code.
-    code: &'a str,
-    /// Human-readable message.
-    message: &'a str,
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable code (`not_found`, `invalid_argument`, …).
+    pub code: String,
+    /// What was wrong, for people: the value, and where.
+    pub message: String,
+}
+
+/// The error responses every route shares, by name (`#/components/responses/<name>`), each an
+/// [`ErrorBody`].
+macro_rules! error_responses {
+    ($($(#[doc = $doc:literal])+ $name:ident;)+) => {$(
+        $(#[doc = $doc])+
+        pub struct $name;
+
+        impl<'s> utoipa::ToResponse<'s> for $name {
+            fn response() -> (&'s str, RefOr<utoipa::openapi::Response>) {
+                let description = [$($doc.trim()),+].join(" ");
+                let content = utoipa::openapi::ContentBuilder::new().schema(Some(Ref::from_schema_name("Error"))).build();
+                let response = utoipa::openapi::ResponseBuilder::new()
+                    .description(description)
+                    .content("application/json", content)
+                    .build();
+                (stringify!($name), response.into())
+            }
+        }
+    )+};
+}
+
+error_responses! {
+    /// Malformed or invalid input: the message says what and where; nothing was stored. Codes:
+    /// `invalid_argument`, `out_of_range`.
+    BadRequest;
+    /// No `authorization` header, not `Bearer <token>`, or a wrong secret. Codes: `unauthenticated`.
+    Unauthenticated;
+    /// A trainer token on the client API. Codes: `permission_denied`.
+    PermissionDenied;
+    /// No such job (any id that names no job, however malformed). Codes: `not_found`.
+    NotFound;
+    /// The body is over 64 KiB. Codes: `payload_too_large`.
+    PayloadTooLarge;
+    /// A `Content-Type` that is not JSON (`application/json` or `…+json`; no content type is
+    /// taken as JSON). Codes: `unsupported_media_type`.
+    UnsupportedMediaType;
+    /// The queue is full (`--max-queued-jobs`) or the compute budget is spent
+    /// (`--trainer-hours-per-day`); the message names the limit and by how much. Codes:
+    /// `resource_exhausted`.
+    TooManyRequests;
+    /// The scheduler cannot be reached (the standalone gateway), is shutting down, or could not
+    /// store the job. Codes: `unavailable`.
+    Unavailable;
+    /// The scheduler did not answer within 30 s. Codes: `deadline_exceeded`.
+    GatewayTimeout;
 }
 
 impl From<Status> for ApiError {
@@ -142,7 +193,7 @@ impl ApiError {
     }
 
     /// Attaches the job the error is about.
-    pub fn with_job(mut self, job: JobJson) -> ApiError {
+    pub fn with_job(mut self, job: json::Job) -> ApiError {
         self.job = Some(Box::new(job));
         self
     }
@@ -185,8 +236,10 @@ impl ApiError {
 impl ApiError {
     /// The error body, `{"error": {"code", "message"}}` (and `"job"` where there is one).
     pub fn body(&self) -> serde_json::Value {
-        let body =
-            ErrorBody { error: ErrorDetail { code: self.code, message: &self.message }, job: self.job.as_deref() };
+        let body = ErrorBody {
+            error: ErrorDetail { code: self.code.to_string(), message: self.message.clone() },
+            job: self.job.as_deref().cloned(),
+        };
         serde_json::to_value(body).unwrap_or_else(|_| serde_json::json!({"error": {"code": self.code}}))
     }
 }

@@ -22,8 +22,9 @@
 //! - [`sse`]: the events route.
 //! - [`artifacts`]: an artifact's content.
 //! - [`dashboard`]: the web page, its script modules and style sheet (embedded).
-//! - [`json`]: request and response bodies (proto JSON names).
-//! - [`openapi`]: the OpenAPI document of every route (`openapi.json`, checked by `tests/openapi.rs`).
+//! - [`json`]: the request bodies and queries of its own (jobs, results and events are written in
+//!   the one JSON form of [`skippy_proto::json`]).
+//! - [`openapi`]: the OpenAPI document, generated from the routes and their types.
 //! - [`errors`]: the one mapping from gRPC status to HTTP status and the JSON error body.
 
 pub mod artifacts;
@@ -40,10 +41,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
 use skippy_proto::v1::training_service_client::TrainingServiceClient;
 use tokio::sync::watch;
 use tonic::transport::{Channel, Endpoint};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 /// Largest request body accepted (every body is a small JSON object); larger is a 413.
 pub const MAX_JSON_BODY_BYTES: usize = 64 * 1024;
@@ -90,21 +92,28 @@ pub fn router_with_shutdown(client: TrainingServiceClient<Channel>, stopping: wa
     build(Gateway { client, stopping: Some(stopping) })
 }
 
+/// The API's routes and their OpenAPI description, from one list: each handler's
+/// `#[utoipa::path]` gives both its route and its documentation, so neither can go without the
+/// other.
+pub fn api() -> OpenApiRouter<Gateway> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(utoipa_axum::routes!(routes::submit, routes::list))
+        .routes(utoipa_axum::routes!(routes::cancel))
+        .routes(utoipa_axum::routes!(routes::status))
+        .routes(utoipa_axum::routes!(routes::results))
+        .routes(utoipa_axum::routes!(sse::events))
+        .routes(utoipa_axum::routes!(artifacts::artifact))
+        .routes(utoipa_axum::routes!(sse::jobs_events))
+        .routes(utoipa_axum::routes!(routes::queue))
+        .routes(utoipa_axum::routes!(routes::real_session))
+        .routes(utoipa_axum::routes!(openapi::document))
+}
+
 fn build(mut gateway: Gateway) -> Router {
     // Results and long job lists can exceed tonic's default 4 MiB.
     gateway.client = gateway.client.max_decoding_message_size(crate::MAX_MESSAGE_BYTES);
-    Router::new()
-        .route("/api/training/jobs", post(routes::submit).get(routes::list))
-        .route("/api/training/jobs/{id}", delete(routes::cancel))
-        .route("/api/training/jobs/{id}/status", get(routes::status))
-        .route("/api/training/jobs/{id}/results", get(routes::results))
-        .route("/api/training/jobs/{id}/events", get(sse::events))
-        .route("/api/training/jobs/{id}/artifacts/{name}", get(artifacts::artifact))
-        .route("/api/training/events", get(sse::jobs_events))
-        .route("/api/training/queue", get(routes::queue))
-        .route("/api/training/real-session", post(routes::real_session))
-        .route("/api/openapi.json", get(openapi::document))
-        .merge(dashboard::routes())
+    let (api, _) = api().split_for_parts();
+    api.merge(dashboard::routes())
         .fallback(routes::no_route)
         .method_not_allowed_fallback(routes::wrong_method)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))

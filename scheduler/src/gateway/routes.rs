@@ -14,13 +14,17 @@ use axum::response::{IntoResponse, Response};
 use skippy_proto::v1 as pb;
 use tonic::Status;
 use tonic::metadata::AsciiMetadataValue;
+use utoipa::IntoParams;
 
 use super::Gateway;
-use super::errors::ApiError;
-use super::json::{
-    JobJson, JobListJson, JobSpecBody, JsonBody, ListQuery, QueueJson, RealSessionBody, RealSessionJson, ResultsJson,
-    SubmittedJson,
+use super::errors::{ApiError, ErrorBody};
+use skippy_proto::json;
+
+use super::errors::{
+    BadRequest, GatewayTimeout, NotFound, PayloadTooLarge, PermissionDenied, TooManyRequests, Unauthenticated,
+    Unavailable, UnsupportedMediaType,
 };
+use super::json::{JsonBody, ListQuery, RealSession, RealSessionBody};
 
 /// Deadline of every unary call to the scheduler.
 const UNARY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -57,8 +61,14 @@ fn unary<T>(headers: &HeaderMap, message: T) -> Result<tonic::Request<T>, ApiErr
 
 /// The `{id}` of a job route, percent-decoded. Whether it names a job is the scheduler's call
 /// (a malformed id is simply not found).
-#[derive(Debug)]
-pub struct JobId(pub String);
+#[derive(Debug, IntoParams)]
+#[into_params(names("id"), parameter_in = Path)]
+pub struct JobId(
+    /// A job id (`tr_<unix seconds>_<8 hex digits>`), percent-decoded. Any other text is simply
+    /// not found (404); a segment that is not UTF-8 once decoded is a 400.
+    #[param(example = "tr_1754727123_a1b2c3d4")]
+    pub String,
+);
 
 impl<S: Send + Sync> FromRequestParts<S> for JobId {
     type Rejection = ApiError;
@@ -69,11 +79,26 @@ impl<S: Send + Sync> FromRequestParts<S> for JobId {
     }
 }
 
-/// `POST /api/training/jobs`: queues a job; `202 Accepted`, `Location` of its status, the job.
+/// Queue a job (SubmitJob).
+///
+/// Names and ranges are checked at submission; nothing is stored for a refused job.
+#[utoipa::path(
+    post, path = "/api/training/jobs", operation_id = "submitJob", tag = "jobs",
+    request_body = json::JobSpec,
+    responses(
+        (status = 202, description = "Queued (durably: in the fsynced submission journal), or the existing job of an \
+            idempotency key already used.", body = json::Submitted,
+            headers(("Location" = String, description = "The job's status route."))),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
+        (status = 403, response = PermissionDenied), (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType), (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable), (status = 504, response = GatewayTimeout),
+    )
+)]
 pub async fn submit(
     State(gw): State<Gateway>,
     headers: HeaderMap,
-    JsonBody(spec): JsonBody<JobSpecBody>,
+    JsonBody(spec): JsonBody<json::JobSpec>,
 ) -> Result<Response, ApiError> {
     let request = unary(&headers, pb::SubmitJobRequest { spec: Some(spec.into()) })?;
     let response = gw.client().submit_job(request).await?.into_inner();
@@ -81,16 +106,27 @@ pub async fn submit(
     let location = format!("/api/training/jobs/{}/status", job.id);
     let location = HeaderValue::from_str(&location)
         .map_err(|_| Status::internal(format!("the scheduler returned an unusable job id {:?}", job.id)))?;
-    let body = SubmittedJson { job: job.into(), created: response.created };
+    let body = json::Submitted { job: job.into(), created: response.created };
     Ok((StatusCode::ACCEPTED, [(LOCATION, location)], Json(body)).into_response())
 }
 
-/// `GET /api/training/jobs?limit=20&state=queued`: jobs, newest first.
+/// List jobs, newest first (ListJobs).
+///
+/// Unknown query parameters, and a parameter given twice, are a 400.
+#[utoipa::path(
+    get, path = "/api/training/jobs", operation_id = "listJobs", tag = "jobs", params(ListQuery),
+    responses(
+        (status = 200, description = "The jobs.", body = json::JobList),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
+        (status = 403, response = PermissionDenied), (status = 503, response = Unavailable),
+        (status = 504, response = GatewayTimeout),
+    )
+)]
 pub async fn list(
     State(gw): State<Gateway>,
     headers: HeaderMap,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<JobListJson>, ApiError> {
+) -> Result<Json<json::JobList>, ApiError> {
     let Query(query) = query.map_err(ApiError::from_query)?;
     let limit = match query.limit.as_deref().map(str::trim) {
         None | Some("") => 0,
@@ -110,18 +146,16 @@ pub async fn list(
     };
     let request = unary(&headers, pb::ListJobsRequest { limit, state: state as i32 })?;
     let response = gw.client().list_jobs(request).await?.into_inner();
-    Ok(Json(JobListJson { jobs: response.jobs.into_iter().map(JobJson::from).collect() }))
+    Ok(Json(json::JobList { jobs: response.jobs.into_iter().map(json::Job::from).collect() }))
 }
 
 /// A state filter: `queued`, `QUEUED` or `JOB_STATE_QUEUED` (`all` for none).
 fn parse_state(text: &str) -> Result<pb::JobState, ApiError> {
-    let upper = text.to_ascii_uppercase();
-    if upper == "ALL" {
+    if text.eq_ignore_ascii_case("all") {
         return Ok(pb::JobState::Unspecified);
     }
-    let name = if upper.starts_with("JOB_STATE_") { upper } else { format!("JOB_STATE_{upper}") };
-    match pb::JobState::from_str_name(&name) {
-        Some(s) if s != pb::JobState::Unspecified => Ok(s),
+    match json::JobState::parse(text) {
+        Some(s) if s != json::JobState::Unspecified => Ok(s.to_proto()),
         _ => Err(ApiError::invalid(format!(
             "state = {:?} is not a job state; use one of queued, preflight, training, evaluating, done, failed, \
              cancelled, all",
@@ -130,51 +164,113 @@ fn parse_state(text: &str) -> Result<pb::JobState, ApiError> {
     }
 }
 
-/// `GET /api/training/jobs/{id}/status`: one job.
+/// A job (GetJob).
+#[utoipa::path(
+    get, path = "/api/training/jobs/{id}/status", operation_id = "getJob", tag = "jobs", params(JobId),
+    responses(
+        (status = 200, description = "The job.", body = json::Job),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
+        (status = 403, response = PermissionDenied), (status = 404, response = NotFound),
+        (status = 503, response = Unavailable), (status = 504, response = GatewayTimeout),
+    )
+)]
 pub async fn status(
     State(gw): State<Gateway>,
     headers: HeaderMap,
     JobId(id): JobId,
-) -> Result<Json<JobJson>, ApiError> {
+) -> Result<Json<json::Job>, ApiError> {
     let job = gw.client().get_job(unary(&headers, pb::GetJobRequest { job_id: id })?).await?.into_inner();
     Ok(Json(job.into()))
 }
 
-/// `GET /api/training/jobs/{id}/results`: the job, its metrics (`null` until done), artifacts.
+/// A job's metrics and artifacts (GetResults).
+#[utoipa::path(
+    get, path = "/api/training/jobs/{id}/results", operation_id = "getResults", tag = "jobs", params(JobId),
+    responses(
+        (status = 200, description = "The job, its metrics (`null` until it is done) and its artifacts.",
+            body = json::Results),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
+        (status = 403, response = PermissionDenied), (status = 404, response = NotFound),
+        (status = 503, response = Unavailable), (status = 504, response = GatewayTimeout),
+    )
+)]
 pub async fn results(
     State(gw): State<Gateway>,
     headers: HeaderMap,
     JobId(id): JobId,
-) -> Result<Json<ResultsJson>, ApiError> {
+) -> Result<Json<json::Results>, ApiError> {
     let results = gw.client().get_results(unary(&headers, pb::GetResultsRequest { job_id: id })?).await?.into_inner();
     Ok(Json(results.into()))
 }
 
-/// `DELETE /api/training/jobs/{id}`: cancels a job (idempotent; a finished job is a 409).
+/// Cancel a job (CancelJob).
+///
+/// A queued job is cancelled at once; a running one is asked to stop (it keeps a checkpoint).
+/// The job is not deleted: it stays readable, CANCELLED, on every route. Cancelling a cancelled
+/// job again is a no-op (200).
+#[utoipa::path(
+    delete, path = "/api/training/jobs/{id}", operation_id = "cancelJob", tag = "jobs", params(JobId),
+    responses(
+        (status = 200, description = "The job, cancelled (or being stopped).", body = json::Job),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
+        (status = 403, response = PermissionDenied), (status = 404, response = NotFound),
+        (status = 409, description = "The job already ended DONE or FAILED. Codes: `failed_precondition`.",
+            body = ErrorBody),
+        (status = 503, response = Unavailable), (status = 504, response = GatewayTimeout),
+    )
+)]
 pub async fn cancel(
     State(gw): State<Gateway>,
     headers: HeaderMap,
     JobId(id): JobId,
-) -> Result<Json<JobJson>, ApiError> {
+) -> Result<Json<json::Job>, ApiError> {
     let job = gw.client().cancel_job(unary(&headers, pb::CancelJobRequest { job_id: id })?).await?.into_inner();
     Ok(Json(job.into()))
 }
 
-/// `GET /api/training/queue`: queued jobs in dispatch order, running jobs, trainers.
-pub async fn queue(State(gw): State<Gateway>, headers: HeaderMap) -> Result<Json<QueueJson>, ApiError> {
+/// The queue, running jobs and trainers (GetQueue).
+#[utoipa::path(
+    get, path = "/api/training/queue", operation_id = "getQueue", tag = "jobs",
+    responses(
+        (status = 200, description = "Queued jobs in dispatch order, running jobs, trainers seen recently.",
+            body = json::Queue),
+        (status = 401, response = Unauthenticated), (status = 403, response = PermissionDenied),
+        (status = 503, response = Unavailable), (status = 504, response = GatewayTimeout),
+    )
+)]
+pub async fn queue(State(gw): State<Gateway>, headers: HeaderMap) -> Result<Json<json::Queue>, ApiError> {
     let queue = gw.client().get_queue(unary(&headers, pb::GetQueueRequest {})?).await?.into_inner();
     Ok(Json(queue.into()))
 }
 
-/// `POST /api/training/real-session` `{"duration": hours}`: the brief's blocking call, now a
-/// job it submits and waits for. Answers with the finished job and its results, or with the
-/// error of a job that failed (422) or was cancelled (409), the job attached. A caller that goes
-/// away leaves the job running.
+/// Submit a job and wait for it to end (the old blocking call).
+///
+/// Submits a job (SubmitJob) and waits for its end (WatchJob), then answers with its results.
+/// A caller that goes away leaves the job running; so does a gateway that shuts down (503
+/// naming the job).
+#[utoipa::path(
+    post, path = "/api/training/real-session", operation_id = "realSession", tag = "jobs",
+    request_body = RealSessionBody,
+    responses(
+        (status = 200, description = "The job, DONE, and its results.", body = RealSession),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
+        (status = 403, response = PermissionDenied),
+        (status = 409, description = "The job was cancelled before it finished; `job` in the body is the job. \
+            Codes: `aborted`.", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "The job ended FAILED (for example, preflight found too few bars for the \
+            split, or its attempts ran out): the request was carried out and the training failed, which is not a \
+            server fault. `job` in the body is the job, with the reason in its `error`. Codes: `job_failed`.",
+            body = ErrorBody),
+        (status = 429, response = TooManyRequests), (status = 503, response = Unavailable),
+        (status = 504, response = GatewayTimeout),
+    )
+)]
 pub async fn real_session(
     State(gw): State<Gateway>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<RealSessionBody>,
-) -> Result<Json<RealSessionJson>, ApiError> {
+) -> Result<Json<RealSession>, ApiError> {
     let hours = match body.duration {
         Some(h) if h.is_finite() && h > 0.0 && h * 3600.0 < 1e12 => h,
         Some(h) => return Err(ApiError::invalid(format!("duration = {h} must be a positive, finite number of hours"))),
@@ -207,9 +303,9 @@ pub async fn real_session(
         Ok(pb::JobState::Done) => {
             let results =
                 client.get_results(unary(&headers, pb::GetResultsRequest { job_id: id })?).await?.into_inner();
-            let mut results = ResultsJson::from(results);
+            let mut results = json::Results::from(results);
             let job = results.job.take().unwrap_or_else(|| finished.into());
-            Ok(Json(RealSessionJson { job, results }))
+            Ok(Json(RealSession { job, results }))
         }
         Ok(pb::JobState::Cancelled) => {
             Err(ApiError::from(Status::aborted(format!("job {id} was cancelled before it finished")))
@@ -248,7 +344,7 @@ async fn wait_for_end(gw: &Gateway, headers: &HeaderMap, id: &str) -> Result<pb:
 }
 
 fn is_terminal(state: i32) -> bool {
-    matches!(pb::JobState::try_from(state), Ok(pb::JobState::Done | pb::JobState::Failed | pb::JobState::Cancelled))
+    json::JobState::from_proto(state).is_terminal()
 }
 
 /// Any path that is no route: a JSON 404.

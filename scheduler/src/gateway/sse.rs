@@ -25,24 +25,64 @@ use axum::http::header::HeaderValue;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use skippy_proto::json;
 use skippy_proto::v1 as pb;
 use tonic::Status;
+use utoipa::{IntoParams, ToSchema};
 
 use super::Gateway;
-use super::errors::ApiError;
-use super::json::{JobEventJson, JobsEventJson};
+use super::errors::{ApiError, BadRequest, NotFound, PermissionDenied, Unauthenticated, Unavailable};
 use super::routes::{JobId, grpc_request};
 
 /// Query of the events route.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
-    /// Resume after this sequence (as `Last-Event-ID`; the header wins when both are given).
+    /// Resume after this event sequence number (absent or empty: from the start). At most the
+    /// job's `lastSequence`; a later one is a 400. `Last-Event-ID` wins when both are given.
+    #[param(value_type = Option<u64>, minimum = 0)]
     after: Option<String>,
 }
 
-/// Streams a job's events.
+/// One server-sent event, its fields as the SSE format names them (what the `text/event-stream`
+/// of the events routes carries, one after another; a comment every 15 s keeps the connection
+/// alive).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServerSentEvent {
+    /// `message` (the default, not written) for an event; `reset` for a reset of the
+    /// scheduler-wide stream; `error` for a failure after the stream started.
+    #[schema(pattern = "^(message|reset|error)$")]
+    pub event: Option<String>,
+    /// The position to resume after (`Last-Event-ID` or `?after=`): a job event's sequence, or
+    /// `<epoch>:<sequence>` on the scheduler-wide stream.
+    pub id: Option<String>,
+    /// The event as JSON: a `JobEvent`, a `JobsEvent`, or for `event: error` an error body.
+    pub data: String,
+}
+
+/// A job's events as server-sent events (WatchJob).
+///
+/// The first event is a snapshot of the job (`SNAPSHOT`), then every event after the resumption
+/// point, live, without gaps or repeats. Each is `id: <sequence>` and `data: <Event as JSON>`.
+/// The stream ends after the job's terminal event (at once for a job already ended), when the
+/// scheduler ends the watch, or when the gateway shuts down. Unknown query parameters are a 400.
+#[utoipa::path(
+    get, path = "/api/training/jobs/{id}/events", operation_id = "watchJob", tag = "jobs",
+    params(
+        JobId, EventsQuery,
+        ("Last-Event-ID" = Option<u64>, Header, minimum = 0, description = "What `EventSource` sends when it \
+            reconnects: resume after this sequence, as `after` (which is still checked), which it wins over."),
+    ),
+    responses(
+        (status = 200, description = "A stream of server-sent events, each described by the schema; `data` is \
+            an `Event`.", body = ServerSentEvent, content_type = "text/event-stream"),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
+        (status = 403, response = PermissionDenied), (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn events(
     State(gw): State<Gateway>,
     headers: HeaderMap,
@@ -62,18 +102,46 @@ pub async fn events(
 }
 
 /// Query of the scheduler-wide events route.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
 pub struct JobsEventsQuery {
-    /// Resume after this position, `<epoch>:<sequence>` (as `Last-Event-ID`, which wins).
+    /// Resume after this position, `<epoch>:<sequence>` as sent in an event's `id` (absent or
+    /// empty: a new watch). `Last-Event-ID` wins when both are given.
+    #[param(pattern = "^([0-9a-fA-F]{1,32}:[0-9]{1,20})?$")]
     after: Option<String>,
-    /// Only these jobs, comma-separated.
+    /// Only these jobs, comma-separated (at most 1000; absent: every job).
     job_ids: Option<String>,
-    /// Only state changes: `true` or `false`.
+    /// `true`: state changes only, no progress.
+    #[param(pattern = "^(true|false)$")]
     states_only: Option<String>,
 }
 
-/// Streams every job's changes (`WatchJobs`).
+/// Every job's changes as server-sent events (WatchJobs).
+///
+/// One stream for clients that follow many jobs (the dashboard's list): every state change of
+/// every job, new jobs included, and each running job's progress at most twice a second, in one
+/// scheduler-wide order. Each event's SSE `id` is its position, `<epoch>:<sequence>`, and its
+/// data a `FeedEvent`. A new watch starts with a reset (`event: reset`): read the jobs (`GET
+/// /api/training/jobs`, `/queue`), then apply the changes that follow, skipping those a job's
+/// `lastSequence` already includes. Resuming with `Last-Event-ID` (or `after`) continues
+/// without gaps or repeats; a position from before a scheduler restart (another epoch), or one
+/// the scheduler no longer holds, starts with a reset.
+#[utoipa::path(
+    get, path = "/api/training/events", operation_id = "watchJobs", tag = "jobs",
+    params(
+        JobsEventsQuery,
+        ("Last-Event-ID" = Option<String>, Header, pattern = "^([0-9a-fA-F]{1,32}:[0-9]{1,20})?$",
+            description = "What `EventSource` sends when it reconnects: resume after this position, as `after` \
+            (which is still checked), which it wins over."),
+    ),
+    responses(
+        (status = 200, description = "A stream of server-sent events, each described by the schema; `data` is \
+            a `FeedEvent`.", body = ServerSentEvent, content_type = "text/event-stream"),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
+        (status = 403, response = PermissionDenied), (status = 503, response = Unavailable),
+    )
+)]
 pub async fn jobs_events(
     State(gw): State<Gateway>,
     headers: HeaderMap,
@@ -130,7 +198,7 @@ fn to_jobs_event(event: pb::JobsEvent) -> Event {
     let reset = event.kind == pb::JobsEventKind::Reset as i32;
     let out = Event::default().id(id.clone());
     let out = if reset { out.event("reset") } else { out };
-    match out.json_data(JobsEventJson::from(event)) {
+    match out.json_data(json::FeedEvent::from(event)) {
         Ok(e) => e,
         Err(e) => error_event(Status::internal(format!("could not encode event {id}: {e}"))),
     }
@@ -178,7 +246,7 @@ fn parse_sequence(what: &str, text: &str) -> Result<u64, ApiError> {
 
 fn to_event(event: pb::JobEvent) -> Event {
     let sequence = event.sequence;
-    match Event::default().id(sequence.to_string()).json_data(JobEventJson::from(event)) {
+    match Event::default().id(sequence.to_string()).json_data(json::Event::from(event)) {
         Ok(e) => e,
         Err(e) => error_event(Status::internal(format!("could not encode event {sequence}: {e}"))),
     }

@@ -109,16 +109,7 @@ pub fn job_to_pb(v: &JobView) -> pb::Job {
 
 /// Stats → proto.
 pub fn stats_to_pb(s: &StatsRecord) -> pb::TrainingStats {
-    pb::TrainingStats {
-        episode_reward: s.episode_reward,
-        policy_loss: s.policy_loss,
-        value_loss: s.value_loss,
-        entropy: s.entropy,
-        approx_kl: s.approx_kl,
-        clip_fraction: s.clip_fraction,
-        explained_variance: s.explained_variance,
-        best_validation_sharpe: s.best_validation_sharpe,
-    }
+    s.clone().into()
 }
 
 /// Proto stats → domain (non-finite values become 0).
