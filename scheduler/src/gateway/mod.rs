@@ -23,7 +23,7 @@
 //! - [`artifacts`]: an artifact's content.
 //! - [`dashboard`]: the web page, its script and style sheet (embedded).
 //! - [`json`]: request and response bodies (proto JSON names).
-//! - [`openapi`]: the OpenAPI document of every route (`openapi.json`, checked by `tests/openapi.rs`).
+//! - [`openapi`]: the OpenAPI document of every route (`openapi.json`, checked by `tests/it/openapi.rs`).
 //! - [`errors`]: the one mapping from gRPC status to HTTP status and the JSON error body.
 
 pub mod artifacts;

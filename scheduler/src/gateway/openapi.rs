@@ -1,7 +1,7 @@
 //! `GET /api/openapi.json`: the OpenAPI 3.1 description of the gateway's routes.
 //!
 //! The document is hand-written (`openapi.json` beside this file) and compiled in. It is checked
-//! against the router by `scheduler/tests/openapi.rs` (every documented operation is served,
+//! against the router by `scheduler/tests/it/openapi.rs` (every documented operation is served,
 //! every route is documented) and against the running server by `.ci/schemathesis.sh`.
 
 use axum::http::header::CONTENT_TYPE;
