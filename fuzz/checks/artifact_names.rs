@@ -1,6 +1,6 @@
 //! Invariants of artifact names, which trainers upload (`UploadArtifact`), the scheduler stores
 //! under `runs/<id>/artifacts/`, and the CLI's `download` turns into local file names: shared by
-//! the `artifact_names` fuzz target and `cli/tests/fuzz_seeds.rs`, which replays the committed
+//! the `artifact_names` fuzz target and `cli/tests/it/fuzz_seeds.rs`, which replays the committed
 //! seed corpus under `cargo test`. A violation panics.
 //!
 //! - A name the scheduler accepts (`is_valid_artifact_name`) is 1–128 ASCII bytes and one plain

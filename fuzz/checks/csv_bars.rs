@@ -1,5 +1,5 @@
 //! Invariants of the CSV bar loader (`skippy_market::csv_loader::parse_csv`), checked on any
-//! input: shared by the `csv_bars` fuzz target and `trainer/market/tests/fuzz_seeds.rs`, which
+//! input: shared by the `csv_bars` fuzz target and `trainer/market/tests/it/fuzz_seeds.rs`, which
 //! replays the committed seed corpus under `cargo test`. A violation panics.
 //!
 //! - Loaded bars keep every promise of `BarSeries`: at least one bar, columns of one length,

@@ -1,6 +1,6 @@
 //! Invariants of job ids, which arrive in REST paths (`/api/training/jobs/{id}/...`) and gRPC
 //! requests and name directories under `runs/`: shared by the `job_ids` fuzz target and
-//! `scheduler/tests/fuzz_seeds.rs`, which replays the committed seed corpus under `cargo test`.
+//! `scheduler/tests/it/fuzz_seeds.rs`, which replays the committed seed corpus under `cargo test`.
 //! A violation panics.
 //!
 //! - An id `is_valid_job_id` accepts is `tr_<digits>_<8 lowercase hex>`: one plain path

@@ -1,6 +1,6 @@
 //! Invariants of the REST gateway's request bodies, from bytes to the job record the scheduler
 //! would store: shared by the `rest_json_bodies` fuzz target and
-//! `scheduler/tests/fuzz_seeds.rs`, which replays the committed seed corpus under `cargo test`.
+//! `scheduler/tests/it/fuzz_seeds.rs`, which replays the committed seed corpus under `cargo test`.
 //! A violation panics.
 //!
 //! Every input is read both as a `POST /api/training/jobs` body and as a

@@ -5,7 +5,7 @@
 //! it), and every body's schema from the types the handler reads and writes
 //! ([`skippy_proto::json`], [`super::json`], [`super::errors::ErrorBody`]). The dashboard's
 //! files and `/healthz` are added from the same tables their routers are built from. The
-//! document is checked against the running server by `scheduler/tests/openapi.rs` and fuzzed by
+//! document is checked against the running server by `scheduler/tests/it/openapi.rs` and fuzzed by
 //! `.ci/schemathesis.sh`.
 
 use std::sync::LazyLock;

@@ -10,7 +10,7 @@
 //!
 //! # Architecture invariants
 //! - Row `t` of a [`FeatureMatrix`] depends on bars `0..=t` only: changing any later bar
-//!   leaves it bit-identical (the `features` integration test checks this).
+//!   leaves it bit-identical (`tests/it/features.rs` checks this).
 //! - Rows before [`max_lookback`] of the chosen sets are all zeros, and the matrix's
 //!   `warmup` equals that number, known before any data is read.
 //! - Every value is finite, whatever the input (zero volume, `high == low`, bad prices).

@@ -1,0 +1,126 @@
+//! What the scheduler's integration tests share: a scheduler running in this process on
+//! loopback (gRPC and HTTP), HTTP helpers, and what is stored under `runs/`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use skippy_proto::v1::trainer_service_client::TrainerServiceClient;
+use skippy_scheduler::Config;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tonic::transport::Channel;
+
+/// Longest any single step of a test may take before it counts as hung.
+pub const STEP: Duration = Duration::from_secs(20);
+
+/// A scheduler running in this process.
+pub struct Running {
+    /// `http://127.0.0.1:port` of the gateway.
+    pub http: String,
+    /// `http://127.0.0.1:port` of the scheduler's gRPC listener.
+    pub grpc: String,
+    pub stop: Option<oneshot::Sender<()>>,
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(STEP, self.task).await.expect("the scheduler stops").unwrap().unwrap();
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.http)
+    }
+
+    pub async fn trainer(&self) -> TrainerServiceClient<Channel> {
+        let ch = Channel::from_shared(self.grpc.clone()).unwrap().connect().await.unwrap();
+        TrainerServiceClient::new(ch)
+    }
+}
+
+/// Starts a scheduler (without authentication) storing in `runs`.
+pub async fn start(runs: &Path) -> Running {
+    start_with(runs, |_| {}).await
+}
+
+/// [`start`] with a configuration changed by `tweak`.
+pub async fn start_with(runs: &Path, tweak: impl FnOnce(&mut Config)) -> Running {
+    let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let grpc_url = format!("http://{}", grpc.local_addr().unwrap());
+    let http_url = format!("http://{}", http.local_addr().unwrap());
+    let mut config = Config::local(runs.to_path_buf());
+    tweak(&mut config);
+    let (tx, rx) = oneshot::channel();
+    let task = tokio::spawn(skippy_scheduler::run(config, grpc, Some(http), async move {
+        let _ = rx.await;
+    }));
+    Running { http: http_url, grpc: grpc_url, stop: Some(tx), task }
+}
+
+/// [`start`] with authentication on: clients present `admin`, trainers `trainer`.
+pub async fn start_with_secrets(runs: &Path, admin: &str, trainer: &str) -> Running {
+    start_with(runs, |config| {
+        config.insecure_no_auth = false;
+        config.admin_secret = Some(admin.parse().unwrap());
+        config.trainer_token = Some(trainer.parse().unwrap());
+    })
+    .await
+}
+
+/// An HTTP client with the step timeout.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder().timeout(STEP).build().unwrap()
+}
+
+/// Status and JSON body of a response.
+pub async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, body)
+}
+
+pub async fn get(url: &str) -> (StatusCode, Value) {
+    answer(http().get(url).send().await.unwrap()).await
+}
+
+pub async fn post(url: &str, body: &str) -> (StatusCode, Value) {
+    answer(http().post(url).header("content-type", "application/json").body(body.to_string()).send().await.unwrap())
+        .await
+}
+
+pub async fn delete(url: &str) -> (StatusCode, Value) {
+    answer(http().delete(url).send().await.unwrap()).await
+}
+
+/// Asserts an error response: its status, its code, and words its message must contain.
+#[track_caller]
+pub fn assert_error(got: &(StatusCode, Value), status: u16, code: &str, words: &[&str]) {
+    let (s, body) = got;
+    assert_eq!(s.as_u16(), status, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    for w in words {
+        assert!(message.contains(w), "message {message:?} should mention {w:?}");
+    }
+}
+
+/// Every job on disk: a directory of its own, or (while queued) a line of the journal.
+pub fn stored_jobs(runs: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(runs)
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| n.starts_with("tr_")).collect())
+        .unwrap_or_default();
+    let journal = std::fs::read_to_string(runs.join("submissions.journal")).unwrap_or_default();
+    for line in journal.lines() {
+        let id = serde_json::from_str::<Value>(line).unwrap()["id"].as_str().unwrap().to_string();
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids.sort();
+    ids
+}
