@@ -250,9 +250,18 @@ fn a_partitioned_trainer_loses_its_lease_and_its_stale_reports_change_nothing() 
     assert_eq!(manifest["attemptErrors"].as_array().map(Vec::len), Some(1), "{}", manifest["attemptErrors"]);
     assert!(history_entry(&manifest, "DONE")["atMs"].as_i64() > history[4]["atMs"].as_i64());
     assert!(done.result.is_some(), "a DONE job has a result");
-    // The one completion the scheduler accepted was attempt 2's.
+    // The one completion the scheduler accepted was attempt 2's. Its log line is written just
+    // after the completion is applied (so after GetJob can show DONE): wait for it.
     let completions: Vec<String> =
-        cluster.scheduler_log().lines().filter(|l| l.contains("attempt completed")).map(str::to_string).collect();
+        wait_until("the scheduler logs the accepted completion", Duration::from_secs(30), || {
+            let lines: Vec<String> = cluster
+                .scheduler_log()
+                .lines()
+                .filter(|l| l.contains("attempt completed"))
+                .map(str::to_string)
+                .collect();
+            (!lines.is_empty()).then_some(lines)
+        });
     assert!(
         completions.len() == 1 && completions[0].contains(&b_id) && completions[0].contains("attempt=2"),
         "completions accepted: {completions:#?}"
