@@ -37,7 +37,7 @@ impl Interceptor for Auth {
 
 /// A scheduler to talk to: the client, and what error messages need to know.
 #[derive(Clone)]
-pub struct Scheduler {
+pub struct SchedulerClient {
     /// The generated client (cheap to clone: one shared HTTP/2 connection).
     pub client: Client,
     /// The URL, for error messages.
@@ -57,7 +57,7 @@ pub enum Subject<'a> {
     Artifact(&'a str, &'a str),
 }
 
-impl Scheduler {
+impl SchedulerClient {
     /// A client for the URL and secret of the global flags. The connection is made on the first
     /// call and remade after it breaks; nothing is sent until then.
     pub fn connect(global: &GlobalArgs) -> anyhow::Result<Self> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use skippy_proto::v1::{self as pb, JobState};
 
 use crate::args::{GlobalArgs, JobArg, ListArgs, PpoArgs};
-use crate::client::{self, Scheduler, Subject};
+use crate::client::{self, SchedulerClient, Subject};
 use crate::exit::{self, Failure};
 use crate::metrics::MetricsFile;
 use crate::output::{self, Screen};
@@ -39,7 +39,7 @@ pub enum Session {
 }
 
 /// `ppo`: submit, then watch to the end (unless `--detach`).
-pub async fn ppo(sched: &Scheduler, global: &GlobalArgs, args: &PpoArgs) -> anyhow::Result<ExitCode> {
+pub async fn ppo(sched: &SchedulerClient, global: &GlobalArgs, args: &PpoArgs) -> anyhow::Result<ExitCode> {
     match submit_and_watch(sched, global, args, Mode::Remote, watch::ctrl_c()).await? {
         Session::Detached => Ok(ExitCode::SUCCESS),
         Session::Interrupted(id) => interrupted(global, &id),
@@ -50,7 +50,7 @@ pub async fn ppo(sched: &Scheduler, global: &GlobalArgs, args: &PpoArgs) -> anyh
 /// Submits the job of `args` and follows it until it ends, `interrupt` resolves, or at once
 /// with `--detach`. Prints the header, the submission, the live view and the end.
 pub async fn submit_and_watch(
-    sched: &Scheduler,
+    sched: &SchedulerClient,
     global: &GlobalArgs,
     args: &PpoArgs,
     mode: Mode,
@@ -125,7 +125,7 @@ pub fn job_spec(args: &PpoArgs) -> anyhow::Result<pb::JobSpec> {
 
 /// `SubmitJob`, repeated after a broken connection: the idempotency key makes a repeat return
 /// the job the first attempt may have created instead of a second one.
-async fn submit(sched: &Scheduler, spec: pb::JobSpec) -> anyhow::Result<pb::SubmitJobResponse> {
+async fn submit(sched: &SchedulerClient, spec: pb::JobSpec) -> anyhow::Result<pb::SubmitJobResponse> {
     let mut client = sched.client.clone();
     let mut pause = Duration::from_millis(250);
     let mut tries = 0;
@@ -178,7 +178,7 @@ fn interrupted(global: &GlobalArgs, id: &str) -> anyhow::Result<ExitCode> {
 }
 
 /// `watch`: the live view of `ppo`, for any job.
-pub async fn watch(sched: &Scheduler, global: &GlobalArgs, job: &JobArg) -> anyhow::Result<ExitCode> {
+pub async fn watch(sched: &SchedulerClient, global: &GlobalArgs, job: &JobArg) -> anyhow::Result<ExitCode> {
     if !global.json {
         output::print(render::WATCHING)?;
     }
@@ -195,7 +195,7 @@ pub async fn watch(sched: &Scheduler, global: &GlobalArgs, job: &JobArg) -> anyh
 }
 
 /// `status`.
-pub async fn status(sched: &Scheduler, global: &GlobalArgs, job: &JobArg) -> anyhow::Result<ExitCode> {
+pub async fn status(sched: &SchedulerClient, global: &GlobalArgs, job: &JobArg) -> anyhow::Result<ExitCode> {
     let mut client = sched.client.clone();
     let j = client
         .get_job(pb::GetJobRequest { job_id: job.id.clone() })
@@ -211,7 +211,7 @@ pub async fn status(sched: &Scheduler, global: &GlobalArgs, job: &JobArg) -> any
 }
 
 /// `results`.
-pub async fn results(sched: &Scheduler, global: &GlobalArgs, job: &JobArg) -> anyhow::Result<ExitCode> {
+pub async fn results(sched: &SchedulerClient, global: &GlobalArgs, job: &JobArg) -> anyhow::Result<ExitCode> {
     let r = get_results(sched, &job.id).await?;
     if global.json {
         output::print_json(&json::Results::from(r.clone()))?;
@@ -226,7 +226,7 @@ pub async fn results(sched: &Scheduler, global: &GlobalArgs, job: &JobArg) -> an
 }
 
 /// `GetResults` for `id`.
-pub async fn get_results(sched: &Scheduler, id: &str) -> anyhow::Result<pb::GetResultsResponse> {
+pub async fn get_results(sched: &SchedulerClient, id: &str) -> anyhow::Result<pb::GetResultsResponse> {
     let mut client = sched.client.clone();
     Ok(client
         .get_results(pb::GetResultsRequest { job_id: id.to_string() })
@@ -262,7 +262,7 @@ fn no_results(id: &str, job: &pb::Job) -> Failure {
 }
 
 /// `list`.
-pub async fn list(sched: &Scheduler, global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<ExitCode> {
+pub async fn list(sched: &SchedulerClient, global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<ExitCode> {
     let mut client = sched.client.clone();
     let mut states: Vec<JobState> = args.state.iter().flat_map(|f| f.states()).collect();
     states.sort_by_key(|s| *s as i32);
@@ -291,7 +291,7 @@ pub async fn list(sched: &Scheduler, global: &GlobalArgs, args: &ListArgs) -> an
 }
 
 /// `queue`.
-pub async fn queue(sched: &Scheduler, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+pub async fn queue(sched: &SchedulerClient, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let mut client = sched.client.clone();
     let q =
         client.get_queue(pb::GetQueueRequest {}).await.map_err(|s| sched.error(&s, Subject::Scheduler))?.into_inner();
@@ -304,7 +304,7 @@ pub async fn queue(sched: &Scheduler, global: &GlobalArgs) -> anyhow::Result<Exi
 }
 
 /// `cancel`.
-pub async fn cancel(sched: &Scheduler, global: &GlobalArgs, job: &JobArg) -> anyhow::Result<ExitCode> {
+pub async fn cancel(sched: &SchedulerClient, global: &GlobalArgs, job: &JobArg) -> anyhow::Result<ExitCode> {
     let mut client = sched.client.clone();
     let j = client
         .cancel_job(pb::CancelJobRequest { job_id: job.id.clone() })

@@ -11,7 +11,7 @@ use skippy_proto::v1 as pb;
 use tokio::io::AsyncWriteExt as _;
 
 use crate::args::{DownloadArgs, GlobalArgs};
-use crate::client::{Scheduler, Subject};
+use crate::client::{SchedulerClient, Subject};
 use crate::commands;
 use crate::exit::{self, Failure};
 use crate::output;
@@ -19,7 +19,7 @@ use crate::render;
 use crate::view::{Download, Downloaded};
 
 /// `download`.
-pub async fn run(sched: &Scheduler, global: &GlobalArgs, args: &DownloadArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(sched: &SchedulerClient, global: &GlobalArgs, args: &DownloadArgs) -> anyhow::Result<ExitCode> {
     let results = commands::get_results(sched, &args.id).await?;
     let wanted = select(&args.id, &results.artifacts, &args.names)?;
     for a in &wanted {
@@ -90,7 +90,7 @@ pub fn check_name(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn fetch(sched: &Scheduler, id: &str, artifact: &pb::Artifact, dir: &Path) -> anyhow::Result<Downloaded> {
+async fn fetch(sched: &SchedulerClient, id: &str, artifact: &pb::Artifact, dir: &Path) -> anyhow::Result<Downloaded> {
     let name = &artifact.name;
     let path = dir.join(name);
     let part = dir.join(format!(".{name}.part"));
@@ -123,7 +123,7 @@ async fn fetch(sched: &Scheduler, id: &str, artifact: &pb::Artifact, dir: &Path)
 
 /// Streams one artifact into `part`; returns its size and hex SHA-256.
 async fn fetch_into(
-    sched: &Scheduler,
+    sched: &SchedulerClient,
     id: &str,
     artifact: &pb::Artifact,
     part: &Path,

@@ -53,7 +53,7 @@ pub mod watch;
 use std::process::ExitCode;
 
 use args::{Cli, Command};
-use client::Scheduler;
+use client::SchedulerClient;
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -68,7 +68,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     {
         return local::run(global, args).await;
     }
-    let sched = Scheduler::connect(global)?;
+    let sched = SchedulerClient::connect(global)?;
     match &cli.command {
         Command::Ppo(args) => commands::ppo(&sched, global, args).await,
         Command::Status(job) => commands::status(&sched, global, job).await,

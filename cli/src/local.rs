@@ -35,7 +35,7 @@ mod enabled {
     use tokio::task::JoinHandle;
 
     use crate::args::{GlobalArgs, PpoArgs};
-    use crate::client::Scheduler;
+    use crate::client::SchedulerClient;
     use crate::commands::{self, Mode, Session};
     use crate::exit;
     use crate::output;
@@ -95,7 +95,8 @@ mod enabled {
                 let _ = trainer_stopped.await;
             }));
 
-        let sched = Scheduler::connect_to(&url, Some(&crate::args::Secret::new(admin.expose().to_string())), None)?;
+        let sched =
+            SchedulerClient::connect_to(&url, Some(&crate::args::Secret::new(admin.expose().to_string())), None)?;
         let session = commands::submit_and_watch(&sched, global, args, Mode::Local, watch::ctrl_c());
         let first = tokio::select! {
             r = session => First::Session(r),
@@ -128,7 +129,7 @@ mod enabled {
     /// Prints the end of the run (the results table of a DONE job) and picks the exit code.
     async fn conclude(
         first: First,
-        sched: &Scheduler,
+        sched: &SchedulerClient,
         global: &GlobalArgs,
         runs_dir: &std::path::Path,
     ) -> anyhow::Result<ExitCode> {

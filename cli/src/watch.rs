@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use skippy_proto::v1::{self as pb, EventKind, JobState};
 use tonic::Streaming;
 
-use crate::client::{self, Scheduler, Subject};
+use crate::client::{self, SchedulerClient, Subject};
 use crate::output::Screen;
 use crate::render;
 
@@ -239,7 +239,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Follows `job_id` until it ends or `interrupt` resolves, printing the live view (or, with
 /// `json`, every new event as one JSON line).
 pub async fn follow(
-    sched: &Scheduler,
+    sched: &SchedulerClient,
     job_id: &str,
     screen: &mut Screen,
     json: bool,
@@ -341,7 +341,7 @@ pub async fn follow(
 }
 
 /// The job as it ended, with its result: from the terminal event, else asked for once.
-async fn final_job(sched: &Scheduler, job_id: &str, end: Ended, tracker: &Tracker) -> pb::Job {
+async fn final_job(sched: &SchedulerClient, job_id: &str, end: Ended, tracker: &Tracker) -> pb::Job {
     if let Some(job) = end.job.filter(|j| j.state == end.state) {
         return job;
     }

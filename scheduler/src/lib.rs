@@ -16,7 +16,7 @@
 //! - [`completion`]: progress, checkpoints, artifacts and the end of an attempt.
 //! - [`events`]: per-job event logs and live watchers.
 //! - [`feed`]: every job's changes in one order, for clients that follow many jobs.
-//! - [`metrics`]: Prometheus metrics on `/metrics`.
+//! - [`telemetry`]: Prometheus metrics on `/metrics`.
 //! - [`grpc`]: the services, conversions and the error mapping.
 //! - [`tls`]: optional TLS for both servers.
 //! - [`gateway`]: the REST gateway, a gRPC client of the services above.
@@ -33,10 +33,10 @@ pub mod job;
 pub mod leases;
 pub mod lineage;
 pub mod logging;
-pub mod metrics;
 mod queue;
 pub mod scheduler;
 pub mod store;
+pub mod telemetry;
 pub mod tls;
 pub mod trace;
 

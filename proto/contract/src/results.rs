@@ -88,9 +88,9 @@ pub struct Baseline {
 #[serde(default)]
 pub struct Segment {
     /// The model.
-    pub strategy: Metrics,
+    pub strategy: SeriesFigures,
     /// Buy-and-hold on the same bars.
-    pub buy_and_hold: Metrics,
+    pub buy_and_hold: SeriesFigures,
     /// Sharpe(model) − Sharpe(buy-and-hold) with its paired bootstrap interval.
     pub vs_buy_and_hold: Comparison,
     /// Whether the model's Sharpe interval excludes 0.
@@ -103,10 +103,10 @@ pub struct Segment {
     pub to_ms: i64,
 }
 
-/// Metrics of one return series.
+/// SeriesFigures of one return series.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
-pub struct Metrics {
+pub struct SeriesFigures {
     /// Annualised Sharpe.
     pub sharpe: f64,
     /// Its bootstrap interval.
@@ -243,7 +243,7 @@ pub fn table(e: &Evaluation, strategy: &str) -> String {
     out
 }
 
-fn metrics_row(out: &mut String, name: &str, m: &Metrics) {
+fn metrics_row(out: &mut String, name: &str, m: &SeriesFigures) {
     let _ = writeln!(
         out,
         "{:<22} {:>+8.2} [{:>+7.2}, {:>+7.2}] {:>+8.2} {:>7.1}% {:>+8.1}% {:>9.0} {:>6.1}% {:>7}",

@@ -126,7 +126,7 @@ pub struct Scheduler {
     /// Turns true when shutdown begins: long-lived streams end on it.
     stopping: tokio::sync::watch::Sender<bool>,
     /// Prometheus metrics.
-    pub metrics: crate::metrics::Metrics,
+    pub metrics: crate::telemetry::Telemetry,
     /// Every job's changes in one order, for clients that follow many jobs (`WatchJobs`).
     pub feed: Arc<crate::feed::Feed>,
 }

@@ -119,7 +119,7 @@ impl TrainingGauges {
 
 /// The scheduler's metrics.
 #[derive(Debug)]
-pub struct Metrics {
+pub struct Telemetry {
     registry: Registry,
     /// Submissions acknowledged.
     pub submissions: Counter,
@@ -142,9 +142,9 @@ pub struct Metrics {
     training: TrainingGauges,
 }
 
-impl Default for Metrics {
+impl Default for Telemetry {
     fn default() -> Self {
-        let mut m = Metrics {
+        let mut m = Telemetry {
             registry: Registry::with_prefix("skippy"),
             submissions: Counter::default(),
             rejections: Counter::default(),
