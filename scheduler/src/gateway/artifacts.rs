@@ -35,7 +35,7 @@ use crate::store::is_valid_artifact_name;
     responses(
         (status = 200, description = "The file, `Content-Disposition: inline; filename=\"<name>\"`.",
             content(
-                (String = "application/json"), (String = "text/csv"), (String = "image/svg+xml"),
+                (serde_json::Value = "application/json"), (String = "text/csv"), (String = "image/svg+xml"),
                 (String = "text/plain"), (String = "image/png"), (Vec<u8> = "application/octet-stream"),
             )),
         (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),

@@ -140,5 +140,9 @@ mod tests {
         assert!(doc["components"]["responses"]["BadRequest"].is_object());
         assert!(doc["components"]["securitySchemes"]["bearerAuth"].is_object());
         assert!(doc["paths"]["/healthz"]["get"].is_object());
+        // A JSON artifact (metrics.json, spec.json) is any JSON document, not a string.
+        let artifact = &doc["paths"]["/api/training/jobs/{id}/artifacts/{name}"]["get"]["responses"]["200"];
+        let json = &artifact["content"]["application/json"]["schema"];
+        assert_ne!(json["type"], "string", "{json}");
     }
 }
