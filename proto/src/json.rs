@@ -325,6 +325,19 @@ impl From<pb::Improvement> for Improvement {
     }
 }
 
+impl From<Improvement> for pb::Improvement {
+    fn from(i: Improvement) -> pb::Improvement {
+        pb::Improvement {
+            sharpe_difference: i.sharpe_difference,
+            lo: i.lo,
+            hi: i.hi,
+            level: i.level,
+            significant: i.significant,
+            over_generation: i.over_generation,
+        }
+    }
+}
+
 /// The headline of a finished job's evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
