@@ -108,9 +108,36 @@ pub(crate) fn estimate_secs(job: &JobRecord, speed: f64) -> f64 {
     if job.max_duration_seconds > 0.0 { secs.min(job.max_duration_seconds) } else { secs }
 }
 
-/// Trainer-seconds used or committed in the day before `now_ms`: time spent training in that
-/// window by jobs that ran, plus the estimated rest of running and queued jobs.
-pub(crate) fn committed_secs(st: &State, now_ms: i64) -> f64 {
+impl State {
+    /// Recounts the trainer-seconds used or committed in the day before `now_ms`: time spent
+    /// training in that window by jobs that ran, plus the estimated rest of running and queued
+    /// jobs.
+    pub(crate) fn recount_budget(&mut self, now_ms: i64) {
+        self.ledger.committed_secs = committed_secs(self, now_ms);
+    }
+
+    /// Whether a new job fits: the queue cap and the compute budget. On success the job is
+    /// counted (`admitting`, `committed_secs`); [`State::admitted`] ends the first when it is
+    /// queued.
+    pub(crate) fn admit(&mut self, config: &Config, job: &JobRecord) -> Result<(), SchedulerError> {
+        admit(config, self, job)
+    }
+
+    /// A job counted by [`State::admit`] left the committer: queued (`stored`, its estimate
+    /// moves to `committed_secs` with it), or refused by the store (its estimate is dropped).
+    pub(crate) fn admitted(&mut self, job: &JobRecord, stored: bool) {
+        let st = self;
+        let needs = estimate_secs(job, st.ledger.speed());
+        st.ledger.admitting = st.ledger.admitting.saturating_sub(1);
+        st.ledger.admitting_secs =
+            if st.ledger.admitting == 0 { 0.0 } else { (st.ledger.admitting_secs - needs).max(0.0) };
+        if stored {
+            st.ledger.committed_secs += needs;
+        }
+    }
+}
+
+fn committed_secs(st: &State, now_ms: i64) -> f64 {
     let window_start = now_ms - DAY_MS;
     let speed = st.ledger.speed();
     st.jobs
@@ -128,9 +155,7 @@ pub(crate) fn committed_secs(st: &State, now_ms: i64) -> f64 {
         .sum()
 }
 
-/// Whether a new job fits: the queue cap and the compute budget. On success the job is
-/// counted (`admitting`, `committed_secs`); [`admitted`] ends the first when it is queued.
-pub(crate) fn admit(config: &Config, st: &mut State, job: &JobRecord) -> Result<(), SchedulerError> {
+fn admit(config: &Config, st: &mut State, job: &JobRecord) -> Result<(), SchedulerError> {
     let queued = st.queue.len() + st.ledger.admitting;
     if config.max_queued_jobs > 0 && queued >= config.max_queued_jobs {
         return Err(SchedulerError::Exhausted(format!(
@@ -171,17 +196,6 @@ fn hours(secs: f64) -> String {
     format!("{h:.decimals$}")
 }
 
-/// A job counted by [`admit`] left the committer: queued (`stored`, its estimate moves to
-/// `committed_secs` with it), or refused by the store (its estimate is dropped).
-pub(crate) fn admitted(st: &mut State, job: &JobRecord, stored: bool) {
-    let needs = estimate_secs(job, st.ledger.speed());
-    st.ledger.admitting = st.ledger.admitting.saturating_sub(1);
-    st.ledger.admitting_secs = if st.ledger.admitting == 0 { 0.0 } else { (st.ledger.admitting_secs - needs).max(0.0) };
-    if stored {
-        st.ledger.committed_secs += needs;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,22 +214,22 @@ mod tests {
         config.trainer_hours_per_day = 0.01; // 36 s; 500,000 steps at the assumed speed is 25 s
         let mut st = State::default();
         let first = job("a", 500_000);
-        admit(&config, &mut st, &first).unwrap();
-        st.ledger.committed_secs = committed_secs(&st, 1_000); // the sweep runs now
-        assert!(admit(&config, &mut st, &job("b", 500_000)).is_err(), "counted while being committed");
-        admitted(&mut st, &first, true);
+        st.admit(&config, &first).unwrap();
+        st.recount_budget(1_000); // the sweep runs now
+        assert!(st.admit(&config, &job("b", 500_000)).is_err(), "counted while being committed");
+        st.admitted(&first, true);
         st.jobs.insert(first.id.clone(), first.clone());
-        let e = admit(&config, &mut st, &job("c", 500_000)).unwrap_err().to_string();
+        let e = st.admit(&config, &job("c", 500_000)).unwrap_err().to_string();
         assert!(e.contains("about 0.00694 trainer-hours"), "{e}");
         assert!(e.contains("0.00694 of the 0.01 trainer-hours") && e.contains("; 0.00389 over"), "{e}");
-        st.ledger.committed_secs = committed_secs(&st, 1_000);
-        assert!(admit(&config, &mut st, &job("d", 500_000)).is_err(), "counted once queued");
+        st.recount_budget(1_000);
+        assert!(st.admit(&config, &job("d", 500_000)).is_err(), "counted once queued");
         // A submission the store refused gives its estimate back.
         let mut st = State::default();
-        admit(&config, &mut st, &first).unwrap();
-        admitted(&mut st, &first, false);
+        st.admit(&config, &first).unwrap();
+        st.admitted(&first, false);
         assert_eq!((st.ledger.admitting, st.ledger.admitting_secs, st.ledger.committed_secs), (0, 0.0, 0.0));
-        admit(&config, &mut st, &first).unwrap();
+        st.admit(&config, &first).unwrap();
     }
 
     #[test]

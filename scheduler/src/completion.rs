@@ -6,7 +6,7 @@ use skippy_eval::{Comparison, EvalConfig};
 
 use crate::events::{EventKind, StatsRecord};
 use crate::job::{CheckpointRecord, JobState, ResultRecord, now_ms};
-use crate::leases::{LeaseClaim, check_lease, requeue_or_end};
+use crate::leases::LeaseClaim;
 use crate::lineage;
 use crate::scheduler::{Result, Scheduler, SchedulerError, State, push_event};
 use crate::store::is_valid_artifact_name;
@@ -49,7 +49,7 @@ impl Scheduler {
     pub async fn report(&self, claim: &LeaseClaim, report: Report) -> Result<bool> {
         let state_changed = {
             let mut st = self.lock();
-            let job = check_lease(&mut st, claim)?;
+            let job = st.leased_job(claim)?;
             let mut changed = false;
             if let Some(next) = report.state
                 && next != job.state
@@ -97,7 +97,7 @@ impl Scheduler {
     ) -> Result<String> {
         {
             let mut st = self.lock();
-            check_lease(&mut st, claim)?;
+            st.leased_job(claim)?;
         }
         let name = format!("ckpt-a{}-{:012}.safetensors", claim.attempt, steps);
         let (id, n) = (claim.job_id.clone(), name.clone());
@@ -108,7 +108,7 @@ impl Scheduler {
         let pruned = {
             let mut st = self.lock();
             let keep = self.config.keep_checkpoints.max(1);
-            let job = check_lease(&mut st, claim)?;
+            let job = st.leased_job(claim)?;
             job.checkpoints.retain(|c| c.name != name);
             job.checkpoints.push(CheckpointRecord {
                 name: name.clone(),
@@ -158,7 +158,7 @@ impl Scheduler {
         }
         {
             let mut st = self.lock();
-            check_lease(&mut st, claim)?;
+            st.leased_job(claim)?;
         }
         let (id, n) = (claim.job_id.clone(), name.to_string());
         let record = self
@@ -168,7 +168,7 @@ impl Scheduler {
             .await?;
         {
             let mut st = self.lock();
-            let job = check_lease(&mut st, claim)?;
+            let job = st.leased_job(claim)?;
             job.artifacts.retain(|a| a.name != record.name);
             job.artifacts.push(record.clone());
         }
@@ -189,7 +189,7 @@ impl Scheduler {
         if let Outcome::Done { metrics_json } = &outcome {
             {
                 let mut st = self.lock();
-                check_lease(&mut st, claim)?;
+                st.leased_job(claim)?;
             }
             let (id, json) = (claim.job_id.clone(), metrics_json.clone());
             self.on_store(format!("storing results.json of {}", claim.job_id), move |store| {
@@ -203,7 +203,7 @@ impl Scheduler {
         };
         {
             let mut st = self.lock();
-            let job = check_lease(&mut st, claim)?;
+            let job = st.leased_job(claim)?;
             job.progress.steps_done = job.progress.steps_done.max(steps_done);
             let id = claim.job_id.clone();
             match outcome {
@@ -230,8 +230,8 @@ impl Scheduler {
                 Outcome::HandedBack(reason) => {
                     let reason =
                         format!("attempt {}: handed back by trainer {} ({reason})", claim.attempt, claim.trainer_id);
-                    requeue_or_end(self, &mut st, &id, reason, true);
-                    crate::leases::dispatch(self, &mut st);
+                    self.requeue_or_end(&mut st, &id, reason, true);
+                    self.dispatch(&mut st);
                 }
             }
         }

@@ -119,9 +119,43 @@ pub struct LeaseRecord {
     /// Granted at (unix ms).
     #[serde(alias = "granted_ms")]
     pub granted_ms: i64,
-    /// Expires at (unix ms) unless renewed by a heartbeat.
+    /// Expires at (unix ms) unless renewed by a heartbeat: what is shown and persisted.
     #[serde(alias = "expires_ms")]
     pub expires_ms: i64,
+    /// The same deadline on the scheduler's monotonic clock, which is what expiry obeys: a
+    /// wall clock stepped by NTP or by hand expires no lease early and keeps none alive. Not
+    /// persisted: a restarted scheduler gives every lease one period from its start.
+    #[serde(skip)]
+    pub deadline: Option<tokio::time::Instant>,
+    /// When it was granted, on the monotonic clock (the attempt timeout counts from it).
+    #[serde(skip)]
+    pub granted_at: Option<tokio::time::Instant>,
+}
+
+impl LeaseRecord {
+    /// Renews the lease for `ttl` from now; returns the new expiry in unix ms.
+    pub fn renew(&mut self, ttl: std::time::Duration) -> i64 {
+        self.deadline = Some(tokio::time::Instant::now() + ttl);
+        self.expires_ms = now_ms() + ttl.as_millis() as i64;
+        self.expires_ms
+    }
+
+    /// Whether the lease ran out (monotonic; the wall clock only for a lease never renewed
+    /// by this scheduler).
+    pub fn expired(&self) -> bool {
+        match self.deadline {
+            Some(deadline) => tokio::time::Instant::now() > deadline,
+            None => now_ms() > self.expires_ms,
+        }
+    }
+
+    /// How long the attempt has run (monotonic when granted by this scheduler).
+    pub fn running_for(&self) -> std::time::Duration {
+        match self.granted_at {
+            Some(at) => at.elapsed(),
+            None => std::time::Duration::from_millis((now_ms() - self.granted_ms).max(0) as u64),
+        }
+    }
 }
 
 /// A stored checkpoint.

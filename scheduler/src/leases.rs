@@ -4,9 +4,10 @@
 //! fails it after the last attempt with every attempt's reason. A lease belongs to one trainer
 //! incarnation and one attempt; anything reported under another lease is refused (fencing).
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::events::EventKind;
 use crate::job::{JobRecord, JobState, LeaseRecord, now_ms};
@@ -34,6 +35,8 @@ pub struct Grant {
     /// The newest of them that could be read; empty when there is none (the attempt starts
     /// from step 0). Filled by [`Scheduler::acquire`].
     pub checkpoint: Vec<u8>,
+    /// The trainers' measured speed (steps per second), 0 before any was measured.
+    pub measured_steps_per_sec: f64,
 }
 
 /// What a trainer sends to prove it holds a job.
@@ -54,10 +57,40 @@ pub const MAX_WAIT: Duration = Duration::from_secs(60);
 
 impl Scheduler {
     /// Waits up to `wait` for a job for this trainer incarnation.
-    pub async fn acquire(&self, trainer_id: &str, name: &str, wait: Duration) -> Result<Option<Grant>> {
+    pub async fn acquire(self: &Arc<Self>, trainer_id: &str, name: &str, wait: Duration) -> Result<Option<Grant>> {
         let Some(mut grant) = self.next_grant(trainer_id, name, wait).await? else { return Ok(None) };
+        {
+            // A lost grant is harmless (the job is queued again, the trainer fenced): no fsync
+            // on the dispatch path, and the trainer does not wait for the write.
+            let (scheduler, id) = (self.clone(), grant.job.id.clone());
+            tokio::spawn(async move {
+                if let Err(e) = scheduler.persist_with(&id, false).await {
+                    tracing::warn!(job_id = %id, error = %e, "could not persist the grant");
+                }
+            });
+        }
         grant.checkpoint = self.newest_readable_checkpoint(&grant).await;
+        grant.measured_steps_per_sec = self.lock().ledger.measured_steps_per_sec.unwrap_or(0.0);
         Ok(Some(grant))
+    }
+
+    /// Gives the job `claim` holds a command channel: the trainer's event stream, where cancels
+    /// and a lost lease are pushed. Only the job's current lease holder gets it, so a stale
+    /// stream cannot take the channel from the trainer that holds the job. Returns whether a
+    /// cancel is already pending.
+    pub fn attach_commands(&self, claim: &LeaseClaim, tx: &mpsc::Sender<(String, TrainerCommand)>) -> Result<bool> {
+        let mut st = self.lock();
+        let cancelled = st.leased_job(claim)?.cancel_requested;
+        st.commands.insert(claim.job_id.clone(), tx.clone());
+        Ok(cancelled)
+    }
+
+    /// Removes job `job_id`'s command channel if it is still `tx` (the stream ended).
+    pub fn detach_commands(&self, job_id: &str, tx: &mpsc::Sender<(String, TrainerCommand)>) {
+        let mut st = self.lock();
+        if st.commands.get(job_id).is_some_and(|c| c.same_channel(tx)) {
+            st.commands.remove(job_id);
+        }
     }
 
     /// The bytes of the newest of a grant's checkpoints that can be read. One that cannot (a
@@ -132,11 +165,9 @@ impl Scheduler {
     /// Renews a lease; returns whether the job was cancelled and the new expiry.
     pub fn heartbeat(&self, claim: &LeaseClaim, steps_done: u64) -> Result<(bool, i64)> {
         let mut st = self.lock();
-        let job = check_lease(&mut st, claim)?;
-        let expires = now_ms() + self.config.lease_ttl_ms as i64;
-        if let Some(lease) = job.lease.as_mut() {
-            lease.expires_ms = expires;
-        }
+        let job = st.leased_job(claim)?;
+        let ttl = self.config.lease_ttl();
+        let expires = job.lease.as_mut().map_or(0, |lease| lease.renew(ttl));
         job.progress.steps_done = job.progress.steps_done.max(steps_done);
         let cancel = job.cancel_requested;
         if let Some(t) = st.trainers.get_mut(&claim.trainer_id) {
@@ -174,13 +205,13 @@ impl Scheduler {
                     ))
                 } else {
                     let l = job.lease.as_ref()?;
-                    if now > l.expires_ms {
+                    if l.expired() {
                         Action::Requeue(format!(
                             "attempt {}: lease expired (trainer {} sent no heartbeat for {} ms)",
                             l.attempt, l.trainer_id, cfg.lease_ttl_ms
                         ))
                     } else if cfg.attempt_timeout_secs > 0
-                        && now - l.granted_ms > cfg.attempt_timeout_secs as i64 * 1000
+                        && l.running_for() > Duration::from_secs(cfg.attempt_timeout_secs)
                     {
                         Action::Requeue(format!(
                             "attempt {}: ran longer than the attempt timeout of {} s",
@@ -194,7 +225,7 @@ impl Scheduler {
             })
             .collect();
         if cfg.trainer_hours_per_day > 0.0 {
-            st.ledger.committed_secs = crate::budget::committed_secs(&st, now);
+            st.recount_budget(now);
         }
         let mut changed = Vec::with_capacity(actions.len());
         for (id, action) in actions {
@@ -202,34 +233,42 @@ impl Scheduler {
                 Action::Fail(reason) => fail(&mut st, &id, reason),
                 Action::Requeue(reason) => {
                     self.metrics.lease_expiries.inc();
-                    requeue_or_end(self, &mut st, &id, reason, false)
+                    self.requeue_or_end(&mut st, &id, reason, false)
                 }
             }
             changed.push(id);
         }
-        dispatch(self, &mut st);
+        self.dispatch(&mut st);
         changed
     }
 }
 
-/// Hands eligible queued jobs to waiting trainers (after a submission, a re-queue, a tick).
-pub(crate) fn dispatch(scheduler: &Scheduler, st: &mut State) {
-    while let Some(waiter) = st.waiters.pop_front() {
-        if waiter.tx.is_closed() {
-            continue;
-        }
-        match grant_next(scheduler, st, &waiter.trainer_id, &waiter.name) {
-            Some(grant) => {
-                if let Err(grant) = waiter.tx.send(grant) {
-                    // The trainer left between the check and the send: undo the grant.
-                    undo_grant(st, &grant);
+impl Scheduler {
+    /// Hands eligible queued jobs to waiting trainers (after a submission, a re-queue, a tick).
+    pub(crate) fn dispatch(&self, st: &mut State) {
+        while let Some(waiter) = st.waiters.pop_front() {
+            if waiter.tx.is_closed() {
+                continue;
+            }
+            match grant_next(self, st, &waiter.trainer_id, &waiter.name) {
+                Some(grant) => {
+                    if let Err(grant) = waiter.tx.send(grant) {
+                        // The trainer left between the check and the send: undo the grant.
+                        undo_grant(st, &grant);
+                    }
+                }
+                None => {
+                    st.waiters.push_front(waiter);
+                    break;
                 }
             }
-            None => {
-                st.waiters.push_front(waiter);
-                break;
-            }
         }
+    }
+
+    /// Ends an attempt that did not finish: cancelled if a cancel was pending, failed after the
+    /// last attempt, otherwise back in the queue after a back-off (none when `handed_back`).
+    pub(crate) fn requeue_or_end(&self, st: &mut State, id: &str, reason: String, handed_back: bool) {
+        requeue_or_end(self, st, id, reason, handed_back)
     }
 }
 
@@ -251,14 +290,17 @@ fn grant_next(scheduler: &Scheduler, st: &mut State, trainer_id: &str, name: &st
     job.attempt += 1;
     let queued_since = job.history.last().map_or(job.created_ms, |h| h.at_ms).max(job.not_before_ms);
     scheduler.metrics.dispatch_seconds.observe((now - queued_since).max(0) as f64 / 1000.0);
-    let lease = LeaseRecord {
+    let mut lease = LeaseRecord {
         lease_id: uuid::Uuid::new_v4().simple().to_string(),
         attempt: job.attempt,
         trainer_id: trainer_id.into(),
         trainer_name: name.into(),
         granted_ms: now,
-        expires_ms: now + scheduler.config.lease_ttl_ms as i64,
+        expires_ms: 0,
+        deadline: None,
+        granted_at: Some(tokio::time::Instant::now()),
     };
+    lease.renew(scheduler.config.lease_ttl());
     job.transition(JobState::Preflight, format!("attempt {} on trainer {name} ({trainer_id})", job.attempt))
         .expect("queued → preflight is legal");
     job.lease = Some(lease.clone());
@@ -269,7 +311,7 @@ fn grant_next(scheduler: &Scheduler, st: &mut State, trainer_id: &str, name: &st
     push_event(st, &id, EventKind::State, format!("attempt {} started on {name}", lease.attempt), None);
     // Persist the grant in the background (a crash before it lands re-queues the job, and
     // the trainer is fenced off: no harm).
-    Some(Grant { job: snapshot, lease, checkpoints, checkpoint: Vec::new() })
+    Some(Grant { job: snapshot, lease, checkpoints, checkpoint: Vec::new(), measured_steps_per_sec: 0.0 })
 }
 
 fn seen(st: &mut State, trainer_id: &str, name: &str) {
@@ -278,8 +320,14 @@ fn seen(st: &mut State, trainer_id: &str, name: &str) {
     t.last_seen_ms = now_ms();
 }
 
-/// The job if `claim` is its current lease.
-pub(crate) fn check_lease<'a>(st: &'a mut State, claim: &LeaseClaim) -> Result<&'a mut JobRecord> {
+impl State {
+    /// The job if `claim` is its current lease (fencing: anything else is stale).
+    pub(crate) fn leased_job(&mut self, claim: &LeaseClaim) -> Result<&mut JobRecord> {
+        leased_job(self, claim)
+    }
+}
+
+fn leased_job<'a>(st: &'a mut State, claim: &LeaseClaim) -> Result<&'a mut JobRecord> {
     let stale = |reason: &str| SchedulerError::StaleLease { job_id: claim.job_id.clone(), reason: reason.into() };
     let job = st.jobs.get_mut(&claim.job_id).ok_or_else(|| SchedulerError::NotFound(claim.job_id.clone()))?;
     let Some(lease) = &job.lease else {
@@ -312,9 +360,7 @@ fn notify_lost(st: &mut State, id: &str) {
     }
 }
 
-/// Ends an attempt that did not finish: cancelled if a cancel was pending, failed after the
-/// last attempt, otherwise back in the queue after a back-off (none when `handed_back`).
-pub(crate) fn requeue_or_end(scheduler: &Scheduler, st: &mut State, id: &str, reason: String, handed_back: bool) {
+fn requeue_or_end(scheduler: &Scheduler, st: &mut State, id: &str, reason: String, handed_back: bool) {
     let Some(job) = st.jobs.get_mut(id) else { return };
     if job.cancel_requested {
         if job.transition(JobState::Cancelled, format!("cancelled ({reason})")).is_ok() {
@@ -350,5 +396,58 @@ pub(crate) fn requeue_or_end(scheduler: &Scheduler, st: &mut State, id: &str, re
         scheduler.metrics.requeues.inc();
         notify_lost(st, id);
         push_event(st, id, EventKind::State, format!("re-queued: {reason}"), None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::job::SubmittedSpec;
+
+    /// Lease expiry runs on the monotonic clock, here paused and moved by hand: no sleep, and
+    /// a wall clock that barely moves changes nothing.
+    #[tokio::test]
+    async fn a_lease_expires_one_ttl_after_its_last_heartbeat_on_the_monotonic_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::local(dir.path().into());
+        config.lease_ttl_ms = 10_000;
+        config.retry_backoff_ms = 0;
+        let ttl = config.lease_ttl();
+        let (scheduler, _) = Scheduler::start(config).unwrap();
+        let spec = SubmittedSpec {
+            algorithm: "ppo".into(),
+            total_steps: 1_000,
+            symbols: vec!["BTC".into()],
+            features: vec!["price".into()],
+            ..Default::default()
+        };
+        let (job, _) = scheduler.submit(spec).await.unwrap();
+        tokio::time::pause();
+        let grant = scheduler.acquire("t-1", "one", Duration::ZERO).await.unwrap().expect("the queued job");
+        assert_eq!(grant.job.id, job.record.id);
+        let claim = LeaseClaim {
+            job_id: grant.job.id.clone(),
+            lease_id: grant.lease.lease_id.clone(),
+            attempt: 1,
+            trainer_id: "t-1".into(),
+        };
+        let state = |s: &Scheduler| s.view(&claim.job_id).unwrap().record.state;
+
+        tokio::time::advance(ttl - Duration::from_millis(1)).await;
+        scheduler.sweep();
+        assert_eq!(state(&scheduler), JobState::Preflight, "one ms before the deadline the lease holds");
+        scheduler.heartbeat(&claim, 10).unwrap();
+        tokio::time::advance(ttl - Duration::from_millis(1)).await;
+        scheduler.sweep();
+        assert_eq!(state(&scheduler), JobState::Preflight, "a heartbeat renews it for a full period");
+
+        tokio::time::advance(Duration::from_millis(2)).await;
+        scheduler.sweep();
+        let record = scheduler.view(&claim.job_id).unwrap().record;
+        assert_eq!(record.state, JobState::Queued, "one ms past it the job is queued again");
+        assert!(record.attempt_errors[0].contains("attempt 1: lease expired"), "{:?}", record.attempt_errors);
+        let e = scheduler.heartbeat(&claim, 20).unwrap_err();
+        assert!(matches!(e, SchedulerError::StaleLease { .. }), "the old holder is fenced off: {e}");
     }
 }

@@ -3,17 +3,16 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use skippy_proto::v1 as pb;
 use skippy_proto::v1::training_service_server::TrainingService;
 use tokio::io::AsyncReadExt;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::convert::{event_to_pb, job_to_pb, jobs_event_to_pb, spec_from_pb, state_from_pb};
-use crate::events::EventKind;
-use crate::scheduler::{Scheduler, SchedulerError};
+use super::convert::{job_to_pb, jobs_event_to_pb, spec_from_pb, state_from_pb, watch_item_to_pb};
+use crate::scheduler::Scheduler;
 
 /// Bytes per `ArtifactChunk`.
 const CHUNK: usize = 256 * 1024;
@@ -113,15 +112,9 @@ impl TrainingService for Clients {
     async fn watch_job(&self, request: Request<pb::WatchJobRequest>) -> Result<Response<Self::WatchJobStream>, Status> {
         let r = request.into_inner();
         crate::trace::record_job(&r.job_id);
-        let (view, backlog, live) = self.scheduler.watch(&r.job_id, r.after_sequence).await?;
-        let (tx, rx) = mpsc::channel(64);
-        let scheduler = self.scheduler.clone();
-        tokio::spawn(async move {
-            scheduler.metrics.watch_streams.inc();
-            stream_events(scheduler.clone(), view, r.after_sequence, backlog, live, tx).await;
-            scheduler.metrics.watch_streams.dec();
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        let items = self.scheduler.watch(&r.job_id, r.after_sequence).await?;
+        let events = ReceiverStream::new(items).map(move |item| Ok(watch_item_to_pb(&r.job_id, item)));
+        Ok(Response::new(Box::pin(events)))
     }
 
     type WatchJobsStream = BoxStream<pb::JobsEvent>;
@@ -186,23 +179,7 @@ impl TrainingService for Clients {
     ) -> Result<Response<Self::DownloadArtifactStream>, Status> {
         let r = request.into_inner();
         crate::trace::record_job(&r.job_id);
-        let view = self.scheduler.view(&r.job_id)?;
-        if !view.record.artifacts.iter().any(|a| a.name == r.name) {
-            let known: Vec<&str> = view.record.artifacts.iter().map(|a| a.name.as_str()).collect();
-            return Err(Status::not_found(format!(
-                "job {} has no artifact {:?}; artifacts: {}",
-                r.job_id,
-                r.name.chars().take(200).collect::<String>(),
-                if known.is_empty() { "none yet".to_string() } else { known.join(", ") }
-            )));
-        }
-        let path = self
-            .scheduler
-            .store
-            .artifact_path(&r.job_id, &r.name)
-            .ok_or_else(|| Status::invalid_argument("bad name"))?;
-        let mut file = tokio::fs::File::open(&path).await.map_err(|e| Status::unavailable(format!("artifact: {e}")))?;
-        let total = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+        let (mut file, total) = self.scheduler.open_artifact(&r.job_id, &r.name).await?;
         let (tx, rx) = mpsc::channel(4);
         tokio::spawn(async move {
             let mut offset = 0u64;
@@ -225,89 +202,5 @@ impl TrainingService for Clients {
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
-    }
-}
-
-/// Sends the snapshot, the backlog, then live events until the job ends or the client leaves.
-/// A watcher that falls behind the live channel catches up from the log: no gaps, no repeats.
-async fn stream_events(
-    scheduler: Arc<Scheduler>,
-    view: crate::scheduler::JobView,
-    after: u64,
-    backlog: Vec<crate::events::EventRecord>,
-    mut live: broadcast::Receiver<crate::events::EventRecord>,
-    tx: mpsc::Sender<Result<pb::JobEvent, Status>>,
-) {
-    let id = view.record.id.clone();
-    let snapshot = pb::JobEvent {
-        sequence: after.min(view.record.last_sequence),
-        job_id: id.clone(),
-        at_ms: crate::job::now_ms(),
-        state: super::convert::state_to_pb(view.record.state) as i32,
-        percent: view.record.progress.percent,
-        message: view.record.progress.message.clone(),
-        steps_done: view.record.progress.steps_done,
-        steps_per_sec: view.record.progress.steps_per_sec,
-        stats: None,
-        job: Some(job_to_pb(&view)),
-        kind: pb::EventKind::Snapshot as i32,
-    };
-    if tx.send(Ok(snapshot)).await.is_err() {
-        return;
-    }
-    let mut last = after;
-    let send = |e: crate::events::EventRecord| {
-        let scheduler = scheduler.clone();
-        let id = id.clone();
-        let tx = tx.clone();
-        async move {
-            let terminal = e.kind == EventKind::State && e.state.is_terminal();
-            let job = if terminal { scheduler.view(&id).ok().map(|v| job_to_pb(&v)) } else { None };
-            let ok = tx.send(Ok(event_to_pb(&id, &e, job))).await.is_ok();
-            (ok, terminal)
-        }
-    };
-    for e in backlog {
-        if e.sequence <= last {
-            continue;
-        }
-        last = e.sequence;
-        let (ok, terminal) = send(e).await;
-        if !ok || terminal {
-            return;
-        }
-    }
-    if view.record.state.is_terminal() && last >= view.record.last_sequence {
-        return;
-    }
-    let mut stopping = scheduler.stopping();
-    if *stopping.borrow() {
-        return;
-    }
-    loop {
-        let next = tokio::select! {
-            r = live.recv() => r,
-            _ = tx.closed() => return,
-            _ = stopping.changed() => return,
-        };
-        let events = match next {
-            Ok(e) if e.sequence <= last => continue,
-            Ok(e) if e.sequence == last + 1 => vec![e],
-            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => match scheduler.events_after(&id, last).await {
-                Ok(events) => events,
-                Err(SchedulerError::NotFound(_)) | Err(_) => return,
-            },
-            Err(broadcast::error::RecvError::Closed) => return,
-        };
-        for e in events {
-            if e.sequence <= last {
-                continue;
-            }
-            last = e.sequence;
-            let (ok, terminal) = send(e).await;
-            if !ok || terminal {
-                return;
-            }
-        }
     }
 }

@@ -142,6 +142,26 @@ pub fn event_to_pb(job_id: &str, e: &EventRecord, job: Option<pb::Job>) -> pb::J
     }
 }
 
+/// A watched job's snapshot or event → proto.
+pub fn watch_item_to_pb(job_id: &str, item: crate::scheduler::WatchItem) -> pb::JobEvent {
+    match item {
+        crate::scheduler::WatchItem::Snapshot { view, sequence } => pb::JobEvent {
+            sequence,
+            job_id: job_id.to_string(),
+            at_ms: crate::job::now_ms(),
+            state: state_to_pb(view.record.state) as i32,
+            percent: view.record.progress.percent,
+            message: view.record.progress.message.clone(),
+            steps_done: view.record.progress.steps_done,
+            steps_per_sec: view.record.progress.steps_per_sec,
+            stats: None,
+            job: Some(job_to_pb(&view)),
+            kind: pb::EventKind::Snapshot as i32,
+        },
+        crate::scheduler::WatchItem::Event { event, job } => event_to_pb(job_id, &event, job.as_ref().map(job_to_pb)),
+    }
+}
+
 /// A feed item → proto (a state change carries the job as of that change, without its
 /// resolved spec).
 pub fn jobs_event_to_pb(epoch: &str, item: crate::feed::Item) -> pb::JobsEvent {

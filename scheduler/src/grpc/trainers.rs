@@ -50,23 +50,10 @@ impl TrainerService for Trainers {
         let Some(grant) = self.scheduler.acquire(&r.trainer_id, &r.name, wait).await? else {
             return Ok(Response::new(pb::AcquireJobResponse { grant: None }));
         };
-        let id = grant.job.id.clone();
-        crate::trace::record_job(&id);
-        {
-            let scheduler = self.scheduler.clone();
-            let id = id.clone();
-            tokio::spawn(async move {
-                // A lost grant is harmless (the job is queued again, the trainer fenced):
-                // no fsync on the dispatch path.
-                if let Err(e) = scheduler.persist_with(&id, false).await {
-                    tracing::warn!(job_id = %id, error = %e, "could not persist the grant");
-                }
-            });
-        }
+        crate::trace::record_job(&grant.job.id);
         let cfg = &self.scheduler.config;
-        let measured_steps_per_sec = self.scheduler.lock().ledger.measured_steps_per_sec.unwrap_or(0.0);
         let lease = pb::Lease {
-            job_id: id,
+            job_id: grant.job.id.clone(),
             lease_id: grant.lease.lease_id.clone(),
             attempt: grant.lease.attempt,
             trainer_id: grant.lease.trainer_id.clone(),
@@ -82,7 +69,7 @@ impl TrainerService for Trainers {
                 heartbeat_interval_ms: cfg.heartbeat_interval_ms,
                 lease_ttl_ms: cfg.lease_ttl_ms,
                 attempt_timeout_ms: cfg.attempt_timeout_secs * 1000,
-                measured_steps_per_sec,
+                measured_steps_per_sec: grant.measured_steps_per_sec,
             }),
         }))
     }
@@ -118,15 +105,7 @@ impl TrainerService for Trainers {
                 if registered.as_deref() != Some(claim.job_id.as_str()) {
                     // Only the job's current lease holder gets its commands: a stale stream
                     // must not take the channel from the trainer that holds the job.
-                    let checked = {
-                        let mut st = scheduler.lock();
-                        let cancelled = crate::leases::check_lease(&mut st, &claim).map(|j| j.cancel_requested);
-                        if cancelled.is_ok() {
-                            st.commands.insert(claim.job_id.clone(), tx.clone());
-                        }
-                        cancelled
-                    };
-                    let Ok(cancelled) = checked else {
+                    let Ok(cancelled) = scheduler.attach_commands(&claim, &tx) else {
                         let _ = tx.send((claim.job_id.clone(), TrainerCommand::LeaseLost)).await;
                         break;
                     };
@@ -153,10 +132,7 @@ impl TrainerService for Trainers {
                 }
             }
             if let Some(id) = registered {
-                let mut st = scheduler.lock();
-                if st.commands.get(&id).is_some_and(|c| c.same_channel(&tx)) {
-                    st.commands.remove(&id);
-                }
+                scheduler.detach_commands(&id, &tx);
             }
         });
         let out = ReceiverStream::new(rx).map(|(job_id, cmd)| {

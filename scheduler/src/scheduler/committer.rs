@@ -76,14 +76,14 @@ fn commit_loop(
                 {
                     let mut st = scheduler.lock();
                     for job in jobs {
-                        crate::budget::admitted(&mut st, &job, true);
+                        st.admitted(&job, true);
                         let id = job.id.clone();
                         st.queue.push(crate::queue::Queue::entry(&job));
                         st.jobs.insert(id.clone(), job);
                         st.events.insert(id.clone(), EventLog::default());
                         push_event(&mut st, &id, EventKind::State, "queued".into(), None);
                     }
-                    crate::leases::dispatch(&scheduler, &mut st);
+                    scheduler.dispatch(&mut st);
                 }
                 scheduler.metrics.submissions.inc_by(acks.len() as u64);
                 for (ack, id) in acks.into_iter().zip(ids) {
@@ -107,7 +107,7 @@ fn commit_loop(
                 {
                     let mut st = scheduler.lock();
                     for job in &jobs {
-                        crate::budget::admitted(&mut st, job, false);
+                        st.admitted(job, false);
                     }
                 }
                 for ack in acks {

@@ -7,6 +7,16 @@ pub enum SchedulerError {
     /// No such job.
     #[error("no job {0}")]
     NotFound(String),
+    /// The job has no artifact of that name.
+    #[error("job {job_id} has no artifact {name:?}; artifacts: {known}")]
+    NoArtifact {
+        /// Job.
+        job_id: String,
+        /// The name asked for (at most 200 characters of it).
+        name: String,
+        /// The artifacts it has, or "none yet".
+        known: String,
+    },
     /// The request is malformed or out of range.
     #[error("{0}")]
     Invalid(String),

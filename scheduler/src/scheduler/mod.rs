@@ -5,12 +5,13 @@
 //! outside it. Submissions go through a committer thread that batches them into one fsync.
 //!
 //! - this file: the [`Scheduler`] and its `State`, start-up and recovery, queries (view, list,
-//!   queue, watch, results, events), cancellation, shutdown;
+//!   queue, results, artifacts), cancellation, shutdown;
 //! - `error`: [`SchedulerError`], the error of every operation;
 //! - `submission`: a spec checked and resolved, admitted, and handed to the committer;
 //! - `committer`: the thread that group-commits submissions to the journal and queues them;
 //! - `event_writer`: events recorded (`push_event`), written in order and published;
 //! - `persist`: manifest writes ordered per job, blocking store calls;
+//! - `watch`: one job followed: snapshot, backlog, live events, catch-up after a lag;
 //! - [`crate::leases`]: dispatch to waiting trainers, heartbeats, expiry;
 //! - [`crate::completion`]: what trainers report: progress, checkpoints, artifacts, the end.
 
@@ -19,15 +20,16 @@ mod error;
 mod event_writer;
 mod persist;
 mod submission;
+mod watch;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::Context as _;
-use tokio::sync::{Notify, broadcast, mpsc};
+use tokio::sync::{Notify, mpsc};
 
 use crate::config::Config;
-use crate::events::{EventKind, EventLog, EventRecord};
+use crate::events::{EventKind, EventLog};
 use crate::job::{JobRecord, JobState, is_valid_job_id, now_ms};
 use crate::leases::Waiter;
 use crate::store::{JobStore, Recovered};
@@ -35,6 +37,7 @@ use committer::PendingSubmit;
 
 pub use error::{Result, SchedulerError};
 pub(crate) use event_writer::push_event;
+pub use watch::WatchItem;
 
 /// A job as shown to clients: the record plus its queue position.
 #[derive(Debug, Clone)]
@@ -146,7 +149,7 @@ impl Scheduler {
         let symbols = skippy_contract::catalog::symbols(config.data_dir.as_deref())?;
         let (submit_tx, submit_rx) = mpsc::channel(4096);
         let mut state = State::default();
-        let grace = now_ms() + config.lease_ttl_ms as i64;
+        let grace = config.lease_ttl();
         for mut job in recovered.jobs.iter().cloned() {
             let mut log = EventLog::default();
             // Numbering continues after the last event on disk: events recorded but never
@@ -162,7 +165,9 @@ impl Scheduler {
             if let Some(lease) = job.lease.as_mut() {
                 // Running when the scheduler stopped: its trainer may still be at work. Give it
                 // one lease period to reconnect before the job is re-queued.
-                lease.expires_ms = grace;
+                lease.renew(grace);
+                // Its age so far is known only by the wall clock; from here on it is monotonic.
+                lease.granted_at = tokio::time::Instant::now().checked_sub(lease.running_for());
             }
             if job.state == JobState::Queued {
                 state.queue.push(crate::queue::Queue::entry(&job));
@@ -307,37 +312,6 @@ impl Scheduler {
         self.view(id)
     }
 
-    /// Subscribes to a job's events after `after`: the current snapshot, the backlog, and a
-    /// live receiver (which may overlap the backlog; skip sequences already seen).
-    pub async fn watch(
-        &self,
-        id: &str,
-        after: u64,
-    ) -> Result<(JobView, Vec<EventRecord>, broadcast::Receiver<EventRecord>)> {
-        let view = self.view(id)?;
-        // Numbers are never reused, so a watcher cannot have seen more than the job has had.
-        if after > view.record.last_sequence {
-            return Err(SchedulerError::Invalid(format!(
-                "after_sequence = {after} is past the job's last event ({})",
-                view.record.last_sequence
-            )));
-        }
-        let (rx, tail) = {
-            let mut st = self.lock();
-            let log = st.events.get_mut(id).ok_or_else(|| SchedulerError::NotFound(id.into()))?;
-            (log.subscribe(), log.since(after))
-        };
-        let backlog = match tail {
-            Some(events) => events,
-            None => {
-                let job = id.to_string();
-                self.on_store(format!("reading the events of {id}"), move |store| store.read_events(&job, after))
-                    .await?
-            }
-        };
-        Ok((view, backlog, rx))
-    }
-
     /// A job and its stored `results.json` (empty before it has one).
     pub async fn results(&self, id: &str) -> Result<(JobView, String)> {
         let view = self.view(id)?;
@@ -347,16 +321,26 @@ impl Scheduler {
         Ok((view, metrics))
     }
 
-    /// Events after `after` (for a watcher that fell behind the live channel).
-    pub async fn events_after(&self, id: &str, after: u64) -> Result<Vec<EventRecord>> {
-        let tail = self.lock().events.get(id).and_then(|l| l.since(after));
-        match tail {
-            Some(e) => Ok(e),
-            None => {
-                let job = id.to_string();
-                self.on_store(format!("reading the events of {id}"), move |store| store.read_events(&job, after)).await
-            }
+    /// One of a job's artifacts, opened for reading, and its size. An artifact the job does not
+    /// list is not found, and the error names the ones it has.
+    pub async fn open_artifact(&self, id: &str, name: &str) -> Result<(tokio::fs::File, u64)> {
+        let view = self.view(id)?;
+        if !view.record.artifacts.iter().any(|a| a.name == name) {
+            let known: Vec<&str> = view.record.artifacts.iter().map(|a| a.name.as_str()).collect();
+            return Err(SchedulerError::NoArtifact {
+                job_id: id.into(),
+                name: name.chars().take(200).collect(),
+                known: if known.is_empty() { "none yet".into() } else { known.join(", ") },
+            });
         }
+        let path = self
+            .store
+            .artifact_path(id, name)
+            .ok_or_else(|| SchedulerError::Invalid(format!("{name:?} is not an artifact name")))?;
+        let what = || format!("opening artifact {name} of {id}");
+        let file = tokio::fs::File::open(&path).await.map_err(|e| SchedulerError::storage(what(), e))?;
+        let size = file.metadata().await.map_err(|e| SchedulerError::storage(what(), e))?.len();
+        Ok((file, size))
     }
 
     /// Stops accepting work: waiting trainers are answered empty, new submissions refused.

@@ -44,7 +44,7 @@ impl Scheduler {
                 }
             }
         }
-        if let Err(e) = crate::budget::admit(&self.config, &mut self.lock(), &record) {
+        if let Err(e) = self.lock().admit(&self.config, &record) {
             self.metrics.rejections.inc();
             if let Some(key) = &key {
                 self.lock().idempotency.remove(key);
