@@ -191,11 +191,17 @@ impl JobStore {
             });
         }
         j.torn = false;
-        drop(journal);
+        #[cfg(test)]
+        tests::after_append();
+        // Recorded as live before the journal is released (the order compaction takes the two
+        // locks in): a compaction cannot snapshot the live lines between this batch's fsync and
+        // its recording, and rewrite the journal without an acknowledged batch.
         let mut only = lock(&self.journal_only);
         for (job, line) in jobs.iter().zip(lines) {
             only.insert(job.id.clone(), line);
         }
+        drop(only);
+        drop(journal);
         Ok(())
     }
 
@@ -585,6 +591,50 @@ mod tests {
         assert_eq!(recovered.repaired_event_logs, vec![B.to_string()]);
         assert_eq!(store.read_events(B, 0).unwrap().len(), 1, "the whole first event is kept");
         assert_eq!(fs::read_to_string(dir.path().join(B).join("events.jsonl")).unwrap(), format!("{event}\n"));
+    }
+
+    thread_local! {
+        /// Run by `journal_submissions` on this thread once a batch is fsynced.
+        static AFTER_APPEND: std::cell::RefCell<Option<Box<dyn FnOnce()>>> = const { std::cell::RefCell::new(None) };
+    }
+
+    pub(super) fn after_append() {
+        if let Some(hook) = AFTER_APPEND.with(|h| h.borrow_mut().take()) {
+            hook();
+        }
+    }
+
+    /// The interleaving the old code allowed: a batch fsynced, then a whole compaction (on
+    /// another thread) before the batch was recorded as live. The compaction rewrote the journal
+    /// without the acknowledged batch, and a restart lost it.
+    #[test]
+    fn a_compaction_racing_an_append_keeps_the_acknowledged_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = JobStore::open(dir.path()).unwrap();
+        let store = std::sync::Arc::new(store);
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let compactor = store.clone();
+        let compaction = std::sync::Arc::new(Mutex::new(None));
+        let handle = compaction.clone();
+        AFTER_APPEND.with(|h| {
+            *h.borrow_mut() = Some(Box::new(move || {
+                // A compaction starts in the window: it must wait for the append to finish.
+                *lock(&handle) = Some(std::thread::spawn(move || {
+                    compactor.compact_journal().unwrap();
+                    let _ = done_tx.send(());
+                }));
+                // The old code let it run to the end here (it never blocks for long); the fix
+                // holds it at the journal lock until the batch is recorded.
+                let finished = done_rx.recv_timeout(std::time::Duration::from_millis(500)).is_ok();
+                assert!(!finished, "a compaction ran between the batch's fsync and its recording");
+            }))
+        });
+        store.journal_submissions(&[queued(A, 0)]).unwrap();
+        lock(&compaction).take().unwrap().join().unwrap();
+        assert_eq!(journal_ids(dir.path()), vec![A], "the compacted journal keeps the batch");
+        drop(store);
+        let (_, recovered) = JobStore::open(dir.path()).unwrap();
+        assert_eq!(ids(&recovered), vec![A], "and a restart still has the job");
     }
 
     #[test]
