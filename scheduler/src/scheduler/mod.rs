@@ -312,9 +312,13 @@ impl Scheduler {
         self.view(id)
     }
 
-    /// A job and its stored `results.json` (empty before it has one).
+    /// A job and its stored `results.json`: empty unless the job is DONE (a file an attempt
+    /// left behind without finishing the job is no result).
     pub async fn results(&self, id: &str) -> Result<(JobView, String)> {
         let view = self.view(id)?;
+        if view.record.state != JobState::Done {
+            return Ok((view, String::new()));
+        }
         let job = id.to_string();
         let metrics =
             self.on_store(format!("reading results.json of {id}"), move |store| store.read_results(&job)).await?;
