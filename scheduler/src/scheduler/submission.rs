@@ -12,7 +12,8 @@ use skippy_contract::spec::TrainSpec;
 
 impl Scheduler {
     /// Validates a submission, resolves its spec, stores it durably and queues it. The same
-    /// idempotency key returns the first job (`created` false).
+    /// idempotency key with the same spec returns the first job (`created` false); with another
+    /// spec it is a conflict.
     pub async fn submit(&self, spec: SubmittedSpec) -> Result<(JobView, bool)> {
         let (record, key) = self.resolve(spec)?;
         if let Some(key) = &key {
@@ -27,12 +28,20 @@ impl Scheduler {
                             st.idempotency.insert(key.clone(), record.id.clone());
                             None
                         }
-                        Some(id) => Some(st.jobs.get(&id).map(|_| id)),
+                        Some(id) => Some(st.jobs.get(&id).map(|job| (id, job.request == record.request))),
                     }
                 };
                 match existing {
                     None => break,
-                    Some(Some(id)) => return Ok((self.view(&id)?, false)),
+                    Some(Some((id, true))) => return Ok((self.view(&id)?, false)),
+                    // A key names one request: reusing it for another is a client bug, not a
+                    // retry, and answering with the first job would hide it.
+                    Some(Some((id, false))) => {
+                        return Err(SchedulerError::Conflict(format!(
+                            "idempotency key {key:?} was used for job {id} with a different spec; \
+                             a retry must send the same spec, a new job needs a new key"
+                        )));
+                    }
                     // Reserved by a submission still being committed: wait for it.
                     Some(None) => {
                         let notified = self.committed.notified();
