@@ -6,7 +6,7 @@ use skippy_eval::{Comparison, EvalConfig};
 
 use crate::events::{EventKind, StatsRecord};
 use crate::job::{CheckpointRecord, JobState, ResultRecord, now_ms};
-use crate::leases::LeaseClaim;
+use crate::leases::{LeaseClaim, Retry};
 use crate::lineage;
 use crate::scheduler::{Result, Scheduler, SchedulerError, State, push_event};
 use crate::store::is_valid_artifact_name;
@@ -42,6 +42,9 @@ pub enum Outcome {
     Cancelled,
     /// Handed back (trainer shutting down).
     HandedBack(String),
+    /// The trainer cannot run it on its host (data missing there, disk full there): retried
+    /// on another trainer.
+    HostFailed(String),
 }
 
 impl Scheduler {
@@ -247,6 +250,20 @@ impl Scheduler {
             let job = st.leased_job(claim)?;
             job.progress.steps_done = job.progress.steps_done.max(steps_done);
             let id = claim.job_id.clone();
+            let failure = match &outcome {
+                Outcome::Failed(reason) | Outcome::HostFailed(reason) => Some(reason.clone()),
+                _ => None,
+            };
+            if matches!(outcome, Outcome::Done { .. } | Outcome::Failed(_) | Outcome::HostFailed(_)) {
+                let limit = self.config.drain_after_failures;
+                let drained = st
+                    .trainers
+                    .get_mut(&claim.trainer_id)
+                    .and_then(|t| t.attempt_ended(&id, failure.as_deref(), limit));
+                if let Some(reason) = drained {
+                    tracing::warn!(trainer_id = %claim.trainer_id, %reason, "trainer drained");
+                }
+            }
             match outcome {
                 Outcome::Done { .. } => {
                     let metrics = metrics.expect("parsed above for Done");
@@ -276,7 +293,16 @@ impl Scheduler {
                 Outcome::HandedBack(reason) => {
                     let reason =
                         format!("attempt {}: handed back by trainer {} ({reason})", claim.attempt, claim.trainer_id);
-                    self.requeue_or_end(&mut st, &id, reason, true);
+                    self.requeue_or_end(&mut st, &id, reason, Retry::HandedBack);
+                    self.dispatch(&mut st);
+                }
+                Outcome::HostFailed(reason) => {
+                    let reason = format!(
+                        "attempt {}: trainer {} could not run it on its host ({reason})",
+                        claim.attempt, claim.trainer_id
+                    );
+                    let retry = Retry::HostFailed { trainer_id: claim.trainer_id.clone() };
+                    self.requeue_or_end(&mut st, &id, reason, retry);
                     self.dispatch(&mut st);
                 }
             }
@@ -447,7 +473,7 @@ mod tests {
         *BEFORE_UPLOAD_WRITE.lock().unwrap() = Some(Box::new(move || {
             // The old attempt passed its check; now it loses the lease and a newer attempt
             // stores the artifact before the old one's bytes land.
-            s.requeue_or_end(&mut s.lock(), &job_id, "lease expired (test)".into(), true);
+            s.requeue_or_end(&mut s.lock(), &job_id, "lease expired (test)".into(), Retry::HandedBack);
             runtime.block_on(async {
                 let claim = claim_of(&s.acquire("t-new", "new", wait).await.unwrap().unwrap());
                 s.upload_artifact(&claim, "report.md", b"newer attempt".to_vec()).await.unwrap();

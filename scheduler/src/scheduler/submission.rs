@@ -15,6 +15,7 @@ impl Scheduler {
     /// idempotency key with the same spec returns the first job (`created` false); with another
     /// spec it is a conflict.
     pub async fn submit(&self, spec: SubmittedSpec) -> Result<(JobView, bool)> {
+        let named_seed = spec.seed;
         let (record, key) = self.resolve(spec)?;
         if let Some(key) = &key {
             loop {
@@ -28,7 +29,9 @@ impl Scheduler {
                             st.idempotency.insert(key.clone(), record.id.clone());
                             None
                         }
-                        Some(id) => Some(st.jobs.get(&id).map(|job| (id, job.request == record.request))),
+                        Some(id) => Some(
+                            st.jobs.get(&id).map(|job| (id, same_request(&job.request, &record.request, named_seed))),
+                        ),
                     }
                 };
                 match existing {
@@ -157,4 +160,11 @@ impl Scheduler {
         let record = JobRecord::queued(new_job_id(), request, resolved, seed, now_ms());
         Ok((record, key))
     }
+}
+
+/// Whether a resubmission under an idempotency key asks for what the first did: the same spec,
+/// and the same seed when it names one (without one, the first job's drawn seed stands).
+fn same_request(first: &SubmittedSpec, again: &SubmittedSpec, named_seed: Option<u64>) -> bool {
+    let unseeded = |s: &SubmittedSpec| SubmittedSpec { seed: None, ..s.clone() };
+    unseeded(first) == unseeded(again) && named_seed.is_none_or(|seed| first.seed == Some(seed))
 }
