@@ -22,7 +22,8 @@ fi
 chown munge:munge /etc/munge/munge.key
 chmod 0400 /etc/munge/munge.key
 if ! munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1; then
-  runuser -u munge -- /usr/sbin/munged
+  # --force: a socket left behind by a munged that died does not stop a new one.
+  runuser -u munge -- /usr/sbin/munged --force
   for _ in $(seq 50); do
     munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1 && break
     sleep 0.2
@@ -68,20 +69,23 @@ node_state() {
   sinfo -h -N -n "$node" -o '%T' 2>/dev/null | head -n 1
 }
 
+# Whether the daemon named by a pid file runs (the pid file of a daemon that died may name a
+# process that has reused its id since: its name must match).
 running() {
-  local pidfile=$1
-  [[ -s $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+  local pidfile=$1 daemon=$2
+  [[ -s $pidfile ]] && [[ "$(cat "/proc/$(cat "$pidfile")/comm" 2>/dev/null)" == "$daemon" ]]
 }
 
-if [[ -f $conf ]] && [[ "$(cat "$conf")" == "$wanted" ]] && running /run/slurmctld.pid && running /run/slurmd.pid \
+if [[ -f $conf ]] && [[ "$(cat "$conf")" == "$wanted" ]] && running /run/slurmctld.pid slurmctld && running /run/slurmd.pid slurmd \
   && [[ "$(node_state)" =~ ^(idle|mixed|allocated)$ ]]; then
   echo "slurm-setup: SLURM is up ($node, $cpus CPUs)"
   exit 0
 fi
 
 # Stop what an earlier run of this script started, then start afresh.
-for pidfile in /run/slurmd.pid /run/slurmctld.pid; do
-  if running "$pidfile"; then
+for daemon in slurmd slurmctld; do
+  pidfile=/run/$daemon.pid
+  if running "$pidfile" "$daemon"; then
     pid=$(cat "$pidfile")
     kill "$pid"
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done

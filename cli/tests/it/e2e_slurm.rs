@@ -18,8 +18,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    self, Cluster, SMALL_JOB, TRAINER_TOKEN, assert_attempt_2_resumed, assert_gap_free, binary, clean_command,
-    history_states, job_of, state_name, wait_until,
+    self, Cluster, SMALL_JOB, TRAINER_TOKEN, assert_attempt_2_resumed, assert_gap_free, assert_two_attempts, binary,
+    clean_command, job_of, state_name, wait_until,
 };
 
 /// The sbatch script under test.
@@ -112,6 +112,7 @@ fn a_slurm_array_drains_the_queue_hands_back_on_scancel_and_ends_when_idle() {
         queue.trainers.into_iter().find(|t| t.job_ids.contains(&interrupted)).map(|t| t.name)
     });
     let task = array.task_named(&holder);
+    let survivor = if task == 1 { 2 } else { 1 };
     let job = cluster.job(&interrupted).expect("GetJob");
     assert_eq!(state_name(job.state), "TRAINING", "the job must still be training when its trainer is cancelled");
     assert!(job.steps_done < STEPS, "attempt 1 trained {} of {STEPS} steps before scancel", job.steps_done);
@@ -132,21 +133,10 @@ fn a_slurm_array_drains_the_queue_hands_back_on_scancel_and_ends_when_idle() {
         cluster.wait_for_state(id, &["DONE"], JOB_DEADLINE);
     }
     let (manifest, events) = cluster.settled(&interrupted, "DONE");
-    assert_eq!(manifest["attempt"], 2);
-    assert_eq!(
-        history_states(&manifest),
-        ["QUEUED", "PREFLIGHT", "TRAINING", "QUEUED", "PREFLIGHT", "TRAINING", "EVALUATING", "DONE"]
-    );
-    let history = manifest["history"].as_array().expect("a history");
-    let reason = |i: usize| history[i]["reason"].as_str().expect("a reason").to_string();
-    assert!(reason(1).starts_with(&format!("attempt 1 on trainer {holder} ")), "{}", reason(1));
-    assert!(
-        reason(3).contains("attempt 1: handed back by trainer") && reason(3).contains("(trainer shutting down)"),
-        "re-queued for another reason than the hand-back: {}",
-        reason(3)
-    );
-    let other = format!("slurm-{}_{}", array.id, if task == 1 { 2 } else { 1 });
-    assert!(reason(4).starts_with(&format!("attempt 2 on trainer {other} ")), "{}", reason(4));
+    let other = format!("slurm-{}_{survivor}", array.id);
+    assert_two_attempts(&manifest, &holder, "attempt 1: handed back by trainer", &other);
+    let requeued = manifest["history"][3]["reason"].as_str().expect("a reason");
+    assert!(requeued.contains("(trainer shutting down)"), "handed back for another reason: {requeued}");
     assert_gap_free(&interrupted, &events);
     let resume_from = newest_checkpoint_before_attempt_2(&interrupted, &events);
     assert!(resume_from > 0 && resume_from < STEPS, "resumed from {resume_from} steps");
@@ -166,7 +156,6 @@ fn a_slurm_array_drains_the_queue_hands_back_on_scancel_and_ends_when_idle() {
 
     // With the queue empty, the array ends by itself: the remaining task exits 0 when idle.
     wait_until("the array to leave squeue", JOB_DEADLINE, || array.tasks_in_squeue().is_empty().then_some(()));
-    let survivor = if task == 1 { 2 } else { 1 };
     let log = array.output(survivor);
     let idle_line = format!("trainer stopped: no job granted for {IDLE} and none running (--exit-when-idle)");
     assert!(log.contains(&idle_line), "no {idle_line:?} in the output of task {survivor}:\n{log}");

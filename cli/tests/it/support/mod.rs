@@ -805,6 +805,26 @@ pub fn history_entry<'a>(manifest: &'a Value, state: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {state} in the history of {}", manifest["id"]))
 }
 
+/// Asserts that a DONE job's manifest records two attempts and nothing else: attempt 1 on trainer
+/// `first`, stopped in training and re-queued for a reason containing `requeued_for`, then
+/// attempt 2 on trainer `second` to DONE (after the re-queue). Returns the history entries.
+#[track_caller]
+pub fn assert_two_attempts<'a>(manifest: &'a Value, first: &str, requeued_for: &str, second: &str) -> &'a [Value] {
+    assert_eq!(manifest["attempt"], 2);
+    assert_eq!(
+        history_states(manifest),
+        ["QUEUED", "PREFLIGHT", "TRAINING", "QUEUED", "PREFLIGHT", "TRAINING", "EVALUATING", "DONE"],
+        "one re-queue and no other state change"
+    );
+    let history = manifest["history"].as_array().expect("a history");
+    let reason = |i: usize| history[i]["reason"].as_str().expect("a reason");
+    assert!(reason(1).starts_with(&format!("attempt 1 on trainer {first} ")), "{}", reason(1));
+    assert!(reason(3).contains(requeued_for), "re-queued for another reason than {requeued_for:?}: {}", reason(3));
+    assert!(reason(4).starts_with(&format!("attempt 2 on trainer {second} ")), "{}", reason(4));
+    assert!(history_entry(manifest, "DONE")["atMs"].as_i64() > history[4]["atMs"].as_i64());
+    history
+}
+
 /// Asserts that attempt 2 (granted to `trainer`) resumed from a checkpoint of `resume_from` of
 /// `total_steps` steps: its TRAINING state event starts at the checkpoint's share of 10–85% (a
 /// fresh start reports exactly 10%). Returns the index of the attempt's start in `events`.
