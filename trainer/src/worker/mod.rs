@@ -97,14 +97,14 @@ impl fmt::Debug for WorkerConfig {
     }
 }
 
-/// The default trainer name: `$HOSTNAME`, else the kernel's host name, else `trainer`.
+/// The default trainer name: `$HOSTNAME`, else the kernel's host name, else `trainer`; made to
+/// fit what the scheduler accepts ([`skippy_proto::trainer_names`]: other characters become `-`).
 pub fn default_name() -> String {
-    std::env::var("HOSTNAME")
+    let host = std::env::var("HOSTNAME")
         .ok()
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "trainer".to_string())
+        .unwrap_or_default();
+    skippy_proto::trainer_names::sanitize(&host)
 }
 
 /// What every job slot of a worker shares.
@@ -134,6 +134,8 @@ struct Worker {
 pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     anyhow::ensure!(config.concurrency >= 1, "concurrency must be at least 1");
     anyhow::ensure!(!config.checkpoint_interval.is_zero(), "the checkpoint interval must be positive");
+    // Refused here, at start-up, rather than by the scheduler on every poll.
+    skippy_proto::trainer_names::check("the trainer name (--name, SKIPPY_TRAINER_NAME)", &config.name)?;
     let ca_pem = match &config.ca_cert {
         Some(path) => {
             Some(std::fs::read(path).with_context(|| format!("reading the CA certificate {}", path.display()))?)
