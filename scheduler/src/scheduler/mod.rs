@@ -338,9 +338,32 @@ impl Scheduler {
             .artifact_path(id, name)
             .ok_or_else(|| SchedulerError::Invalid(format!("{name:?} is not an artifact name")))?;
         let what = || format!("opening artifact {name} of {id}");
-        let file = tokio::fs::File::open(&path).await.map_err(|e| SchedulerError::storage(what(), e))?;
-        let size = file.metadata().await.map_err(|e| SchedulerError::storage(what(), e))?.len();
-        Ok((file, size))
+        let not_plain = || SchedulerError::NotPlainFile { job_id: id.into(), name: name.into() };
+        // Nothing is followed out of the job's directory: a symbolic link in its place, in place
+        // of `artifacts/` or of the file (put there by hand or by another process) is refused.
+        let job_dir = self.store.job_dir(id);
+        for dir in [job_dir.join("artifacts"), job_dir] {
+            let meta = tokio::fs::symlink_metadata(&dir).await.map_err(|e| SchedulerError::storage(what(), e))?;
+            if !meta.is_dir() {
+                return Err(not_plain());
+            }
+        }
+        let mut open = tokio::fs::OpenOptions::new();
+        open.read(true);
+        #[cfg(unix)]
+        open.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        let file = open.open(&path).await.map_err(|e| {
+            #[cfg(unix)]
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                return not_plain();
+            }
+            SchedulerError::storage(what(), e)
+        })?;
+        let meta = file.metadata().await.map_err(|e| SchedulerError::storage(what(), e))?;
+        if !meta.is_file() {
+            return Err(not_plain());
+        }
+        Ok((file, meta.len()))
     }
 
     /// Stops accepting work: waiting trainers are answered empty, new submissions refused.

@@ -158,5 +158,23 @@ async fn artifacts_are_served_to_the_admin_only_and_only_by_plain_names() {
     // Only GET.
     let got = answer(http().delete(url("equity.csv")).header("authorization", &admin).send().await.unwrap()).await;
     assert_error(&got, 405, "method_not_allowed", &[]);
+
+    // A symbolic link in runs/, in place of an artifact or of the artifacts folder, is refused,
+    // never followed out of the job's directory.
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "not for the API").unwrap();
+    let artifacts = dir.path().join(&id).join("artifacts");
+    std::fs::remove_file(artifacts.join("equity.csv")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.txt"), artifacts.join("equity.csv")).unwrap();
+    let got = answer(http().get(url("equity.csv")).header("authorization", &admin).send().await.unwrap()).await;
+    assert_error(&got, 409, "failed_precondition", &["artifact equity.csv", "not a plain file", "refused"]);
+    assert!(!got.1.to_string().contains("not for the API"), "{}", got.1);
+    let r = http().get(url("metrics.json")).header("authorization", &admin).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "the job's other artifacts are still served");
+    std::fs::write(outside.path().join("metrics.json"), "{}").unwrap();
+    std::fs::rename(&artifacts, dir.path().join(&id).join("artifacts.moved")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), &artifacts).unwrap();
+    let got = answer(http().get(url("metrics.json")).header("authorization", &admin).send().await.unwrap()).await;
+    assert_error(&got, 409, "failed_precondition", &["artifact metrics.json", "not a plain file"]);
     s.stop().await;
 }
