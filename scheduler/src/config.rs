@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::auth::Secret;
+use crate::http_server::HttpLimits;
 
 /// Scheduler settings. Every flag can also come from its `SKIPPY_…` environment variable.
 #[derive(Debug, Clone, clap::Args)]
@@ -16,6 +17,9 @@ pub struct Config {
     /// Address of the HTTP server: the REST API, the dashboard, `/healthz` and `/metrics`.
     #[arg(long, env = "SKIPPY_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
+    /// How slow and idle HTTP clients are limited.
+    #[command(flatten)]
+    pub http_limits: HttpLimits,
     /// Directory of job manifests, events, checkpoints and artifacts.
     #[arg(long, env = "SKIPPY_RUNS_DIR", default_value = "./runs")]
     pub runs_dir: PathBuf,
@@ -95,6 +99,7 @@ impl Config {
         Config {
             grpc_addr: "127.0.0.1:0".parse().expect("valid address"),
             http_addr: "127.0.0.1:0".parse().expect("valid address"),
+            http_limits: HttpLimits::default(),
             runs_dir,
             data_dir: None,
             heartbeat_interval_ms: 500,

@@ -19,6 +19,7 @@
 //! - [`telemetry`]: Prometheus metrics on `/metrics`.
 //! - [`grpc`]: the services, conversions and the error mapping.
 //! - [`tls`]: optional TLS for both servers.
+//! - [`http_server`]: the HTTP server (timeouts, a connection cap), here and in `skippy-gateway`.
 //! - [`gateway`]: the REST gateway, a gRPC client of the services above.
 
 pub mod auth;
@@ -29,6 +30,7 @@ pub mod events;
 pub mod feed;
 pub mod gateway;
 pub mod grpc;
+pub mod http_server;
 pub mod job;
 pub mod leases;
 pub mod lineage;
@@ -54,8 +56,28 @@ use tonic::service::interceptor::InterceptedService;
 pub use config::Config;
 pub use scheduler::Scheduler;
 
-/// Largest message accepted (checkpoints and artifacts are uploaded in one message).
+/// Largest message accepted from trainers: checkpoints and artifacts are uploaded in one message
+/// each (`UploadCheckpoint`, `UploadArtifact`). Also the largest answer sent (results, job lists).
 pub const MAX_MESSAGE_BYTES: usize = 256 << 20;
+
+/// Largest message accepted from clients: what they send is a job spec or an id (the REST
+/// gateway's bodies are at most 64 KiB).
+pub const MAX_CLIENT_MESSAGE_BYTES: usize = 1 << 20;
+
+/// Concurrent calls one gRPC connection may have in progress (more wait their turn): the
+/// standalone gateway multiplexes its clients' calls over one connection, a trainer its job slots.
+pub const GRPC_CALLS_PER_CONNECTION: usize = 256;
+
+/// Concurrent HTTP/2 streams one gRPC connection may have open (watch streams last).
+pub const GRPC_STREAMS_PER_CONNECTION: u32 = 1024;
+
+/// Longest a gRPC call may take to answer (a stream, its first message): long polls last at most
+/// `leases::MAX_WAIT`, uploads are single messages.
+pub const GRPC_CALL_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Pings on a quiet gRPC connection, and how long an unanswered one may take before the
+/// connection is closed (a peer that vanished without closing it).
+const GRPC_KEEPALIVE: Duration = Duration::from_secs(20);
 
 /// Runs the scheduler on `grpc` (and `http`, if given) until `shutdown` resolves, then drains:
 /// health turns NOT_SERVING, waiting trainers are released, events and manifests are flushed.
@@ -89,6 +111,9 @@ pub async fn run(
         tls = tls.is_some(),
         "scheduler started"
     );
+    for (addr, what) in bound.iter().zip(["gRPC", "HTTP"]) {
+        http_server::warn_if_plaintext_remote(what, *addr, tls.is_some());
+    }
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<TrainingServiceServer<grpc::clients::Clients>>().await;
@@ -106,7 +131,7 @@ pub async fn run(
     let background = tokio::spawn(background_tasks(scheduler.clone(), stop_rx.clone()));
 
     let clients = TrainingServiceServer::new(grpc::clients::Clients::new(scheduler.clone()))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let clients = InterceptedService::new(clients, auth.guard(auth::Role::Client));
     let trainers = TrainerServiceServer::new(grpc::trainers::Trainers::new(scheduler.clone()))
@@ -120,7 +145,12 @@ pub async fn run(
             let _ = rx.wait_for(|s| *s).await;
         }
     };
-    let mut builder = tonic::transport::Server::builder().http2_keepalive_interval(Some(Duration::from_secs(20)));
+    let mut builder = tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(GRPC_CALLS_PER_CONNECTION)
+        .max_concurrent_streams(GRPC_STREAMS_PER_CONNECTION)
+        .timeout(GRPC_CALL_TIMEOUT)
+        .http2_keepalive_interval(Some(GRPC_KEEPALIVE))
+        .http2_keepalive_timeout(Some(GRPC_KEEPALIVE));
     if let Some(tls) = &tls {
         builder = builder.tls_config(tls.grpc())?;
     }
@@ -161,13 +191,9 @@ pub async fn run(
             let stopped = async move {
                 let _ = rx.wait_for(|s| *s).await;
             };
-            let server = match &tls {
-                Some(tls) => {
-                    let listener = tls::TlsListener::new(listener, tls.acceptor()?)?;
-                    tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stopped).await })
-                }
-                None => tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stopped).await }),
-            };
+            let acceptor = tls.as_ref().map(tls::TlsFiles::acceptor).transpose()?;
+            let limits = scheduler.config.http_limits.clone();
+            let server = tokio::spawn(http_server::serve(listener, acceptor, app, limits, stopped));
             (Some(server), Some(in_process))
         }
     };

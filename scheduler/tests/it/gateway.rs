@@ -568,7 +568,7 @@ async fn the_standalone_gateway_serves_a_remote_scheduler_and_stops_on_sigterm()
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child = Child(
         std::process::Command::new(env!("CARGO_BIN_EXE_skippy-gateway"))
-            .args(["--http-addr", &format!("127.0.0.1:{port}")])
+            .args(["--http-addr", &format!("127.0.0.1:{port}"), "--http-header-timeout-secs", "1"])
             .env("SKIPPY_SCHEDULER", &grpc_url)
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
@@ -587,6 +587,14 @@ async fn the_standalone_gateway_serves_a_remote_scheduler_and_stops_on_sigterm()
     assert_eq!(code, StatusCode::ACCEPTED, "{job}");
     let (code, list) = get(&format!("{url}/api/training/jobs")).await;
     assert_eq!((code, &list["jobs"][0]["id"]), (StatusCode::OK, &job["id"]));
+    // Its HTTP server is the scheduler's: half a request is cut off at the header timeout.
+    let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let connected = tokio::time::Instant::now();
+    tokio::io::AsyncWriteExt::write_all(&mut slow, b"GET /healthz HTTP/1.1\r\nHost: 127").await.unwrap();
+    let mut sink = Vec::new();
+    let closed = tokio::time::timeout(STEP, tokio::io::AsyncReadExt::read_to_end(&mut slow, &mut sink)).await;
+    assert!(closed.is_ok(), "the gateway closed the slow connection");
+    assert!(connected.elapsed() >= Duration::from_millis(900), "not before the timeout: {:?}", connected.elapsed());
 
     let kill = std::process::Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
     assert!(kill.success());

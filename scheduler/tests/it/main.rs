@@ -19,6 +19,7 @@ mod metrics;
 mod openapi;
 mod protocol;
 mod request_ids;
+mod slow_clients;
 mod support;
 mod tls;
 mod watch_jobs;
