@@ -16,7 +16,7 @@
 //! - [`completion`]: progress, checkpoints, artifacts and the end of an attempt.
 //! - [`events`]: per-job event logs and live watchers.
 //! - [`feed`]: every job's changes in one order, for clients that follow many jobs.
-//! - [`telemetry`]: Prometheus metrics on `/metrics`.
+//! - [`telemetry`]: Prometheus metrics on `/metrics`, a listener of their own.
 //! - [`grpc`]: the services, conversions and the error mapping.
 //! - [`tls`]: optional TLS for both servers.
 //! - [`http_server`]: the HTTP server (timeouts, a connection cap), here and in `skippy-gateway`.
@@ -79,17 +79,38 @@ pub const GRPC_CALL_TIMEOUT: Duration = Duration::from_secs(600);
 /// connection is closed (a peer that vanished without closing it).
 const GRPC_KEEPALIVE: Duration = Duration::from_secs(20);
 
-/// Runs the scheduler on `grpc` (and `http`, if given) until `shutdown` resolves, then drains:
-/// health turns NOT_SERVING, waiting trainers are released, events and manifests are flushed.
+/// The sockets the scheduler serves on, bound by the caller (tests bind port 0).
+#[derive(Debug)]
+pub struct Listeners {
+    /// gRPC: clients, trainers, health, reflection.
+    pub grpc: TcpListener,
+    /// HTTP: the REST gateway, the dashboard, `/healthz` (none: not served).
+    pub http: Option<TcpListener>,
+    /// Prometheus `/metrics` (none: not served).
+    pub metrics: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// gRPC only.
+    pub fn grpc(grpc: TcpListener) -> Listeners {
+        Listeners { grpc, http: None, metrics: None }
+    }
+}
+
+/// Runs the scheduler on `listeners` until `shutdown` resolves, then drains: health turns
+/// NOT_SERVING, waiting trainers are released, events and manifests are flushed.
 pub async fn run(
     config: Config,
-    grpc: TcpListener,
-    http: Option<TcpListener>,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let Listeners { grpc, http, metrics } = listeners;
     let mut bound = vec![grpc.local_addr()?];
     bound.extend(http.as_ref().map(|h| h.local_addr()).transpose()?);
     let auth = auth::Auth::from_config(&config, &bound)?;
+    if let Some(token) = &config.metrics_token {
+        auth::check_strength("SKIPPY_METRICS_TOKEN", token)?;
+    }
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(tls::TlsFiles::load(cert, key)?),
         (None, None) => None,
@@ -102,17 +123,26 @@ pub async fn run(
     for id in &recovered.repaired_event_logs {
         tracing::warn!(job_id = %id, "torn last line of events.jsonl cut");
     }
+    let metrics_addr = metrics.as_ref().map(|m| m.local_addr()).transpose()?;
+    let shown = |addr: Option<std::net::SocketAddr>| addr.map_or("off".to_string(), |a| a.to_string());
     tracing::info!(
         jobs = recovered.jobs.len(),
         replayed = recovered.replayed,
         quarantined = recovered.quarantined.len(),
-        grpc = %grpc.local_addr()?,
+        grpc = %bound[0],
+        http = %shown(bound.get(1).copied()),
+        metrics = %shown(metrics_addr),
         authentication = if auth.enabled() { "bearer tokens" } else { "NONE (--insecure-no-auth)" },
         tls = tls.is_some(),
         "scheduler started"
     );
     for (addr, what) in bound.iter().zip(["gRPC", "HTTP"]) {
         http_server::warn_if_plaintext_remote(what, *addr, tls.is_some());
+    }
+    if let Some(addr) = metrics_addr
+        && scheduler.config.metrics_token.is_some()
+    {
+        http_server::warn_if_plaintext_remote("/metrics (with its token)", addr, false);
     }
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -139,12 +169,6 @@ pub async fn run(
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let trainers = InterceptedService::new(trainers, auth.guard(auth::Role::Trainer));
 
-    let grpc_stop = {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
-    };
     let mut builder = tonic::transport::Server::builder()
         .concurrency_limit_per_connection(GRPC_CALLS_PER_CONNECTION)
         .max_concurrent_streams(GRPC_STREAMS_PER_CONNECTION)
@@ -163,40 +187,27 @@ pub async fn run(
         .add_service(trainers)
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true)),
-            grpc_stop,
+            turned_true(stop_rx.clone()),
         );
 
+    let acceptor = tls.as_ref().map(tls::TlsFiles::acceptor).transpose()?;
+    let limits = scheduler.config.http_limits.clone();
     let (http_server, in_process) = match http {
         None => (None, None),
         Some(listener) => {
             // The REST gateway is a client of the same service, over an in-process connection
             // (no port, no certificate name to match, the same authentication).
             let (channel, in_process) = in_process_channel(clients, stop_rx.clone());
-            let metrics = scheduler.clone();
             let app = gateway::router_with_shutdown(TrainingServiceClient::new(channel), stop_rx.clone())
-                .route("/healthz", axum::routing::get(|| async { "ok\n" }))
-                .route(
-                    "/metrics",
-                    axum::routing::get(move || async move {
-                        (
-                            [(
-                                axum::http::header::CONTENT_TYPE,
-                                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                            )],
-                            metrics.render_metrics(),
-                        )
-                    }),
-                );
-            let mut rx = stop_rx.clone();
-            let stopped = async move {
-                let _ = rx.wait_for(|s| *s).await;
-            };
-            let acceptor = tls.as_ref().map(tls::TlsFiles::acceptor).transpose()?;
-            let limits = scheduler.config.http_limits.clone();
-            let server = tokio::spawn(http_server::serve(listener, acceptor, app, limits, stopped));
-            (Some(server), Some(in_process))
+                .route("/healthz", axum::routing::get(|| async { "ok\n" }));
+            let server = http_server::serve(listener, acceptor, app, limits.clone(), turned_true(stop_rx.clone()));
+            (Some(tokio::spawn(server)), Some(in_process))
         }
     };
+    let metrics_server = metrics.map(|listener| {
+        let app = telemetry::router(scheduler.clone(), scheduler.config.metrics_token.as_ref());
+        tokio::spawn(http_server::serve(listener, None, app, limits, turned_true(stop_rx.clone())))
+    });
 
     let stopper = {
         let scheduler = scheduler.clone();
@@ -210,20 +221,20 @@ pub async fn run(
         })
     };
 
-    grpc_server.await?;
+    let served = grpc_server.await;
     stopper.abort();
-    if let Some(h) = http_server {
-        let _ = h.await;
+    for server in [http_server, metrics_server].into_iter().flatten() {
+        let _ = server.await;
     }
     if let Some(h) = in_process {
         let _ = h.await;
     }
+    served?;
     let _ = background.await;
     // Events and progress in memory go to disk before the process ends.
     scheduler.flush_events().await;
     // Manifests are written on every state change; running jobs also carry progress.
-    let ids: Vec<String> =
-        scheduler.lock().jobs.values().filter(|j| j.state.is_running()).map(|j| j.id.clone()).collect();
+    let ids: Vec<String> = scheduler.lock().jobs.tally().running().map(str::to_string).collect();
     for id in ids {
         let _ = scheduler.persist(&id).await;
     }
@@ -289,4 +300,9 @@ fn in_process_channel(
         }),
     );
     (channel, server)
+}
+
+/// Resolves once `rx` turns true (or its sender is gone).
+async fn turned_true(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
 }

@@ -7,6 +7,7 @@
 //! - this file: the [`Scheduler`] and its `State`, start-up and recovery, queries (view, list,
 //!   queue, results, artifacts), cancellation, shutdown;
 //! - `error`: [`SchedulerError`], the error of every operation;
+//! - `jobs`: every job by id, and the tally of their states kept as they change;
 //! - `submission`: a spec checked and resolved, admitted, and handed to the committer;
 //! - `committer`: the thread that group-commits submissions to the journal and queues them;
 //! - `event_writer`: events recorded (`push_event`), written in order and published;
@@ -18,6 +19,7 @@
 mod committer;
 mod error;
 mod event_writer;
+mod jobs;
 mod persist;
 mod submission;
 mod watch;
@@ -37,6 +39,7 @@ use committer::PendingSubmit;
 
 pub use error::{Result, SchedulerError};
 pub(crate) use event_writer::push_event;
+pub(crate) use jobs::Jobs;
 pub use watch::WatchItem;
 
 /// A job as shown to clients: the record plus its queue position.
@@ -82,8 +85,8 @@ pub enum TrainerCommand {
 /// Everything the scheduler knows, behind [`Scheduler`]'s one mutex.
 #[derive(Default)]
 pub(crate) struct State {
-    /// Every job, by id.
-    pub(crate) jobs: HashMap<String, JobRecord>,
+    /// Every job, by id, and how many are in each state.
+    pub(crate) jobs: Jobs,
     /// Each job's event log, by job id.
     pub(crate) events: HashMap<String, EventLog>,
     /// Queued jobs in dispatch order: priority (high first), then submission order.

@@ -1,8 +1,8 @@
 //! Authentication against a real scheduler on loopback: each API takes only its own token over
 //! gRPC and HTTP, health and reflection stay open, a scheduler without secrets, or with weak or
 //! placeholder ones, refuses to start (or, told it runs unauthenticated, refuses non-loopback
-//! addresses), refused calls are logged once per peer and period, and no secret reaches a log or
-//! an error message.
+//! addresses), refused calls are logged once per peer and period, plaintext on a public address
+//! is warned of, and no secret reaches a log or an error message.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -110,7 +110,7 @@ async fn each_api_takes_only_its_own_token() {
 
 fn scheduler(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_skippy-scheduler"));
-    cmd.args(args);
+    cmd.args(["--metrics-addr", "off"]).args(args);
     cmd.env_remove("ADMIN_SECRET").env_remove("SKIPPY_TRAINER_TOKEN").env_remove("SKIPPY_INSECURE_NO_AUTH");
     for (k, v) in env {
         cmd.env(k, v);
@@ -154,6 +154,7 @@ fn a_scheduler_without_secrets_refuses_to_start_and_an_unauthenticated_one_stays
         ("ADMIN_SECRET", "REPLACE-ME-admin-secret", "ADMIN_SECRET holds the placeholder \"replace-me\""),
         ("SKIPPY_TRAINER_TOKEN", "replace-with-another-openssl-rand-hex-32", "placeholder \"replace-with\""),
         ("ADMIN_SECRET", "your-secret-key", "ADMIN_SECRET holds the placeholder"),
+        ("SKIPPY_METRICS_TOKEN", "short-token", "SKIPPY_METRICS_TOKEN is 11 characters long"),
     ] {
         let mut env = vec![("ADMIN_SECRET", ADMIN), ("SKIPPY_TRAINER_TOKEN", TRAINER)];
         env.retain(|(k, _)| *k != variable);
@@ -177,7 +178,8 @@ fn secrets_never_reach_the_log_or_help() {
     let dir = tempfile::tempdir().unwrap();
     let runs = dir.path().to_str().unwrap();
     let grpc = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let args = ["--grpc-addr", &format!("127.0.0.1:{grpc}"), "--http-addr", "127.0.0.1:0", "--runs-dir", runs];
+    // HTTP on every interface, without TLS: said at start-up.
+    let args = ["--grpc-addr", &format!("127.0.0.1:{grpc}"), "--http-addr", "0.0.0.0:0", "--runs-dir", runs];
     let env = [("ADMIN_SECRET", ADMIN), ("SKIPPY_TRAINER_TOKEN", TRAINER), ("RUST_LOG", "debug")];
     let mut child = scheduler(&args, &env).spawn().unwrap();
     // A call with a wrong token and one with the right one, then a clean stop.
@@ -227,6 +229,10 @@ fn secrets_never_reach_the_log_or_help() {
     let refusals: Vec<&str> = log.lines().filter(|l| l.contains("authentication failed")).collect();
     assert!(!refusals.is_empty() && refusals.len() <= 51 / 10, "{refusals:#?}");
     assert!(refusals[0].contains("peer=127.0.0.1") && refusals[0].contains("PermissionDenied"), "{}", refusals[0]);
+    assert!(
+        log.contains("HTTP is served without TLS on a non-loopback address") && !log.contains("gRPC is served"),
+        "{log}"
+    );
 
     let (_, help) = run_to_end(scheduler(&["--help"], &env));
     assert!(help.contains("ADMIN_SECRET") && !help.contains(ADMIN) && !help.contains(TRAINER), "{help}");

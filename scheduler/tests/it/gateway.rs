@@ -562,7 +562,8 @@ async fn the_standalone_gateway_serves_a_remote_scheduler_and_stops_on_sigterm()
     let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let grpc_url = format!("http://{}", grpc.local_addr().unwrap());
     let (tx, rx) = oneshot::channel::<()>();
-    let scheduler = tokio::spawn(skippy_scheduler::run(Config::local(dir.path().to_path_buf()), grpc, None, async {
+    let config = Config::local(dir.path().to_path_buf());
+    let scheduler = tokio::spawn(skippy_scheduler::run(config, skippy_scheduler::Listeners::grpc(grpc), async {
         let _ = rx.await;
     }));
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

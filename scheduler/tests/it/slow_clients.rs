@@ -65,7 +65,7 @@ async fn scheduler(runs: &Path) -> (Scheduler, String) {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_skippy-scheduler"))
         .args(["--grpc-addr", &format!("127.0.0.1:{}", free_port()), "--http-addr", &format!("127.0.0.1:{port}")])
-        .args(["--http-header-timeout-secs", "1", "--http-idle-timeout-secs", "1"])
+        .args(["--metrics-addr", "off", "--http-header-timeout-secs", "1", "--http-idle-timeout-secs", "1"])
         .arg("--runs-dir")
         .arg(runs)
         .env("ADMIN_SECRET", ADMIN)

@@ -470,6 +470,7 @@ impl Cluster {
             .arg(format!("127.0.0.1:{}", self.http_port))
             .arg("--runs-dir")
             .arg(&self.runs)
+            .args(["--metrics-addr", "off"])
             .args(&flags);
         clean_env(&mut cmd);
         cmd.env("ADMIN_SECRET", ADMIN_SECRET).env("SKIPPY_TRAINER_TOKEN", TRAINER_TOKEN);
