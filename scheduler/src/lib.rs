@@ -198,8 +198,12 @@ pub async fn run(
             // The REST gateway is a client of the same service, over an in-process connection
             // (no port, no certificate name to match, the same authentication).
             let (channel, in_process) = in_process_channel(clients, stop_rx.clone());
-            let app = gateway::router_with_shutdown(TrainingServiceClient::new(channel), stop_rx.clone())
-                .route("/healthz", axum::routing::get(|| async { "ok\n" }));
+            let app = gateway::router_with_shutdown(
+                TrainingServiceClient::new(channel),
+                stop_rx.clone(),
+                gateway::caller::CallerCheck::Local(auth.clone()),
+            )
+            .route("/healthz", axum::routing::get(|| async { "ok\n" }));
             let server = http_server::serve(listener, acceptor, app, limits.clone(), turned_true(stop_rx.clone()));
             (Some(tokio::spawn(server)), Some(in_process))
         }

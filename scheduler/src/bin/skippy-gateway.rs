@@ -60,7 +60,8 @@ async fn main() -> anyhow::Result<()> {
     skippy_scheduler::http_server::warn_if_plaintext_remote("HTTP", bound, tls.is_some());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let app = skippy_scheduler::gateway::router_with_shutdown(client, stop_rx.clone())
+    let check = skippy_scheduler::gateway::caller::CallerCheck::ask_scheduler();
+    let app = skippy_scheduler::gateway::router_with_shutdown(client, stop_rx.clone(), check)
         .route("/healthz", axum::routing::get(|| async { "ok\n" }));
     let mut stopped = stop_rx;
     let stopped = async move {

@@ -8,6 +8,7 @@
 //! directory, a global tracing subscriber) or rely on a fixed port or path.
 
 mod auth;
+mod auth_first;
 mod bad_input;
 mod budgets;
 mod config_docs;

@@ -1,7 +1,8 @@
 //! Slow and idle HTTP clients cannot hold the scheduler's sockets: against the real binary, 1,000
 //! connections that send half a request (or nothing) are closed by the server once the header
-//! timeout has passed, while an authenticated request keeps answering; the connection cap makes
-//! new clients wait for a free slot; an event stream outlives the idle timeout while it is open.
+//! timeout has passed, while an authenticated request keeps answering and an unauthenticated
+//! malformed one is refused for its secret; the connection cap makes new clients wait for a free
+//! slot; an event stream outlives the idle timeout while it is open.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -105,9 +106,21 @@ async fn half_requests_are_cut_off_at_the_header_timeout_while_real_requests_ans
         clients.push((stream, connected));
     }
 
-    // Meanwhile the server answers.
+    // Meanwhile the server answers: an authenticated request, and an unauthenticated malformed
+    // one refused for its secret, not its body.
     let queue = http().get(format!("{base}/api/training/queue")).bearer_auth(ADMIN).send().await.unwrap();
     assert_eq!(queue.status(), StatusCode::OK);
+    let refused = answer(
+        http()
+            .post(format!("{base}/api/training/jobs"))
+            .header("content-type", "application/json")
+            .body("{\"symbols\": [")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&refused, 401, "unauthenticated", &["ADMIN_SECRET"]);
 
     // Every slow client is closed by the server, and not before its timeout.
     let waits = clients.into_iter().map(|(mut stream, connected)| async move {
