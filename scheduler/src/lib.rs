@@ -98,7 +98,8 @@ impl Listeners {
 }
 
 /// Runs the scheduler on `listeners` until `shutdown` resolves, then drains: health turns
-/// NOT_SERVING, waiting trainers are released, events and manifests are flushed.
+/// NOT_SERVING (and `/healthz` answers 503 draining while gRPC calls in flight finish), waiting
+/// trainers are released, events and manifests are flushed.
 pub async fn run(
     config: Config,
     listeners: Listeners,
@@ -192,6 +193,8 @@ pub async fn run(
 
     let acceptor = tls.as_ref().map(tls::TlsFiles::acceptor).transpose()?;
     let limits = scheduler.config.http_limits.clone();
+    // The HTTP port outlives the gRPC drain, answering `/healthz` with 503 draining meanwhile.
+    let (http_stop_tx, http_stop_rx) = tokio::sync::watch::channel(false);
     let (http_server, in_process) = match http {
         None => (None, None),
         Some(listener) => {
@@ -202,9 +205,8 @@ pub async fn run(
                 TrainingServiceClient::new(channel),
                 stop_rx.clone(),
                 gateway::caller::CallerCheck::Local(auth.clone()),
-            )
-            .route("/healthz", axum::routing::get(|| async { "ok\n" }));
-            let server = http_server::serve(listener, acceptor, app, limits.clone(), turned_true(stop_rx.clone()));
+            );
+            let server = http_server::serve(listener, acceptor, app, limits.clone(), turned_true(http_stop_rx));
             (Some(tokio::spawn(server)), Some(in_process))
         }
     };
@@ -227,6 +229,7 @@ pub async fn run(
 
     let served = grpc_server.await;
     stopper.abort();
+    let _ = http_stop_tx.send(true);
     for server in [http_server, metrics_server].into_iter().flatten() {
         let _ = server.await;
     }

@@ -61,8 +61,7 @@ async fn main() -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let check = skippy_scheduler::gateway::caller::CallerCheck::ask_scheduler();
-    let app = skippy_scheduler::gateway::router_with_shutdown(client, stop_rx.clone(), check)
-        .route("/healthz", axum::routing::get(|| async { "ok\n" }));
+    let app = skippy_scheduler::gateway::router_with_shutdown(client, stop_rx.clone(), check);
     let mut stopped = stop_rx;
     let stopped = async move {
         let _ = stopped.wait_for(|s| *s).await;

@@ -16,6 +16,7 @@
 //! POST   /api/training/real-session         SubmitJob + WatchJob (+ GetResults): waits
 //! GET    /api/openapi.json                  this table as an OpenAPI 3.1 document (no secret needed)
 //! GET    /  and /dashboard/…                the dashboard (a static page; no secret needed)
+//! GET    /healthz                           `ok`, or a 503 saying draining once shutdown began (no secret needed)
 //! ```
 //!
 //! Every `/api/training` route checks the caller's secret before it reads anything else of the
@@ -46,6 +47,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
 use skippy_proto::v1::training_service_client::TrainingServiceClient;
 use tokio::sync::watch;
 use tonic::transport::{Channel, Endpoint};
@@ -61,7 +63,8 @@ pub struct Gateway {
     /// The scheduler's client service (cloning shares the one connection).
     client: TrainingServiceClient<Channel>,
     /// Turns true when the gateway shuts down: event streams and waiting real sessions end on
-    /// it, so a graceful shutdown does not wait for jobs. `None`: never.
+    /// it, so a graceful shutdown does not wait for jobs, and `/healthz` says draining. `None`:
+    /// never.
     stopping: Option<watch::Receiver<bool>>,
     /// How a caller's secret is checked before anything else.
     check: caller::CallerCheck,
@@ -94,7 +97,8 @@ pub fn router(client: TrainingServiceClient<Channel>) -> Router {
 }
 
 /// [`router`] checking callers with `check`, whose event streams and waiting real sessions end
-/// when `stopping` turns true, so a graceful HTTP shutdown is not held up by them.
+/// (and whose `/healthz` says draining) when `stopping` turns true, so a graceful HTTP shutdown
+/// is not held up by them.
 pub fn router_with_shutdown(
     client: TrainingServiceClient<Channel>,
     stopping: watch::Receiver<bool>,
@@ -135,13 +139,30 @@ fn build(mut gateway: Gateway) -> Router {
     let (jobs, _) = jobs_api().split_for_parts();
     let jobs = jobs.route_layer(axum::middleware::from_fn_with_state(gateway.clone(), caller::authenticate));
     let (open, _) = open_api().split_for_parts();
+    let health = {
+        let gateway = gateway.clone();
+        get(move || healthz(gateway.clone()))
+    };
     jobs.merge(open)
         .merge(dashboard::routes())
+        .route("/healthz", health)
         .fallback(routes::no_route)
         .method_not_allowed_fallback(routes::wrong_method)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))
         .layer(axum::middleware::from_fn(crate::trace::http_request_span))
         .with_state(gateway)
+}
+
+/// `GET /healthz`: `ok`, or a 503 saying draining once shutdown has begun (so load balancers
+/// send elsewhere while requests in flight finish).
+async fn healthz(gateway: Gateway) -> Result<&'static str, errors::ApiError> {
+    match &gateway.stopping {
+        Some(stopping) if *stopping.borrow() => Err(tonic::Status::unavailable(
+            "draining: shutting down; requests in flight finish, new ones belong elsewhere",
+        )
+        .into()),
+        _ => Ok("ok\n"),
+    }
 }
 
 /// A client of the scheduler at `url` (`http://host:port`, or `https://` with TLS trusting the

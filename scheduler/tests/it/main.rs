@@ -14,6 +14,7 @@ mod budgets;
 mod config_docs;
 mod dashboard;
 mod disk_full;
+mod draining;
 mod fuzz_seeds;
 mod gateway;
 mod metrics;
