@@ -18,7 +18,7 @@ What it checks:
     fixed host ports), secrets only from the environment as ${VAR:?message}, the health check
     the trainer waits on, the grace period;
   - the Dockerfile: at least two stages, COPY --from names an earlier stage, the final stage
-    runs as a non-root USER, exposes 50051 and 8080, has a CMD; its .dockerignore drops target/;
+    runs as a non-root USER, exposes 50051, 8080 and 9464, has a CMD; its .dockerignore drops target/;
   - systemd units: required sections and keys, hardening, `systemd-analyze verify` when that
     command exists;
   - SLURM batch scripts (slurm/*.sbatch): bash parses them, every #SBATCH directive comes before
@@ -564,7 +564,7 @@ def check_dockerfile(report):
     for word, rest in final:
         if word == "EXPOSE":
             exposed |= {p.split("/")[0] for p in rest.split()}
-    for port in ("50051", "8080"):
+    for port in ("50051", "8080", "9464"):
         report.check(port in exposed, "docker", f"final stage EXPOSEs {port}", f"exposed: {sorted(exposed)}")
     cmds = [rest for word, rest in final if word in ("CMD", "ENTRYPOINT")]
     report.check(bool(cmds), "docker", "final stage has a CMD or ENTRYPOINT", "missing")

@@ -75,7 +75,7 @@ mod enabled {
         config.admin_secret = Some(admin.clone());
         config.trainer_token = Some(trainer_token.clone());
         let mut scheduler: JoinHandle<anyhow::Result<()>> =
-            tokio::spawn(skippy_scheduler::run(config, grpc, None, async move {
+            tokio::spawn(skippy_scheduler::run(config, skippy_scheduler::Listeners::grpc(grpc), async move {
                 let _ = scheduler_stopped.await;
             }));
 

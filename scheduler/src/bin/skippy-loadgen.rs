@@ -70,6 +70,7 @@ async fn spawn_scheduler(bin: &PathBuf, extra: &[&str]) -> anyhow::Result<Spawne
         .args(["--grpc-addr", &format!("127.0.0.1:{grpc}"), "--http-addr", &format!("127.0.0.1:{http}")])
         .arg("--runs-dir")
         .arg(runs.path())
+        .args(["--metrics-addr", "off"])
         .args(extra)
         .env("ADMIN_SECRET", ADMIN_SECRET)
         .env("SKIPPY_TRAINER_TOKEN", TRAINER_TOKEN)

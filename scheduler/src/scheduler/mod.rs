@@ -7,6 +7,7 @@
 //! - this file: the [`Scheduler`] and its `State`, start-up and recovery, queries (view, list,
 //!   queue, results, artifacts), cancellation, shutdown;
 //! - `error`: [`SchedulerError`], the error of every operation;
+//! - `jobs`: every job by id, and the tally of their states kept as they change;
 //! - `submission`: a spec checked and resolved, admitted, and handed to the committer;
 //! - `committer`: the thread that group-commits submissions to the journal and queues them;
 //! - `event_writer`: events recorded (`push_event`), written in order and published;
@@ -18,6 +19,7 @@
 mod committer;
 mod error;
 mod event_writer;
+mod jobs;
 mod persist;
 mod submission;
 mod watch;
@@ -37,6 +39,7 @@ use committer::PendingSubmit;
 
 pub use error::{Result, SchedulerError};
 pub(crate) use event_writer::push_event;
+pub(crate) use jobs::Jobs;
 pub use watch::WatchItem;
 
 /// A job as shown to clients: the record plus its queue position.
@@ -112,8 +115,8 @@ pub enum TrainerCommand {
 /// Everything the scheduler knows, behind [`Scheduler`]'s one mutex.
 #[derive(Default)]
 pub(crate) struct State {
-    /// Every job, by id.
-    pub(crate) jobs: HashMap<String, JobRecord>,
+    /// Every job, by id, and how many are in each state.
+    pub(crate) jobs: Jobs,
     /// Each job's event log, by job id.
     pub(crate) events: HashMap<String, EventLog>,
     /// Queued jobs in dispatch order: priority (high first), then submission order.
@@ -372,9 +375,32 @@ impl Scheduler {
             .artifact_path(id, name)
             .ok_or_else(|| SchedulerError::Invalid(format!("{name:?} is not an artifact name")))?;
         let what = || format!("opening artifact {name} of {id}");
-        let file = tokio::fs::File::open(&path).await.map_err(|e| SchedulerError::storage(what(), e))?;
-        let size = file.metadata().await.map_err(|e| SchedulerError::storage(what(), e))?.len();
-        Ok((file, size))
+        let not_plain = || SchedulerError::NotPlainFile { job_id: id.into(), name: name.into() };
+        // Nothing is followed out of the job's directory: a symbolic link in its place, in place
+        // of `artifacts/` or of the file (put there by hand or by another process) is refused.
+        let job_dir = self.store.job_dir(id);
+        for dir in [job_dir.join("artifacts"), job_dir] {
+            let meta = tokio::fs::symlink_metadata(&dir).await.map_err(|e| SchedulerError::storage(what(), e))?;
+            if !meta.is_dir() {
+                return Err(not_plain());
+            }
+        }
+        let mut open = tokio::fs::OpenOptions::new();
+        open.read(true);
+        #[cfg(unix)]
+        open.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        let file = open.open(&path).await.map_err(|e| {
+            #[cfg(unix)]
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                return not_plain();
+            }
+            SchedulerError::storage(what(), e)
+        })?;
+        let meta = file.metadata().await.map_err(|e| SchedulerError::storage(what(), e))?;
+        if !meta.is_file() {
+            return Err(not_plain());
+        }
+        Ok((file, meta.len()))
     }
 
     /// Stops accepting work: waiting trainers are answered empty, new submissions refused.

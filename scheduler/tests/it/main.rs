@@ -8,17 +8,20 @@
 //! directory, a global tracing subscriber) or rely on a fixed port or path.
 
 mod auth;
+mod auth_first;
 mod bad_input;
 mod budgets;
 mod config_docs;
 mod dashboard;
 mod disk_full;
+mod draining;
 mod fuzz_seeds;
 mod gateway;
 mod metrics;
 mod openapi;
 mod protocol;
 mod request_ids;
+mod slow_clients;
 mod support;
 mod tls;
 mod watch_jobs;

@@ -105,14 +105,14 @@ impl fmt::Debug for WorkerConfig {
     }
 }
 
-/// The default trainer name: `$HOSTNAME`, else the kernel's host name, else `trainer`.
+/// The default trainer name: `$HOSTNAME`, else the kernel's host name, else `trainer`; made to
+/// fit what the scheduler accepts ([`skippy_proto::trainer_names`]: other characters become `-`).
 pub fn default_name() -> String {
-    std::env::var("HOSTNAME")
+    let host = std::env::var("HOSTNAME")
         .ok()
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "trainer".to_string())
+        .unwrap_or_default();
+    skippy_proto::trainer_names::sanitize(&host)
 }
 
 /// What every job slot of a worker shares.
@@ -153,6 +153,8 @@ pub async fn run(
         "the idle time before exiting must be positive"
     );
     anyhow::ensure!(!config.limits.max_runtime.is_some_and(|d| d.is_zero()), "the maximum run time must be positive");
+    // Refused here, at start-up, rather than by the scheduler on every poll.
+    skippy_proto::trainer_names::check("the trainer name (--name, SKIPPY_TRAINER_NAME)", &config.name)?;
     let ca_pem = match &config.ca_cert {
         Some(path) => {
             Some(std::fs::read(path).with_context(|| format!("reading the CA certificate {}", path.display()))?)

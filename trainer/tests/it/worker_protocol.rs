@@ -730,3 +730,17 @@ async fn past_its_max_runtime_a_worker_finishes_its_job_takes_no_other_and_ends(
     assert_eq!(acquires(&log).len(), 1, "no work asked for after the run time: {}", summary(&log));
     assert_eq!(fake.shared.grants.lock().expect("grants lock").len(), 1, "the second job was not taken");
 }
+
+#[tokio::test]
+async fn a_name_the_scheduler_would_refuse_stops_the_worker_at_start_up_and_the_default_fits() {
+    // Nothing listens there: the worker must refuse before it calls anything.
+    let nowhere = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address");
+    for bad in ["gpu \"7\"", "a\nlevel=ERROR forged", ""] {
+        let config = WorkerConfig { name: bad.into(), ..WorkerConfig::new(format!("http://{nowhere}")) };
+        let run = tokio::time::timeout(Duration::from_secs(20), worker::run(config, std::future::pending()));
+        let e = run.await.expect("refused at once").unwrap_err().to_string();
+        assert!(e.contains("--name") && e.contains("it must be 1 to 128 characters"), "{bad:?}: {e}");
+    }
+    let name = worker::default_name();
+    assert_eq!(skippy_proto::trainer_names::check("name", &name), Ok(()), "the default name {name:?} fits");
+}

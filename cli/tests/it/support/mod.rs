@@ -489,6 +489,7 @@ impl Cluster {
             .arg(format!("127.0.0.1:{}", self.http_port))
             .arg("--runs-dir")
             .arg(&self.runs)
+            .args(["--metrics-addr", "off"])
             .args(&flags);
         cmd.env("ADMIN_SECRET", ADMIN_SECRET).env("SKIPPY_TRAINER_TOKEN", TRAINER_TOKEN);
         self.logs.borrow_mut().push((name.clone(), log.clone()));
