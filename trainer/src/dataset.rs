@@ -19,7 +19,7 @@ use skippy_market::features::{self, FeatureMatrix, Normalizer};
 use skippy_market::{BarSeries, LoadReport};
 
 use crate::env::SymbolMarket;
-use crate::spec::{SplitConfig, TrainSpec};
+use crate::spec::{SpecError, SplitConfig, TrainSpec};
 
 /// Decision-bar ranges of the job's segments (indices into the shared calendar).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +75,9 @@ pub enum DatasetError {
         /// Fewest training bars.
         min_train: usize,
     },
+    /// A spec value that [`TrainSpec::validate`] would have refused.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
     /// A walk-forward fold's segment too short for the bars there are.
     #[error(transparent)]
     FoldTooShort(Box<FoldTooShort>),
@@ -204,6 +207,9 @@ impl Dataset {
             let shared = if joined.len() > 1 { " at times all of them share" } else { "" };
             let embargo = embargo(lookback, spec.env.window, &spec.split);
             match shortfall {
+                SplitShortfall::NoSuchFold => {
+                    DatasetError::Spec(SpecError::Fold { fold: spec.split.fold, folds: spec.split.folds })
+                }
                 SplitShortfall::TooFewBars { needed } => {
                     DatasetError::TooFewBars { symbol, bars, shared, needed, warmup, embargo, min_train }
                 }
@@ -333,6 +339,8 @@ pub enum SplitShortfall {
         /// Fewest bars of history with which every fold fits; `None` if no number does.
         needed: Option<usize>,
     },
+    /// `cfg.fold` is not one of the folds (a spec that skipped [`TrainSpec::validate`]).
+    NoSuchFold,
 }
 
 /// Splits `bars` chronologically. Decision bars run from the first bar whose observation window
@@ -430,6 +438,9 @@ fn walk_forward_fold(
         }
         Ok(folds)
     };
+    if cfg.fold >= cfg.folds {
+        return Err(SplitShortfall::NoSuchFold);
+    }
     match check(bars) {
         Ok(mut folds) => Ok(folds.swap_remove(cfg.fold)),
         Err((fold, segment, have, min)) => {
@@ -761,6 +772,16 @@ mod tests {
             previous_end = Some(last_ts);
         }
         assert_eq!(previous_end, a.0.ts_ms.iter().rev().find(|t| b.0.ts_ms.contains(t)).copied());
+    }
+
+    #[test]
+    fn a_fold_that_is_not_one_of_the_folds_is_an_error_not_a_panic() {
+        let cfg = SplitConfig { folds: 3, fold: 3, ..SplitConfig::default() };
+        assert_eq!(split(10_000, 64, 64, 4, 256, &cfg), Err(SplitShortfall::NoSuchFold));
+        let mut spec = spec(&["A"]);
+        spec.split = cfg;
+        let err = Dataset::assemble(vec![bars_without("A", |_| false)], &spec).unwrap_err();
+        assert_eq!(err.to_string(), "split.fold = 3 is out of range: with split.folds = 3 the folds are 0..=2");
     }
 
     #[test]
