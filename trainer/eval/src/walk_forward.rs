@@ -258,6 +258,17 @@ pub struct Trials {
 impl Trials {
     /// A single configuration: nothing to deflate for.
     pub const ONE: Trials = Trials { configurations: 1, sharpe_variance: 0.0 };
+
+    /// The configurations tried, from their annualised Sharpe ratios (one each) over bars of
+    /// `bars_per_year`: the variance is taken per period, as the deflation needs it
+    /// (an annualised variance divided by the bars per year).
+    pub fn from_annualised_sharpes(annualised_sharpes: &[f64], bars_per_year: f64) -> Trials {
+        let periods = if bars_per_year.is_finite() && bars_per_year > 0.0 { bars_per_year } else { 1.0 };
+        Trials {
+            configurations: annualised_sharpes.len().max(1),
+            sharpe_variance: crate::deflated_sharpe::sharpe_variance(annualised_sharpes) / periods,
+        }
+    }
 }
 
 /// The report of a walk-forward experiment's out-of-sample record.
@@ -502,6 +513,15 @@ mod tests {
         assert!(many.verdict.line.ends_with(
             "each fold's configuration is the best of 50 on validation, a maximum the deflation accounts for"
         ));
+    }
+
+    #[test]
+    fn trials_from_annualised_sharpes_are_deflated_per_period() {
+        // Annualised 1, 2, 3: variance 1 a year, 1/250 a day.
+        let trials = Trials::from_annualised_sharpes(&[1.0, 2.0, 3.0], 250.0);
+        assert_eq!(trials.configurations, 3);
+        assert!((trials.sharpe_variance - 1.0 / 250.0).abs() < 1e-18);
+        assert_eq!(Trials::from_annualised_sharpes(&[], 250.0).configurations, 1);
     }
 
     #[test]
