@@ -4,7 +4,8 @@
 //!
 //! # Layout
 //! - [`spec`]: [`TrainSpec`], every default resolved and recorded; `--set` overrides by dotted
-//!   path; validation of every range that can be checked without data.
+//!   path; validation of every range that can be checked without data; the split
+//!   ([`spec::SplitConfig`]): one train/validation/test split, or walk-forward fold `k` of `K`.
 //! - [`ppo`], [`env`](mod@env): the PPO hyper-parameters and the trading environment's settings.
 //! - [`features`]: feature-set names (the columns are the trainer's).
 //! - [`data`]: how data files are read (`data.on_duplicate`).
