@@ -269,7 +269,7 @@ const FAILURE_PEERS: usize = 256;
 
 /// Refused calls, logged with the caller's address: the first of each peer at once, then at most
 /// one line per peer per [`FAILURE_LOG_EVERY`] saying how many were not logged. The table is
-/// bounded ([`FAILURE_PEERS`]), so a flood from many addresses costs no memory, only lines
+/// bounded (`FAILURE_PEERS`), so a flood from many addresses costs no memory, only lines
 /// counted together.
 #[derive(Debug, Default)]
 pub struct FailureLog {
