@@ -140,19 +140,23 @@ impl State {
 fn committed_secs(st: &State, now_ms: i64) -> f64 {
     let window_start = now_ms - DAY_MS;
     let speed = st.ledger.speed();
-    st.jobs
+    let ran = |started_ms: i64, end_ms: i64| {
+        if started_ms > 0 { ((end_ms - started_ms.max(window_start)).max(0) as f64) / 1000.0 } else { 0.0 }
+    };
+    let held: f64 = st
+        .jobs
         .values()
         .map(|job| {
-            let ran = if job.started_ms > 0 {
-                let end = if job.state.is_terminal() { job.finished_ms } else { now_ms };
-                ((end - job.started_ms.max(window_start)).max(0) as f64) / 1000.0
+            if job.state.is_terminal() {
+                ran(job.started_ms, job.finished_ms)
             } else {
-                0.0
-            };
-            let rest = if job.state.is_terminal() { 0.0 } else { estimate_secs(job, speed) };
-            ran + rest
+                ran(job.started_ms, now_ms) + estimate_secs(job, speed)
+            }
         })
-        .sum()
+        .sum();
+    // Finished jobs count for the time they ran within the window: only those that ended in it.
+    let finished: f64 = st.finished.ended_since(window_start).map(|job| ran(job.started_ms, job.finished_ms)).sum();
+    held + finished
 }
 
 fn admit(config: &Config, st: &mut State, job: &JobRecord) -> Result<(), SchedulerError> {

@@ -246,7 +246,7 @@ impl Scheduler {
         let (champion, spec) = {
             let st = self.lock();
             let job = st.jobs.get(id)?;
-            let (_, champion) = lineage::standing(st.jobs.values(), job, &fingerprints);
+            let (_, champion) = st.lineages.of(job, &fingerprints);
             (champion?, serde_json::from_str::<serde_json::Value>(&job.resolved_spec.to_string()).ok()?)
         };
         let evaluation = &spec["evaluation"];
@@ -282,7 +282,7 @@ fn finish_done(
     let validation = metrics["kept_model_validation_sharpe"].as_f64().filter(|v| v.is_finite());
     let fingerprints: Vec<(String, String)> = serde_json::from_value(metrics["data"].clone()).unwrap_or_default();
     let (last_generation, champion) = match st.jobs.get(id) {
-        Some(job) => lineage::standing(st.jobs.values(), job, &fingerprints),
+        Some(job) => st.lineages.of(job, &fingerprints),
         None => (0, None),
     };
     let improvement = match (&champion, vs_champion) {
@@ -313,6 +313,10 @@ fn finish_done(
     job.progress.percent = 100.0;
     job.progress.message = "complete".into();
     job.transition(JobState::Done, "complete").map_err(|e| SchedulerError::Conflict(e.to_string()))?;
+    let (lineage, fingerprints) = (job.lineage(), job.data_fingerprints.clone());
+    if let Some(result) = job.result.clone() {
+        st.lineages.record(lineage, &fingerprints, id, &result);
+    }
     push_event(st, id, EventKind::State, "complete".into(), None);
     Ok(())
 }

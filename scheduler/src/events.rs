@@ -60,16 +60,20 @@ pub struct EventRecord {
     pub stats: Option<StatsRecord>,
 }
 
-/// Events kept in memory per job for watchers to catch up from.
+/// Events kept in memory per watched job for watchers to catch up from.
 pub const TAIL_LEN: usize = 2048;
 
-/// A job's live event channel and recent tail.
+/// A job's live event channel and, while someone watches it, its recent tail.
 ///
 /// An event becomes visible (tail, live watchers) only once it is in `events.jsonl`: a
 /// watcher never sees a sequence number that a crash could hand out again.
+///
+/// Most jobs are never watched: the tail is kept only from the first watcher on, and a watcher
+/// reads older events from the file ([`EventLog::since`] says when it must). The log leaves
+/// memory with the job.
 #[derive(Debug, Default)]
 pub struct EventLog {
-    /// Recent written events, oldest first.
+    /// Recent written events, oldest first; kept only while the job has (had) a watcher.
     pub tail: VecDeque<EventRecord>,
     /// Live subscribers; made by the first watcher (most jobs are never watched).
     live: Option<broadcast::Sender<EventRecord>>,
@@ -81,31 +85,41 @@ pub struct EventLog {
     /// The job as of each unpublished state change (by its sequence), for the scheduler-wide
     /// feed ([`crate::feed`]).
     pub snapshots: Vec<(u64, std::sync::Arc<crate::scheduler::JobView>)>,
+    /// The diagnostics of the newest event that carried them (the metrics' training gauges).
+    latest_stats: Option<StatsRecord>,
+    /// The job finished and its final manifest is written: it leaves memory once its events
+    /// are written too.
+    pub final_manifest: bool,
+    /// Events are being written (taken from `unwritten`, not yet published).
+    pub in_flight: bool,
 }
 
 impl EventLog {
     /// Records an event; it is written and then published by the event writer.
     pub fn push(&mut self, event: EventRecord) {
+        if event.stats.is_some() {
+            self.latest_stats.clone_from(&event.stats);
+        }
         self.unwritten.push(event);
     }
 
-    /// Makes written events visible: kept in the tail and sent to live watchers.
+    /// Makes written events visible: sent to live watchers (and kept in the tail while the job
+    /// is watched).
     pub fn publish(&mut self, events: Vec<EventRecord>) {
+        let Some(live) = &self.live else { return };
         for event in events {
             if self.tail.len() == TAIL_LEN {
                 self.tail.pop_front();
             }
             self.tail.push_back(event.clone());
-            if let Some(live) = &self.live {
-                // No receivers is fine: nobody is watching.
-                let _ = live.send(event);
-            }
+            // No receivers is fine: the watchers left.
+            let _ = live.send(event);
         }
     }
 
     /// The diagnostics of the newest event that carries them (recorded or published).
     pub fn latest_stats(&self) -> Option<&StatsRecord> {
-        self.unwritten.iter().rev().chain(self.tail.iter().rev()).find_map(|e| e.stats.as_ref())
+        self.latest_stats.as_ref()
     }
 
     /// A receiver of events published from now on.
@@ -113,12 +127,20 @@ impl EventLog {
         self.live.get_or_insert_with(|| broadcast::channel(256).0).subscribe()
     }
 
-    /// Events after `after` if the tail still holds all of them.
+    /// Events after `after` if the tail still holds all of them; `None`: read `events.jsonl`
+    /// (and add [`EventLog::deferred`]).
     pub fn since(&self, after: u64) -> Option<Vec<EventRecord>> {
         match self.tail.front() {
-            Some(first) if first.sequence > after.saturating_add(1) => None,
-            _ => Some(self.tail.iter().filter(|e| e.sequence > after).cloned().collect()),
+            Some(first) if first.sequence <= after.saturating_add(1) => {
+                Some(self.tail.iter().filter(|e| e.sequence > after).cloned().collect())
+            }
+            _ => None,
         }
+    }
+
+    /// Whether every event recorded is written and published.
+    pub fn written(&self) -> bool {
+        self.unwritten.is_empty() && self.deferred.is_empty() && !self.in_flight
     }
 }
 

@@ -59,6 +59,31 @@ impl Scheduler {
     /// Waits up to `wait` for a job for this trainer incarnation.
     pub async fn acquire(self: &Arc<Self>, trainer_id: &str, name: &str, wait: Duration) -> Result<Option<Grant>> {
         let Some(mut grant) = self.next_grant(trainer_id, name, wait).await? else { return Ok(None) };
+        if grant.job.resolved_spec.is_null() {
+            // A queued job's spec waits in its journal line: read back for the trainer, and kept
+            // in memory while the job runs.
+            let id = grant.job.id.clone();
+            let read =
+                self.on_store(format!("reading the resolved spec of {id}"), move |store| store.resolved_spec(&id));
+            match read.await {
+                Ok(spec) => {
+                    let mut st = self.lock();
+                    if let Some(job) = st.jobs.get_mut(&grant.job.id)
+                        && job.lease.as_ref().is_some_and(|l| l.lease_id == grant.lease.lease_id)
+                    {
+                        job.resolved_spec = spec.clone();
+                    }
+                    grant.job.resolved_spec = spec;
+                }
+                Err(e) => {
+                    // The trainer cannot run it without its spec: the job goes back to the queue.
+                    tracing::error!(job_id = %grant.job.id, error = %e, "granted job's spec unreadable");
+                    let mut st = self.lock();
+                    undo_grant(&mut st, &grant);
+                    return Err(e);
+                }
+            }
+        }
         {
             // A lost grant is harmless (the job is queued again, the trainer fenced): no fsync
             // on the dispatch path, and the trainer does not wait for the write.
@@ -227,6 +252,10 @@ impl Scheduler {
         if cfg.trainer_hours_per_day > 0.0 {
             st.recount_budget(now);
         }
+        // Trainer ids are the trainers' own choice: one not heard from for a few lease periods
+        // (its leases long expired) is forgotten, so the table cannot only grow.
+        let horizon = now - crate::scheduler::TRAINER_HORIZON_LEASES * cfg.lease_ttl_ms as i64;
+        st.trainers.retain(|_, t| t.last_seen_ms >= horizon);
         let mut changed = Vec::with_capacity(actions.len());
         for (id, action) in actions {
             match action {
@@ -329,6 +358,9 @@ impl State {
 
 fn leased_job<'a>(st: &'a mut State, claim: &LeaseClaim) -> Result<&'a mut JobRecord> {
     let stale = |reason: &str| SchedulerError::StaleLease { job_id: claim.job_id.clone(), reason: reason.into() };
+    if let Some(done) = st.finished.get(&claim.job_id) {
+        return Err(stale(&format!("the job is {} and held by no trainer", done.state.name())));
+    }
     let job = st.jobs.get_mut(&claim.job_id).ok_or_else(|| SchedulerError::NotFound(claim.job_id.clone()))?;
     let Some(lease) = &job.lease else {
         return Err(stale(&format!("the job is {} and held by no trainer", job.state.name())));
@@ -432,7 +464,7 @@ mod tests {
             attempt: 1,
             trainer_id: "t-1".into(),
         };
-        let state = |s: &Scheduler| s.view(&claim.job_id).unwrap().record.state;
+        let state = |s: &Scheduler| s.live_view(&claim.job_id).unwrap().record.state;
 
         tokio::time::advance(ttl - Duration::from_millis(1)).await;
         scheduler.sweep();
@@ -444,7 +476,7 @@ mod tests {
 
         tokio::time::advance(Duration::from_millis(2)).await;
         scheduler.sweep();
-        let record = scheduler.view(&claim.job_id).unwrap().record;
+        let record = scheduler.view(&claim.job_id).await.unwrap().record;
         assert_eq!(record.state, JobState::Queued, "one ms past it the job is queued again");
         assert!(record.attempt_errors[0].contains("attempt 1: lease expired"), "{:?}", record.attempt_errors);
         let e = scheduler.heartbeat(&claim, 20).unwrap_err();

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use skippy_eval::{Comparison, EvalConfig};
 
-use crate::job::{JobRecord, JobState};
+use crate::job::{JobRecord, ResultRecord};
 
 /// The equity artifact the comparison reads.
 const EQUITY_CSV: &str = "equity.csv";
@@ -47,30 +47,62 @@ pub struct Champion {
     pub sharpe: f64,
 }
 
-/// The finished jobs of `job`'s lineage on the data `fingerprints` (other than `job`): the
-/// highest generation among them and the champion.
-pub fn standing<'a>(
-    jobs: impl Iterator<Item = &'a JobRecord>,
-    job: &JobRecord,
-    fingerprints: &[(String, String)],
-) -> (u32, Option<Champion>) {
-    let lineage = job.lineage();
-    let mut generation = 0;
-    let mut champion: Option<Champion> = None;
-    for j in jobs {
-        if j.id == job.id || j.state != JobState::Done || j.lineage() != lineage || j.data_fingerprints != fingerprints
-        {
-            continue;
+/// Where one lineage on one data set stands: what the next job's generation and baseline are,
+/// and which jobs retention must keep for them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Standing {
+    /// The highest generation so far.
+    pub generation: u32,
+    /// The job of that generation.
+    pub newest: Option<String>,
+    /// The job with the best validation score (the first to reach it).
+    pub champion: Option<Champion>,
+}
+
+/// Every lineage's standing, kept up to date as jobs finish (so a finishing job never scans the
+/// others): the key is the lineage ([`JobRecord::lineage`]) and the data fingerprints.
+#[derive(Debug, Default)]
+pub struct Standings {
+    by_lineage: std::collections::HashMap<(String, Vec<(String, String)>), Standing>,
+}
+
+impl Standings {
+    /// The standing of `job`'s lineage on the data `fingerprints`, before `job` is recorded.
+    pub fn of(&self, job: &JobRecord, fingerprints: &[(String, String)]) -> (u32, Option<Champion>) {
+        let key = (job.lineage(), fingerprints.to_vec());
+        self.by_lineage.get(&key).map_or((0, None), |s| (s.generation, s.champion.clone()))
+    }
+
+    /// Records a DONE job with its result: a new generation, and the champion if its validation
+    /// score beats the champion's.
+    pub fn record(&mut self, lineage: String, fingerprints: &[(String, String)], id: &str, result: &ResultRecord) {
+        let standing = self.by_lineage.entry((lineage, fingerprints.to_vec())).or_default();
+        if result.generation >= standing.generation {
+            standing.generation = result.generation;
+            standing.newest = Some(id.to_string());
         }
-        let Some(r) = &j.result else { continue };
-        generation = generation.max(r.generation);
-        let Some(v) = r.validation_sharpe else { continue };
-        if champion.as_ref().is_none_or(|c| v > c.validation_sharpe) {
-            champion =
-                Some(Champion { id: j.id.clone(), generation: r.generation, validation_sharpe: v, sharpe: r.sharpe });
+        let Some(v) = result.validation_sharpe else { return };
+        if standing.champion.as_ref().is_none_or(|c| v > c.validation_sharpe) {
+            standing.champion = Some(Champion {
+                id: id.to_string(),
+                generation: result.generation,
+                validation_sharpe: v,
+                sharpe: result.sharpe,
+            });
         }
     }
-    (generation, champion)
+
+    /// The jobs retention keeps whatever its policy: each lineage's champion (the next job is
+    /// compared with it, and its walk is read for that) and its newest generation (so generation
+    /// numbers never repeat after a restart).
+    pub fn kept(&self) -> std::collections::HashSet<&str> {
+        let mut kept = std::collections::HashSet::new();
+        for s in self.by_lineage.values() {
+            kept.extend(s.newest.as_deref());
+            kept.extend(s.champion.as_ref().map(|c| c.id.as_str()));
+        }
+        kept
+    }
 }
 
 /// The paired comparison of job `new`'s test walk with job `old`'s, from their stored
@@ -142,6 +174,37 @@ mod tests {
         // The same returns shifted by a constant: the paired interval is tight around it.
         assert!(c.significant, "{c:?}");
         assert_eq!(compare_walks(&a, &a, &cfg()).map(|c| c.difference), Some(0.0));
+    }
+
+    fn done(generation: u32, validation: Option<f64>) -> ResultRecord {
+        ResultRecord {
+            sharpe: 1.0,
+            buy_and_hold_sharpe: 0.0,
+            generation,
+            improvement: None,
+            champion: false,
+            validation_sharpe: validation,
+            stop_reason: "completed".into(),
+            edge_significant: false,
+        }
+    }
+
+    #[test]
+    fn a_lineage_on_one_data_set_numbers_generations_and_keeps_the_first_best_on_validation() {
+        let job = JobRecord::queued("tr_1_00000009".into(), Default::default(), crate::job::JsonText::null(), 1, 0);
+        let (lineage, data, other) = (job.lineage(), vec![("BTC".to_string(), "ab".to_string())], vec![]);
+        let mut standings = Standings::default();
+        assert_eq!(standings.of(&job, &data), (0, None));
+        standings.record(lineage.clone(), &data, "tr_1_00000001", &done(1, Some(1.0)));
+        standings.record(lineage.clone(), &data, "tr_1_00000002", &done(2, Some(0.5)));
+        standings.record(lineage.clone(), &data, "tr_1_00000003", &done(3, Some(1.0)));
+        let (generation, champion) = standings.of(&job, &data);
+        assert_eq!(generation, 3);
+        assert_eq!(champion.map(|c| c.id), Some("tr_1_00000001".to_string()), "a tie does not take it");
+        assert_eq!(standings.of(&job, &other), (0, None), "other data is another lineage");
+        let mut kept: Vec<&str> = standings.kept().into_iter().collect();
+        kept.sort();
+        assert_eq!(kept, ["tr_1_00000001", "tr_1_00000003"], "the champion and the newest generation");
     }
 
     #[test]

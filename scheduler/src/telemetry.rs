@@ -218,7 +218,8 @@ impl Scheduler {
         let m = &self.metrics;
         {
             let st = self.lock();
-            let mut counts = [0i64; STATES.len()];
+            // Finished jobs are counted by their index; the jobs held in full one by one.
+            let mut counts: Vec<i64> = STATES.iter().map(|s| st.finished.count(*s) as i64).collect();
             for job in st.jobs.values() {
                 if let Some(i) = STATES.iter().position(|s| *s == job.state) {
                     counts[i] += 1;
@@ -238,7 +239,7 @@ impl Scheduler {
                 m.training.set(&label, &job.progress, stats);
             }
             m.demand.set((st.queue.len() + running) as i64);
-            let horizon = now_ms() - 3 * self.config.lease_ttl_ms as i64;
+            let horizon = now_ms() - crate::scheduler::TRAINER_HORIZON_LEASES * self.config.lease_ttl_ms as i64;
             m.trainer_speed.clear();
             let mut connected = 0;
             for (id, t) in st.trainers.iter().filter(|(_, t)| t.last_seen_ms >= horizon) {

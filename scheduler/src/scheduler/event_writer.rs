@@ -37,6 +37,8 @@ impl Scheduler {
                 let published = log.deferred.len();
                 let mut all = std::mem::take(&mut log.deferred);
                 all.extend(events);
+                // Not yet written: the job stays in memory until they are published.
+                log.in_flight = true;
                 batches.push((id, all, published));
             }
             batches
@@ -44,6 +46,7 @@ impl Scheduler {
         if batches.is_empty() {
             return;
         }
+        let ids: Vec<String> = batches.iter().map(|(id, _, _)| id.clone()).collect();
         let store = self.store.clone();
         let written = tokio::task::spawn_blocking(move || {
             batches
@@ -65,6 +68,13 @@ impl Scheduler {
                 self.feed.publish(&id, &events, &mut log.snapshots);
                 log.publish(events);
             }
+        }
+        for id in ids {
+            if let Some(log) = st.events.get_mut(&id) {
+                log.in_flight = false;
+            }
+            // A finished job whose final manifest is written leaves memory now.
+            self.retire(&mut st, &id);
         }
     }
 

@@ -27,12 +27,12 @@ impl Scheduler {
                             st.idempotency.insert(key.clone(), record.id.clone());
                             None
                         }
-                        Some(id) => Some(st.jobs.get(&id).map(|_| id)),
+                        Some(id) => Some(st.knows(&id).then_some(id)),
                     }
                 };
                 match existing {
                     None => break,
-                    Some(Some(id)) => return Ok((self.view(&id)?, false)),
+                    Some(Some(id)) => return Ok((self.view(&id).await?, false)),
                     // Reserved by a submission still being committed: wait for it.
                     Some(None) => {
                         let notified = self.committed.notified();
@@ -51,6 +51,8 @@ impl Scheduler {
             }
             return Err(e);
         }
+        // The queued job keeps its resolved spec only in the journal: the answer shows this copy.
+        let resolved_spec = record.resolved_spec.clone();
         let (ack_tx, ack_rx) = oneshot::channel();
         let sent = self.submit_tx.send(PendingSubmit { job: record, ack: ack_tx }).await;
         let acked = match sent {
@@ -58,7 +60,17 @@ impl Scheduler {
             Err(_) => Err(SchedulerError::ShuttingDown),
         };
         match acked {
-            Ok(id) => Ok((self.view(&id)?, true)),
+            Ok(id) => {
+                let mut view = match self.live_view(&id) {
+                    Some(view) => view,
+                    // Already granted and finished: read it as any finished job.
+                    None => return Ok((self.view(&id).await?, true)),
+                };
+                if view.record.resolved_spec.is_null() {
+                    view.record.resolved_spec = resolved_spec;
+                }
+                Ok((view, true))
+            }
             Err(e) => {
                 if let Some(key) = &key {
                     self.lock().idempotency.remove(key);
