@@ -222,7 +222,7 @@ mod tests {
         st.recount_budget(1_000); // the sweep runs now
         assert!(st.admit(&config, &job("b", 500_000)).is_err(), "counted while being committed");
         st.admitted(&first, true);
-        st.jobs.insert(first.id.clone(), first.clone());
+        st.jobs.insert(first.id.clone(), Box::new(first.clone()));
         let e = st.admit(&config, &job("c", 500_000)).unwrap_err().to_string();
         assert!(e.contains("about 0.00694 trainer-hours"), "{e}");
         assert!(e.contains("0.00694 of the 0.01 trainer-hours") && e.contains("; 0.00389 over"), "{e}");

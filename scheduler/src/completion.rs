@@ -300,7 +300,7 @@ fn finish_done(
     };
     let job = st.jobs.get_mut(id).expect("checked by the caller");
     job.data_fingerprints = fingerprints;
-    job.result = Some(ResultRecord {
+    job.result = Some(Box::new(ResultRecord {
         sharpe,
         buy_and_hold_sharpe: bh,
         generation: last_generation + 1,
@@ -309,7 +309,7 @@ fn finish_done(
         validation_sharpe: validation,
         stop_reason: metrics["stop_reason"].as_str().unwrap_or("completed").to_string(),
         edge_significant: portfolio["edge_significant"].as_bool().unwrap_or(false),
-    });
+    }));
     job.progress.percent = 100.0;
     job.progress.message = "complete".into();
     job.transition(JobState::Done, "complete").map_err(|e| SchedulerError::Conflict(e.to_string()))?;
@@ -331,7 +331,7 @@ mod tests {
         let request = SubmittedSpec { algorithm: "ppo".into(), symbols: vec!["BTC".into()], ..Default::default() };
         let mut job = JobRecord::queued(id.into(), request, JsonText::null(), 1, 0);
         job.state = JobState::Evaluating;
-        st.jobs.insert(id.into(), job);
+        st.jobs.insert(id.into(), Box::new(job));
     }
 
     fn metrics(test: f64, validation: f64) -> serde_json::Value {

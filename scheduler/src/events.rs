@@ -79,14 +79,15 @@ pub struct EventLog {
     live: Option<broadcast::Sender<EventRecord>>,
     /// Events recorded but not yet appended to `events.jsonl`.
     pub unwritten: Vec<EventRecord>,
-    /// Published events still to be written: a queued job's first event, while the job has no
-    /// directory (see `Scheduler::flush_events`).
-    pub deferred: Vec<EventRecord>,
+    /// A queued job's first event, published but not yet written while the job has no
+    /// directory (see `Scheduler::flush_events`): kept as its time, the rest of it is always
+    /// the same ([`EventLog::first_queued`]).
+    pub deferred: Option<i64>,
     /// The job as of each unpublished state change (by its sequence), for the scheduler-wide
     /// feed ([`crate::feed`]).
     pub snapshots: Vec<(u64, std::sync::Arc<crate::scheduler::JobView>)>,
     /// The diagnostics of the newest event that carried them (the metrics' training gauges).
-    latest_stats: Option<StatsRecord>,
+    latest_stats: Option<Box<StatsRecord>>,
     /// The job finished and its final manifest is written: it leaves memory once its events
     /// are written too.
     pub final_manifest: bool,
@@ -97,8 +98,8 @@ pub struct EventLog {
 impl EventLog {
     /// Records an event; it is written and then published by the event writer.
     pub fn push(&mut self, event: EventRecord) {
-        if event.stats.is_some() {
-            self.latest_stats.clone_from(&event.stats);
+        if let Some(stats) = &event.stats {
+            self.latest_stats = Some(Box::new(stats.clone()));
         }
         self.unwritten.push(event);
     }
@@ -119,7 +120,7 @@ impl EventLog {
 
     /// The diagnostics of the newest event that carries them (recorded or published).
     pub fn latest_stats(&self) -> Option<&StatsRecord> {
-        self.latest_stats.as_ref()
+        self.latest_stats.as_deref()
     }
 
     /// A receiver of events published from now on.
@@ -140,7 +141,27 @@ impl EventLog {
 
     /// Whether every event recorded is written and published.
     pub fn written(&self) -> bool {
-        self.unwritten.is_empty() && self.deferred.is_empty() && !self.in_flight
+        self.unwritten.is_empty() && self.deferred.is_none() && !self.in_flight
+    }
+
+    /// A queued job's first event, made at `at_ms` ("queued", sequence 1).
+    pub fn first_queued(at_ms: i64) -> EventRecord {
+        EventRecord {
+            sequence: 1,
+            kind: EventKind::State,
+            at_ms,
+            state: JobState::Queued,
+            percent: 0.0,
+            message: "queued".into(),
+            steps_done: 0,
+            steps_per_sec: 0.0,
+            stats: None,
+        }
+    }
+
+    /// The published event not yet written, if any (see [`EventLog::deferred`]).
+    pub fn deferred_event(&self) -> Option<EventRecord> {
+        self.deferred.map(EventLog::first_queued)
     }
 }
 

@@ -114,7 +114,7 @@ impl FinishedJob {
             steps_per_sec: job.progress.steps_per_sec,
             message: cut(&job.progress.message),
             error: cut(&job.error),
-            result: job.result.map(Box::new),
+            result: job.result,
             fingerprints: job.data_fingerprints.into(),
         }
     }
@@ -150,7 +150,7 @@ impl FinishedJob {
             steps_per_sec: self.steps_per_sec,
         };
         record.error = self.error.to_string();
-        record.result = self.result.as_deref().cloned();
+        record.result = self.result.clone();
         record.data_fingerprints = self.fingerprints.to_vec();
         record.last_sequence = self.last_sequence;
         record

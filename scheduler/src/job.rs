@@ -321,8 +321,9 @@ pub struct JobRecord {
     /// Not dispatched before this time (re-queue back-off; unix ms).
     #[serde(alias = "not_before_ms")]
     pub not_before_ms: i64,
-    /// The current lease, while running.
-    pub lease: Option<LeaseRecord>,
+    /// The current lease, while running (boxed, as `result`: most jobs in memory have none,
+    /// and each pays for the field's size).
+    pub lease: Option<Box<LeaseRecord>>,
     /// A client asked to cancel.
     #[serde(alias = "cancel_requested")]
     pub cancel_requested: bool,
@@ -335,7 +336,7 @@ pub struct JobRecord {
     /// Error of a failed job.
     pub error: String,
     /// Result of a done job.
-    pub result: Option<ResultRecord>,
+    pub result: Option<Box<ResultRecord>>,
     /// Sequence number of the latest event.
     #[serde(alias = "last_sequence")]
     pub last_sequence: u64,

@@ -332,11 +332,11 @@ fn grant_next(scheduler: &Scheduler, st: &mut State, trainer_id: &str, name: &st
     lease.renew(scheduler.config.lease_ttl());
     job.transition(JobState::Preflight, format!("attempt {} on trainer {name} ({trainer_id})", job.attempt))
         .expect("queued → preflight is legal");
-    job.lease = Some(lease.clone());
+    job.lease = Some(Box::new(lease.clone()));
     job.progress.percent = 5.0;
     job.progress.message = "validating inputs".into();
     let checkpoints = job.checkpoints.iter().rev().map(|c| c.name.clone()).collect();
-    let snapshot = job.clone();
+    let snapshot = (**job).clone();
     push_event(st, &id, EventKind::State, format!("attempt {} started on {name}", lease.attempt), None);
     // Persist the grant in the background (a crash before it lands re-queues the job, and
     // the trainer is fenced off: no harm).

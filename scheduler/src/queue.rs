@@ -7,6 +7,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
+use std::sync::Arc;
 
 use crate::job::JobRecord;
 
@@ -14,13 +15,13 @@ use crate::job::JobRecord;
 /// Built from the record by [`Queue::entry`], so it can be taken while the record is borrowed
 /// and used once the borrow ends.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Entry(Reverse<i32>, u64, String);
+pub(crate) struct Entry(Reverse<i32>, u64, Arc<str>);
 type Key = Entry;
 
 impl Entry {
     /// The place of job `id` submitted `seq`-th with `priority` (a page cursor's).
-    pub(crate) fn at(priority: i32, seq: u64, id: String) -> Entry {
-        Entry(Reverse(priority), seq, id)
+    pub(crate) fn at(priority: i32, seq: u64, id: &str) -> Entry {
+        Entry(Reverse(priority), seq, Arc::from(id))
     }
 
     /// Priority, submission sequence and id.
@@ -38,7 +39,13 @@ pub(crate) struct Queue {
 impl Queue {
     /// `job`'s place in the queue.
     pub(crate) fn entry(job: &JobRecord) -> Entry {
-        Entry(Reverse(job.priority), job.seq, job.id.clone())
+        Queue::entry_with(job, Arc::from(job.id.as_str()))
+    }
+
+    /// [`Queue::entry`] with the job's id already shared (a queued job's id is kept once for the
+    /// queue and the listing).
+    pub(crate) fn entry_with(job: &JobRecord, id: Arc<str>) -> Entry {
+        Entry(Reverse(job.priority), job.seq, id)
     }
 
     /// Puts a job in its place (again: a re-queued job keeps its submission order).
@@ -55,7 +62,7 @@ impl Queue {
     pub(crate) fn take_first(&mut self, mut eligible: impl FnMut(&str) -> bool) -> Option<String> {
         let key = self.entries.iter().find(|Entry(_, _, id)| eligible(id)).cloned()?;
         self.entries.remove(&key);
-        Some(key.2)
+        Some(key.2.to_string())
     }
 
     /// 1-based position of a queued `job` (0 when it is not queued).
@@ -90,7 +97,7 @@ impl Queue {
             match wanted.peek() {
                 None => break,
                 Some(w) if w == e => {
-                    found.insert(e.2.clone(), i as u32 + 1);
+                    found.insert(e.2.to_string(), i as u32 + 1);
                     wanted.next();
                 }
                 Some(_) => {}

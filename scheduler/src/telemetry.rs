@@ -13,7 +13,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::events::{EventLog, StatsRecord};
+use crate::events::StatsRecord;
 use crate::job::{JobState, now_ms};
 use crate::scheduler::Scheduler;
 
@@ -235,7 +235,7 @@ impl Scheduler {
                 let Some(lease) = &job.lease else { continue };
                 running += 1;
                 let label = JobLabel { job_id: job.id.clone(), trainer: lease.trainer_name.clone() };
-                let stats = st.events.get(&job.id).and_then(EventLog::latest_stats);
+                let stats = st.events.get(&job.id).and_then(|log| log.latest_stats());
                 m.training.set(&label, &job.progress, stats);
             }
             m.demand.set((st.queue.len() + running) as i64);

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::{JobView, Scheduler, State, position};
-use crate::events::{EventKind, EventRecord, StatsRecord};
+use crate::events::{EventKind, EventLog, EventRecord, StatsRecord};
 use crate::job::{JsonText, now_ms};
 
 impl Scheduler {
@@ -27,15 +27,20 @@ impl Scheduler {
                 if events.is_empty() {
                     continue;
                 }
-                if log.deferred.is_empty() && events.iter().all(|e| e.sequence == 1) && self.store.is_journal_only(&id)
+                if log.deferred.is_none()
+                    && events.len() == 1
+                    && events[0] == EventLog::first_queued(events[0].at_ms)
+                    && self.store.is_journal_only(&id)
                 {
-                    log.deferred = events.clone();
+                    log.deferred = Some(events[0].at_ms);
                     self.feed.publish(&id, &events, &mut log.snapshots);
+                    // A queued job keeps nothing it does not need while it waits.
+                    log.snapshots = Vec::new();
                     log.publish(events);
                     continue;
                 }
-                let published = log.deferred.len();
-                let mut all = std::mem::take(&mut log.deferred);
+                let mut all: Vec<EventRecord> = log.deferred.take().map(EventLog::first_queued).into_iter().collect();
+                let published = all.len();
                 all.extend(events);
                 // Not yet written: the job stays in memory until they are published.
                 log.in_flight = true;
@@ -66,6 +71,9 @@ impl Scheduler {
             if let Some(log) = st.events.get_mut(&id) {
                 let events = events.split_off(published);
                 self.feed.publish(&id, &events, &mut log.snapshots);
+                if log.snapshots.is_empty() {
+                    log.snapshots = Vec::new();
+                }
                 log.publish(events);
             }
         }
@@ -100,7 +108,7 @@ pub(crate) fn push_event(st: &mut State, id: &str, kind: EventKind, message: Str
     // without its resolved spec: the feed leaves it out, so it is not copied.
     let record = (kind == EventKind::State).then(|| {
         let spec = std::mem::replace(&mut job.resolved_spec, JsonText::null());
-        let record = job.clone();
+        let record = (**job).clone();
         job.resolved_spec = spec;
         record
     });

@@ -119,7 +119,7 @@ fn queue_cursor(token: &str, symbol: &str) -> Result<Option<Entry>> {
     let f = decode(token, QUEUE, symbol, &mut buf)?;
     let bad =
         || SchedulerError::Invalid(format!("page token {:?} is damaged", token.chars().take(64).collect::<String>()));
-    Ok(Some(Entry::at(f[1].parse().map_err(|_| bad())?, f[2].parse().map_err(|_| bad())?, f[3].to_string())))
+    Ok(Some(Entry::at(f[1].parse().map_err(|_| bad())?, f[2].parse().map_err(|_| bad())?, f[3])))
 }
 
 impl State {

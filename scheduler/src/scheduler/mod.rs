@@ -106,9 +106,10 @@ pub(crate) fn list_key(job: &JobRecord) -> ListKey {
 pub(crate) struct State {
     /// The jobs held in full, by id: queued and running ones, and finished ones until their
     /// final manifest and last events are written ([`Scheduler::retire`]).
-    pub(crate) jobs: HashMap<String, JobRecord>,
+    /// Boxed (as the logs): a table of boxes stays small however the table grows.
+    pub(crate) jobs: HashMap<String, Box<JobRecord>>,
     /// The event log of each job in `jobs`, by job id.
-    pub(crate) events: HashMap<String, EventLog>,
+    pub(crate) events: HashMap<String, Box<EventLog>>,
     /// Every finished job, compact; the rest of each is its manifest.
     pub(crate) finished: Finished,
     /// Every job (in `jobs` or `finished`), newest first when read backwards: what lists page
@@ -151,12 +152,13 @@ impl State {
     /// Adds a job that has just entered the scheduler (committed or recovered) to the listing
     /// and, when queued, to the queue.
     pub(crate) fn enter(&mut self, job: JobRecord) {
-        self.listing.insert(list_key(&job));
+        let key = list_key(&job);
         if job.state == JobState::Queued {
-            self.queue.push(crate::queue::Queue::entry(&job));
+            self.queue.push(crate::queue::Queue::entry_with(&job, key.2.clone()));
         }
+        self.listing.insert(key);
         self.events.entry(job.id.clone()).or_default();
-        self.jobs.insert(job.id.clone(), job);
+        self.jobs.insert(job.id.clone(), Box::new(job));
     }
 }
 
@@ -270,7 +272,7 @@ impl Scheduler {
             let st = self.lock();
             match (st.jobs.get(id), st.finished.get(id)) {
                 (Some(record), _) => {
-                    Found::Held(Box::new(JobView { queue_position: position(&st, record), record: record.clone() }))
+                    Found::Held(Box::new(JobView { queue_position: position(&st, record), record: (**record).clone() }))
                 }
                 (None, Some(job)) => Found::Finished(job.last_sequence),
                 (None, None) => return Err(SchedulerError::NotFound(id.into())),
@@ -310,7 +312,7 @@ impl Scheduler {
     pub(crate) fn live_view(&self, id: &str) -> Option<JobView> {
         let st = self.lock();
         let record = st.jobs.get(id)?;
-        Some(JobView { queue_position: position(&st, record), record: record.clone() })
+        Some(JobView { queue_position: position(&st, record), record: (**record).clone() })
     }
 
     /// Cancels a job: a queued one at once; a running one is asked to stop (its trainer learns
@@ -413,7 +415,7 @@ impl Scheduler {
         let job = st.jobs.remove(id).expect("checked above");
         st.events.remove(id);
         st.commands.remove(id);
-        st.finished.insert(FinishedJob::of(job));
+        st.finished.insert(FinishedJob::of(*job));
         self.write_locks.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
 

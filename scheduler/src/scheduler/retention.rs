@@ -154,7 +154,7 @@ mod tests {
                 edge_significant: false,
             };
             st.lineages.record(job.lineage(), &[], &id, &result);
-            job.result = Some(result);
+            job.result = Some(Box::new(result));
         }
         st.idempotency.insert(format!("key-{n}"), id.clone());
         st.listing.insert(super::super::list_key(&job));

@@ -36,6 +36,14 @@ async fn a_queued_job_keeps_its_resolved_spec_only_in_the_journal_and_gets_it_ba
     let text = submitted.record.resolved_spec.to_string();
     assert!(text.contains("\"learning_rate\":0.0001"), "the answer has the spec: {text}");
     assert!(scheduler.lock().jobs[&id].resolved_spec.is_null(), "memory keeps no copy while the job waits");
+    scheduler.flush_events().await;
+    {
+        // Its first event is published and kept as a time until it is written with the next.
+        let st = scheduler.lock();
+        let log = &st.events[&id];
+        assert!(log.deferred.is_some() && log.tail.is_empty() && log.unwritten.is_empty());
+        assert_eq!(log.snapshots.capacity(), 0, "nothing kept for the feed once published");
+    }
     assert_eq!(scheduler.view(&id).await.unwrap().record.resolved_spec.to_string(), text, "GetJob reads it back");
 
     let grant = scheduler.acquire("t-1", "one", Duration::ZERO).await.unwrap().expect("the queued job");

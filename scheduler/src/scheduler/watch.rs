@@ -70,8 +70,8 @@ impl Scheduler {
     /// `events.jsonl` (and the events published before the file had them).
     async fn events_after(&self, id: &str, after: u64) -> Result<Vec<EventRecord>> {
         let (tail, deferred) = match self.lock().events.get(id) {
-            Some(log) => (log.since(after), log.deferred.clone()),
-            None => (None, Vec::new()),
+            Some(log) => (log.since(after), log.deferred_event()),
+            None => (None, None),
         };
         if let Some(events) = tail {
             return Ok(events);
