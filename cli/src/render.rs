@@ -448,6 +448,9 @@ pub fn queue(q: &pb::GetQueueResponse, now_ms: i64) -> String {
                 rate(t.steps_per_sec),
                 age(now_ms - t.last_seen_ms)
             );
+            if !t.drained.is_empty() {
+                let _ = writeln!(out, "    ⛔ DRAINED: {}", t.drained);
+            }
         }
     }
     out
@@ -802,6 +805,7 @@ tr_1754727123_a1b2c3d4   DONE       100%     1,000,000    +1.25  BTC,ETH        
                 job_ids: vec!["tr_1754727000_00ff00ff".into()],
                 last_seen_ms: T0 + 60_000,
                 steps_per_sec: 12_345.0,
+                drained: String::new(),
             }],
             // The first page of a queue of 25.
             total_queued: 25,

@@ -547,6 +547,10 @@ pub struct TrainerInfo {
     pub last_seen_ms: i64,
     /// Its recent training speed.
     pub steps_per_sec: f64,
+    /// Why it gets no more jobs (it failed several different jobs in a row); absent while it
+    /// does.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub drained: String,
 }
 
 impl From<pb::TrainerInfo> for TrainerInfo {
@@ -557,6 +561,7 @@ impl From<pb::TrainerInfo> for TrainerInfo {
             job_ids: t.job_ids,
             last_seen_ms: t.last_seen_ms,
             steps_per_sec: t.steps_per_sec,
+            drained: t.drained,
         }
     }
 }

@@ -6,7 +6,7 @@ use skippy_eval::{Comparison, EvalConfig};
 
 use crate::events::{EventKind, StatsRecord};
 use crate::job::{CheckpointRecord, JobState, ResultRecord, now_ms};
-use crate::leases::LeaseClaim;
+use crate::leases::{LeaseClaim, Retry};
 use crate::lineage;
 use crate::scheduler::{Result, Scheduler, SchedulerError, State, push_event};
 use crate::store::is_valid_artifact_name;
@@ -42,6 +42,9 @@ pub enum Outcome {
     Cancelled,
     /// Handed back (trainer shutting down).
     HandedBack(String),
+    /// The trainer cannot run it on its host (data missing there, disk full there): retried
+    /// on another trainer.
+    HostFailed(String),
 }
 
 impl Scheduler {
@@ -160,18 +163,30 @@ impl Scheduler {
             let mut st = self.lock();
             st.leased_job(claim)?;
         }
-        let (id, n) = (claim.job_id.clone(), name.to_string());
-        let record = self
+        let (id, n, tag) = (claim.job_id.clone(), name.to_string(), attempt_tag(claim));
+        let (record, staged) = self
             .on_store(format!("storing artifact {name} of {}", claim.job_id), move |store| {
-                store.write_artifact(&id, &n, &data)
+                #[cfg(test)]
+                tests::before_upload_write();
+                store.stage_artifact(&id, &n, &tag, &data)
             })
             .await?;
-        {
+        // Checked again and moved into place under the state lock: an attempt that lost its
+        // lease while writing cannot replace what the newer attempt stored.
+        let installed = {
             let mut st = self.lock();
-            let job = st.leased_job(claim)?;
-            job.artifacts.retain(|a| a.name != record.name);
-            job.artifacts.push(record.clone());
+            st.leased_job(claim).and_then(|job| {
+                staged.install().map_err(|e| SchedulerError::storage(format!("installing artifact {name}"), e))?;
+                job.artifacts.retain(|a| a.name != record.name);
+                job.artifacts.push(record.clone());
+                Ok(())
+            })
+        };
+        if let Err(e) = installed {
+            staged.discard();
+            return Err(e);
         }
+        self.on_store(format!("syncing the artifacts of {}", claim.job_id), move |_| staged.sync()).await?;
         self.persist(&claim.job_id).await?;
         Ok(record)
     }
@@ -186,18 +201,47 @@ impl Scheduler {
             ),
             _ => None,
         };
-        if let Outcome::Done { metrics_json } = &outcome {
-            {
-                let mut st = self.lock();
-                st.leased_job(claim)?;
+        let staged = match &outcome {
+            Outcome::Done { metrics_json } => {
+                {
+                    let mut st = self.lock();
+                    st.leased_job(claim)?;
+                }
+                let (id, json, tag) = (claim.job_id.clone(), metrics_json.clone(), attempt_tag(claim));
+                let staged = self
+                    .on_store(format!("storing results.json of {}", claim.job_id), move |store| {
+                        store.stage_results(&id, &tag, &json)
+                    })
+                    .await?;
+                Some(staged)
             }
-            let (id, json) = (claim.job_id.clone(), metrics_json.clone());
-            self.on_store(format!("storing results.json of {}", claim.job_id), move |store| {
-                store.write_results(&id, &json)
-            })
-            .await?;
+            _ => None,
+        };
+        let result = self.end_attempt(claim, outcome, steps_done, metrics.as_ref(), staged.as_ref()).await;
+        if let Some(staged) = staged {
+            match &result {
+                Ok(()) => {
+                    let id = claim.job_id.clone();
+                    self.on_store(format!("syncing results.json of {id}"), move |_| staged.sync()).await?;
+                }
+                Err(_) => staged.discard(),
+            }
         }
-        let vs_champion = match &metrics {
+        result?;
+        self.persist(&claim.job_id).await
+    }
+
+    /// Applies how an attempt ended, under the state lock after checking the lease again; a
+    /// finished job's staged `results.json` is moved into place there.
+    async fn end_attempt(
+        &self,
+        claim: &LeaseClaim,
+        outcome: Outcome,
+        steps_done: u64,
+        metrics: Option<&serde_json::Value>,
+        results: Option<&crate::store::Staged>,
+    ) -> Result<()> {
+        let vs_champion = match metrics {
             Some(metrics) => self.compare_with_champion(&claim.job_id, metrics).await,
             None => None,
         };
@@ -206,9 +250,28 @@ impl Scheduler {
             let job = st.leased_job(claim)?;
             job.progress.steps_done = job.progress.steps_done.max(steps_done);
             let id = claim.job_id.clone();
+            let failure = match &outcome {
+                Outcome::Failed(reason) | Outcome::HostFailed(reason) => Some(reason.clone()),
+                _ => None,
+            };
+            if matches!(outcome, Outcome::Done { .. } | Outcome::Failed(_) | Outcome::HostFailed(_)) {
+                let limit = self.config.drain_after_failures;
+                let drained = st
+                    .trainers
+                    .get_mut(&claim.trainer_id)
+                    .and_then(|t| t.attempt_ended(&id, failure.as_deref(), limit));
+                if let Some(reason) = drained {
+                    tracing::warn!(trainer_id = %claim.trainer_id, %reason, "trainer drained");
+                }
+            }
             match outcome {
                 Outcome::Done { .. } => {
-                    let metrics = metrics.as_ref().expect("parsed above for Done");
+                    let metrics = metrics.expect("parsed above for Done");
+                    if let Some(results) = results {
+                        results
+                            .install()
+                            .map_err(|e| SchedulerError::storage(format!("installing results.json of {id}"), e))?;
+                    }
                     finish_done(&mut st, &id, metrics, vs_champion)?
                 }
                 Outcome::Failed(reason) => {
@@ -230,12 +293,21 @@ impl Scheduler {
                 Outcome::HandedBack(reason) => {
                     let reason =
                         format!("attempt {}: handed back by trainer {} ({reason})", claim.attempt, claim.trainer_id);
-                    self.requeue_or_end(&mut st, &id, reason, true);
+                    self.requeue_or_end(&mut st, &id, reason, Retry::HandedBack);
+                    self.dispatch(&mut st);
+                }
+                Outcome::HostFailed(reason) => {
+                    let reason = format!(
+                        "attempt {}: trainer {} could not run it on its host ({reason})",
+                        claim.attempt, claim.trainer_id
+                    );
+                    let retry = Retry::HostFailed { trainer_id: claim.trainer_id.clone() };
+                    self.requeue_or_end(&mut st, &id, reason, retry);
                     self.dispatch(&mut st);
                 }
             }
         }
-        self.persist(&claim.job_id).await
+        Ok(())
     }
 
     /// The paired comparison of a finishing job's test walk with its lineage's champion's, on the
@@ -264,6 +336,12 @@ impl Scheduler {
             .flatten()?;
         Some((champion.id, comparison))
     }
+}
+
+/// The name an attempt's uploads are staged under: its attempt and lease.
+fn attempt_tag(claim: &LeaseClaim) -> String {
+    let lease: String = claim.lease_id.chars().filter(char::is_ascii_alphanumeric).take(12).collect();
+    format!("a{}-{lease}", claim.attempt)
 }
 
 /// Marks a job DONE with its headline result, generation and improvement within its lineage
@@ -353,6 +431,79 @@ mod tests {
 
     fn interval() -> skippy_eval::Interval {
         serde_json::from_value(serde_json::json!({"lo": 0.0, "hi": 0.0, "level": 0.95})).unwrap()
+    }
+
+    /// Run by the next artifact upload on its storage thread, just before it writes.
+    static BEFORE_UPLOAD_WRITE: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>> = std::sync::Mutex::new(None);
+
+    pub(super) fn before_upload_write() {
+        let hook = BEFORE_UPLOAD_WRITE.lock().unwrap().take();
+        if let Some(hook) = hook {
+            hook();
+        }
+    }
+
+    fn claim_of(grant: &crate::leases::Grant) -> LeaseClaim {
+        LeaseClaim {
+            job_id: grant.job.id.clone(),
+            lease_id: grant.lease.lease_id.clone(),
+            attempt: grant.lease.attempt,
+            trainer_id: grant.lease.trainer_id.clone(),
+        }
+    }
+
+    /// Fencing was check-then-write: an attempt whose lease was checked, then lost while it
+    /// wrote, replaced the artifact the newer attempt had stored (the record was refused, the
+    /// file was not). Its upload now lands under its own name and is never moved into place.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stale_attempt_cannot_replace_what_the_newer_attempt_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let (scheduler, _) = Scheduler::start(crate::config::Config::local(dir.path().into())).unwrap();
+        let spec = SubmittedSpec {
+            algorithm: "ppo".into(),
+            total_steps: 1_000,
+            symbols: vec!["BTC".into()],
+            features: vec!["price".into()],
+            ..Default::default()
+        };
+        let (job, _) = scheduler.submit(spec).await.unwrap();
+        let id = job.record.id.clone();
+        let wait = std::time::Duration::ZERO;
+        let old = claim_of(&scheduler.acquire("t-old", "old", wait).await.unwrap().unwrap());
+
+        let (s, runtime) = (scheduler.clone(), tokio::runtime::Handle::current());
+        let (job_id, newer) = (id.clone(), std::sync::Arc::new(std::sync::Mutex::new(None)));
+        let newer_claim = newer.clone();
+        *BEFORE_UPLOAD_WRITE.lock().unwrap() = Some(Box::new(move || {
+            // The old attempt passed its check; now it loses the lease and a newer attempt
+            // stores the artifact before the old one's bytes land.
+            s.requeue_or_end(&mut s.lock(), &job_id, "lease expired (test)".into(), Retry::HandedBack);
+            runtime.block_on(async {
+                let claim = claim_of(&s.acquire("t-new", "new", wait).await.unwrap().unwrap());
+                s.upload_artifact(&claim, "report.md", b"newer attempt".to_vec()).await.unwrap();
+                *newer_claim.lock().unwrap() = Some(claim);
+            });
+        }));
+        let e = scheduler.upload_artifact(&old, "report.md", b"stale attempt".to_vec()).await.unwrap_err();
+        assert!(matches!(e, SchedulerError::StaleLease { .. }), "{e}");
+        let stored = std::fs::read(dir.path().join(&id).join("artifacts/report.md")).unwrap();
+        assert_eq!(String::from_utf8_lossy(&stored), "newer attempt");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join(&id).join("artifacts"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(leftovers, vec!["report.md"], "the stale attempt's staged file is gone");
+
+        // The same for results.json: the stale attempt's completion is refused, writes nothing
+        // visible, and results are served only once the job is DONE.
+        let e =
+            scheduler.complete(&old, Outcome::Done { metrics_json: "{\"stale\": 1}".into() }, 10).await.unwrap_err();
+        assert!(matches!(e, SchedulerError::StaleLease { .. }), "{e}");
+        assert!(!dir.path().join(&id).join("results.json").exists());
+        assert_eq!(scheduler.results(&id).await.unwrap().1, "", "no results before DONE");
+        let newer = newer.lock().unwrap().clone().unwrap();
+        scheduler.complete(&newer, Outcome::Done { metrics_json: "{\"newer\": 1}".into() }, 10).await.unwrap();
+        assert_eq!(scheduler.results(&id).await.unwrap().1, "{\"newer\": 1}");
     }
 
     #[test]

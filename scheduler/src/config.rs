@@ -31,6 +31,15 @@ pub struct Config {
     /// Attempts before a job whose leases keep expiring is FAILED.
     #[arg(long, env = "SKIPPY_MAX_ATTEMPTS", default_value_t = 3)]
     pub max_attempts: u32,
+    /// Hand-backs of one job before it is FAILED: a trainer that stops hands its job back at
+    /// once, but one that keeps handing the same job back (it cannot write its artifacts,
+    /// say) backs off, doubling, and gives up after this many.
+    #[arg(long, env = "SKIPPY_MAX_HANDBACKS", default_value_t = 10)]
+    pub max_handbacks: u32,
+    /// A trainer that fails this many different jobs in a row is drained: it gets no more
+    /// jobs until it restarts (0: never drain).
+    #[arg(long, env = "SKIPPY_DRAIN_AFTER_FAILURES", default_value_t = 3)]
+    pub drain_after_failures: u32,
     /// Back-off before a re-queued job runs again, doubled per attempt (ms).
     #[arg(long, env = "SKIPPY_RETRY_BACKOFF_MS", default_value_t = 1_000)]
     pub retry_backoff_ms: u64,
@@ -109,6 +118,8 @@ impl Config {
             heartbeat_interval_ms: 500,
             lease_ttl_ms: 10_000,
             max_attempts: 3,
+            max_handbacks: 10,
+            drain_after_failures: 3,
             retry_backoff_ms: 1_000,
             queue_timeout_secs: 0,
             attempt_timeout_secs: 0,

@@ -119,11 +119,10 @@ impl FinishedJob {
         }
     }
 
-    /// The job as a list shows it: a record without history or resolved spec (those stay in the
-    /// manifest), its status line and error cut short.
-    pub fn summary(&self) -> JobRecord {
+    /// The spec as submitted.
+    pub fn request(&self) -> SubmittedSpec {
         let shape = &*self.shape;
-        let request = SubmittedSpec {
+        SubmittedSpec {
             algorithm: shape.algorithm.clone(),
             total_steps: self.total_steps,
             symbols: shape.symbols.clone(),
@@ -133,7 +132,13 @@ impl FinishedJob {
             max_duration_seconds: self.max_duration_seconds,
             idempotency_key: self.idempotency_key.as_deref().unwrap_or_default().to_string(),
             overrides: self.overrides.as_deref().cloned().unwrap_or_default(),
-        };
+        }
+    }
+
+    /// The job as a list shows it: a record without history or resolved spec (those stay in the
+    /// manifest), its status line and error cut short.
+    pub fn summary(&self) -> JobRecord {
+        let request = self.request();
         let mut record = JobRecord::queued(self.id.to_string(), request, JsonText::null(), self.seed.unwrap_or(0), 0);
         record.history.clear();
         record.code_version.clear();

@@ -315,9 +315,16 @@ pub struct JobRecord {
     pub finished_ms: i64,
     /// Attempts started.
     pub attempt: u32,
-    /// Why each failed attempt ended.
+    /// Why the latest attempts that did not finish ended: the last
+    /// [`JobRecord::KEPT_ATTEMPT_ERRORS`], each at most 4 KiB.
     #[serde(alias = "attempt_errors")]
     pub attempt_errors: Vec<String>,
+    /// Hand-backs so far (a trainer that stopped, or could not run the job on its host).
+    #[serde(default)]
+    pub handbacks: u32,
+    /// Trainers (incarnations) that could not run this job on their host: it goes elsewhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub avoid_trainers: Vec<String>,
     /// Not dispatched before this time (re-queue back-off; unix ms).
     #[serde(alias = "not_before_ms")]
     pub not_before_ms: i64,
@@ -363,6 +370,8 @@ impl JobRecord {
             finished_ms: 0,
             attempt: 0,
             attempt_errors: Vec::new(),
+            handbacks: 0,
+            avoid_trainers: Vec::new(),
             not_before_ms: 0,
             lease: None,
             cancel_requested: false,
@@ -417,6 +426,21 @@ pub struct IllegalTransition {
 }
 
 impl JobRecord {
+    /// How many attempt errors a job keeps (the newest).
+    pub const KEPT_ATTEMPT_ERRORS: usize = 10;
+
+    /// Records why an attempt did not finish: cut to 4 KiB, and only the newest
+    /// [`Self::KEPT_ATTEMPT_ERRORS`] kept (a job handed back a thousand times stays small).
+    pub fn record_attempt_error(&mut self, reason: &str) {
+        let mut end = reason.len().min(4096);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.attempt_errors.push(reason[..end].to_string());
+        let extra = self.attempt_errors.len().saturating_sub(Self::KEPT_ATTEMPT_ERRORS);
+        self.attempt_errors.drain(..extra);
+    }
+
     /// Moves the job to `next` through the state machine, recording why.
     pub fn transition(&mut self, next: JobState, reason: impl Into<String>) -> Result<(), IllegalTransition> {
         if !self.state.can_become(next) {
@@ -460,6 +484,7 @@ impl JobRecord {
             error: self.error.clone(),
             result: self.result.clone(),
             idempotency_key: self.idempotency_key.clone(),
+            avoid_trainers: Vec::new(),
             ..*self
         }
     }

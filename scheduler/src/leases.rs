@@ -52,6 +52,23 @@ pub struct LeaseClaim {
     pub trainer_id: String,
 }
 
+/// Why an attempt is being retried, which sets its back-off and what it counts against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retry {
+    /// The lease expired or the attempt timed out: back-off doubling per attempt, FAILED after
+    /// `--max-attempts`.
+    Lost,
+    /// The trainer handed the job back (it is stopping): the first hand-back runs again at
+    /// once, later ones back off, doubling; FAILED after `--max-handbacks`.
+    HandedBack,
+    /// The trainer cannot run the job on its host (data missing there, disk full there): it is
+    /// retried on another trainer, counted as an attempt.
+    HostFailed {
+        /// The trainer to avoid.
+        trainer_id: String,
+    },
+}
+
 /// Longest long-poll a trainer may ask for.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
 
@@ -262,7 +279,7 @@ impl Scheduler {
                 Action::Fail(reason) => fail(&mut st, &id, reason),
                 Action::Requeue(reason) => {
                     self.metrics.lease_expiries.inc();
-                    self.requeue_or_end(&mut st, &id, reason, false)
+                    self.requeue_or_end(&mut st, &id, reason, Retry::Lost)
                 }
             }
             changed.push(id);
@@ -294,10 +311,10 @@ impl Scheduler {
         }
     }
 
-    /// Ends an attempt that did not finish: cancelled if a cancel was pending, failed after the
-    /// last attempt, otherwise back in the queue after a back-off (none when `handed_back`).
-    pub(crate) fn requeue_or_end(&self, st: &mut State, id: &str, reason: String, handed_back: bool) {
-        requeue_or_end(self, st, id, reason, handed_back)
+    /// Ends an attempt that did not finish: cancelled if a cancel was pending, failed once its
+    /// kind of retry is spent, otherwise back in the queue after a back-off (see [`Retry`]).
+    pub(crate) fn requeue_or_end(&self, st: &mut State, id: &str, reason: String, retry: Retry) {
+        requeue_or_end(self, st, id, reason, retry)
     }
 }
 
@@ -313,8 +330,19 @@ fn undo_grant(st: &mut State, grant: &Grant) {
 /// Grants the first eligible queued job to a trainer.
 fn grant_next(scheduler: &Scheduler, st: &mut State, trainer_id: &str, name: &str) -> Option<Grant> {
     let now = now_ms();
+    if st.trainers.get(trainer_id).is_some_and(|t| t.drained.is_some()) {
+        return None;
+    }
+    // A job this trainer could not run on its host goes to another one first; it comes back
+    // to this one only when nothing else is queued for it (with a single trainer the job still
+    // ends, FAILED after its attempts, instead of waiting forever).
     let jobs = &st.jobs;
-    let id = st.queue.take_first(|id| jobs.get(id).is_some_and(|j| j.not_before_ms <= now))?;
+    let ready = |id: &str| jobs.get(id).is_some_and(|j| j.not_before_ms <= now);
+    let elsewhere = |id: &str| ready(id) && !jobs[id].avoid_trainers.iter().any(|t| t == trainer_id);
+    let id = match st.queue.take_first(elsewhere) {
+        Some(id) => id,
+        None => st.queue.take_first(ready)?,
+    };
     let job = st.jobs.get_mut(&id)?;
     job.attempt += 1;
     let queued_since = job.history.last().map_or(job.created_ms, |h| h.at_ms).max(job.not_before_ms);
@@ -392,7 +420,7 @@ fn notify_lost(st: &mut State, id: &str) {
     }
 }
 
-fn requeue_or_end(scheduler: &Scheduler, st: &mut State, id: &str, reason: String, handed_back: bool) {
+fn requeue_or_end(scheduler: &Scheduler, st: &mut State, id: &str, reason: String, retry: Retry) {
     let Some(job) = st.jobs.get_mut(id) else { return };
     if job.cancel_requested {
         if job.transition(JobState::Cancelled, format!("cancelled ({reason})")).is_ok() {
@@ -402,10 +430,26 @@ fn requeue_or_end(scheduler: &Scheduler, st: &mut State, id: &str, reason: Strin
         }
         return;
     }
-    job.attempt_errors.push(reason.clone());
-    if !handed_back && job.attempt >= scheduler.config.max_attempts {
+    job.record_attempt_error(&reason);
+    let cfg = &scheduler.config;
+    if let Retry::HandedBack = retry {
+        job.handbacks += 1;
+    }
+    if let Retry::HostFailed { trainer_id } = &retry
+        && !job.avoid_trainers.contains(trainer_id)
+    {
+        job.avoid_trainers.push(trainer_id.clone());
+    }
+    let gave_up = match retry {
+        Retry::HandedBack => (job.handbacks > cfg.max_handbacks)
+            .then(|| format!("handed back {} times (--max-handbacks {})", job.handbacks, cfg.max_handbacks)),
+        Retry::Lost | Retry::HostFailed { .. } => {
+            (job.attempt >= cfg.max_attempts).then(|| format!("gave up after {} attempts", job.attempt))
+        }
+    };
+    if let Some(gave_up) = gave_up {
         let all = job.attempt_errors.join("; ");
-        let message = format!("gave up after {} attempts: {all}", job.attempt);
+        let message = format!("{gave_up}: {all}");
         job.error = message.clone();
         if job.transition(JobState::Failed, message.clone()).is_ok() {
             notify_lost(st, id);
@@ -413,11 +457,13 @@ fn requeue_or_end(scheduler: &Scheduler, st: &mut State, id: &str, reason: Strin
         }
         return;
     }
-    let backoff = if handed_back {
-        0
-    } else {
-        let doublings = job.attempt.saturating_sub(1).min(6);
-        (scheduler.config.retry_backoff_ms << doublings).min(60_000) as i64
+    let backoff = match retry {
+        Retry::HandedBack if job.handbacks <= 1 => 0,
+        Retry::HandedBack => (cfg.retry_backoff_ms << (job.handbacks - 2).min(6)).min(60_000) as i64,
+        Retry::Lost | Retry::HostFailed { .. } => {
+            let doublings = job.attempt.saturating_sub(1).min(6);
+            (cfg.retry_backoff_ms << doublings).min(60_000) as i64
+        }
     };
     job.not_before_ms = now_ms() + backoff;
     if job.transition(JobState::Queued, reason.clone()).is_ok() {
@@ -434,8 +480,117 @@ fn requeue_or_end(scheduler: &Scheduler, st: &mut State, id: &str, reason: Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::completion::Outcome;
     use crate::config::Config;
     use crate::job::SubmittedSpec;
+
+    fn spec() -> SubmittedSpec {
+        SubmittedSpec {
+            algorithm: "ppo".into(),
+            total_steps: 1_000,
+            symbols: vec!["BTC".into()],
+            features: vec!["price".into()],
+            ..Default::default()
+        }
+    }
+
+    fn claim_of(grant: &Grant) -> LeaseClaim {
+        LeaseClaim {
+            job_id: grant.job.id.clone(),
+            lease_id: grant.lease.lease_id.clone(),
+            attempt: grant.lease.attempt,
+            trainer_id: grant.lease.trainer_id.clone(),
+        }
+    }
+
+    async fn take(scheduler: &Arc<Scheduler>, trainer: &str) -> Option<LeaseClaim> {
+        scheduler.acquire(trainer, trainer, Duration::ZERO).await.unwrap().map(|g| claim_of(&g))
+    }
+
+    async fn record(scheduler: &Scheduler, id: &str) -> JobRecord {
+        scheduler.view(id).await.unwrap().record
+    }
+
+    /// The back-off a re-queued job waits, ms (then lifted, so the test goes on at once).
+    fn backoff_then_lift(scheduler: &Scheduler, id: &str) -> i64 {
+        let mut st = scheduler.lock();
+        let job = st.jobs.get_mut(id).unwrap();
+        let wait = job.not_before_ms - now_ms();
+        job.not_before_ms = 0;
+        wait
+    }
+
+    /// A trainer that keeps handing one job back (it cannot write its artifacts, say) used to
+    /// loop it with no delay and no end, growing its error list without bound.
+    #[tokio::test]
+    async fn hand_backs_back_off_and_end_and_keep_only_the_last_reasons() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::local(dir.path().into());
+        (config.max_handbacks, config.retry_backoff_ms) = (12, 60_000);
+        let (scheduler, _) = Scheduler::start(config).unwrap();
+        let id = scheduler.submit(spec()).await.unwrap().0.record.id;
+        let long_reason = "disk trouble ".repeat(1_000); // 13 KB
+        for handback in 1..=13u32 {
+            let claim = take(&scheduler, "t-1").await.expect("the job is granted");
+            let outcome = Outcome::HandedBack(long_reason.clone());
+            scheduler.complete(&claim, outcome, 0).await.unwrap();
+            let job = record(&scheduler, &id).await;
+            if handback == 13 {
+                assert_eq!(job.state, JobState::Failed);
+                assert!(job.error.starts_with("handed back 13 times (--max-handbacks 12)"), "{}", &job.error[..80]);
+                break;
+            }
+            assert_eq!(job.state, JobState::Queued);
+            let wait = backoff_then_lift(&scheduler, &id);
+            if handback == 1 {
+                assert!(wait <= 0, "a trainer that stops hands its job back for another at once: {wait} ms");
+            } else {
+                assert!(wait > 50_000, "hand-back {handback} backs off: {wait} ms");
+            }
+        }
+        let job = record(&scheduler, &id).await;
+        assert_eq!(job.attempt_errors.len(), JobRecord::KEPT_ATTEMPT_ERRORS, "only the newest reasons are kept");
+        assert!(job.attempt_errors.iter().all(|e| e.len() <= 4096), "each cut to 4 KiB");
+    }
+
+    /// A trainer whose host lacks the data used to turn every job it touched into a permanent
+    /// FAILED; now the job goes to another trainer, and after three different jobs failed in a
+    /// row the trainer is drained, as SLURM drains a bad node.
+    #[tokio::test]
+    async fn a_host_local_failure_goes_elsewhere_and_a_failing_trainer_is_drained() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::local(dir.path().into());
+        config.drain_after_failures = 3;
+        let (scheduler, _) = Scheduler::start(config).unwrap();
+        let mut ids = Vec::new();
+        for _ in 0..4 {
+            ids.push(scheduler.submit(spec()).await.unwrap().0.record.id);
+        }
+        // The bad host cannot run the first job: re-queued, and not offered to it again.
+        let claim = take(&scheduler, "t-bad").await.unwrap();
+        assert_eq!(claim.job_id, ids[0]);
+        let missing = Outcome::HostFailed("unknown symbol `BTC` in data directory /mnt/empty".into());
+        scheduler.complete(&claim, missing, 0).await.unwrap();
+        backoff_then_lift(&scheduler, &ids[0]);
+        assert_eq!(record(&scheduler, &ids[0]).await.state, JobState::Queued, "retryable elsewhere, not FAILED");
+        let claim = take(&scheduler, "t-bad").await.unwrap();
+        assert_eq!(claim.job_id, ids[1], "the bad host is given the next job, not the one it could not run");
+        let good = take(&scheduler, "t-good").await.unwrap();
+        assert_eq!(good.job_id, ids[0], "another trainer gets it");
+        scheduler.complete(&good, Outcome::Failed("not this test's business".into()), 0).await.unwrap();
+
+        // Two more different jobs failed in a row: drained.
+        scheduler.complete(&claim, Outcome::Failed("training crashed: CUDA error".into()), 0).await.unwrap();
+        let claim = take(&scheduler, "t-bad").await.unwrap();
+        assert_eq!(claim.job_id, ids[2]);
+        scheduler.complete(&claim, Outcome::Failed("training crashed: CUDA error".into()), 0).await.unwrap();
+        assert!(take(&scheduler, "t-bad").await.is_none(), "a drained trainer gets no job while one is queued");
+        let queue = scheduler.queue(20, "", "").unwrap();
+        let (_, bad, _) = queue.trainers.iter().find(|(id, _, _)| id == "t-bad").unwrap();
+        let reason = bad.drained.as_deref().expect("shown as drained in the queue");
+        assert!(reason.contains("3 different jobs in a row") && reason.contains("CUDA error"), "{reason}");
+        assert_eq!(take(&scheduler, "t-good").await.unwrap().job_id, ids[3]);
+    }
 
     /// Lease expiry runs on the monotonic clock, here paused and moved by hand: no sleep, and
     /// a wall clock that barely moves changes nothing.

@@ -430,7 +430,9 @@ impl JobStore {
         Ok(())
     }
 
-    /// Appends events to a job's `events.jsonl`.
+    /// Appends events to a job's `events.jsonl`, durably: once this returns they survive a
+    /// power loss (file data fsynced; a new file's and directory's entries too), so a number
+    /// shown to a watcher is never given to another event after a crash.
     pub fn append_events(&self, id: &str, events: &[EventRecord]) -> io::Result<()> {
         let mut buf = Vec::new();
         for e in events {
@@ -438,9 +440,16 @@ impl JobStore {
             buf.push(b'\n');
         }
         let dir = self.job_dir(id);
-        fs::create_dir_all(&dir)?;
-        let mut f = OpenOptions::new().create(true).append(true).open(dir.join("events.jsonl"))?;
-        f.write_all(&buf)
+        create_dir_durable(&dir)?;
+        let path = dir.join("events.jsonl");
+        let created = !path.exists();
+        let mut f = OpenOptions::new().create(true).append(true).open(&path)?;
+        f.write_all(&buf)?;
+        f.sync_data()?;
+        if created {
+            File::open(&dir)?.sync_all()?;
+        }
+        Ok(())
     }
 
     /// A job's events after sequence `after`, from its `events.jsonl`.
@@ -464,7 +473,7 @@ impl JobStore {
     /// Stores a checkpoint durably.
     pub fn write_checkpoint(&self, id: &str, name: &str, data: &[u8]) -> io::Result<()> {
         let dir = self.job_dir(id).join("checkpoints");
-        fs::create_dir_all(&dir)?;
+        create_dir_durable(&dir)?;
         write_atomic(&dir.join(name), data, true)
     }
 
@@ -483,13 +492,28 @@ impl JobStore {
 
     /// Stores an artifact durably; the name must pass [`is_valid_artifact_name`].
     pub fn write_artifact(&self, id: &str, name: &str, data: &[u8]) -> io::Result<ArtifactRecord> {
+        let (record, staged) = self.stage_artifact(id, name, "direct", data)?;
+        staged.install()?;
+        Ok(record)
+    }
+
+    /// Writes an artifact durably under a name of its own (`tag`: the attempt's), invisible
+    /// until [`Staged::install`] moves it into place: a trainer's upload becomes the job's
+    /// artifact only once its lease is checked again, under the state lock.
+    pub fn stage_artifact(&self, id: &str, name: &str, tag: &str, data: &[u8]) -> io::Result<(ArtifactRecord, Staged)> {
         if !is_valid_artifact_name(name) {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("invalid artifact name {name:?}")));
         }
         let dir = self.job_dir(id).join("artifacts");
-        fs::create_dir_all(&dir)?;
-        write_atomic(&dir.join(name), data, true)?;
-        Ok(ArtifactRecord { name: name.into(), size: data.len() as u64, sha256: format!("{:x}", Sha256::digest(data)) })
+        let staged = Staged::write(&dir, name, tag, data)?;
+        Ok((
+            ArtifactRecord {
+                name: name.into(),
+                size: data.len() as u64,
+                sha256: format!("{:x}", Sha256::digest(data)),
+            },
+            staged,
+        ))
     }
 
     /// Path of a stored artifact (name already validated).
@@ -500,9 +524,12 @@ impl JobStore {
     /// Writes `results.json` durably. The job's directory may not exist yet: a trainer can
     /// finish a short job before the manifest written at dispatch lands.
     pub fn write_results(&self, id: &str, json: &str) -> io::Result<()> {
-        let dir = self.job_dir(id);
-        fs::create_dir_all(&dir)?;
-        write_atomic(&dir.join("results.json"), json.as_bytes(), true)
+        self.stage_results(id, "direct", json)?.install()
+    }
+
+    /// `results.json` written under the attempt's own name (`tag`), invisible until installed.
+    pub fn stage_results(&self, id: &str, tag: &str, json: &str) -> io::Result<Staged> {
+        Staged::write(&self.job_dir(id), "results.json", tag, json.as_bytes())
     }
 
     /// Reads `results.json` (empty string if absent).
@@ -512,6 +539,60 @@ impl JobStore {
             other => other,
         }
     }
+}
+
+/// A file written durably under an attempt-scoped name (`.<name>.<tag>`, which no reader
+/// serves), waiting to be moved into place or thrown away.
+#[derive(Debug)]
+#[must_use = "a staged file is installed or discarded"]
+pub struct Staged {
+    staged: PathBuf,
+    dest: PathBuf,
+}
+
+impl Staged {
+    fn write(dir: &Path, name: &str, tag: &str, data: &[u8]) -> io::Result<Staged> {
+        create_dir_durable(dir)?;
+        let staged = dir.join(format!(".{name}.{tag}"));
+        {
+            let mut f = File::create(&staged)?;
+            f.write_all(data)?;
+            f.sync_data()?;
+        }
+        Ok(Staged { staged, dest: dir.join(name) })
+    }
+
+    /// Moves the file into place (one `rename`, cheap enough to run under the state lock).
+    /// The directory entry is made durable by [`Staged::sync`] afterwards.
+    pub fn install(&self) -> io::Result<()> {
+        fs::rename(&self.staged, &self.dest)
+    }
+
+    /// Makes the installed file's directory entry durable.
+    pub fn sync(&self) -> io::Result<()> {
+        File::open(self.dest.parent().unwrap_or(Path::new(".")))?.sync_all()
+    }
+
+    /// Removes a staged file that will not be installed (its attempt lost the lease).
+    pub fn discard(self) {
+        let _ = fs::remove_file(&self.staged);
+    }
+}
+
+/// Creates `dir` (and its parents); a directory that did not exist has its entry made durable
+/// in its parent, so a file written into it survives a power loss with the path that leads to it.
+fn create_dir_durable(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_dir_durable(parent)?;
+    }
+    match fs::create_dir(dir) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
+    File::open(dir.parent().unwrap_or(Path::new(".")))?.sync_all()
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -118,6 +118,7 @@ impl TrainingService for Clients {
                     job_ids: jobs,
                     last_seen_ms: t.last_seen_ms,
                     steps_per_sec: t.steps_per_sec,
+                    drained: t.drained.unwrap_or_default(),
                 })
                 .collect(),
             total_queued: q.total_queued as u64,

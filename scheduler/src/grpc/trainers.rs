@@ -177,6 +177,7 @@ impl TrainerService for Trainers {
             pb::Outcome::Failed => Outcome::Failed(r.reason),
             pb::Outcome::Cancelled => Outcome::Cancelled,
             pb::Outcome::HandedBack => Outcome::HandedBack(r.reason),
+            pb::Outcome::HostFailed => Outcome::HostFailed(r.reason),
             pb::Outcome::Unspecified => return Err(Status::invalid_argument("outcome is missing")),
         };
         self.scheduler.complete(&claim, outcome, r.steps_done).await?;

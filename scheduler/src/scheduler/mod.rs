@@ -64,6 +64,36 @@ pub struct TrainerSeen {
     pub last_seen_ms: i64,
     /// Latest speed.
     pub steps_per_sec: f64,
+    /// The different jobs it failed in a row (cleared by a job it finishes).
+    pub failed_in_a_row: Vec<String>,
+    /// Why it gets no more jobs, once it failed too many in a row (as SLURM drains a node).
+    pub drained: Option<String>,
+}
+
+impl TrainerSeen {
+    /// Counts an attempt that ended on this trainer; `failure` is why it failed, `None` when
+    /// the job finished. After `limit` different jobs failed in a row (0: never) the trainer
+    /// is drained; returns the reason when it just was.
+    pub(crate) fn attempt_ended(&mut self, job_id: &str, failure: Option<&str>, limit: u32) -> Option<String> {
+        let Some(failure) = failure else {
+            self.failed_in_a_row.clear();
+            return None;
+        };
+        if !self.failed_in_a_row.iter().any(|j| j == job_id) {
+            self.failed_in_a_row.push(job_id.to_string());
+        }
+        if limit == 0 || self.drained.is_some() || self.failed_in_a_row.len() < limit as usize {
+            return None;
+        }
+        let failure: String = failure.chars().take(300).collect();
+        let reason = format!(
+            "drained after failing {} different jobs in a row ({}); the last: {failure}; restart the trainer once its host is fixed",
+            self.failed_in_a_row.len(),
+            self.failed_in_a_row.join(", ")
+        );
+        self.drained = Some(reason.clone());
+        Some(reason)
+    }
 }
 
 /// The queue as clients see it: a page of it.
@@ -147,6 +177,14 @@ impl State {
     /// Whether job `id` exists (held in full or finished).
     pub(crate) fn knows(&self, id: &str) -> bool {
         self.jobs.contains_key(id) || self.finished.contains(id)
+    }
+
+    /// Job `id`'s spec as submitted (held in full or finished).
+    pub(crate) fn request_of(&self, id: &str) -> Option<crate::job::SubmittedSpec> {
+        match self.jobs.get(id) {
+            Some(job) => Some(job.request.clone()),
+            None => self.finished.get(id).map(FinishedJob::request),
+        }
     }
 
     /// Adds a job that has just entered the scheduler (committed or recovered) to the listing
@@ -371,9 +409,13 @@ impl Scheduler {
         self.view(id).await
     }
 
-    /// A job and its stored `results.json` (empty before it has one).
+    /// A job and its stored `results.json`: empty unless the job is DONE (a file an attempt
+    /// left behind without finishing the job is no result).
     pub async fn results(&self, id: &str) -> Result<(JobView, String)> {
         let view = self.view(id).await?;
+        if view.record.state != JobState::Done {
+            return Ok((view, String::new()));
+        }
         let job = id.to_string();
         let metrics =
             self.on_store(format!("reading results.json of {id}"), move |store| store.read_results(&job)).await?;

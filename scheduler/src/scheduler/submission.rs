@@ -12,8 +12,10 @@ use skippy_contract::spec::TrainSpec;
 
 impl Scheduler {
     /// Validates a submission, resolves its spec, stores it durably and queues it. The same
-    /// idempotency key returns the first job (`created` false).
+    /// idempotency key with the same spec returns the first job (`created` false); with another
+    /// spec it is a conflict.
     pub async fn submit(&self, spec: SubmittedSpec) -> Result<(JobView, bool)> {
+        let named_seed = spec.seed;
         let (record, key) = self.resolve(spec)?;
         if let Some(key) = &key {
             loop {
@@ -27,12 +29,22 @@ impl Scheduler {
                             st.idempotency.insert(key.clone(), record.id.clone());
                             None
                         }
-                        Some(id) => Some(st.knows(&id).then_some(id)),
+                        Some(id) => Some(
+                            st.request_of(&id).map(|first| (id, same_request(&first, &record.request, named_seed))),
+                        ),
                     }
                 };
                 match existing {
                     None => break,
-                    Some(Some(id)) => return Ok((self.view(&id).await?, false)),
+                    Some(Some((id, true))) => return Ok((self.view(&id).await?, false)),
+                    // A key names one request: reusing it for another is a client bug, not a
+                    // retry, and answering with the first job would hide it.
+                    Some(Some((id, false))) => {
+                        return Err(SchedulerError::Conflict(format!(
+                            "idempotency key {key:?} was used for job {id} with a different spec; \
+                             a retry must send the same spec, a new job needs a new key"
+                        )));
+                    }
                     // Reserved by a submission still being committed: wait for it.
                     Some(None) => {
                         let notified = self.committed.notified();
@@ -160,4 +172,11 @@ impl Scheduler {
         let record = JobRecord::queued(new_job_id(), request, resolved, seed, now_ms());
         Ok((record, key))
     }
+}
+
+/// Whether a resubmission under an idempotency key asks for what the first did: the same spec,
+/// and the same seed when it names one (without one, the first job's drawn seed stands).
+fn same_request(first: &SubmittedSpec, again: &SubmittedSpec, named_seed: Option<u64>) -> bool {
+    let unseeded = |s: &SubmittedSpec| SubmittedSpec { seed: None, ..s.clone() };
+    unseeded(first) == unseeded(again) && named_seed.is_none_or(|seed| first.seed == Some(seed))
 }

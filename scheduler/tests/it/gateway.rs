@@ -78,6 +78,11 @@ async fn jobs_are_submitted_inspected_listed_queued_and_cancelled() {
     let (code, again) = post(&s.url("/api/training/jobs"), SPEC).await;
     assert_eq!(code, StatusCode::ACCEPTED);
     assert_eq!((again["id"].as_str(), &again["created"]), (Some(id.as_str()), &json!(false)));
+    // The same key with another spec is a conflict naming the first job, not that job.
+    let other = SPEC.replace(r#""priority":0"#, r#""priority":4"#);
+    assert_ne!(other, SPEC, "the test changes the spec");
+    let conflict = post(&s.url("/api/training/jobs"), &other).await;
+    assert_error(&conflict, 409, "failed_precondition", &["idempotency key \"k\"", &id, "different spec"]);
 
     // Integers as strings (the proto JSON mapping), snake_case names, override values as JSON.
     let (code, second) = post(

@@ -45,6 +45,8 @@ enum Ending {
     Cancelled,
     /// Handed back to the queue.
     HandedBack(String),
+    /// This host cannot run it (its data, its disk): retried on another trainer.
+    HostFailed(String),
     /// The lease is stale: report nothing.
     Dropped,
 }
@@ -153,7 +155,11 @@ impl<'a> Job<'a> {
             Ok(Err(e)) => {
                 drop(events_tx);
                 tracing::warn!("preflight failed: {e}");
-                (Ending::Failed(e.to_string()), None)
+                if e.is_host_local() {
+                    (Ending::HostFailed(e.to_string()), None)
+                } else {
+                    (Ending::Failed(e.to_string()), None)
+                }
             }
             Err(e) => {
                 drop(events_tx);
@@ -270,7 +276,7 @@ impl<'a> Job<'a> {
             Ok(Ok(files)) => files,
             Ok(Err(e)) => {
                 tracing::error!("could not write the artifacts: {e}");
-                return Ending::HandedBack(format!("trainer could not write the artifacts: {e}"));
+                return Ending::HostFailed(format!("trainer could not write the artifacts: {e}"));
             }
             Err(e) => return Ending::Failed(format!("writing the artifacts crashed: {}", panic_message(e))),
         };
@@ -317,6 +323,7 @@ impl<'a> Job<'a> {
             Ending::Failed(reason) => (Outcome::Failed, reason, String::new()),
             Ending::Cancelled => (Outcome::Cancelled, String::new(), String::new()),
             Ending::HandedBack(reason) => (Outcome::HandedBack, reason, String::new()),
+            Ending::HostFailed(reason) => (Outcome::HostFailed, reason, String::new()),
             Ending::Dropped => return,
         };
         let request = CompleteJobRequest {

@@ -40,6 +40,15 @@ pub enum PreflightError {
     Checkpoint(#[from] CheckpointError),
 }
 
+impl PreflightError {
+    /// Whether the failure belongs to this host rather than to the job: its data catalog lacks
+    /// the symbol or cannot be read (another trainer's may not). Such a job is retried on
+    /// another trainer instead of failing.
+    pub fn is_host_local(&self) -> bool {
+        matches!(self, PreflightError::Catalog(_) | PreflightError::Data(crate::dataset::DatasetError::Catalog(_)))
+    }
+}
+
 /// Parses and validates the spec, loads its data from the catalog in `data_dir` (the embedded
 /// one when `None`) and reads the checkpoint (empty: start fresh). Blocking: reads files.
 pub fn check(spec_json: &str, data_dir: Option<&Path>, checkpoint: &[u8]) -> Result<Inputs, PreflightError> {
@@ -132,11 +141,17 @@ mod tests {
         let json = serde_json::to_string(&spec(&["NOPE"])).expect("serialises");
         let err = check(&json, None, &[]).expect_err("unknown symbol");
         assert!(err.to_string().contains("unknown symbol `NOPE`"), "{err}");
+        assert!(err.is_host_local(), "this host's catalog lacks it; another trainer's may not");
+        let empty = tempfile::tempdir().expect("temp dir");
+        let json = serde_json::to_string(&spec(&["BTC"])).expect("serialises");
+        let err = check(&json, Some(empty.path()), &[]).expect_err("an empty data directory");
+        assert!(err.is_host_local(), "{err}");
 
         let mut zero = spec(&["SYN-EDGE"]);
         zero.total_steps = 0;
         let err = check(&serde_json::to_string(&zero).expect("serialises"), None, &[]).expect_err("no steps");
         assert!(err.to_string().contains("total_steps = 0"), "{err}");
+        assert!(!err.is_host_local(), "the job's own fault fails it everywhere");
 
         let json = serde_json::to_string(&spec(&["SYN-EDGE"])).expect("serialises");
         let err = check(&json, None, b"not a checkpoint").expect_err("garbage checkpoint");

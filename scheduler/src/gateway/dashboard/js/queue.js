@@ -34,7 +34,8 @@ export function renderQueue(queue) {
       const tr = el('tr');
       const jobs = el('td');
       for (const id of t.jobIds) jobs.append(jobLink(id), ' ');
-      if (!t.jobIds.length) jobs.append(el('span', 'muted', 'idle'));
+      if (t.drained) jobs.append(el('span', 'error', `drained: ${t.drained}`));
+      else if (!t.jobIds.length) jobs.append(el('span', 'muted', 'idle'));
       tr.append(el('td', '', t.name || t.trainerId), jobs, el('td', 'num', t.stepsPerSec ? integer(t.stepsPerSec) : '–'), el('td', 'num muted', ago(t.lastSeenMs)));
       return tr;
     }),
