@@ -393,7 +393,7 @@ fn finish_done(
     job.transition(JobState::Done, "complete").map_err(|e| SchedulerError::Conflict(e.to_string()))?;
     let (lineage, fingerprints) = (job.lineage(), job.data_fingerprints.clone());
     if let Some(result) = job.result.clone() {
-        st.lineages.record(lineage, &fingerprints, id, &result);
+        st.lineages.record(&lineage, &fingerprints, &std::sync::Arc::from(id), &result);
     }
     push_event(st, id, EventKind::State, "complete".into(), None);
     Ok(())

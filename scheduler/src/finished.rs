@@ -12,6 +12,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
+use serde::Deserialize;
+
 use crate::job::{JobRecord, JobState, JsonText, ProgressRecord, ResultRecord, SubmittedSpec};
 
 /// Longest status line or error an entry keeps (characters); the manifest has the whole text.
@@ -26,6 +28,8 @@ pub struct SpecShape {
     pub symbols: Vec<String>,
     /// Feature sets.
     pub features: Vec<String>,
+    /// The lineage key of jobs of this shape ([`crate::job::lineage_key`]).
+    pub lineage: String,
 }
 
 /// Data fingerprints (symbol, SHA-256) as a finished job's trainer reported them.
@@ -88,9 +92,139 @@ fn cut(text: &str) -> Box<str> {
     }
 }
 
+/// What an entry is made of: the fields of a manifest it keeps. Start-up reads manifests into
+/// this, so the rest (the resolved spec and the history above all) is skipped, not built.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FinishedManifest {
+    /// Job id.
+    pub id: String,
+    /// The spec as submitted.
+    pub request: SubmittedSpec,
+    /// How it ended.
+    pub state: JobState,
+    /// Priority.
+    #[serde(default)]
+    pub priority: i32,
+    /// Idempotency key.
+    #[serde(default, alias = "idempotency_key")]
+    pub idempotency_key: Option<String>,
+    /// Data fingerprints.
+    #[serde(default, alias = "data_fingerprints")]
+    pub data_fingerprints: Vec<(String, String)>,
+    /// Submission order.
+    #[serde(default)]
+    pub seq: u64,
+    /// Created (unix ms).
+    #[serde(alias = "created_ms")]
+    pub created_ms: i64,
+    /// First started.
+    #[serde(default, alias = "started_ms")]
+    pub started_ms: i64,
+    /// Finished.
+    #[serde(default, alias = "finished_ms")]
+    pub finished_ms: i64,
+    /// Attempts started.
+    #[serde(default)]
+    pub attempt: u32,
+    /// Last progress.
+    #[serde(default)]
+    pub progress: ProgressRecord,
+    /// Error of a failed job.
+    #[serde(default)]
+    pub error: String,
+    /// Result of a done job.
+    #[serde(default)]
+    pub result: Option<Box<ResultRecord>>,
+    /// The last event's number.
+    #[serde(default, alias = "last_sequence")]
+    pub last_sequence: u64,
+}
+
+impl From<JobRecord> for FinishedManifest {
+    fn from(job: JobRecord) -> FinishedManifest {
+        FinishedManifest {
+            id: job.id,
+            request: job.request,
+            state: job.state,
+            priority: job.priority,
+            idempotency_key: job.idempotency_key,
+            data_fingerprints: job.data_fingerprints,
+            seq: job.seq,
+            created_ms: job.created_ms,
+            started_ms: job.started_ms,
+            finished_ms: job.finished_ms,
+            attempt: job.attempt,
+            progress: job.progress,
+            error: job.error,
+            result: job.result,
+            last_sequence: job.last_sequence,
+        }
+    }
+}
+
+/// One copy of what many jobs share: spec shapes and fingerprint lists.
+#[derive(Debug, Default)]
+pub struct Interner {
+    shapes: HashSet<Arc<SpecShape>>,
+    fingerprints: HashSet<Fingerprints>,
+}
+
+impl Interner {
+    /// The shared copy of `shape`.
+    fn shape(&mut self, shape: SpecShape) -> Arc<SpecShape> {
+        if let Some(shared) = self.shapes.get(&shape) {
+            return shared.clone();
+        }
+        let shape = Arc::new(shape);
+        self.shapes.insert(shape.clone());
+        shape
+    }
+
+    /// The shared copy of `fingerprints`.
+    fn fingerprints(&mut self, fingerprints: Vec<(String, String)>) -> Fingerprints {
+        if let Some(shared) = self.fingerprints.get(fingerprints.as_slice()) {
+            return shared.clone();
+        }
+        let shared: Fingerprints = fingerprints.into();
+        self.fingerprints.insert(shared.clone());
+        shared
+    }
+
+    /// `job` with the shared copies of its shape and fingerprints.
+    fn share(&mut self, mut job: FinishedJob) -> FinishedJob {
+        job.shape = match self.shapes.get(&job.shape) {
+            Some(shape) => shape.clone(),
+            None => {
+                self.shapes.insert(job.shape.clone());
+                job.shape
+            }
+        };
+        job.fingerprints = match self.fingerprints.get(&job.fingerprints) {
+            Some(f) => f.clone(),
+            None => {
+                self.fingerprints.insert(job.fingerprints.clone());
+                job.fingerprints
+            }
+        };
+        job
+    }
+
+    /// Drops the copies no job uses any more.
+    fn forget_unused(&mut self) {
+        self.shapes.retain(|s| Arc::strong_count(s) > 1);
+        self.fingerprints.retain(|f| Arc::strong_count(f) > 1);
+    }
+}
+
 impl FinishedJob {
     /// The compact entry of a finished job's record.
     pub fn of(job: JobRecord) -> FinishedJob {
+        FinishedJob::from_manifest(FinishedManifest::from(job), &mut Interner::default())
+    }
+
+    /// The compact entry of what a finished job's manifest holds, sharing what `shared` has.
+    pub fn from_manifest(job: FinishedManifest, shared: &mut Interner) -> FinishedJob {
         let SubmittedSpec { algorithm, total_steps, symbols, features, seed, max_duration_seconds, overrides, .. } =
             job.request;
         FinishedJob {
@@ -103,7 +237,12 @@ impl FinishedJob {
             started_ms: job.started_ms,
             finished_ms: job.finished_ms,
             last_sequence: job.last_sequence,
-            shape: Arc::new(SpecShape { algorithm, symbols, features }),
+            shape: shared.shape(SpecShape {
+                lineage: crate::job::lineage_key(&algorithm, &symbols, &features),
+                algorithm,
+                symbols,
+                features,
+            }),
             total_steps,
             seed,
             max_duration_seconds,
@@ -115,10 +254,12 @@ impl FinishedJob {
             message: cut(&job.progress.message),
             error: cut(&job.error),
             result: job.result,
-            fingerprints: job.data_fingerprints.into(),
+            fingerprints: shared.fingerprints(job.data_fingerprints),
         }
     }
+}
 
+impl FinishedJob {
     /// The spec as submitted.
     pub fn request(&self) -> SubmittedSpec {
         let shape = &*self.shape;
@@ -170,16 +311,14 @@ impl FinishedJob {
 /// Every finished job the scheduler keeps, compact.
 #[derive(Debug, Default)]
 pub struct Finished {
-    /// By id.
-    jobs: HashMap<Arc<str>, FinishedJob>,
+    /// By id (boxed: the table's slots stay small however it grows).
+    jobs: HashMap<Arc<str>, Box<FinishedJob>>,
     /// In the order they finished, oldest first: retention and the day's compute budget.
     by_end: BTreeSet<(i64, u64, Arc<str>)>,
     /// Jobs by state: DONE, FAILED, CANCELLED.
     counts: [usize; 3],
-    /// Spec shapes, one copy each.
-    shapes: HashSet<Arc<SpecShape>>,
-    /// Fingerprint lists, one copy each.
-    fingerprints: HashSet<Fingerprints>,
+    /// What the jobs share, one copy each.
+    shared: Interner,
 }
 
 fn slot(state: JobState) -> Option<usize> {
@@ -194,32 +333,25 @@ fn slot(state: JobState) -> Option<usize> {
 impl Finished {
     /// Adds a finished job (replacing an entry of the same id), sharing what it has in common
     /// with the jobs already kept.
-    pub fn insert(&mut self, mut job: FinishedJob) {
-        job.shape = match self.shapes.get(&job.shape) {
-            Some(shape) => shape.clone(),
-            None => {
-                self.shapes.insert(job.shape.clone());
-                job.shape
-            }
-        };
-        job.fingerprints = match self.fingerprints.get(&job.fingerprints) {
-            Some(f) => f.clone(),
-            None => {
-                self.fingerprints.insert(job.fingerprints.clone());
-                job.fingerprints
-            }
-        };
+    pub fn insert(&mut self, job: FinishedJob) {
+        let job = self.shared.share(job);
         self.remove(&job.id);
         if let Some(i) = slot(job.state) {
             self.counts[i] += 1;
         }
         self.by_end.insert((job.finished_ms, job.seq, job.id.clone()));
-        self.jobs.insert(job.id.clone(), job);
+        self.jobs.insert(job.id.clone(), Box::new(job));
+    }
+
+    /// Adds a job that has just finished, from its record.
+    pub fn insert_record(&mut self, job: JobRecord) {
+        let job = FinishedJob::from_manifest(FinishedManifest::from(job), &mut self.shared);
+        self.insert(job);
     }
 
     /// The entry of job `id`.
     pub fn get(&self, id: &str) -> Option<&FinishedJob> {
-        self.jobs.get(id)
+        self.jobs.get(id).map(|job| &**job)
     }
 
     /// Whether job `id` is kept here.
@@ -234,13 +366,12 @@ impl Finished {
         if let Some(i) = slot(job.state) {
             self.counts[i] -= 1;
         }
-        Some(job)
+        Some(*job)
     }
 
     /// Drops interned shapes and fingerprints no job uses any more.
     pub fn forget_unused(&mut self) {
-        self.shapes.retain(|s| Arc::strong_count(s) > 1);
-        self.fingerprints.retain(|f| Arc::strong_count(f) > 1);
+        self.shared.forget_unused();
     }
 
     /// Finished jobs in `state` (0 for a state that is not terminal).
@@ -260,13 +391,13 @@ impl Finished {
 
     /// The jobs in the order they finished, oldest first.
     pub fn oldest_first(&self) -> impl DoubleEndedIterator<Item = &FinishedJob> {
-        self.by_end.iter().filter_map(|(_, _, id)| self.jobs.get(id))
+        self.by_end.iter().filter_map(|(_, _, id)| self.get(id))
     }
 
     /// The jobs that finished at or after `since_ms`.
     pub fn ended_since(&self, since_ms: i64) -> impl Iterator<Item = &FinishedJob> {
         let from: Arc<str> = Arc::from("");
-        self.by_end.range((since_ms, 0, from)..).filter_map(|(_, _, id)| self.jobs.get(id))
+        self.by_end.range((since_ms, 0, from)..).filter_map(|(_, _, id)| self.get(id))
     }
 }
 

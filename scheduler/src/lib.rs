@@ -83,9 +83,13 @@ pub async fn run(
     for id in &recovered.repaired_event_logs {
         tracing::warn!(job_id = %id, "torn last line of events.jsonl cut");
     }
+    let (held, finished) = {
+        let st = scheduler.lock();
+        (st.jobs.len(), st.finished.len())
+    };
     tracing::info!(
-        jobs = recovered.jobs.len() + recovered.finished.len(),
-        finished = recovered.finished.len(),
+        jobs = held + finished,
+        finished,
         replayed = recovered.replayed,
         quarantined = recovered.quarantined.len(),
         grpc = %grpc.local_addr()?,

@@ -8,7 +8,9 @@
 //! one (both walks' per-bar portfolio returns, read from their `equity.csv`), else against
 //! buy-and-hold (the trainer's own comparison in `metrics.json`).
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 
 use skippy_eval::{Comparison, EvalConfig};
 
@@ -54,32 +56,40 @@ pub struct Standing {
     /// The highest generation so far.
     pub generation: u32,
     /// The job of that generation.
-    pub newest: Option<String>,
+    pub newest: Option<Arc<str>>,
     /// The job with the best validation score (the first to reach it).
     pub champion: Option<Champion>,
 }
 
 /// Every lineage's standing, kept up to date as jobs finish (so a finishing job never scans the
-/// others): the key is the lineage ([`JobRecord::lineage`]) and the data fingerprints.
+/// others): by lineage ([`JobRecord::lineage`]), then by data fingerprints. Recording a job of a
+/// known lineage allocates nothing (start-up records every finished job).
 #[derive(Debug, Default)]
 pub struct Standings {
-    by_lineage: std::collections::HashMap<(String, Vec<(String, String)>), Standing>,
+    by_lineage: HashMap<String, HashMap<Vec<(String, String)>, Standing>>,
 }
 
 impl Standings {
     /// The standing of `job`'s lineage on the data `fingerprints`, before `job` is recorded.
     pub fn of(&self, job: &JobRecord, fingerprints: &[(String, String)]) -> (u32, Option<Champion>) {
-        let key = (job.lineage(), fingerprints.to_vec());
-        self.by_lineage.get(&key).map_or((0, None), |s| (s.generation, s.champion.clone()))
+        let standing = self.by_lineage.get(&job.lineage()).and_then(|by_data| by_data.get(fingerprints));
+        standing.map_or((0, None), |s| (s.generation, s.champion.clone()))
     }
 
-    /// Records a DONE job with its result: a new generation, and the champion if its validation
-    /// score beats the champion's.
-    pub fn record(&mut self, lineage: String, fingerprints: &[(String, String)], id: &str, result: &ResultRecord) {
-        let standing = self.by_lineage.entry((lineage, fingerprints.to_vec())).or_default();
+    /// Records DONE job `id` of `lineage` on the data `fingerprints` with its result: a new
+    /// generation, and the champion if its validation score beats the champion's.
+    pub fn record(&mut self, lineage: &str, fingerprints: &[(String, String)], id: &Arc<str>, result: &ResultRecord) {
+        if !self.by_lineage.contains_key(lineage) {
+            self.by_lineage.insert(lineage.to_string(), HashMap::new());
+        }
+        let by_data = self.by_lineage.get_mut(lineage).expect("inserted above");
+        if !by_data.contains_key(fingerprints) {
+            by_data.insert(fingerprints.to_vec(), Standing::default());
+        }
+        let standing = by_data.get_mut(fingerprints).expect("inserted above");
         if result.generation >= standing.generation {
             standing.generation = result.generation;
-            standing.newest = Some(id.to_string());
+            standing.newest = Some(id.clone());
         }
         let Some(v) = result.validation_sharpe else { return };
         if standing.champion.as_ref().is_none_or(|c| v > c.validation_sharpe) {
@@ -95,9 +105,9 @@ impl Standings {
     /// The jobs retention keeps whatever its policy: each lineage's champion (the next job is
     /// compared with it, and its walk is read for that) and its newest generation (so generation
     /// numbers never repeat after a restart).
-    pub fn kept(&self) -> std::collections::HashSet<&str> {
-        let mut kept = std::collections::HashSet::new();
-        for s in self.by_lineage.values() {
+    pub fn kept(&self) -> HashSet<&str> {
+        let mut kept = HashSet::new();
+        for s in self.by_lineage.values().flat_map(HashMap::values) {
             kept.extend(s.newest.as_deref());
             kept.extend(s.champion.as_ref().map(|c| c.id.as_str()));
         }
@@ -195,9 +205,11 @@ mod tests {
         let (lineage, data, other) = (job.lineage(), vec![("BTC".to_string(), "ab".to_string())], vec![]);
         let mut standings = Standings::default();
         assert_eq!(standings.of(&job, &data), (0, None));
-        standings.record(lineage.clone(), &data, "tr_1_00000001", &done(1, Some(1.0)));
-        standings.record(lineage.clone(), &data, "tr_1_00000002", &done(2, Some(0.5)));
-        standings.record(lineage.clone(), &data, "tr_1_00000003", &done(3, Some(1.0)));
+        for (id, generation, validation) in
+            [("tr_1_00000001", 1, 1.0), ("tr_1_00000002", 2, 0.5), ("tr_1_00000003", 3, 1.0)]
+        {
+            standings.record(&lineage, &data, &Arc::from(id), &done(generation, Some(validation)));
+        }
         let (generation, champion) = standings.of(&job, &data);
         assert_eq!(generation, 3);
         assert_eq!(champion.map(|c| c.id), Some("tr_1_00000001".to_string()), "a tie does not take it");

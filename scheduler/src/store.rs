@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use sha2::{Digest, Sha256};
 
 use crate::events::EventRecord;
-use crate::finished::FinishedJob;
+use crate::finished::{FinishedJob, FinishedManifest, Interner};
 use crate::job::{ArtifactRecord, JobRecord, JsonText, is_valid_job_id, now_ms};
 
 const JOURNAL: &str = "submissions.journal";
@@ -131,16 +131,25 @@ enum Found {
 
 /// Reads a job directory at start-up: its manifest, and the last event of its `events.jsonl`
 /// (cutting a torn last line). True in the second place when a torn line was cut.
-fn recover_job(dir: &Path, name: &str) -> Result<(Found, bool), String> {
-    let mut job = read_manifest(dir).map_err(|e| e.to_string())?;
-    if job.id != name {
-        return Err(format!("manifest names another job, {}", job.id));
+fn recover_job(dir: &Path, name: &str, shared: &mut Interner) -> Result<(Found, bool), String> {
+    let path = dir.join("manifest.json");
+    let bytes = fs::read(&path).map_err(|source| ManifestError::Read { path: path.clone(), source }.to_string())?;
+    // A finished job (most of them) is read into what its compact entry keeps; any other in full.
+    let parse = |e| ManifestError::Parse { path: path.clone(), source: e }.to_string();
+    let head: FinishedManifest = serde_json::from_slice(&bytes).map_err(parse)?;
+    if head.id != name {
+        return Err(format!("manifest names another job, {}", head.id));
     }
     // Numbering continues after the last event on disk: events recorded but never written were
     // never shown to anyone, so their numbers are free again.
     let (last, repaired) = last_event(&dir.join("events.jsonl")).map_err(|e| format!("events.jsonl: {e}"))?;
-    job.last_sequence = last;
-    let found = if job.state.is_terminal() { Found::Finished(FinishedJob::of(job)) } else { Found::Live(job) };
+    let found = if head.state.is_terminal() {
+        Found::Finished(FinishedJob::from_manifest(FinishedManifest { last_sequence: last, ..head }, shared))
+    } else {
+        let mut job: JobRecord = serde_json::from_slice(&bytes).map_err(parse)?;
+        job.last_sequence = last;
+        Found::Live(job)
+    };
     Ok((found, repaired))
 }
 
@@ -176,7 +185,13 @@ impl JobStore {
                 .chunks(chunk)
                 .map(|names| {
                     scope.spawn(move || {
-                        names.iter().map(|n| (n.clone(), recover_job(&root.join(n), n))).collect::<Vec<_>>()
+                        // What many jobs share is kept once from the start: only what each job
+                        // keeps stays allocated, densely (the rest is reused job after job).
+                        let mut shared = Interner::default();
+                        names
+                            .iter()
+                            .map(|n| (n.clone(), recover_job(&root.join(n), n, &mut shared)))
+                            .collect::<Vec<_>>()
                     })
                 })
                 .collect();

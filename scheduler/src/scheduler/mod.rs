@@ -276,6 +276,9 @@ impl Scheduler {
             metrics: Default::default(),
             feed: Default::default(),
         });
+        // Start-up parsed every manifest on several threads: what it freed goes back to the
+        // system instead of staying in the threads' heaps.
+        release_free_memory();
         // Jobs replayed from the journal have no events yet.
         {
             let mut st = scheduler.lock();
@@ -457,7 +460,7 @@ impl Scheduler {
         let job = st.jobs.remove(id).expect("checked above");
         st.events.remove(id);
         st.commands.remove(id);
-        st.finished.insert(FinishedJob::of(*job));
+        st.finished.insert_record(*job);
         self.write_locks.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
 
@@ -492,12 +495,19 @@ impl State {
             self.idempotency.insert(key.to_string(), job.id.to_string());
         }
         if let (JobState::Done, Some(result)) = (job.state, &job.result) {
-            let shape = &job.shape;
-            let lineage = crate::job::lineage_key(&shape.algorithm, &shape.symbols, &shape.features);
-            self.lineages.record(lineage, &job.fingerprints, &job.id, result);
+            self.lineages.record(&job.shape.lineage, &job.fingerprints, &job.id, result);
         }
         self.next_seq = self.next_seq.max(job.seq + 1);
         self.finished.insert(job);
+    }
+}
+
+/// Returns freed heap memory to the system (glibc keeps it otherwise, per thread arena).
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it takes no pointers.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

@@ -153,7 +153,7 @@ mod tests {
                 stop_reason: "completed".into(),
                 edge_significant: false,
             };
-            st.lineages.record(job.lineage(), &[], &id, &result);
+            st.lineages.record(&job.lineage(), &[], &std::sync::Arc::from(id.as_str()), &result);
             job.result = Some(Box::new(result));
         }
         st.idempotency.insert(format!("key-{n}"), id.clone());
