@@ -63,7 +63,7 @@ export RUST_LOG=${RUST_LOG:-warn}
 
 "$bin/skippy-scheduler" --grpc-addr "127.0.0.1:$grpc_port" --http-addr "127.0.0.1:$http_port" \
   --runs-dir "$work/runs" --max-steps-per-job 1000000 --max-job-duration-secs 2 --max-queued-jobs 2 \
-  --event-stream-max-secs 2 \
+  --event-stream-max-secs 2 --metrics-addr off \
   >"$work/scheduler.log" 2>&1 &
 scheduler_pid=$!
 base="http://127.0.0.1:$http_port"

@@ -18,9 +18,12 @@ What it checks:
     fixed host ports), secrets only from the environment as ${VAR:?message}, the health check
     the trainer waits on, the grace period;
   - the Dockerfile: at least two stages, COPY --from names an earlier stage, the final stage
-    runs as a non-root USER, exposes 50051 and 8080, has a CMD; its .dockerignore drops target/;
+    runs as a non-root USER, exposes 50051, 8080 and 9464, has a CMD; its .dockerignore drops target/;
   - systemd units: required sections and keys, hardening, `systemd-analyze verify` when that
     command exists;
+  - SLURM batch scripts (slurm/*.sbatch): bash parses them, every #SBATCH directive comes before
+    the first command (sbatch reads no further), cores per task and an early SIGTERM to the batch
+    shell are asked for, and the script execs the trainer (so SLURM's signals reach it);
   - against the Rust sources (when the repository is found): every SKIPPY_* / ADMIN_SECRET
     variable and every --flag given to a skippy binary in these files is one the binaries read.
 """
@@ -561,7 +564,7 @@ def check_dockerfile(report):
     for word, rest in final:
         if word == "EXPOSE":
             exposed |= {p.split("/")[0] for p in rest.split()}
-    for port in ("50051", "8080"):
+    for port in ("50051", "8080", "9464"):
         report.check(port in exposed, "docker", f"final stage EXPOSEs {port}", f"exposed: {sorted(exposed)}")
     cmds = [rest for word, rest in final if word in ("CMD", "ENTRYPOINT")]
     report.check(bool(cmds), "docker", "final stage has a CMD or ENTRYPOINT", "missing")
@@ -713,6 +716,50 @@ def check_systemd(report):
     return commands
 
 
+def check_slurm(report):
+    """Checks slurm/*.sbatch; returns the commands they exec and the variables they use."""
+    slurm_dir = os.path.join(ROOT, "slurm")
+    scripts = sorted(f for f in os.listdir(slurm_dir) if f.endswith(".sbatch")) if os.path.isdir(slurm_dir) else []
+    if not scripts:
+        report.fail("slurm", "batch scripts under slurm/", "none")
+        return [], []
+    commands, env_names = [], []
+    for name in scripts:
+        path = os.path.join(slurm_dir, name)
+        what = f"slurm/{name}"
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        lines = text.splitlines()
+        report.check(bool(lines) and lines[0].startswith("#!") and "bash" in lines[0], "slurm",
+                     f"{what} starts with a bash #! line", f"found {lines[:1]}")
+        if shutil.which("bash"):
+            parsed = subprocess.run(["bash", "-n", path], capture_output=True, text=True)
+            report.check(parsed.returncode == 0, "slurm", f"{what} parses (bash -n)", parsed.stderr.strip())
+        else:
+            report.skip("slurm", f"{what} parses (bash -n)", "bash not available")
+        first_command = next((i for i, line in enumerate(lines[1:], 1)
+                              if line.strip() and not line.lstrip().startswith("#")), len(lines))
+        late = [i + 1 for i, line in enumerate(lines) if line.startswith("#SBATCH") and i > first_command]
+        report.check(not late, "slurm", f"{what}: every #SBATCH directive comes before the first command",
+                     f"sbatch ignores those on lines {late}")
+        directives = [line.split(None, 1)[1] if len(line.split(None, 1)) > 1 else ""
+                      for line in lines[:first_command] if line.startswith("#SBATCH")]
+        report.check(any(d.startswith("--cpus-per-task=") for d in directives), "slurm",
+                     f"{what} asks for cores per task (--cpus-per-task)", f"directives: {directives}")
+        report.check(any(d.startswith("--signal=B:TERM@") for d in directives), "slurm",
+                     f"{what} asks for SIGTERM to the batch shell before the time limit (--signal=B:TERM@...)",
+                     f"directives: {directives}")
+        # The exec line with its continuations: the trainer replaces the shell.
+        joined = re.sub(r"\\\n\s*", " ", text)
+        execs = [line.strip() for line in joined.splitlines() if line.strip().startswith("exec ")]
+        report.check(len(execs) == 1, "slurm", f"{what} execs the trainer (one exec line)", f"found {execs}")
+        if execs:
+            argv = shlex.split(execs[0])[1:]
+            commands.append((what, ["skippy-trainer"] + argv[1:]))
+        env_names += [(what, v) for v in sorted(set(re.findall(r"\b(SKIPPY_[A-Z0-9_]+|ADMIN_SECRET)\b", text)))]
+    return commands, env_names
+
+
 def verify_units(unit_dir, units, report):
     """systemd-analyze verify, in a scratch root holding the units, stub binaries and the
     system's own units, so that missing /usr/local/bin binaries on this machine are no error."""
@@ -758,6 +805,8 @@ CRATE_OF_BINARY = {
     "skippy-trainer": "trainer", "skippy-train": "cli",
 }
 OTHER_ENV = {"RUST_LOG", "RUST_BACKTRACE"}
+# Read by the SLURM batch script itself, not by a binary.
+SCRIPT_ENV = {"SKIPPY_TRAINER_BIN", "SKIPPY_TRAINER_TOKEN_FILE"}
 
 
 def source_interface(repo):
@@ -782,7 +831,7 @@ def source_interface(repo):
     return flags, envs
 
 
-def check_sources(repo, files, docker_cmds, unit_cmds, report):
+def check_sources(repo, files, docker_cmds, unit_cmds, report, script_env=()):
     if not repo or not all(os.path.isdir(os.path.join(repo, c, "src")) for c in set(CRATE_OF_BINARY.values())):
         report.skip("sources", "flags and variables against the Rust sources", "repository sources not found")
         return
@@ -822,6 +871,7 @@ def check_sources(repo, files, docker_cmds, unit_cmds, report):
                 env_names += [(f"systemd/{name}", m.group(1))
                               for m in re.finditer(r"^#?\s*([A-Z][A-Z0-9_]*)=", f.read(), re.M)]
 
+    env_names += list(script_env)
     for where, argv in commands:
         if not argv:
             continue
@@ -839,7 +889,7 @@ def check_sources(repo, files, docker_cmds, unit_cmds, report):
         if name and (name.startswith("SKIPPY_") or name == "ADMIN_SECRET"):
             seen.setdefault(where, []).append(name)
     for where, names in seen.items():
-        unknown = sorted({n for n in names if n not in envs and n not in OTHER_ENV})
+        unknown = sorted({n for n in names if n not in envs and n not in OTHER_ENV and n not in SCRIPT_ENV})
         report.check(not unknown, "sources", f"{where}: the binaries read {', '.join(sorted(set(names)))}",
                      f"not read by any binary: {unknown}")
 
@@ -866,7 +916,8 @@ def main():
     check_compose(files, report)
     docker_cmds = check_dockerfile(report)
     unit_cmds = check_systemd(report)
-    check_sources(repo, files, docker_cmds, unit_cmds, report)
+    slurm_cmds, slurm_env = check_slurm(report)
+    check_sources(repo, files, docker_cmds, unit_cmds + slurm_cmds, report, slurm_env)
 
     c = report.counts
     print(f"\n{c['PASS']} passed, {c['FAIL']} failed, {c['SKIP']} skipped ({c['NOTE']} notes)")

@@ -225,25 +225,7 @@ pub fn parse_duration(s: &str) -> Result<Budget, String> {
         let secs = hours * 3600.0;
         return if secs.is_finite() && secs > 0.0 { Ok(Budget(secs)) } else { Err(bad()) };
     }
-    let mut total = 0.0;
-    let mut rest = t.as_str();
-    while !rest.is_empty() {
-        rest = rest.trim_start();
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        let value: f64 = rest[..num_len].parse().map_err(|_| bad())?;
-        rest = rest[num_len..].trim_start();
-        let unit_len = rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "s" | "sec" | "secs" | "second" | "seconds" => 1.0,
-            "m" | "min" | "mins" | "minute" | "minutes" => 60.0,
-            "h" | "hr" | "hrs" | "hour" | "hours" => 3600.0,
-            "d" | "day" | "days" => 86_400.0,
-            _ => return Err(bad()),
-        };
-        total += value * scale;
-        rest = &rest[unit_len..];
-    }
-    if total.is_finite() && total > 0.0 { Ok(Budget(total)) } else { Err(bad()) }
+    skippy_contract::duration::parse_seconds(&t).map(Budget).ok_or_else(bad)
 }
 
 /// Parses `KEY=VALUE` (a dotted spec path and its value, JSON or a bare string).

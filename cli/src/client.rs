@@ -83,15 +83,7 @@ impl SchedulerClient {
             .keep_alive_while_idle(true);
         let endpoint = skippy_proto::tls::secure(endpoint, ca_pem)
             .map_err(|e| Failure::new(exit::USAGE, format!("TLS for scheduler {url:?}: {e}")))?;
-        let secret = secret.map(Secret::expose).filter(|s| !s.is_empty());
-        let header = match secret {
-            Some(s) => Some(
-                format!("Bearer {s}")
-                    .parse::<MetadataValue<Ascii>>()
-                    .map_err(|_| Failure::new(exit::USAGE, "ADMIN_SECRET is not a valid header value"))?,
-            ),
-            None => None,
-        };
+        let header = authorization(secret)?;
         let has_secret = header.is_some();
         let client = TrainingServiceClient::with_interceptor(endpoint.connect_lazy(), Auth { header })
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
@@ -102,6 +94,17 @@ impl SchedulerClient {
     pub fn error(&self, status: &Status, subject: Subject<'_>) -> anyhow::Error {
         describe_status(status, &self.url, self.has_secret, subject).into()
     }
+}
+
+/// The `authorization` value of every call: `Bearer <secret>`, or none for no (or an empty)
+/// secret. Marked sensitive, so HTTP/2 header compression never indexes it and no `Debug` shows it.
+fn authorization(secret: Option<&Secret>) -> Result<Option<MetadataValue<Ascii>>, Failure> {
+    let Some(secret) = secret.map(Secret::expose).filter(|s| !s.is_empty()) else { return Ok(None) };
+    let mut value = format!("Bearer {secret}")
+        .parse::<MetadataValue<Ascii>>()
+        .map_err(|_| Failure::new(exit::USAGE, "ADMIN_SECRET is not a valid header value"))?;
+    value.set_sensitive(true);
+    Ok(Some(value))
 }
 
 /// Adds `http://` to a bare `host:port`.
@@ -188,6 +191,16 @@ mod tests {
                     .into()
             )
         );
+    }
+
+    #[test]
+    fn the_secret_is_sent_as_a_sensitive_header() {
+        let secret = Secret::new("0123456789abcdef".into());
+        let value = authorization(Some(&secret)).unwrap().expect("a header");
+        assert!(value.is_sensitive(), "never indexed by HPACK");
+        assert_eq!(value.to_str().unwrap(), "Bearer 0123456789abcdef");
+        assert!(!format!("{value:?}").contains("0123456789abcdef"), "{value:?}");
+        assert!(authorization(None).unwrap().is_none());
     }
 
     #[test]

@@ -75,7 +75,7 @@ mod enabled {
         config.admin_secret = Some(admin.clone());
         config.trainer_token = Some(trainer_token.clone());
         let mut scheduler: JoinHandle<anyhow::Result<()>> =
-            tokio::spawn(skippy_scheduler::run(config, grpc, None, async move {
+            tokio::spawn(skippy_scheduler::run(config, skippy_scheduler::Listeners::grpc(grpc), async move {
                 let _ = scheduler_stopped.await;
             }));
 
@@ -89,11 +89,16 @@ mod enabled {
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             checkpoint_interval: Duration::from_secs(60),
             ca_cert: None,
+            limits: skippy_trainer::worker::Limits::default(),
         };
-        let mut trainer: JoinHandle<anyhow::Result<()>> =
-            tokio::spawn(skippy_trainer::worker::run(worker, async move {
+        // Without limits the trainer ends only when told to.
+        let mut trainer: JoinHandle<anyhow::Result<()>> = tokio::spawn(async move {
+            skippy_trainer::worker::run(worker, async move {
                 let _ = trainer_stopped.await;
-            }));
+            })
+            .await
+            .map(drop)
+        });
 
         let sched =
             SchedulerClient::connect_to(&url, Some(&crate::args::Secret::new(admin.expose().to_string())), None)?;

@@ -1,8 +1,10 @@
 //! The `skippy.training.v1` protocol: generated messages, clients and servers, and the file
 //! descriptor set for server reflection (so `grpcurl` works without `.proto` files); [`json`],
-//! the one JSON form of its messages (REST, `--json`, the dashboard, `runs/`).
+//! the one JSON form of its messages (REST, `--json`, the dashboard, `runs/`); [`trainer_names`],
+//! what a trainer may call itself.
 
 pub mod json;
+pub mod trainer_names;
 
 /// Version 1 of the protocol.
 pub mod v1 {

@@ -1,11 +1,17 @@
 //! Scheduler configuration: flags and environment variables (clap), with defaults that suit a
 //! single machine and a `local()` preset for the CLI's in-process run and tests.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use crate::auth::Secret;
+use crate::http_server::HttpLimits;
+
+/// Default of `--metrics-addr`: loopback, the Prometheus exporters' usual port range.
+pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
 
 /// Scheduler settings. Every flag can also come from its `SKIPPY_…` environment variable.
 #[derive(Debug, Clone, clap::Args)]
@@ -13,9 +19,20 @@ pub struct Config {
     /// Address of the gRPC server (clients and trainers).
     #[arg(long, env = "SKIPPY_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     pub grpc_addr: SocketAddr,
-    /// Address of the HTTP server: the REST API, the dashboard, `/healthz` and `/metrics`.
+    /// Address of the HTTP server: the REST API, the dashboard and `/healthz`.
     #[arg(long, env = "SKIPPY_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
+    /// Address of Prometheus `/metrics`, a listener of its own (`off`: none). Loopback by default:
+    /// the metrics name running jobs and trainers; open it to a scraper deliberately.
+    #[arg(long, env = "SKIPPY_METRICS_ADDR", default_value = DEFAULT_METRICS_ADDR)]
+    pub metrics_addr: Listen,
+    /// Bearer token a scraper must present on `/metrics` (Prometheus' `authorization`
+    /// credentials); none by default.
+    #[arg(long, env = "SKIPPY_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
+    /// How slow and idle HTTP clients are limited (the REST port and the metrics port).
+    #[command(flatten)]
+    pub http_limits: HttpLimits,
     /// Directory of job manifests, events, checkpoints and artifacts.
     #[arg(long, env = "SKIPPY_RUNS_DIR", default_value = "./runs")]
     pub runs_dir: PathBuf,
@@ -113,6 +130,9 @@ impl Config {
         Config {
             grpc_addr: "127.0.0.1:0".parse().expect("valid address"),
             http_addr: "127.0.0.1:0".parse().expect("valid address"),
+            metrics_addr: Listen::Off,
+            metrics_token: None,
+            http_limits: HttpLimits::default(),
             runs_dir,
             data_dir: None,
             heartbeat_interval_ms: 500,
@@ -144,5 +164,37 @@ impl Config {
     /// Lease time-to-live.
     pub fn lease_ttl(&self) -> Duration {
         Duration::from_millis(self.lease_ttl_ms as u64)
+    }
+}
+
+/// A listener's address, or `off` for none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listen {
+    /// Not served.
+    Off,
+    /// Served on this address.
+    At(SocketAddr),
+}
+
+impl FromStr for Listen {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Listen, String> {
+        match s.trim() {
+            "off" | "" => Ok(Listen::Off),
+            addr => addr
+                .parse()
+                .map(Listen::At)
+                .map_err(|e| format!("{addr:?} is neither an address such as {DEFAULT_METRICS_ADDR} nor `off`: {e}")),
+        }
+    }
+}
+
+impl fmt::Display for Listen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Listen::Off => f.write_str("off"),
+            Listen::At(addr) => addr.fmt(f),
+        }
     }
 }

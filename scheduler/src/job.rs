@@ -50,6 +50,18 @@ pub enum JobState {
 }
 
 impl JobState {
+    /// Every state, in the order of the life of a job (and of the declaration: `state as usize`
+    /// is its index here).
+    pub const ALL: [JobState; 7] = [
+        JobState::Queued,
+        JobState::Preflight,
+        JobState::Training,
+        JobState::Evaluating,
+        JobState::Done,
+        JobState::Failed,
+        JobState::Cancelled,
+    ];
+
     /// Done, failed or cancelled: nothing changes any more.
     pub fn is_terminal(self) -> bool {
         matches!(self, JobState::Done | JobState::Failed | JobState::Cancelled)

@@ -167,11 +167,9 @@ impl Scheduler {
 
     /// Waits up to `wait` for a job to grant to trainer `trainer_id`.
     async fn next_grant(&self, trainer_id: &str, name: &str, wait: Duration) -> Result<Option<Grant>> {
-        if trainer_id.is_empty() || trainer_id.len() > 128 {
-            return Err(SchedulerError::Invalid("trainer_id must be 1 to 128 characters".into()));
-        }
-        if name.len() > 128 {
-            return Err(SchedulerError::Invalid(format!("trainer name is {} bytes; at most 128", name.len())));
+        // Both end up in log lines, metric labels and the queue view: plain characters only.
+        for (field, value) in [("trainer_id", trainer_id), ("name", name)] {
+            skippy_proto::trainer_names::check(field, value).map_err(|e| SchedulerError::Invalid(e.to_string()))?;
         }
         let (token, rx) = {
             let mut st = self.lock();
@@ -364,7 +362,7 @@ fn grant_next(scheduler: &Scheduler, st: &mut State, trainer_id: &str, name: &st
     job.progress.percent = 5.0;
     job.progress.message = "validating inputs".into();
     let checkpoints = job.checkpoints.iter().rev().map(|c| c.name.clone()).collect();
-    let snapshot = (**job).clone();
+    let snapshot = job.clone();
     push_event(st, &id, EventKind::State, format!("attempt {} started on {name}", lease.attempt), None);
     // Persist the grant in the background (a crash before it lands re-queues the job, and
     // the trainer is fenced off: no harm).

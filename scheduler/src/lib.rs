@@ -18,9 +18,10 @@
 //! - [`completion`]: progress, checkpoints, artifacts and the end of an attempt.
 //! - [`events`]: per-job event logs and live watchers.
 //! - [`feed`]: every job's changes in one order, for clients that follow many jobs.
-//! - [`telemetry`]: Prometheus metrics on `/metrics`.
+//! - [`telemetry`]: Prometheus metrics on `/metrics`, a listener of their own.
 //! - [`grpc`]: the services, conversions and the error mapping.
 //! - [`tls`]: optional TLS for both servers.
+//! - [`http_server`]: the HTTP server (timeouts, a connection cap), here and in `skippy-gateway`.
 //! - [`gateway`]: the REST gateway, a gRPC client of the services above.
 
 pub mod auth;
@@ -32,6 +33,7 @@ pub mod feed;
 pub mod finished;
 pub mod gateway;
 pub mod grpc;
+pub mod http_server;
 pub mod job;
 pub mod leases;
 pub mod lineage;
@@ -57,20 +59,62 @@ use tonic::service::interceptor::InterceptedService;
 pub use config::Config;
 pub use scheduler::Scheduler;
 
-/// Largest message accepted (checkpoints and artifacts are uploaded in one message).
+/// Largest message accepted from trainers: checkpoints and artifacts are uploaded in one message
+/// each (`UploadCheckpoint`, `UploadArtifact`). Also the largest answer sent (results, job lists).
 pub const MAX_MESSAGE_BYTES: usize = 256 << 20;
 
-/// Runs the scheduler on `grpc` (and `http`, if given) until `shutdown` resolves, then drains:
-/// health turns NOT_SERVING, waiting trainers are released, events and manifests are flushed.
+/// Largest message accepted from clients: what they send is a job spec or an id (the REST
+/// gateway's bodies are at most 64 KiB).
+pub const MAX_CLIENT_MESSAGE_BYTES: usize = 1 << 20;
+
+/// Concurrent calls one gRPC connection may have in progress (more wait their turn): the
+/// standalone gateway multiplexes its clients' calls over one connection, a trainer its job slots.
+pub const GRPC_CALLS_PER_CONNECTION: usize = 256;
+
+/// Concurrent HTTP/2 streams one gRPC connection may have open (watch streams last).
+pub const GRPC_STREAMS_PER_CONNECTION: u32 = 1024;
+
+/// Longest a gRPC call may take to answer (a stream, its first message): long polls last at most
+/// `leases::MAX_WAIT`, uploads are single messages.
+pub const GRPC_CALL_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Pings on a quiet gRPC connection, and how long an unanswered one may take before the
+/// connection is closed (a peer that vanished without closing it).
+const GRPC_KEEPALIVE: Duration = Duration::from_secs(20);
+
+/// The sockets the scheduler serves on, bound by the caller (tests bind port 0).
+#[derive(Debug)]
+pub struct Listeners {
+    /// gRPC: clients, trainers, health, reflection.
+    pub grpc: TcpListener,
+    /// HTTP: the REST gateway, the dashboard, `/healthz` (none: not served).
+    pub http: Option<TcpListener>,
+    /// Prometheus `/metrics` (none: not served).
+    pub metrics: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// gRPC only.
+    pub fn grpc(grpc: TcpListener) -> Listeners {
+        Listeners { grpc, http: None, metrics: None }
+    }
+}
+
+/// Runs the scheduler on `listeners` until `shutdown` resolves, then drains: health turns
+/// NOT_SERVING (and `/healthz` answers 503 draining while gRPC calls in flight finish), waiting
+/// trainers are released, events and manifests are flushed.
 pub async fn run(
     config: Config,
-    grpc: TcpListener,
-    http: Option<TcpListener>,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let Listeners { grpc, http, metrics } = listeners;
     let mut bound = vec![grpc.local_addr()?];
     bound.extend(http.as_ref().map(|h| h.local_addr()).transpose()?);
     let auth = auth::Auth::from_config(&config, &bound)?;
+    if let Some(token) = &config.metrics_token {
+        auth::check_strength("SKIPPY_METRICS_TOKEN", token)?;
+    }
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(tls::TlsFiles::load(cert, key)?),
         (None, None) => None,
@@ -87,16 +131,28 @@ pub async fn run(
         let st = scheduler.lock();
         (st.jobs.len(), st.finished.len())
     };
+    let metrics_addr = metrics.as_ref().map(|m| m.local_addr()).transpose()?;
+    let shown = |addr: Option<std::net::SocketAddr>| addr.map_or("off".to_string(), |a| a.to_string());
     tracing::info!(
         jobs = held + finished,
         finished,
         replayed = recovered.replayed,
         quarantined = recovered.quarantined.len(),
-        grpc = %grpc.local_addr()?,
+        grpc = %bound[0],
+        http = %shown(bound.get(1).copied()),
+        metrics = %shown(metrics_addr),
         authentication = if auth.enabled() { "bearer tokens" } else { "NONE (--insecure-no-auth)" },
         tls = tls.is_some(),
         "scheduler started"
     );
+    for (addr, what) in bound.iter().zip(["gRPC", "HTTP"]) {
+        http_server::warn_if_plaintext_remote(what, *addr, tls.is_some());
+    }
+    if let Some(addr) = metrics_addr
+        && scheduler.config.metrics_token.is_some()
+    {
+        http_server::warn_if_plaintext_remote("/metrics (with its token)", addr, false);
+    }
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<TrainingServiceServer<grpc::clients::Clients>>().await;
@@ -114,7 +170,7 @@ pub async fn run(
     let background = tokio::spawn(background_tasks(scheduler.clone(), stop_rx.clone()));
 
     let clients = TrainingServiceServer::new(grpc::clients::Clients::new(scheduler.clone()))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let clients = InterceptedService::new(clients, auth.guard(auth::Role::Client));
     let trainers = TrainerServiceServer::new(grpc::trainers::Trainers::new(scheduler.clone()))
@@ -122,13 +178,12 @@ pub async fn run(
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let trainers = InterceptedService::new(trainers, auth.guard(auth::Role::Trainer));
 
-    let grpc_stop = {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
-    };
-    let mut builder = tonic::transport::Server::builder().http2_keepalive_interval(Some(Duration::from_secs(20)));
+    let mut builder = tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(GRPC_CALLS_PER_CONNECTION)
+        .max_concurrent_streams(GRPC_STREAMS_PER_CONNECTION)
+        .timeout(GRPC_CALL_TIMEOUT)
+        .http2_keepalive_interval(Some(GRPC_KEEPALIVE))
+        .http2_keepalive_timeout(Some(GRPC_KEEPALIVE));
     if let Some(tls) = &tls {
         builder = builder.tls_config(tls.grpc())?;
     }
@@ -141,44 +196,32 @@ pub async fn run(
         .add_service(trainers)
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true)),
-            grpc_stop,
+            turned_true(stop_rx.clone()),
         );
 
+    let acceptor = tls.as_ref().map(tls::TlsFiles::acceptor).transpose()?;
+    let limits = scheduler.config.http_limits.clone();
+    // The HTTP port outlives the gRPC drain, answering `/healthz` with 503 draining meanwhile.
+    let (http_stop_tx, http_stop_rx) = tokio::sync::watch::channel(false);
     let (http_server, in_process) = match http {
         None => (None, None),
         Some(listener) => {
             // The REST gateway is a client of the same service, over an in-process connection
             // (no port, no certificate name to match, the same authentication).
             let (channel, in_process) = in_process_channel(clients, stop_rx.clone());
-            let metrics = scheduler.clone();
-            let app = gateway::router_with_shutdown(TrainingServiceClient::new(channel), stop_rx.clone())
-                .route("/healthz", axum::routing::get(|| async { "ok\n" }))
-                .route(
-                    "/metrics",
-                    axum::routing::get(move || async move {
-                        (
-                            [(
-                                axum::http::header::CONTENT_TYPE,
-                                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                            )],
-                            metrics.render_metrics(),
-                        )
-                    }),
-                );
-            let mut rx = stop_rx.clone();
-            let stopped = async move {
-                let _ = rx.wait_for(|s| *s).await;
-            };
-            let server = match &tls {
-                Some(tls) => {
-                    let listener = tls::TlsListener::new(listener, tls.acceptor()?)?;
-                    tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stopped).await })
-                }
-                None => tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stopped).await }),
-            };
-            (Some(server), Some(in_process))
+            let app = gateway::router_with_shutdown(
+                TrainingServiceClient::new(channel),
+                stop_rx.clone(),
+                gateway::caller::CallerCheck::Local(auth.clone()),
+            );
+            let server = http_server::serve(listener, acceptor, app, limits.clone(), turned_true(http_stop_rx));
+            (Some(tokio::spawn(server)), Some(in_process))
         }
     };
+    let metrics_server = metrics.map(|listener| {
+        let app = telemetry::router(scheduler.clone(), scheduler.config.metrics_token.as_ref());
+        tokio::spawn(http_server::serve(listener, None, app, limits, turned_true(stop_rx.clone())))
+    });
 
     let stopper = {
         let scheduler = scheduler.clone();
@@ -192,20 +235,21 @@ pub async fn run(
         })
     };
 
-    grpc_server.await?;
+    let served = grpc_server.await;
     stopper.abort();
-    if let Some(h) = http_server {
-        let _ = h.await;
+    let _ = http_stop_tx.send(true);
+    for server in [http_server, metrics_server].into_iter().flatten() {
+        let _ = server.await;
     }
     if let Some(h) = in_process {
         let _ = h.await;
     }
+    served?;
     let _ = background.await;
     // Events and progress in memory go to disk before the process ends.
     scheduler.flush_events().await;
     // Manifests are written on every state change; running jobs also carry progress.
-    let ids: Vec<String> =
-        scheduler.lock().jobs.values().filter(|j| j.state.is_running()).map(|j| j.id.clone()).collect();
+    let ids: Vec<String> = scheduler.lock().jobs.tally().running().map(str::to_string).collect();
     for id in ids {
         let _ = scheduler.persist(&id).await;
     }
@@ -280,4 +324,9 @@ fn in_process_channel(
         }),
     );
     (channel, server)
+}
+
+/// Resolves once `rx` turns true (or its sender is gone).
+async fn turned_true(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
 }

@@ -1,6 +1,9 @@
 //! `skippy-scheduler`: the job queue and store, served over gRPC.
 
+use anyhow::Context as _;
 use clap::Parser;
+use skippy_scheduler::Listeners;
+use skippy_scheduler::config::Listen;
 use tokio::net::TcpListener;
 
 /// The skippy-train scheduler: owns the job queue and runs/, serves clients and trainers.
@@ -18,9 +21,14 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     skippy_scheduler::logging::init(cli.log_format);
-    let grpc = TcpListener::bind(cli.config.grpc_addr).await?;
-    let http = TcpListener::bind(cli.config.http_addr).await?;
-    skippy_scheduler::run(cli.config, grpc, Some(http), shutdown_signal()).await
+    let bind = async |addr| TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"));
+    let grpc = bind(cli.config.grpc_addr).await?;
+    let http = Some(bind(cli.config.http_addr).await?);
+    let metrics = match cli.config.metrics_addr {
+        Listen::At(addr) => Some(bind(addr).await.context("--metrics-addr (`off` serves no metrics)")?),
+        Listen::Off => None,
+    };
+    skippy_scheduler::run(cli.config, Listeners { grpc, http, metrics }, shutdown_signal()).await
 }
 
 /// Resolves on the first SIGINT or SIGTERM; a second one exits at once.

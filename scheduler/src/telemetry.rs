@@ -1,10 +1,25 @@
-//! Prometheus metrics, served as OpenMetrics text on the HTTP port's `/metrics`.
+//! Prometheus metrics, served as OpenMetrics text on `/metrics` of a listener of their own
+//! (`--metrics-addr`, loopback by default, and `--metrics-token` to ask scrapers for a bearer
+//! token): they name running jobs and trainers, so they are not on the API's port.
 //!
 //! Counters and the dispatch histogram are updated where things happen; gauges describing the
 //! current state (jobs by state, queue depth, trainers, speeds) are read from the scheduler's
-//! state when scraped, so they can never drift from it.
+//! state when rendered, so they can never drift from it. Rendering costs no scan of every job:
+//! jobs by state come from the tally the job table keeps, the per-job series from the running
+//! jobs only. A render is reused for [`RENDER_REUSED_FOR`], so any number of scrapers cost one
+//! render a second.
 
 use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::time::Instant;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -13,9 +28,16 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::auth::Secret;
 use crate::events::StatsRecord;
 use crate::job::{JobState, now_ms};
 use crate::scheduler::Scheduler;
+
+/// How long one render of the metrics is served again.
+pub const RENDER_REUSED_FOR: Duration = Duration::from_secs(1);
+
+/// The content type of the OpenMetrics text format.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Label of per-state gauges.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -140,6 +162,8 @@ pub struct Telemetry {
     measured_speed: Gauge<f64, AtomicU64>,
     demand: Gauge<i64, AtomicI64>,
     training: TrainingGauges,
+    /// The last render and when it was made (see [`RENDER_REUSED_FOR`]).
+    rendered: Mutex<Option<(Instant, Arc<String>)>>,
 }
 
 impl Default for Telemetry {
@@ -160,6 +184,7 @@ impl Default for Telemetry {
             measured_speed: Gauge::default(),
             demand: Gauge::default(),
             training: TrainingGauges::default(),
+            rendered: Mutex::new(None),
         };
         m.registry.register("submissions", "Submissions acknowledged (durably stored)", m.submissions.clone());
         m.registry.register(
@@ -202,36 +227,40 @@ impl Default for Telemetry {
     }
 }
 
-const STATES: [JobState; 7] = [
-    JobState::Queued,
-    JobState::Preflight,
-    JobState::Training,
-    JobState::Evaluating,
-    JobState::Done,
-    JobState::Failed,
-    JobState::Cancelled,
-];
-
 impl Scheduler {
-    /// The metrics in the OpenMetrics text format, gauges read from the current state.
-    pub fn render_metrics(&self) -> String {
+    /// The metrics in the OpenMetrics text format: the render of the last [`RENDER_REUSED_FOR`],
+    /// or a new one.
+    pub fn metrics_text(&self) -> Arc<String> {
+        // Held while rendering, so scrapers arriving meanwhile wait for this render, not make their own.
+        let mut rendered = self.metrics.rendered.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if let Some((at, text)) = rendered.as_ref()
+            && now.saturating_duration_since(*at) < RENDER_REUSED_FOR
+        {
+            return text.clone();
+        }
+        let text = Arc::new(self.render_metrics());
+        *rendered = Some((now, text.clone()));
+        text
+    }
+
+    /// A fresh render of the metrics, gauges read from the current state.
+    fn render_metrics(&self) -> String {
         let m = &self.metrics;
         {
-            let st = self.lock();
-            // Finished jobs are counted by their index; the jobs held in full one by one.
-            let mut counts: Vec<i64> = STATES.iter().map(|s| st.finished.count(*s) as i64).collect();
-            for job in st.jobs.values() {
-                if let Some(i) = STATES.iter().position(|s| *s == job.state) {
-                    counts[i] += 1;
-                }
+            let mut st = self.lock();
+            // Finished jobs are counted by their index, the jobs held in full by their tally.
+            let finished: Vec<usize> = JobState::ALL.iter().map(|s| st.finished.count(*s)).collect();
+            let tally = st.jobs.tally();
+            for (state, finished) in JobState::ALL.into_iter().zip(finished) {
+                let n = finished + tally.count(state);
+                m.jobs.get_or_create(&StateLabel { state: state.name() }).set(n as i64);
             }
-            for (state, n) in STATES.iter().zip(counts) {
-                m.jobs.get_or_create(&StateLabel { state: state.name() }).set(n);
-            }
+            let running_ids: Vec<String> = tally.running().map(str::to_string).collect();
             m.queue_depth.set(st.queue.len() as i64);
             m.training.clear();
             let mut running = 0;
-            for job in st.jobs.values() {
+            for job in running_ids.iter().filter_map(|id| st.jobs.get(id)) {
                 let Some(lease) = &job.lease else { continue };
                 running += 1;
                 let label = JobLabel { job_id: job.id.clone(), trainer: lease.trainer_name.clone() };
@@ -254,5 +283,49 @@ impl Scheduler {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &m.registry).expect("writing to a String");
         out
+    }
+}
+
+/// The metrics listener's routes: `GET /metrics`, asking for `token` when one is set.
+pub fn router(scheduler: Arc<Scheduler>, token: Option<&Secret>) -> Router {
+    let token: Option<[u8; 32]> = token.map(|t| Sha256::digest(t.expose().as_bytes()).into());
+    Router::new().route(
+        "/metrics",
+        axum::routing::get(move |headers: HeaderMap| async move {
+            if let Some(expected) = &token {
+                let presented = headers.get(AUTHORIZATION).and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+                let presented: [u8; 32] = Sha256::digest(presented.unwrap_or_default()).into();
+                if !bool::from(presented.ct_eq(expected)) {
+                    return (
+                        StatusCode::UNAUTHORIZED,
+                        [("www-authenticate", "Bearer")],
+                        "the metrics need `authorization: Bearer <SKIPPY_METRICS_TOKEN>`\n",
+                    )
+                        .into_response();
+                }
+            }
+            ([(CONTENT_TYPE, OPENMETRICS)], scheduler.metrics_text().as_str().to_owned()).into_response()
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_render_is_reused_for_a_second_then_made_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (scheduler, _) = Scheduler::start(Config::local(dir.path().to_path_buf())).unwrap();
+        let first = scheduler.metrics_text();
+        scheduler.metrics.submissions.inc();
+        tokio::time::advance(RENDER_REUSED_FOR / 2).await;
+        let again = scheduler.metrics_text();
+        assert!(Arc::ptr_eq(&first, &again), "within the second: the same render");
+        assert!(again.contains("skippy_submissions_total 0"), "{again}");
+        tokio::time::advance(RENDER_REUSED_FOR).await;
+        let fresh = scheduler.metrics_text();
+        assert!(fresh.contains("skippy_submissions_total 1"), "{fresh}");
     }
 }

@@ -116,17 +116,32 @@ pub fn spec_hash(spec: &TrainSpec) -> String {
     format!("{:x}", Sha256::digest(json))
 }
 
-/// The hash a trainer from before `env.slippage_bps` and `data` gave `spec`, when both are at
-/// their defaults (so it meant the same): a job checkpointed by an older trainer resumes on a
-/// newer one during a rolling upgrade.
-fn legacy_spec_hash(spec: &TrainSpec) -> Option<String> {
-    if spec.env.slippage_bps != 0.0 || spec.data != crate::spec::DataConfig::default() {
-        return None;
+/// The hashes older trainers gave `spec`, where their spec meant the same (the fields added
+/// since at their defaults), so that a job checkpointed by an older trainer resumes on a newer
+/// one during a rolling upgrade: the trainer from before walk-forward folds (`split.folds`,
+/// `split.fold`, `split.oos_fraction`), and the one from before `env.slippage_bps` and `data`
+/// as well.
+fn legacy_spec_hashes(spec: &TrainSpec) -> Vec<String> {
+    let single = crate::spec::SplitConfig::default();
+    if (spec.split.folds, spec.split.fold, spec.split.oos_fraction) != (single.folds, single.fold, single.oos_fraction)
+    {
+        return Vec::new();
     }
     let json = serde_json::to_string(spec).expect("specs serialise");
-    let data = format!(",\"data\":{}", serde_json::to_string(&spec.data).expect("serialises"));
-    let legacy = json.replacen("\"slippage_bps\":0.0,", "", 1).replacen(&data, "", 1);
-    Some(format!("{:x}", Sha256::digest(legacy)))
+    let folds = format!(
+        ",\"folds\":{},\"fold\":{},\"oos_fraction\":{}",
+        single.folds,
+        single.fold,
+        serde_json::to_string(&single.oos_fraction).expect("serialises")
+    );
+    let before_folds = json.replacen(&folds, "", 1);
+    let mut hashes = vec![format!("{:x}", Sha256::digest(&before_folds))];
+    if spec.env.slippage_bps == 0.0 && spec.data == crate::spec::DataConfig::default() {
+        let data = format!(",\"data\":{}", serde_json::to_string(&spec.data).expect("serialises"));
+        let before_slippage = before_folds.replacen("\"slippage_bps\":0.0,", "", 1).replacen(&data, "", 1);
+        hashes.push(format!("{:x}", Sha256::digest(before_slippage)));
+    }
+    hashes
 }
 
 const META_KEY: &str = "skippy.checkpoint";
@@ -195,7 +210,7 @@ impl Checkpoint {
     /// Refuses a checkpoint of another spec.
     pub fn check_spec(&self, spec: &TrainSpec) -> Result<(), CheckpointError> {
         let expected = spec_hash(spec);
-        if self.spec_hash != expected && Some(&self.spec_hash) != legacy_spec_hash(spec).as_ref() {
+        if self.spec_hash != expected && !legacy_spec_hashes(spec).contains(&self.spec_hash) {
             return Err(CheckpointError::SpecMismatch { found: self.spec_hash.clone(), expected });
         }
         Ok(())
@@ -214,11 +229,24 @@ mod tests {
         let mut spec = TrainSpec::new(vec!["BTC".into(), "ETH".into()], vec![FeatureSet::Price], 200_000, 1);
         spec.env.cost = 0.001;
         let old = "3683a6d91468010cd74ad11ca9b756867bbe783387c28b73be8fb7abf67d1b63";
-        assert_eq!(legacy_spec_hash(&spec).as_deref(), Some(old));
+        assert!(legacy_spec_hashes(&spec).iter().any(|h| h == old));
         assert_ne!(spec_hash(&spec), old);
         // Only while the new fields keep their defaults: with slippage it is another spec.
         spec.env.slippage_bps = 5.0;
-        assert_eq!(legacy_spec_hash(&spec), None);
+        assert!(!legacy_spec_hashes(&spec).iter().any(|h| h == old));
+    }
+
+    #[test]
+    fn a_checkpoint_of_a_trainer_before_walk_forward_folds_still_resumes() {
+        // The same job's hash as the trainer of 2828392 wrote it in its checkpoint
+        // (`skippy-trainer train --symbols BTC,ETH --steps 200000 --seed 1`).
+        let mut spec = TrainSpec::new(vec!["BTC".into(), "ETH".into()], vec![FeatureSet::Price], 200_000, 1);
+        let before_folds = "aeebc673a55d64b6a63189b3f780de21a9da161ea288529878d30c8ff0154d94";
+        assert_ne!(spec_hash(&spec), before_folds);
+        assert!(legacy_spec_hashes(&spec).iter().any(|h| h == before_folds), "one fold is the old single split");
+        // A walk-forward fold is another spec, which that trainer could not have run.
+        spec.split.folds = 4;
+        assert!(legacy_spec_hashes(&spec).is_empty());
     }
 
     #[test]

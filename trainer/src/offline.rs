@@ -364,8 +364,13 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     }
     print_load_notes(&data, &spec);
     if let Some(s) = data.symbols.first() {
+        let fold = if spec.split.is_walk_forward() {
+            format!(" (walk-forward fold {} of {})", spec.split.fold, spec.split.folds)
+        } else {
+            String::new()
+        };
         eprintln!(
-            "  {} shared bar times: train {} / validation {} / test {} bars, embargo {}",
+            "  {} shared bar times: train {} / validation {} / test {} bars, embargo {}{fold}",
             data.calendar.bars,
             s.segments.train.len(),
             s.segments.validation.len(),

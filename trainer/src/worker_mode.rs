@@ -1,5 +1,6 @@
 //! The worker mode of `skippy-trainer`: its flags, logging, and the signals that shut it down
-//! (the first hands running jobs back; a second exits at once with code 130).
+//! (the first hands running jobs back; a second exits at once with code 130). A worker given
+//! `--exit-when-idle` or `--max-runtime` also ends by itself, between jobs, with code 0.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +44,16 @@ pub struct WorkerArgs {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     checkpoint_interval_secs: u64,
+    /// End (exit code 0) once no job has been granted for this long and none is running, e.g.
+    /// 30s, 10m, 1h30m: an array job of a batch system gives its nodes back when the queue is
+    /// empty [default: never].
+    #[arg(long, env = "SKIPPY_EXIT_WHEN_IDLE", value_name = "DURATION", value_parser = parse_duration)]
+    exit_when_idle: Option<Duration>,
+    /// Take no new job after this long, e.g. 3h50m; end (exit code 0) once the running ones are
+    /// finished: set it below a batch job's time limit. A signal still hands them back at once
+    /// [default: no limit].
+    #[arg(long, env = "SKIPPY_MAX_RUNTIME", value_name = "DURATION", value_parser = parse_duration)]
+    max_runtime: Option<Duration>,
     /// Log format (the level comes from RUST_LOG, default info).
     #[arg(long, env = "SKIPPY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
@@ -69,6 +80,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         threads: args.threads as usize,
         checkpoint_interval: Duration::from_secs(args.checkpoint_interval_secs),
         ca_cert: args.ca_cert,
+        limits: worker::Limits { exit_when_idle: args.exit_when_idle, max_runtime: args.max_runtime },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -85,6 +97,13 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A positive duration as people type it: `30s`, `10m`, `1h30m`, `2.5h`, `1d`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    skippy_contract::duration::parse_seconds(s)
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| format!("invalid duration {s:?}: use e.g. 30s, 10m, 1h30m or 2.5h"))
+}
+
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
@@ -94,5 +113,20 @@ fn init_logging(format: LogFormat) {
     match format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetime_flags_take_durations_as_people_type_them() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5_400)));
+        assert_eq!(parse_duration("0.5s"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10"), Err("invalid duration \"10\": use e.g. 30s, 10m, 1h30m or 2.5h".into()));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("1000000000000000d").is_err(), "beyond what a Duration holds");
     }
 }

@@ -260,8 +260,8 @@ fn the_dashboard_pages_through_more_jobs_than_a_page() {
 
 /// Chromium and chromedriver, or `None` (with a notice) when either is missing and not required.
 fn browser() -> Option<(PathBuf, PathBuf)> {
-    let chromium = which(&["chromium", "chromium-browser"]);
-    let chromedriver = which(&["chromedriver"]);
+    let chromium = support::which(&["chromium", "chromium-browser"]);
+    let chromedriver = support::which(&["chromedriver"]);
     match (chromium, chromedriver) {
         (Some(c), Some(d)) => Some((c, d)),
         (c, d) => {
@@ -275,19 +275,10 @@ fn browser() -> Option<(PathBuf, PathBuf)> {
                 "{missing} not found on PATH: the dashboard's browser test did not run (apt-get install chromium \
                  chromium-driver)"
             );
-            assert!(
-                std::env::var("SKIPPY_REQUIRE_CHROMIUM").as_deref() != Ok("1"),
-                "SKIPPY_REQUIRE_CHROMIUM=1: {notice}"
-            );
-            eprintln!("NOTICE: {notice}");
+            support::not_run("SKIPPY_REQUIRE_CHROMIUM", &notice);
             None
         }
     }
-}
-
-fn which(names: &[&str]) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    names.iter().find_map(|name| std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file()))
 }
 
 /// `chromedriver` on a free loopback port, in a process group of its own so that dropping it

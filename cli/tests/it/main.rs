@@ -18,6 +18,7 @@ mod e2e_lineage;
 mod e2e_paging;
 mod e2e_parallel;
 mod e2e_scheduler_restart;
+mod e2e_slurm;
 mod e2e_soak;
 mod e2e_submissions_survive_kills;
 mod e2e_trainer_killed;

@@ -4,10 +4,12 @@
 //!
 //! # Layout
 //! - [`spec`]: [`TrainSpec`], every default resolved and recorded; `--set` overrides by dotted
-//!   path; validation of every range that can be checked without data.
+//!   path; validation of every range that can be checked without data; the split
+//!   ([`spec::SplitConfig`]): one train/validation/test split, or walk-forward fold `k` of `K`.
 //! - [`ppo`], [`env`](mod@env): the PPO hyper-parameters and the trading environment's settings.
 //! - [`features`]: feature-set names (the columns are the trainer's).
 //! - [`data`]: how data files are read (`data.on_duplicate`).
+//! - [`duration`]: durations as people type them (`10m`, `1h30m`), for the CLI and the trainer.
 //! - [`catalog`]: which symbols a data directory offers, without reading a bar.
 //! - [`results`]: a job's `metrics.json` as readers see it, and the one table printed of it.
 //!
@@ -16,6 +18,7 @@
 
 pub mod catalog;
 pub mod data;
+pub mod duration;
 pub mod env;
 pub mod features;
 pub mod ppo;

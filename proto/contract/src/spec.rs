@@ -46,23 +46,66 @@ pub struct DataConfig {
     pub on_duplicate: DuplicatePolicy,
 }
 
-/// Fractions of each symbol's usable bars, in time order: train, then validation, then test,
-/// with an embargo gap between segments.
+/// How the job's shared calendar is cut, in time order, into training, validation and test
+/// bars, with an embargo gap between segments.
+///
+/// Two layouts, chosen by [`folds`](Self::folds):
+/// - **The single split** (`folds = 1`, the default): fractions `train` and `validation` of the
+///   usable bars, the test segment getting the rest (70/15/15 by default).
+/// - **Walk-forward fold `fold` of `folds`** (`folds ≥ 2`): the last `oos_fraction` of the
+///   history is cut into `folds` consecutive test slices; fold `k` tests on the `k`-th, validates
+///   on as many bars just before it and trains on every bar before that (an expanding window),
+///   with the same embargo between segments. Stitched together, the folds' test slices are one
+///   out-of-sample track record. `train` and `validation` belong to the single split and
+///   `oos_fraction` to the folds; setting one for the other layout is refused.
+///
+/// The trainer's `dataset::split` documents the exact bar layout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SplitConfig {
-    /// Share of the training segment.
+    /// Share of the training segment (single split only).
     pub train: f64,
-    /// Share of the validation segment (the test segment gets the rest).
+    /// Share of the validation segment, the test segment getting the rest (single split only).
     pub validation: f64,
     /// Bars left out between segments; `None`: the longest feature look-back plus the window,
     /// so no bar feeds both a training reward and a later segment's observation.
     pub embargo: Option<usize>,
+    /// Walk-forward folds `K`: 1 is the single split; `K ≥ 2` cuts the last `oos_fraction` of
+    /// the history into `K` test slices, one per fold.
+    pub folds: usize,
+    /// Which fold this job trains and tests, `0..folds` in time order (0 with one fold).
+    pub fold: usize,
+    /// Share of the history (its decision bars) that the `folds` test slices cover, at the end
+    /// (walk-forward folds only).
+    pub oos_fraction: f64,
+}
+
+impl SplitConfig {
+    /// The single split's default training share.
+    pub const DEFAULT_TRAIN: f64 = 0.70;
+    /// The single split's default validation share.
+    pub const DEFAULT_VALIDATION: f64 = 0.15;
+    /// The walk-forward folds' default out-of-sample share: the last 40 % of the history.
+    pub const DEFAULT_OOS_FRACTION: f64 = 0.4;
+    /// Most walk-forward folds.
+    pub const MAX_FOLDS: usize = 64;
+
+    /// Whether this is a walk-forward fold (`folds ≥ 2`) rather than the single split.
+    pub fn is_walk_forward(&self) -> bool {
+        self.folds >= 2
+    }
 }
 
 impl Default for SplitConfig {
     fn default() -> Self {
-        SplitConfig { train: 0.70, validation: 0.15, embargo: None }
+        SplitConfig {
+            train: Self::DEFAULT_TRAIN,
+            validation: Self::DEFAULT_VALIDATION,
+            embargo: None,
+            folds: 1,
+            fold: 0,
+            oos_fraction: Self::DEFAULT_OOS_FRACTION,
+        }
     }
 }
 
@@ -110,6 +153,24 @@ pub enum SpecError {
         key: String,
         /// What is wrong.
         reason: String,
+    },
+    /// A fold number that is not one of the folds.
+    #[error("split.fold = {fold} is out of range: with split.folds = {folds} the folds are 0..={last}", last = folds - 1)]
+    Fold {
+        /// The fold asked for.
+        fold: usize,
+        /// How many folds there are.
+        folds: usize,
+    },
+    /// A split setting of the other layout (see [`SplitConfig`]): `name` was set to `value`.
+    #[error("{name} = {value} {why}")]
+    SplitLayout {
+        /// Field.
+        name: &'static str,
+        /// Value.
+        value: String,
+        /// Which layout the field belongs to and what the other layout does instead.
+        why: &'static str,
     },
     /// Another value out of range.
     #[error("{name} = {value} is out of range: {expected}")]
@@ -222,6 +283,43 @@ impl TrainSpec {
         if let Some(e) = s.embargo {
             range(e <= 100_000, "split.embargo", e, "0..=100000")?;
         }
+        range((1..=SplitConfig::MAX_FOLDS).contains(&s.folds), "split.folds", s.folds, "1..=64")?;
+        if s.fold >= s.folds {
+            return Err(SpecError::Fold { fold: s.fold, folds: s.folds });
+        }
+        range(
+            s.oos_fraction.is_finite() && (0.05..=0.9).contains(&s.oos_fraction),
+            "split.oos_fraction",
+            s.oos_fraction,
+            "in [0.05, 0.9]",
+        )?;
+        range(
+            !s.is_walk_forward() || s.oos_fraction * (1.0 + 1.0 / s.folds as f64) <= 0.95,
+            "split.oos_fraction",
+            format!("{} with split.folds = {}", s.oos_fraction, s.folds),
+            "the test slices and fold 0's validation slice (as long as a test slice) would leave \
+             fold 0 under 5 % of the history to train on: oos_fraction × (1 + 1/folds) ≤ 0.95",
+        )?;
+        let layout = |name: &'static str, value: f64, why: &'static str| -> Result<(), SpecError> {
+            Err(SpecError::SplitLayout { name, value: value.to_string(), why })
+        };
+        if s.is_walk_forward() {
+            const WHY: &str = "belongs to the single split (split.folds = 1): walk-forward fold k trains on \
+                               every bar before its validation slice, which is as long as its test slice";
+            if s.train != SplitConfig::DEFAULT_TRAIN {
+                return layout("split.train", s.train, WHY);
+            }
+            if s.validation != SplitConfig::DEFAULT_VALIDATION {
+                return layout("split.validation", s.validation, WHY);
+            }
+        } else if s.oos_fraction != SplitConfig::DEFAULT_OOS_FRACTION {
+            return layout(
+                "split.oos_fraction",
+                s.oos_fraction,
+                "applies to walk-forward folds only (split.folds ≥ 2); with one fold the test segment \
+                 is what split.train and split.validation leave",
+            );
+        }
         let v = &self.evaluation;
         range((1..=1000).contains(&v.validations), "evaluation.validations", v.validations, "1..=1000")?;
         range(
@@ -256,6 +354,72 @@ mod tests {
         );
         let err = btc().with_overrides([("data.colour", "red")]).expect_err("no such field");
         assert_eq!(err.to_string(), "override data.colour: unknown field \"colour\"; known fields here: on_duplicate");
+    }
+
+    #[test]
+    fn walk_forward_folds_are_set_by_override_recorded_and_checked() {
+        let spec = btc().with_overrides([("split.folds", "4"), ("split.fold", "3")]).expect("known fields");
+        spec.validate().expect("fold 3 of 4 is valid");
+        let json = serde_json::to_value(&spec).expect("serialises");
+        assert_eq!(json["split"]["folds"], 4);
+        assert_eq!(json["split"]["fold"], 3);
+        assert_eq!(json["split"]["oos_fraction"], 0.4);
+        let spec = spec.with_overrides([("split.oos_fraction", "0.25")]).expect("a number");
+        spec.validate().expect("a quarter of the history out of sample");
+
+        let err = |overrides: &[(&str, &str)]| {
+            btc()
+                .with_overrides(overrides.iter().copied())
+                .expect("parses")
+                .validate()
+                .expect_err("refused")
+                .to_string()
+        };
+        assert_eq!(
+            err(&[("split.folds", "4"), ("split.fold", "4")]),
+            "split.fold = 4 is out of range: with split.folds = 4 the folds are 0..=3"
+        );
+        assert_eq!(
+            err(&[("split.fold", "1")]),
+            "split.fold = 1 is out of range: with split.folds = 1 the folds are 0..=0"
+        );
+        assert_eq!(err(&[("split.folds", "0")]), "split.folds = 0 is out of range: 1..=64");
+        assert_eq!(err(&[("split.folds", "65")]), "split.folds = 65 is out of range: 1..=64");
+        assert_eq!(
+            err(&[("split.folds", "2"), ("split.oos_fraction", "0.95")]),
+            "split.oos_fraction = 0.95 is out of range: in [0.05, 0.9]"
+        );
+        // A setting of the other layout would be silently ignored: it is refused instead.
+        assert!(
+            err(&[("split.oos_fraction", "0.3")])
+                .starts_with("split.oos_fraction = 0.3 applies to walk-forward folds only (split.folds ≥ 2)"),
+        );
+        assert!(
+            err(&[("split.folds", "3"), ("split.train", "0.6")])
+                .starts_with("split.train = 0.6 belongs to the single split (split.folds = 1)"),
+        );
+        assert!(
+            err(&[("split.folds", "3"), ("split.validation", "0.2")])
+                .starts_with("split.validation = 0.2 belongs to the single split"),
+        );
+        assert!(err(&[("split.folds", "2"), ("split.oos_fraction", "0.7")]).starts_with(
+            "split.oos_fraction = 0.7 with split.folds = 2 is out of range: the test slices and fold 0's"
+        ),);
+        let wrong_type = btc().with_overrides([("split.folds", "four")]).expect_err("not a number");
+        assert!(wrong_type.to_string().starts_with("override split.folds: invalid type"), "{wrong_type}");
+    }
+
+    #[test]
+    fn a_spec_recorded_before_walk_forward_folds_reads_as_the_single_split() {
+        let mut json = serde_json::to_value(btc()).expect("serialises");
+        let split = json["split"].as_object_mut().expect("an object");
+        for field in ["folds", "fold", "oos_fraction"] {
+            split.remove(field);
+        }
+        let spec: TrainSpec = serde_json::from_value(json).expect("reads without the fold fields");
+        assert_eq!(spec, btc());
+        assert!(!spec.split.is_walk_forward());
+        spec.validate().expect("the defaults are valid");
     }
 
     #[test]

@@ -27,6 +27,9 @@ struct Cli {
     /// The PEM private key of --tls-cert.
     #[arg(long, env = "SKIPPY_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<std::path::PathBuf>,
+    /// How slow and idle HTTP clients are limited.
+    #[command(flatten)]
+    limits: skippy_scheduler::http_server::HttpLimits,
     /// Log format (the level comes from RUST_LOG, default info).
     #[arg(long, env = "SKIPPY_LOG_FORMAT", value_enum, default_value_t)]
     log_format: skippy_scheduler::logging::LogFormat,
@@ -52,22 +55,18 @@ async fn main() -> anyhow::Result<()> {
         _ => None,
     };
     let listener = TcpListener::bind(cli.http_addr).await.with_context(|| format!("binding {}", cli.http_addr))?;
-    tracing::info!(http = %listener.local_addr()?, scheduler = %cli.scheduler, "gateway started");
+    let bound = listener.local_addr()?;
+    tracing::info!(http = %bound, scheduler = %cli.scheduler, "gateway started");
+    skippy_scheduler::http_server::warn_if_plaintext_remote("HTTP", bound, tls.is_some());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let app = skippy_scheduler::gateway::router_with_shutdown(client, stop_rx.clone())
-        .route("/healthz", axum::routing::get(|| async { "ok\n" }));
+    let check = skippy_scheduler::gateway::caller::CallerCheck::ask_scheduler();
+    let app = skippy_scheduler::gateway::router_with_shutdown(client, stop_rx.clone(), check);
     let mut stopped = stop_rx;
     let stopped = async move {
         let _ = stopped.wait_for(|s| *s).await;
     };
-    let server = match tls {
-        Some(acceptor) => {
-            let listener = skippy_scheduler::tls::TlsListener::new(listener, acceptor)?;
-            tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stopped).await })
-        }
-        None => tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stopped).await }),
-    };
+    let server = tokio::spawn(skippy_scheduler::http_server::serve(listener, tls, app, cli.limits, stopped));
     tokio::spawn(async move {
         skippy_proto::shutdown::requested("second signal: exiting now").await;
         tracing::info!("shutting down");
@@ -76,7 +75,7 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("requests still open after {DRAIN:?}: exiting");
         std::process::exit(1);
     });
-    server.await??;
+    server.await?;
     tracing::info!("gateway stopped");
     Ok(())
 }

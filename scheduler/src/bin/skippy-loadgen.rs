@@ -107,6 +107,7 @@ async fn spawn_scheduler_in(
         .args(["--grpc-addr", &format!("127.0.0.1:{grpc}"), "--http-addr", &format!("127.0.0.1:{http}")])
         .arg("--runs-dir")
         .arg(runs_dir)
+        .args(["--metrics-addr", "off"])
         .args(extra)
         .env("ADMIN_SECRET", ADMIN_SECRET)
         .env("SKIPPY_TRAINER_TOKEN", TRAINER_TOKEN)

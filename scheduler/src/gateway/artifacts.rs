@@ -42,6 +42,8 @@ use crate::store::is_valid_artifact_name;
         (status = 403, response = PermissionDenied),
         (status = 404, description = "No such job, or the job has no artifact of that name (the message lists \
             those it has). Codes: `not_found`.", body = ErrorBody),
+        (status = 409, description = "What the job's directory holds under that name is not a plain file (a \
+            symbolic link, say): refused, never followed. Codes: `failed_precondition`.", body = ErrorBody),
         (status = 503, response = Unavailable),
     )
 )]

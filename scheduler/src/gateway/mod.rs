@@ -16,8 +16,13 @@
 //! POST   /api/training/real-session         SubmitJob + WatchJob (+ GetResults): waits
 //! GET    /api/openapi.json                  this table as an OpenAPI 3.1 document (no secret needed)
 //! GET    /  and /dashboard/…                the dashboard (a static page; no secret needed)
+//! GET    /healthz                           `ok`, or a 503 saying draining once shutdown began (no secret needed)
 //! ```
 //!
+//! Every `/api/training` route checks the caller's secret before it reads anything else of the
+//! request ([`caller`]).
+//!
+//! - [`caller`]: the secret checked first, in a layer before any extractor.
 //! - [`routes`]: the handlers, one RPC each; the caller's `authorization` header is passed on.
 //! - [`sse`]: the events route.
 //! - [`artifacts`]: an artifact's content.
@@ -28,6 +33,7 @@
 //! - [`errors`]: the one mapping from gRPC status to HTTP status and the JSON error body.
 
 pub mod artifacts;
+pub mod caller;
 pub mod dashboard;
 pub mod errors;
 pub mod json;
@@ -41,6 +47,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
 use skippy_proto::v1::training_service_client::TrainingServiceClient;
 use tokio::sync::watch;
 use tonic::transport::{Channel, Endpoint};
@@ -56,8 +63,11 @@ pub struct Gateway {
     /// The scheduler's client service (cloning shares the one connection).
     client: TrainingServiceClient<Channel>,
     /// Turns true when the gateway shuts down: event streams and waiting real sessions end on
-    /// it, so a graceful shutdown does not wait for jobs. `None`: never.
+    /// it, so a graceful shutdown does not wait for jobs, and `/healthz` says draining. `None`:
+    /// never.
     stopping: Option<watch::Receiver<bool>>,
+    /// How a caller's secret is checked before anything else.
+    check: caller::CallerCheck,
 }
 
 impl Gateway {
@@ -81,21 +91,31 @@ impl Gateway {
     }
 }
 
-/// The gateway's routes over `client`.
+/// The gateway's routes over `client`, checking callers' secrets with the scheduler it calls.
 pub fn router(client: TrainingServiceClient<Channel>) -> Router {
-    build(Gateway { client, stopping: None })
+    build(Gateway { client, stopping: None, check: caller::CallerCheck::ask_scheduler() })
 }
 
-/// [`router`], whose event streams and waiting real sessions end when `stopping` turns true (so
-/// a graceful HTTP shutdown is not held up by them).
-pub fn router_with_shutdown(client: TrainingServiceClient<Channel>, stopping: watch::Receiver<bool>) -> Router {
-    build(Gateway { client, stopping: Some(stopping) })
+/// [`router`] checking callers with `check`, whose event streams and waiting real sessions end
+/// (and whose `/healthz` says draining) when `stopping` turns true, so a graceful HTTP shutdown
+/// is not held up by them.
+pub fn router_with_shutdown(
+    client: TrainingServiceClient<Channel>,
+    stopping: watch::Receiver<bool>,
+    check: caller::CallerCheck,
+) -> Router {
+    build(Gateway { client, stopping: Some(stopping), check })
 }
 
 /// The API's routes and their OpenAPI description, from one list: each handler's
 /// `#[utoipa::path]` gives both its route and its documentation, so neither can go without the
 /// other.
 pub fn api() -> OpenApiRouter<Gateway> {
+    jobs_api().merge(open_api())
+}
+
+/// The routes that take the client secret: every `/api/training` route.
+fn jobs_api() -> OpenApiRouter<Gateway> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(utoipa_axum::routes!(routes::submit, routes::list))
         .routes(utoipa_axum::routes!(routes::cancel))
@@ -106,19 +126,43 @@ pub fn api() -> OpenApiRouter<Gateway> {
         .routes(utoipa_axum::routes!(sse::jobs_events))
         .routes(utoipa_axum::routes!(routes::queue))
         .routes(utoipa_axum::routes!(routes::real_session))
-        .routes(utoipa_axum::routes!(openapi::document))
+}
+
+/// The API's routes open to anyone: its description.
+fn open_api() -> OpenApiRouter<Gateway> {
+    OpenApiRouter::new().routes(utoipa_axum::routes!(openapi::document))
 }
 
 fn build(mut gateway: Gateway) -> Router {
     // Results and long job lists can exceed tonic's default 4 MiB.
     gateway.client = gateway.client.max_decoding_message_size(crate::MAX_MESSAGE_BYTES);
-    let (api, _) = api().split_for_parts();
-    api.merge(dashboard::routes())
+    let (jobs, _) = jobs_api().split_for_parts();
+    let jobs = jobs.route_layer(axum::middleware::from_fn_with_state(gateway.clone(), caller::authenticate));
+    let (open, _) = open_api().split_for_parts();
+    let health = {
+        let gateway = gateway.clone();
+        get(move || healthz(gateway.clone()))
+    };
+    jobs.merge(open)
+        .merge(dashboard::routes())
+        .route("/healthz", health)
         .fallback(routes::no_route)
         .method_not_allowed_fallback(routes::wrong_method)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))
         .layer(axum::middleware::from_fn(crate::trace::http_request_span))
         .with_state(gateway)
+}
+
+/// `GET /healthz`: `ok`, or a 503 saying draining once shutdown has begun (so load balancers
+/// send elsewhere while requests in flight finish).
+async fn healthz(gateway: Gateway) -> Result<&'static str, errors::ApiError> {
+    match &gateway.stopping {
+        Some(stopping) if *stopping.borrow() => Err(tonic::Status::unavailable(
+            "draining: shutting down; requests in flight finish, new ones belong elsewhere",
+        )
+        .into()),
+        _ => Ok("ok\n"),
+    }
 }
 
 /// A client of the scheduler at `url` (`http://host:port`, or `https://` with TLS trusting the

@@ -14,7 +14,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use utoipa::openapi::path::{OperationBuilder, PathItem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, HttpMethod, ObjectBuilder, ResponseBuilder, Type};
+use utoipa::openapi::{ContentBuilder, HttpMethod, ObjectBuilder, Ref, ResponseBuilder, Type};
 use utoipa::{Modify, OpenApi};
 
 use skippy_proto::json;
@@ -77,23 +77,43 @@ impl Modify for Served {
         let files = super::dashboard::ASSETS.iter().map(|(path, content_type, _)| {
             (*path, "A file of the dashboard (embedded in the binary).", *content_type, "dashboard")
         });
-        let health = [("/healthz", "Liveness: `ok` and a newline while the HTTP server runs.", "text/plain", "meta")];
-        for (path, summary, content_type, tag) in pages.chain(files).chain(health) {
-            let mime = content_type.split(';').next().unwrap_or(content_type).trim();
-            let response = ResponseBuilder::new()
-                .description(summary)
+        let health = [(
+            "/healthz",
+            "Health: `ok` and a newline while the server runs; a 503 saying draining once it is shutting down.",
+            "text/plain",
+            "meta",
+        )];
+        let text = |description: &str, mime: &str| {
+            ResponseBuilder::new()
+                .description(description)
                 .content(
                     mime,
                     ContentBuilder::new().schema(Some(ObjectBuilder::new().schema_type(Type::String))).build(),
                 )
-                .build();
-            let operation = OperationBuilder::new()
+                .build()
+        };
+        for (path, summary, content_type, tag) in pages.chain(files).chain(health) {
+            let mime = content_type.split(';').next().unwrap_or(content_type).trim();
+            let mut operation = OperationBuilder::new()
                 .operation_id(Some(operation_id(path)))
                 .summary(Some(summary))
                 .tag(tag)
                 .securities(Some(Vec::<utoipa::openapi::security::SecurityRequirement>::new()))
-                .response("200", response)
-                .build();
+                .response("200", text(summary, mime));
+            if tag == "meta" {
+                let draining = ResponseBuilder::new()
+                    .description(
+                        "Draining: shutdown has begun; requests in flight finish, new ones belong elsewhere. Codes: \
+                         `unavailable`.",
+                    )
+                    .content(
+                        "application/json",
+                        ContentBuilder::new().schema(Some(Ref::from_schema_name("Error"))).build(),
+                    )
+                    .build();
+                operation = operation.response("503", draining);
+            }
+            let operation = operation.build();
             doc.paths.paths.insert(path.to_string(), PathItem::new(HttpMethod::Get, operation));
         }
     }

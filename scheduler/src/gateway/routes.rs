@@ -39,8 +39,10 @@ const REAL_SESSION_STEPS: u64 = 1_000_000;
 pub fn grpc_request<T>(headers: &HeaderMap, message: T) -> Result<tonic::Request<T>, ApiError> {
     let mut request = tonic::Request::new(message);
     if let Some(value) = headers.get(AUTHORIZATION) {
-        let value = AsciiMetadataValue::try_from(value.as_bytes())
+        let mut value = AsciiMetadataValue::try_from(value.as_bytes())
             .map_err(|_| Status::unauthenticated("the authorization header is not valid ASCII"))?;
+        // Never indexed by HTTP/2 header compression, never shown by a Debug.
+        value.set_sensitive(true);
         request.metadata_mut().insert("authorization", value);
     }
     // Set by the request-span middleware: the scheduler's log lines carry the same id.
@@ -438,4 +440,19 @@ pub async fn no_route(method: Method, OriginalUri(uri): OriginalUri) -> ApiError
 /// A route called with a method it does not serve: a JSON 405.
 pub async fn wrong_method(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {
     ApiError::method_not_allowed(method.as_str(), uri.path())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_callers_secret_is_passed_on_as_sensitive_metadata() {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer 0123456789abcdef"));
+        let request = grpc_request(&headers, ()).expect("an ASCII header");
+        let value = request.metadata().get("authorization").expect("passed on");
+        assert!(value.is_sensitive(), "never indexed by HPACK");
+        assert!(!format!("{:?}", request.metadata()).contains("0123456789abcdef"));
+    }
 }

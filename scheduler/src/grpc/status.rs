@@ -26,7 +26,9 @@ impl From<SchedulerError> for Status {
         match e {
             SchedulerError::NotFound(_) | SchedulerError::NoArtifact { .. } => Status::not_found(msg),
             SchedulerError::Invalid(_) => Status::invalid_argument(msg),
-            SchedulerError::Conflict(_) | SchedulerError::StaleLease { .. } => Status::failed_precondition(msg),
+            SchedulerError::Conflict(_) | SchedulerError::StaleLease { .. } | SchedulerError::NotPlainFile { .. } => {
+                Status::failed_precondition(msg)
+            }
             SchedulerError::Storage { .. }
             | SchedulerError::StorageTask { .. }
             | SchedulerError::CommitTimeout(_)

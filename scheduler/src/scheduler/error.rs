@@ -17,6 +17,15 @@ pub enum SchedulerError {
         /// The artifacts it has, or "none yet".
         known: String,
     },
+    /// What is stored under the artifact's name is not a plain file of the job's own directory (a
+    /// symbolic link, a device, …): refused, never followed.
+    #[error("artifact {name} of job {job_id} is not a plain file in the job's directory (a symbolic link?): refused")]
+    NotPlainFile {
+        /// Job.
+        job_id: String,
+        /// The artifact's name.
+        name: String,
+    },
     /// The request is malformed or out of range.
     #[error("{0}")]
     Invalid(String),

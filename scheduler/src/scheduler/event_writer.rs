@@ -108,7 +108,7 @@ pub(crate) fn push_event(st: &mut State, id: &str, kind: EventKind, message: Str
     // without its resolved spec: the feed leaves it out, so it is not copied.
     let record = (kind == EventKind::State).then(|| {
         let spec = std::mem::replace(&mut job.resolved_spec, JsonText::null());
-        let record = (**job).clone();
+        let record = job.clone();
         job.resolved_spec = spec;
         record
     });

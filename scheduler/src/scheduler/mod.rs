@@ -9,6 +9,7 @@
 //! - `listing`: pages of jobs (newest first) and of the queue, with filters and cursors;
 //! - `retention`: finished jobs' directories removed by age and count;
 //! - `error`: [`SchedulerError`], the error of every operation;
+//! - `jobs`: every job by id, and the tally of their states kept as they change;
 //! - `submission`: a spec checked and resolved, admitted, and handed to the committer;
 //! - `committer`: the thread that group-commits submissions to the journal and queues them;
 //! - `event_writer`: events recorded (`push_event`), written in order and published;
@@ -20,6 +21,7 @@
 mod committer;
 mod error;
 mod event_writer;
+mod jobs;
 mod listing;
 mod persist;
 mod retention;
@@ -42,6 +44,7 @@ use committer::PendingSubmit;
 
 pub use error::{Result, SchedulerError};
 pub(crate) use event_writer::push_event;
+pub(crate) use jobs::Jobs;
 pub use listing::{JobFilter, JobPage, MAX_PAGE_SIZE, MAX_SCAN};
 pub use retention::Pruned;
 pub use watch::WatchItem;
@@ -136,8 +139,9 @@ pub(crate) fn list_key(job: &JobRecord) -> ListKey {
 pub(crate) struct State {
     /// The jobs held in full, by id: queued and running ones, and finished ones until their
     /// final manifest and last events are written ([`Scheduler::retire`]).
-    /// Boxed (as the logs): a table of boxes stays small however the table grows.
-    pub(crate) jobs: HashMap<String, Box<JobRecord>>,
+    /// Boxed (as the logs): a table of boxes stays small however the table grows. The tally of
+    /// their states is kept as they change ([`Jobs`]).
+    pub(crate) jobs: Jobs,
     /// The event log of each job in `jobs`, by job id.
     pub(crate) events: HashMap<String, Box<EventLog>>,
     /// Every finished job, compact; the rest of each is its manifest.
@@ -442,9 +446,32 @@ impl Scheduler {
             .artifact_path(id, name)
             .ok_or_else(|| SchedulerError::Invalid(format!("{name:?} is not an artifact name")))?;
         let what = || format!("opening artifact {name} of {id}");
-        let file = tokio::fs::File::open(&path).await.map_err(|e| SchedulerError::storage(what(), e))?;
-        let size = file.metadata().await.map_err(|e| SchedulerError::storage(what(), e))?.len();
-        Ok((file, size))
+        let not_plain = || SchedulerError::NotPlainFile { job_id: id.into(), name: name.into() };
+        // Nothing is followed out of the job's directory: a symbolic link in its place, in place
+        // of `artifacts/` or of the file (put there by hand or by another process) is refused.
+        let job_dir = self.store.job_dir(id);
+        for dir in [job_dir.join("artifacts"), job_dir] {
+            let meta = tokio::fs::symlink_metadata(&dir).await.map_err(|e| SchedulerError::storage(what(), e))?;
+            if !meta.is_dir() {
+                return Err(not_plain());
+            }
+        }
+        let mut open = tokio::fs::OpenOptions::new();
+        open.read(true);
+        #[cfg(unix)]
+        open.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        let file = open.open(&path).await.map_err(|e| {
+            #[cfg(unix)]
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                return not_plain();
+            }
+            SchedulerError::storage(what(), e)
+        })?;
+        let meta = file.metadata().await.map_err(|e| SchedulerError::storage(what(), e))?;
+        if !meta.is_file() {
+            return Err(not_plain());
+        }
+        Ok((file, meta.len()))
     }
 
     /// Lets a finished job leave memory once both its final manifest and its last events are

@@ -1,7 +1,8 @@
 //! Authentication against a real scheduler on loopback: each API takes only its own token over
-//! gRPC and HTTP, health and reflection stay open, a scheduler without secrets refuses to start
-//! (or, told it runs unauthenticated, refuses non-loopback addresses), and no secret reaches a
-//! log or an error message.
+//! gRPC and HTTP, health and reflection stay open, a scheduler without secrets, or with weak or
+//! placeholder ones, refuses to start (or, told it runs unauthenticated, refuses non-loopback
+//! addresses), refused calls are logged once per peer and period, plaintext on a public address
+//! is warned of, and no secret reaches a log or an error message.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -109,7 +110,8 @@ async fn each_api_takes_only_its_own_token() {
 
 fn scheduler(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_skippy-scheduler"));
-    cmd.args(args).env_remove("ADMIN_SECRET").env_remove("SKIPPY_TRAINER_TOKEN").env_remove("SKIPPY_INSECURE_NO_AUTH");
+    cmd.args(["--metrics-addr", "off"]).args(args);
+    cmd.env_remove("ADMIN_SECRET").env_remove("SKIPPY_TRAINER_TOKEN").env_remove("SKIPPY_INSECURE_NO_AUTH");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -134,15 +136,34 @@ fn a_scheduler_without_secrets_refuses_to_start_and_an_unauthenticated_one_stays
     assert!(text.contains("refusing to start without authentication"), "{text}");
     assert!(text.contains("ADMIN_SECRET and SKIPPY_TRAINER_TOKEN"), "{text}");
 
-    let (code, text) = run_to_end(scheduler(&ports, &[("ADMIN_SECRET", "only-one")]));
+    let (code, text) = run_to_end(scheduler(&ports, &[("ADMIN_SECRET", "only-one-secret-given")]));
     assert_ne!(code, 0);
     assert!(text.contains("set SKIPPY_TRAINER_TOKEN"), "{text}");
-    assert!(!text.contains("only-one"), "the secret was printed: {text}");
+    assert!(!text.contains("only-one-secret-given"), "the secret was printed: {text}");
 
-    let (code, text) =
-        run_to_end(scheduler(&ports, &[("ADMIN_SECRET", "same-one"), ("SKIPPY_TRAINER_TOKEN", "same-one")]));
+    let same = [("ADMIN_SECRET", "the-same-one-for-both"), ("SKIPPY_TRAINER_TOKEN", "the-same-one-for-both")];
+    let (code, text) = run_to_end(scheduler(&ports, &same));
     assert_ne!(code, 0);
-    assert!(text.contains("must differ") && !text.contains("same-one"), "{text}");
+    assert!(text.contains("must differ") && !text.contains("the-same-one-for-both"), "{text}");
+
+    // Secrets too short, and the placeholders of the deploy files and examples: refused, saying
+    // how to make one, without printing them.
+    for (variable, weak, words) in [
+        ("ADMIN_SECRET", "s3cret-short", "ADMIN_SECRET is 12 characters long; a secret needs at least 16"),
+        ("SKIPPY_TRAINER_TOKEN", "x9q", "SKIPPY_TRAINER_TOKEN is 3 characters long"),
+        ("ADMIN_SECRET", "REPLACE-ME-admin-secret", "ADMIN_SECRET holds the placeholder \"replace-me\""),
+        ("SKIPPY_TRAINER_TOKEN", "replace-with-another-openssl-rand-hex-32", "placeholder \"replace-with\""),
+        ("ADMIN_SECRET", "your-secret-key", "ADMIN_SECRET holds the placeholder"),
+        ("SKIPPY_METRICS_TOKEN", "short-token", "SKIPPY_METRICS_TOKEN is 11 characters long"),
+    ] {
+        let mut env = vec![("ADMIN_SECRET", ADMIN), ("SKIPPY_TRAINER_TOKEN", TRAINER)];
+        env.retain(|(k, _)| *k != variable);
+        env.push((variable, weak));
+        let (code, text) = run_to_end(scheduler(&ports, &env));
+        assert_ne!(code, 0, "{variable}={weak} was accepted:\n{text}");
+        assert!(text.contains(words) && text.contains("openssl rand -hex 16"), "{variable}={weak}:\n{text}");
+        assert!(weak == "your-secret-key" || !text.contains(weak), "the secret was printed: {text}");
+    }
 
     let public = ["--grpc-addr", "0.0.0.0:0", "--http-addr", "127.0.0.1:0", "--runs-dir", runs, "--insecure-no-auth"];
     let (code, text) = run_to_end(scheduler(&public, &[]));
@@ -157,7 +178,8 @@ fn secrets_never_reach_the_log_or_help() {
     let dir = tempfile::tempdir().unwrap();
     let runs = dir.path().to_str().unwrap();
     let grpc = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let args = ["--grpc-addr", &format!("127.0.0.1:{grpc}"), "--http-addr", "127.0.0.1:0", "--runs-dir", runs];
+    // HTTP on every interface, without TLS: said at start-up.
+    let args = ["--grpc-addr", &format!("127.0.0.1:{grpc}"), "--http-addr", "0.0.0.0:0", "--runs-dir", runs];
     let env = [("ADMIN_SECRET", ADMIN), ("SKIPPY_TRAINER_TOKEN", TRAINER), ("RUST_LOG", "debug")];
     let mut child = scheduler(&args, &env).spawn().unwrap();
     // A call with a wrong token and one with the right one, then a clean stop.
@@ -188,6 +210,11 @@ fn secrets_never_reach_the_log_or_help() {
     rt.block_on(async {
         let mut client = TrainingServiceClient::new(channel);
         let _ = client.list_jobs(with_token(pb::ListJobsRequest::default(), Some(TRAINER))).await.unwrap_err();
+        // A flood of wrong secrets from one address.
+        for i in 0..50 {
+            let wrong = format!("wrong-secret-number-{i:02}");
+            let _ = client.list_jobs(with_token(pb::ListJobsRequest::default(), Some(&wrong))).await.unwrap_err();
+        }
         client.list_jobs(with_token(pb::ListJobsRequest::default(), Some(ADMIN))).await.unwrap();
     });
     // SAFETY: a signal to our own child.
@@ -196,6 +223,16 @@ fn secrets_never_reach_the_log_or_help() {
     let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(log.contains("scheduler started"), "{log}");
     assert!(!log.contains(ADMIN) && !log.contains(TRAINER), "a secret is in the log:\n{log}");
+    assert!(!log.contains("wrong-secret-number"), "a presented secret is in the log:\n{log}");
+    // 51 refused calls from 127.0.0.1 within a second or so: one line, with the peer's address
+    // (a slow machine may take longer than the period and log a second, saying how many it skipped).
+    let refusals: Vec<&str> = log.lines().filter(|l| l.contains("authentication failed")).collect();
+    assert!(!refusals.is_empty() && refusals.len() <= 51 / 10, "{refusals:#?}");
+    assert!(refusals[0].contains("peer=127.0.0.1") && refusals[0].contains("PermissionDenied"), "{}", refusals[0]);
+    assert!(
+        log.contains("HTTP is served without TLS on a non-loopback address") && !log.contains("gRPC is served"),
+        "{log}"
+    );
 
     let (_, help) = run_to_end(scheduler(&["--help"], &env));
     assert!(help.contains("ADMIN_SECRET") && !help.contains(ADMIN) && !help.contains(TRAINER), "{help}");

@@ -1,8 +1,9 @@
 //! The dashboard and the artifact route over real HTTP, in front of a real scheduler with
 //! authentication on (no browser: the browser test is `cli/tests/it/e2e_dashboard.rs`): the page
 //! and its assets are served without a secret, with their content types; an artifact's content
-//! needs the admin secret, is served with its content type, and a name that is not a plain
-//! artifact name is refused before it reaches the scheduler.
+//! needs the admin secret, is served with its content type, a name that is not a plain
+//! artifact name is refused (after the secret) before it reaches the scheduler, and a symbolic
+//! link in `runs/` is refused, never followed.
 
 use std::path::Path;
 
@@ -137,14 +138,15 @@ async fn artifacts_are_served_to_the_admin_only_and_only_by_plain_names() {
     let body = got.1.to_string();
     assert!(!body.contains(ADMIN) && !body.contains(TRAINER), "a secret leaked: {body}");
 
-    // Names that are not plain artifact names: 400 before the scheduler (so even without the
-    // secret); an artifact the job does not list, or an unknown job: 404.
+    // Names that are not plain artifact names: 400 before the scheduler is asked for the file
+    // (but after the secret: without it, 401 whatever the name); an artifact the job does not
+    // list, or an unknown job: 404.
     // (A bare `..` never arrives: URL parsers resolve dot segments before sending.)
     for name in [".hidden", "..%2Fmanifest.json", "a%2Fb", "a%5Cb", "n%00ul", "%C3%A9.csv", "a%20b"] {
         let got = answer(http().get(url(name)).header("authorization", &admin).send().await.unwrap()).await;
         assert_error(&got, 400, "invalid_argument", &["is not a plain file name"]);
         let got = answer(http().get(url(name)).send().await.unwrap()).await;
-        assert_eq!(got.0, StatusCode::BAD_REQUEST, "{name}: {}", got.1);
+        assert_error(&got, 401, "unauthenticated", &["ADMIN_SECRET"]);
     }
     let long = "n".repeat(500);
     let got = answer(http().get(url(&long)).header("authorization", &admin).send().await.unwrap()).await;
@@ -158,5 +160,23 @@ async fn artifacts_are_served_to_the_admin_only_and_only_by_plain_names() {
     // Only GET.
     let got = answer(http().delete(url("equity.csv")).header("authorization", &admin).send().await.unwrap()).await;
     assert_error(&got, 405, "method_not_allowed", &[]);
+
+    // A symbolic link in runs/, in place of an artifact or of the artifacts folder, is refused,
+    // never followed out of the job's directory.
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "not for the API").unwrap();
+    let artifacts = dir.path().join(&id).join("artifacts");
+    std::fs::remove_file(artifacts.join("equity.csv")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.txt"), artifacts.join("equity.csv")).unwrap();
+    let got = answer(http().get(url("equity.csv")).header("authorization", &admin).send().await.unwrap()).await;
+    assert_error(&got, 409, "failed_precondition", &["artifact equity.csv", "not a plain file", "refused"]);
+    assert!(!got.1.to_string().contains("not for the API"), "{}", got.1);
+    let r = http().get(url("metrics.json")).header("authorization", &admin).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "the job's other artifacts are still served");
+    std::fs::write(outside.path().join("metrics.json"), "{}").unwrap();
+    std::fs::rename(&artifacts, dir.path().join(&id).join("artifacts.moved")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), &artifacts).unwrap();
+    let got = answer(http().get(url("metrics.json")).header("authorization", &admin).send().await.unwrap()).await;
+    assert_error(&got, 409, "failed_precondition", &["artifact metrics.json", "not a plain file"]);
     s.stop().await;
 }

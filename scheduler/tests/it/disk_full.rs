@@ -31,6 +31,7 @@ fn scheduler(runs: &Path, http: u16, size_limit: Option<u64>) -> Command {
     cmd.args(["--grpc-addr", &format!("127.0.0.1:{}", free_port()), "--http-addr", &format!("127.0.0.1:{http}")])
         .arg("--runs-dir")
         .arg(runs)
+        .args(["--metrics-addr", "off"])
         .env("ADMIN_SECRET", ADMIN)
         .env("SKIPPY_TRAINER_TOKEN", TRAINER)
         .env("RUST_LOG", "warn")

@@ -502,8 +502,8 @@ async fn an_unreachable_scheduler_is_503() {
         "unavailable",
         &[],
     );
-    // Input errors are still found without the scheduler.
-    assert_error(&post(&format!("{url}/api/training/jobs"), "{").await, 400, "invalid_argument", &[]);
+    // Even a malformed request: its secret is checked first, which takes the scheduler.
+    assert_error(&post(&format!("{url}/api/training/jobs"), "{").await, 503, "unavailable", &[]);
 }
 
 #[tokio::test]
@@ -567,13 +567,14 @@ async fn the_standalone_gateway_serves_a_remote_scheduler_and_stops_on_sigterm()
     let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let grpc_url = format!("http://{}", grpc.local_addr().unwrap());
     let (tx, rx) = oneshot::channel::<()>();
-    let scheduler = tokio::spawn(skippy_scheduler::run(Config::local(dir.path().to_path_buf()), grpc, None, async {
+    let config = Config::local(dir.path().to_path_buf());
+    let scheduler = tokio::spawn(skippy_scheduler::run(config, skippy_scheduler::Listeners::grpc(grpc), async {
         let _ = rx.await;
     }));
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child = Child(
         std::process::Command::new(env!("CARGO_BIN_EXE_skippy-gateway"))
-            .args(["--http-addr", &format!("127.0.0.1:{port}")])
+            .args(["--http-addr", &format!("127.0.0.1:{port}"), "--http-header-timeout-secs", "1"])
             .env("SKIPPY_SCHEDULER", &grpc_url)
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
@@ -592,6 +593,14 @@ async fn the_standalone_gateway_serves_a_remote_scheduler_and_stops_on_sigterm()
     assert_eq!(code, StatusCode::ACCEPTED, "{job}");
     let (code, list) = get(&format!("{url}/api/training/jobs")).await;
     assert_eq!((code, &list["jobs"][0]["id"]), (StatusCode::OK, &job["id"]));
+    // Its HTTP server is the scheduler's: half a request is cut off at the header timeout.
+    let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let connected = tokio::time::Instant::now();
+    tokio::io::AsyncWriteExt::write_all(&mut slow, b"GET /healthz HTTP/1.1\r\nHost: 127").await.unwrap();
+    let mut sink = Vec::new();
+    let closed = tokio::time::timeout(STEP, tokio::io::AsyncReadExt::read_to_end(&mut slow, &mut sink)).await;
+    assert!(closed.is_ok(), "the gateway closed the slow connection");
+    assert!(connected.elapsed() >= Duration::from_millis(900), "not before the timeout: {:?}", connected.elapsed());
 
     let kill = std::process::Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
     assert!(kill.success());

@@ -8,11 +8,13 @@
 //! directory, a global tracing subscriber) or rely on a fixed port or path.
 
 mod auth;
+mod auth_first;
 mod bad_input;
 mod budgets;
 mod config_docs;
 mod dashboard;
 mod disk_full;
+mod draining;
 mod finished_jobs;
 mod fuzz_seeds;
 mod gateway;
@@ -22,6 +24,7 @@ mod paging;
 mod protocol;
 mod request_ids;
 mod retention;
+mod slow_clients;
 mod support;
 mod tls;
 mod watch_jobs;

@@ -31,8 +31,11 @@ const ADMIN: &str = "admin-s3cret-for-openapi";
 const TRAINER: &str = "trainer-t0ken-for-openapi";
 
 /// Routes the HTTP servers register that the document leaves out on purpose, and why.
-const UNDOCUMENTED: &[(&str, &str)] =
-    &[("/metrics", "Prometheus metrics (OpenMetrics text), served by skippy-scheduler only, not part of the REST API")];
+const UNDOCUMENTED: &[(&str, &str)] = &[(
+    "/metrics",
+    "Prometheus metrics (OpenMetrics text), served by skippy-scheduler on a listener of their own (--metrics-addr), not \
+     part of the REST API",
+)];
 
 /// Methods tried on every documented path (HEAD is answered wherever GET is).
 const METHODS: [Method; 6] = [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS];
@@ -152,11 +155,12 @@ fn the_document_is_well_formed() {
     }
 }
 
-/// The source files that add routes beside the gateway's (whose routes are its documentation's
-/// own list, `gateway::api` and the dashboard's tables).
+/// The source files that add routes beside the gateway's API (whose routes are its
+/// documentation's own list, `gateway::api` and the dashboard's tables): `/healthz` beside the
+/// API, `/metrics` on its own listener, anything the binaries add.
 fn router_sources() -> Vec<PathBuf> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    vec![src.join("lib.rs"), src.join("bin/skippy-gateway.rs")]
+    ["gateway/mod.rs", "telemetry.rs", "lib.rs", "bin/skippy-gateway.rs"].iter().map(|f| src.join(f)).collect()
 }
 
 /// The path of every `.route("…", …)` in `text` (and of `.route_service`; `.nest` and

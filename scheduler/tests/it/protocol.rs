@@ -37,7 +37,7 @@ async fn start(runs: &Path, tweak: impl FnOnce(&mut Config)) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = oneshot::channel();
-    let task = tokio::spawn(skippy_scheduler::run(config, listener, None, async move {
+    let task = tokio::spawn(skippy_scheduler::run(config, skippy_scheduler::Listeners::grpc(listener), async move {
         let _ = rx.await;
     }));
     Running { addr, stop: Some(tx), task }

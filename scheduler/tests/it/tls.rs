@@ -11,7 +11,7 @@ use tonic::transport::Endpoint;
 
 use crate::support::*;
 
-const ADMIN: &str = "tls-test-admin";
+const ADMIN: &str = "tls-test-admin-secret";
 
 struct Certificate {
     dir: tempfile::TempDir,
@@ -57,7 +57,7 @@ async fn grpc_and_http_are_served_over_tls_and_plaintext_gets_nothing() {
     let s = start_with(runs.path(), |c| {
         c.insecure_no_auth = false;
         c.admin_secret = Some(ADMIN.parse().unwrap());
-        c.trainer_token = Some("tls-test-trainer".parse().unwrap());
+        c.trainer_token = Some("tls-test-trainer-token".parse().unwrap());
         c.tls_cert = Some(cert.dir.path().join("cert.pem"));
         c.tls_key = Some(cert.dir.path().join("key.pem"));
     })

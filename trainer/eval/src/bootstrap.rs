@@ -52,7 +52,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::EvalError;
 use crate::metrics::{EvalConfig, Interval};
-use crate::stats::{Moments, finite, finite_input};
+use crate::stats::{Moments, finite, finite_input, quantile};
 
 /// How every interval of this crate is computed, for a results header: the
 /// bootstrap and the rule that chooses its mean block length (recorded per
@@ -337,21 +337,6 @@ fn percentile_interval(mut draws: Vec<f64>, level: f64, block_len: f64) -> Inter
     let lo = quantile(&draws, tail);
     let hi = quantile(&draws, 1.0 - tail).max(lo);
     Interval { lo, hi, level, block_len }
-}
-
-/// The `q` quantile of sorted `values`, interpolating linearly between order
-/// statistics; 0 for no values.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let Some(last) = sorted.len().checked_sub(1) else {
-        return 0.0;
-    };
-    let h = q.clamp(0.0, 1.0) * last as f64;
-    let below = (h.floor() as usize).min(last);
-    let above = (below + 1).min(last);
-    let (Some(&x0), Some(&x1)) = (sorted.get(below), sorted.get(above)) else {
-        return 0.0;
-    };
-    finite(x0 + (h - below as f64) * (x1 - x0))
 }
 
 #[cfg(test)]

@@ -18,6 +18,14 @@
 //!   ratio and the paired interval of the difference of two Sharpe ratios on
 //!   the same bars ([`Comparison`]). Every [`Interval`] records the mean block
 //!   length it was built with.
+//! - [`walk_forward`]: an experiment's statistics: each seed's walk-forward folds stitched into
+//!   one out-of-sample record ([`stitch`]), the spread of its Sharpe ratio over seeds, the
+//!   seed-averaged policy against buy-and-hold (paired bootstrap), its Deflated Sharpe Ratio,
+//!   and the verdict ([`walk_forward_report`]).
+//! - [`deflated_sharpe`]: the Probabilistic and the Deflated Sharpe Ratio (Bailey & López de
+//!   Prado 2012, 2014): the probability that a Sharpe ratio is not luck, given the skewness,
+//!   kurtosis and length of its record and the number of trials it was the best of.
+//! - [`normal`]: the standard normal Φ and Φ⁻¹ the deflated Sharpe ratio needs.
 //! - [`plot`]: self-contained SVG line charts (equity curves, learning curves)
 //!   returned as strings for the caller to write.
 //! - `stats` (private): moments, the Sharpe ratio and the rules that keep
@@ -64,18 +72,26 @@
 //! - A bootstrap allocates once per interval, never per resample.
 
 pub mod bootstrap;
+pub mod deflated_sharpe;
 pub mod metrics;
+pub mod normal;
 pub mod plot;
 mod stats;
+pub mod walk_forward;
 
 pub use bootstrap::{
     BOOTSTRAP_METHOD, Comparison, is_significant, paired_sharpe_difference, politis_white_block_len, sharpe_interval,
 };
+pub use deflated_sharpe::{DeflatedSharpe, deflated_sharpe_ratio};
 pub use metrics::{
     DEFAULT_BOOTSTRAP_SAMPLES, DEFAULT_LEVEL, EvalConfig, Interval, MAX_BOOTSTRAP_SAMPLES, Metrics, SECONDS_PER_YEAR,
     buy_and_hold, equity_curve, evaluate, evaluate_portfolio, portfolio_returns, sharpe_ratio,
 };
 pub use plot::{Series, line_chart_svg};
+pub use walk_forward::{
+    DSR_THRESHOLD, FoldWalk, SeedSpread, TrackRecord, Trials, Verdict, WalkForwardError, WalkForwardReport, stitch,
+    walk_forward_report,
+};
 
 /// What can go wrong when evaluating; each variant carries the offending value.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -1,5 +1,5 @@
-//! Sample statistics shared by [`crate::metrics`] and [`crate::bootstrap`]: moments,
-//! the Sharpe ratio and the rules that keep every figure finite.
+//! Sample statistics shared by the crate's modules: moments, the Sharpe ratio, quantiles of
+//! sorted values and the rules that keep every figure finite.
 
 /// A dispersion at or below this fraction of the largest absolute return is
 /// treated as zero: it can only be floating-point noise in what is really a
@@ -71,6 +71,21 @@ impl Moments {
     pub(crate) fn sharpe(&self, periods: f64) -> f64 {
         if self.std > 0.0 { finite(self.mean / self.std * periods.sqrt()) } else { 0.0 }
     }
+}
+
+/// The `q` quantile of sorted `values`, interpolating linearly between order
+/// statistics; 0 for no values.
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let Some(last) = sorted.len().checked_sub(1) else {
+        return 0.0;
+    };
+    let h = q.clamp(0.0, 1.0) * last as f64;
+    let below = (h.floor() as usize).min(last);
+    let above = (below + 1).min(last);
+    let (Some(&x0), Some(&x1)) = (sorted.get(below), sorted.get(above)) else {
+        return 0.0;
+    };
+    finite(x0 + (h - below as f64) * (x1 - x0))
 }
 
 #[cfg(test)]

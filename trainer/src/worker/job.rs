@@ -13,13 +13,13 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::Worker;
 use super::checkpoints;
 use super::connection::{CallError, RETRY_BUDGET, retry};
 use super::events;
 use super::heartbeat;
 use super::observer::{Bridge, Interrupt, StopFlags};
 use super::preflight::{self, Inputs};
+use super::{Worker, until};
 use crate::artifacts;
 use crate::dataset::Dataset;
 use crate::spec::TrainSpec;
@@ -387,14 +387,6 @@ impl<'a> Job<'a> {
             // The forwarder drains the buffer continuously, so this does not wait for the network.
             let _ = events.send(event).await;
         }
-    }
-}
-
-/// Sleeps until `at`, or forever when there is no deadline.
-async fn until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -5,6 +5,7 @@
 //! - [`run`] and [`WorkerConfig`]: the entry point the `skippy-trainer` binary, the CLI's
 //!   `--local` mode and tests share.
 //! - `pull`: one job slot's loop of long-polling `AcquireJob` (`--concurrency N` runs N).
+//! - `lifetime`: when a worker ends by itself (`--exit-when-idle`, `--max-runtime`).
 //! - `job`: one grant from preflight to completion.
 //! - `preflight`: the grant's spec, data and checkpoint, checked before training.
 //! - `observer`: the bridge from the blocking training thread to the async tasks, and the stop
@@ -18,6 +19,7 @@
 //! - A job whose lease is stale is dropped without reporting anything more.
 //! - Training never waits on the network: progress that cannot be sent is dropped.
 //! - [`run`] returns only when every job it held has been completed or handed back.
+//! - A worker ends by itself only between jobs, and never abandons an `AcquireJob` to do so.
 
 mod backoff;
 mod checkpoints;
@@ -25,6 +27,7 @@ mod connection;
 mod events;
 mod heartbeat;
 mod job;
+mod lifetime;
 mod observer;
 mod preflight;
 mod pull;
@@ -43,6 +46,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 pub use connection::ConnectError;
+pub use lifetime::{End, Limits};
 
 /// How a worker reaches its scheduler and runs its jobs.
 #[derive(Clone)]
@@ -63,11 +67,13 @@ pub struct WorkerConfig {
     pub checkpoint_interval: Duration,
     /// PEM certificate(s) to trust for an `https://` scheduler besides the system's roots.
     pub ca_cert: Option<PathBuf>,
+    /// When the worker ends by itself (by default only a shutdown ends it).
+    pub limits: Limits,
 }
 
 impl WorkerConfig {
     /// The defaults for `scheduler`: host name, no token, one job at a time, the embedded
-    /// catalog, two threads, a checkpoint every 30 s.
+    /// catalog, two threads, a checkpoint every 30 s, no limit on how long it runs.
     pub fn new(scheduler: impl Into<String>) -> WorkerConfig {
         WorkerConfig {
             scheduler: scheduler.into(),
@@ -78,6 +84,7 @@ impl WorkerConfig {
             threads: 2,
             checkpoint_interval: Duration::from_secs(30),
             ca_cert: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -93,18 +100,19 @@ impl fmt::Debug for WorkerConfig {
             .field("threads", &self.threads)
             .field("checkpoint_interval", &self.checkpoint_interval)
             .field("ca_cert", &self.ca_cert)
+            .field("limits", &self.limits)
             .finish()
     }
 }
 
-/// The default trainer name: `$HOSTNAME`, else the kernel's host name, else `trainer`.
+/// The default trainer name: `$HOSTNAME`, else the kernel's host name, else `trainer`; made to
+/// fit what the scheduler accepts ([`skippy_proto::trainer_names`]: other characters become `-`).
 pub fn default_name() -> String {
-    std::env::var("HOSTNAME")
+    let host = std::env::var("HOSTNAME")
         .ok()
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "trainer".to_string())
+        .unwrap_or_default();
+    skippy_proto::trainer_names::sanitize(&host)
 }
 
 /// What every job slot of a worker shares.
@@ -127,13 +135,26 @@ struct Worker {
     /// Whether the scheduler is currently unreachable, so an outage is logged once, not once
     /// per slot and retry.
     outage: AtomicBool,
+    /// When the worker ends by itself.
+    lifetime: lifetime::Lifetime,
 }
 
 /// Runs a worker until `shutdown` resolves, then interrupts every running job, uploads its final
-/// checkpoint, hands it back, and returns.
-pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+/// checkpoint, hands it back, and returns `None`; or until its [`Limits`] end it, between jobs,
+/// and returns why.
+pub async fn run(
+    config: WorkerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Option<End>> {
     anyhow::ensure!(config.concurrency >= 1, "concurrency must be at least 1");
     anyhow::ensure!(!config.checkpoint_interval.is_zero(), "the checkpoint interval must be positive");
+    anyhow::ensure!(
+        !config.limits.exit_when_idle.is_some_and(|d| d.is_zero()),
+        "the idle time before exiting must be positive"
+    );
+    anyhow::ensure!(!config.limits.max_runtime.is_some_and(|d| d.is_zero()), "the maximum run time must be positive");
+    // Refused here, at start-up, rather than by the scheduler on every poll.
+    skippy_proto::trainer_names::check("the trainer name (--name, SKIPPY_TRAINER_NAME)", &config.name)?;
     let ca_pem = match &config.ca_cert {
         Some(path) => {
             Some(std::fs::read(path).with_context(|| format!("reading the CA certificate {}", path.display()))?)
@@ -154,6 +175,7 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()> + Send
         threads: config.threads.max(1),
         checkpoint_interval: config.checkpoint_interval,
         outage: AtomicBool::new(false),
+        lifetime: lifetime::Lifetime::new(config.limits, tokio::time::Instant::now()),
     });
     let span = tracing::info_span!("trainer", trainer_id = %trainer_id);
     async move {
@@ -163,6 +185,8 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()> + Send
             concurrency = config.concurrency,
             threads = worker.threads,
             data = %config.data_dir.as_ref().map_or("embedded catalog".to_string(), |d| d.display().to_string()),
+            exit_when_idle = ?config.limits.exit_when_idle,
+            max_runtime = ?config.limits.max_runtime,
             "trainer started"
         );
         let (stop, stopping) = watch::channel(false);
@@ -172,25 +196,58 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()> + Send
                 .spawn(pull::pull_jobs(worker.clone(), stopping.clone()).instrument(tracing::info_span!("slot", slot)));
         }
         let mut crashed = false;
-        tokio::select! {
-            _ = shutdown => tracing::info!("shutting down: no new jobs; running ones are handed back"),
-            Some(ended) = slots.join_next() => {
-                // Slots only end on shutdown; one that ended before was a bug.
-                tracing::error!("a job slot ended unexpectedly: {ended:?}");
-                crashed = true;
+        let mut ended = None;
+        let runtime_over = worker.lifetime.runtime_over_at();
+        let mut announced = false;
+        tokio::pin!(shutdown);
+        let interrupted = loop {
+            tokio::select! {
+                _ = &mut shutdown => {
+                    tracing::info!("shutting down: no new jobs; running ones are handed back");
+                    break true;
+                }
+                _ = until(runtime_over), if !announced => {
+                    announced = true;
+                    if let Some(limit) = config.limits.max_runtime {
+                        tracing::info!("{}: running jobs are finished first", End::MaxRuntime(limit));
+                    }
+                }
+                next = slots.join_next() => match next {
+                    // Every slot ended by itself: a limit of the worker was reached.
+                    None => break false,
+                    Some(Ok(Some(end))) => ended = Some(end),
+                    // Slots only end on shutdown or by a limit; one that ended otherwise was a bug.
+                    Some(other) => {
+                        tracing::error!("a job slot ended unexpectedly: {other:?}");
+                        crashed = true;
+                        break true;
+                    }
+                },
             }
-        }
+        };
         stop.send_replace(true);
-        while let Some(ended) = slots.join_next().await {
-            if let Err(e) = ended {
+        while let Some(slot) = slots.join_next().await {
+            if let Err(e) = slot {
                 tracing::error!("a job slot crashed: {e}");
                 crashed = true;
             }
         }
         anyhow::ensure!(!crashed, "a job slot of the trainer crashed");
-        tracing::info!("trainer stopped");
-        Ok(())
+        let ended = ended.filter(|_| !interrupted);
+        match ended {
+            Some(end) => tracing::info!("trainer stopped: {end}"),
+            None => tracing::info!("trainer stopped"),
+        }
+        Ok(ended)
     }
     .instrument(span)
     .await
+}
+
+/// Sleeps until `at`, or forever when there is none.
+async fn until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }

@@ -1,6 +1,7 @@
 //! The trainer worker against a fake scheduler speaking the trainer protocol: what a finished,
-//! failed, cancelled, handed-back, timed-out or stale job reports, and that the worker reaches a
-//! scheduler that was not up when it started.
+//! failed, cancelled, handed-back, timed-out or stale job reports, that the worker reaches a
+//! scheduler that was not up when it started, and that its limits (`--exit-when-idle`,
+//! `--max-runtime`) end it between jobs.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -21,7 +22,7 @@ use skippy_trainer::checkpoint::Checkpoint;
 use skippy_trainer::dataset::Dataset;
 use skippy_trainer::spec::TrainSpec;
 use skippy_trainer::training::{self, Observer, Progress, RunOptions, StopReason};
-use skippy_trainer::worker::{self, WorkerConfig};
+use skippy_trainer::worker::{self, End, Limits, WorkerConfig};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -77,6 +78,8 @@ struct Shared {
     unavailable: AtomicBool,
     /// Senders of the open event streams' commands.
     commands: Mutex<Vec<mpsc::Sender<Result<TrainerCommand, Status>>>>,
+    /// While true, `CompleteJob` is recorded but not answered: the job is still running.
+    completions_held: watch::Sender<bool>,
 }
 
 #[derive(Clone, Default)]
@@ -216,6 +219,7 @@ impl TrainerService for FakeScheduler {
         request: Request<CompleteJobRequest>,
     ) -> Result<Response<CompleteJobResponse>, Status> {
         self.record(auth_of(&request), Call::Complete(request.into_inner()));
+        let _ = self.shared.completions_held.subscribe().wait_for(|held| !*held).await;
         Ok(Response::new(CompleteJobResponse { job: None }))
     }
 }
@@ -248,7 +252,7 @@ fn states(log: &[Entry]) -> Vec<JobState> {
 fn summary(log: &[Entry]) -> String {
     log.iter()
         .map(|e| match &e.call {
-            Call::Acquire(_) => "acquire".to_string(),
+            Call::Acquire(a) => format!("acquire wait_ms={}", a.wait_ms),
             Call::Heartbeat(h) => format!("heartbeat steps={}", h.steps_done),
             Call::Event(ev) => {
                 format!("event {:?} {:.0}% steps={} {}", ev.state(), ev.percent, ev.steps_done, ev.message)
@@ -302,11 +306,16 @@ async fn serve_on(listener: TcpListener, fake: FakeScheduler) -> JoinHandle<()> 
 /// A worker started on `addr`, and the trigger of its shutdown.
 struct RunningWorker {
     stop: Option<oneshot::Sender<()>>,
-    handle: JoinHandle<anyhow::Result<()>>,
+    handle: JoinHandle<anyhow::Result<Option<End>>>,
 }
 
 impl RunningWorker {
     fn start(addr: SocketAddr) -> RunningWorker {
+        RunningWorker::start_with(addr, 1, Limits::default())
+    }
+
+    /// A worker of `concurrency` slots that ends by itself at `limits`.
+    fn start_with(addr: SocketAddr, concurrency: usize, limits: Limits) -> RunningWorker {
         // The worker's logs, shown when a test fails.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
@@ -319,11 +328,12 @@ impl RunningWorker {
             scheduler: format!("http://{addr}"),
             name: "test-trainer".into(),
             token: Some(TOKEN.into()),
-            concurrency: 1,
+            concurrency,
             data_dir: None,
             threads: 1,
             checkpoint_interval: Duration::from_millis(200),
             ca_cert: None,
+            limits,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(worker::run(config, async move {
@@ -343,14 +353,30 @@ impl RunningWorker {
             .expect("the worker task does not panic")
             .expect("worker::run succeeds");
     }
+
+    /// Waits (at most `limit`) for the worker to end by itself, without a shutdown; returns why.
+    async fn ends_by_itself(mut self, limit: Duration) -> End {
+        let ended = tokio::time::timeout(limit, &mut self.handle)
+            .await
+            .unwrap_or_else(|_| panic!("the worker did not end by itself within {limit:?}"))
+            .expect("the worker task does not panic")
+            .expect("worker::run succeeds");
+        ended.expect("a worker that ends by itself says why")
+    }
 }
 
 async fn start() -> (FakeScheduler, RunningWorker) {
+    let (fake, addr) = serve().await;
+    (fake, RunningWorker::start(addr))
+}
+
+/// A fake scheduler serving on a loopback port, and its address.
+async fn serve() -> (FakeScheduler, SocketAddr) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
     let fake = FakeScheduler::default();
     serve_on(listener, fake.clone()).await;
-    (fake, RunningWorker::start(addr))
+    (fake, addr)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -411,7 +437,8 @@ async fn a_spec_naming_an_unknown_symbol_fails_with_a_reason_naming_it() {
     let (fake, worker) = start().await;
     fake.grant(grant("tr_1_00000002", &spec(&["SYN-EDGE", "NOSUCHCOIN"], 4096)));
     let failed = fake.completion(Duration::from_secs(30)).await;
-    assert_eq!(failed.outcome(), Outcome::Failed);
+    // This trainer's catalog lacks the symbol; another trainer's may not.
+    assert_eq!(failed.outcome(), Outcome::HostFailed);
     assert!(failed.reason.contains("unknown symbol `NOSUCHCOIN`"), "reason: {}", failed.reason);
     let log = fake.calls();
     assert_eq!(states(&log), [JobState::Preflight], "{}", summary(&log));
@@ -523,7 +550,7 @@ async fn a_worker_started_before_its_scheduler_connects_once_it_is_up() {
     let listener = TcpListener::bind(addr).await.expect("rebind the port");
     serve_on(listener, fake.clone()).await;
     let failed = fake.completion(Duration::from_secs(20)).await;
-    assert_eq!(failed.outcome(), Outcome::Failed);
+    assert_eq!(failed.outcome(), Outcome::HostFailed);
     assert!(failed.reason.contains("NOSUCHCOIN"));
     worker.shut_down(Duration::from_secs(5)).await;
 }
@@ -637,4 +664,83 @@ async fn a_job_keeps_training_through_a_scheduler_restart_and_reconnects_its_str
     assert_eq!(cancelled.outcome(), Outcome::Cancelled);
     worker.shut_down(Duration::from_secs(5)).await;
     second.shutdown_background();
+}
+
+/// Every `AcquireJob` the worker sent, in order.
+fn acquires(log: &[Entry]) -> Vec<AcquireJobRequest> {
+    log.iter().filter_map(|e| if let Call::Acquire(a) = &e.call { Some(a.clone()) } else { None }).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_worker_ends_by_itself_once_no_job_was_granted_for_its_idle_limit() {
+    let (fake, addr) = serve().await;
+    let idle = Duration::from_millis(300);
+    let started = Instant::now();
+    let worker = RunningWorker::start_with(addr, 2, Limits { exit_when_idle: Some(idle), max_runtime: None });
+    assert_eq!(worker.ends_by_itself(Duration::from_secs(30)).await, End::Idle(idle));
+    assert!(started.elapsed() >= idle, "ended after {:?}, before its idle limit", started.elapsed());
+    // Both slots asked, each poll lasting no longer than the idle limit allowed: the worker left
+    // when the scheduler had answered every one, abandoning none.
+    let asked = acquires(&fake.calls());
+    assert!(asked.len() >= 2, "{}", summary(&fake.calls()));
+    assert!(asked.iter().all(|a| a.wait_ms >= 1 && a.wait_ms <= 300), "{}", summary(&fake.calls()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_limit_waits_for_the_running_job_and_counts_from_its_end() {
+    let (fake, addr) = serve().await;
+    fake.grant(grant("tr_1_00000011", &spec(&["SYN-EDGE"], 4096)));
+    let idle = Duration::from_millis(200);
+    let worker = RunningWorker::start_with(addr, 1, Limits { exit_when_idle: Some(idle), max_runtime: None });
+    assert_eq!(worker.ends_by_itself(Duration::from_secs(60)).await, End::Idle(idle));
+    let log = fake.calls();
+    let done = completions(&log);
+    assert_eq!(done.len(), 1, "{}", summary(&log));
+    assert_eq!(done[0].outcome(), Outcome::Done, "the job ran to its end: {}", summary(&log));
+    let completed_at = log.iter().position(|e| matches!(e.call, Call::Complete(_))).expect("completion");
+    assert!(
+        log[completed_at..].iter().any(|e| matches!(e.call, Call::Acquire(_))),
+        "after its job the worker asked for work again before ending idle: {}",
+        summary(&log)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_its_max_runtime_a_worker_finishes_its_job_takes_no_other_and_ends() {
+    let (fake, addr) = serve().await;
+    fake.grant(grant("tr_1_00000021", &spec(&["SYN-EDGE"], 4096)));
+    // The job does not end (its completion is not answered) until the run time is over.
+    fake.shared.completions_held.send_replace(true);
+    let max_runtime = Duration::from_secs(1);
+    let worker = RunningWorker::start_with(addr, 1, Limits { exit_when_idle: None, max_runtime: Some(max_runtime) });
+    let first_acquire = fake
+        .wait_for("the first AcquireJob", Duration::from_secs(30), |log| (!acquires(log).is_empty()).then(Instant::now))
+        .await;
+    fake.completion(Duration::from_secs(60)).await;
+    // The worker's clock started before its first call: its run time is over by then.
+    tokio::time::sleep_until(first_acquire + max_runtime).await;
+    fake.grant(grant("tr_1_00000022", &spec(&["SYN-EDGE"], 4096)));
+    fake.shared.completions_held.send_replace(false);
+
+    assert_eq!(worker.ends_by_itself(Duration::from_secs(30)).await, End::MaxRuntime(max_runtime));
+    let log = fake.calls();
+    let done = completions(&log);
+    assert_eq!(done.len(), 1, "{}", summary(&log));
+    assert_eq!(done[0].outcome(), Outcome::Done, "the running job was finished, not handed back: {}", summary(&log));
+    assert_eq!(acquires(&log).len(), 1, "no work asked for after the run time: {}", summary(&log));
+    assert_eq!(fake.shared.grants.lock().expect("grants lock").len(), 1, "the second job was not taken");
+}
+
+#[tokio::test]
+async fn a_name_the_scheduler_would_refuse_stops_the_worker_at_start_up_and_the_default_fits() {
+    // Nothing listens there: the worker must refuse before it calls anything.
+    let nowhere = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address");
+    for bad in ["gpu \"7\"", "a\nlevel=ERROR forged", ""] {
+        let config = WorkerConfig { name: bad.into(), ..WorkerConfig::new(format!("http://{nowhere}")) };
+        let run = tokio::time::timeout(Duration::from_secs(20), worker::run(config, std::future::pending()));
+        let e = run.await.expect("refused at once").unwrap_err().to_string();
+        assert!(e.contains("--name") && e.contains("it must be 1 to 128 characters"), "{bad:?}: {e}");
+    }
+    let name = worker::default_name();
+    assert_eq!(skippy_proto::trainer_names::check("name", &name), Ok(()), "the default name {name:?} fits");
 }

@@ -12,6 +12,8 @@
 //!   [`Cluster::spawn_cli`] starts one in the background.
 //! - [`wait_until`] polls a condition until it holds or a deadline passes: no sleep that only
 //!   hopes.
+//! - [`which`] and [`not_run`]: a test that needs an outside tool (Chromium, SLURM) finds it,
+//!   or says why it did not run, and fails instead where CI requires the tool.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -162,6 +164,20 @@ pub fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> O
     }
 }
 
+/// The first of `names` found on `PATH`.
+pub fn which(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    names.iter().find_map(|name| std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file()))
+}
+
+/// Says why a test did not run (it then passes), unless `require_var=1` (as in CI, where the
+/// tool is installed on purpose) makes that a failure.
+#[track_caller]
+pub fn not_run(require_var: &str, notice: &str) {
+    assert!(std::env::var(require_var).as_deref() != Ok("1"), "{require_var}=1: {notice}");
+    eprintln!("NOTICE: {notice}");
+}
+
 /// A free loopback port (the OS picks one; the listener is closed before the port is used).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -170,14 +186,17 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Removes every setting a developer's environment might carry into the processes.
-fn clean_env(cmd: &mut Command) {
+/// A command for `program` without the settings a developer's environment might carry into it
+/// (`SKIPPY_*`, `ADMIN_SECRET`), logging at `info` without colour: add the test's own after.
+pub fn clean_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
     for (key, _) in std::env::vars_os() {
         if key.to_str().is_some_and(|k| k.starts_with("SKIPPY_")) {
             cmd.env_remove(&key);
         }
     }
     cmd.env_remove("ADMIN_SECRET").env("NO_COLOR", "1").env("RUST_LOG", "info").stdin(Stdio::null());
+    cmd
 }
 
 /// The secrets every cluster of these tests runs with: the scheduler checks them, the CLI and
@@ -463,15 +482,15 @@ impl Cluster {
         self.scheduler_starts += 1;
         let name = format!("scheduler-{}", self.scheduler_starts);
         let log = self.dir().join(format!("{name}.log"));
-        let mut cmd = Command::new(binary("skippy-scheduler"));
+        let mut cmd = clean_command(binary("skippy-scheduler"));
         cmd.arg("--grpc-addr")
             .arg(format!("127.0.0.1:{}", self.grpc_port))
             .arg("--http-addr")
             .arg(format!("127.0.0.1:{}", self.http_port))
             .arg("--runs-dir")
             .arg(&self.runs)
+            .args(["--metrics-addr", "off"])
             .args(&flags);
-        clean_env(&mut cmd);
         cmd.env("ADMIN_SECRET", ADMIN_SECRET).env("SKIPPY_TRAINER_TOKEN", TRAINER_TOKEN);
         self.logs.borrow_mut().push((name.clone(), log.clone()));
         self.scheduler = Some(Process::spawn(name, cmd, log.clone(), log));
@@ -577,9 +596,8 @@ impl Cluster {
         let stderr = self.dir().join(format!("cli-{n:02}.stderr"));
         self.logs.borrow_mut().push((format!("#{n} {name} (stdout)"), stdout.clone()));
         self.logs.borrow_mut().push((format!("#{n} {name} (stderr)"), stderr.clone()));
-        let mut cmd = Command::new(binary("skippy-train"));
+        let mut cmd = clean_command(binary("skippy-train"));
         cmd.arg("--scheduler").arg(self.url()).args(&args);
-        clean_env(&mut cmd);
         cmd.env("ADMIN_SECRET", ADMIN_SECRET);
         Process::spawn(name, cmd, stdout, stderr)
     }
@@ -707,15 +725,11 @@ impl Cluster {
     /// Like [`Cluster::start_trainer`], but the trainer reaches the scheduler at `url` (a proxy
     /// in front of it, say) instead of [`Cluster::url`].
     pub fn start_trainer_at(&mut self, name: &str, threads: u32, url: &str) {
-        let log = self.dir().join(format!("trainer-{name}.log"));
-        let mut cmd = Command::new(binary("skippy-trainer"));
+        let mut cmd = clean_command(binary("skippy-trainer"));
         cmd.args(["--scheduler", url, "--name", name, "--checkpoint-interval-secs", "1"])
             .args(["--threads", &threads.to_string()]);
-        clean_env(&mut cmd);
         cmd.env("SKIPPY_TRAINER_TOKEN", TRAINER_TOKEN);
-        let title = format!("trainer {name}");
-        self.logs.borrow_mut().push((title.clone(), log.clone()));
-        self.trainers.push(Process::spawn(title, cmd, log.clone(), log));
+        self.spawn_trainer(name, cmd);
         let what = format!("trainer {name} to ask the scheduler (at {url}) for work");
         wait_until(&what, READY, || {
             let trainer = self.trainers.last_mut().expect("just started");
@@ -725,6 +739,23 @@ impl Cluster {
             let queue = self.queue().ok()?;
             queue.trainers.iter().any(|t| t.name == name).then_some(())
         });
+    }
+
+    /// Starts `cmd` (from [`clean_command`]) as trainer `name` of this cluster, without waiting
+    /// for it: its output goes to `trainer-<name>.log` (printed if the test fails), it is killed
+    /// with the cluster, and [`Cluster::trainer`] finds it by `name`.
+    pub fn spawn_trainer(&mut self, name: &str, cmd: Command) -> &mut Process {
+        let log = self.dir().join(format!("trainer-{name}.log"));
+        let title = format!("trainer {name}");
+        self.add_log(&title, &log);
+        self.trainers.push(Process::spawn(title, cmd, log.clone(), log));
+        self.trainers.last_mut().expect("just started")
+    }
+
+    /// Prints `path` with the other logs if the test fails (the output of a process the cluster
+    /// did not start, say).
+    pub fn add_log(&self, title: &str, path: &Path) {
+        self.logs.borrow_mut().push((title.to_string(), path.to_path_buf()));
     }
 
     /// The scheduler's log so far (of its latest start).
@@ -773,6 +804,26 @@ pub fn history_entry<'a>(manifest: &'a Value, state: &str) -> &'a Value {
         .iter()
         .find(|h| h["state"] == state)
         .unwrap_or_else(|| panic!("no {state} in the history of {}", manifest["id"]))
+}
+
+/// Asserts that a DONE job's manifest records two attempts and nothing else: attempt 1 on trainer
+/// `first`, stopped in training and re-queued for a reason containing `requeued_for`, then
+/// attempt 2 on trainer `second` to DONE (after the re-queue). Returns the history entries.
+#[track_caller]
+pub fn assert_two_attempts<'a>(manifest: &'a Value, first: &str, requeued_for: &str, second: &str) -> &'a [Value] {
+    assert_eq!(manifest["attempt"], 2);
+    assert_eq!(
+        history_states(manifest),
+        ["QUEUED", "PREFLIGHT", "TRAINING", "QUEUED", "PREFLIGHT", "TRAINING", "EVALUATING", "DONE"],
+        "one re-queue and no other state change"
+    );
+    let history = manifest["history"].as_array().expect("a history");
+    let reason = |i: usize| history[i]["reason"].as_str().expect("a reason");
+    assert!(reason(1).starts_with(&format!("attempt 1 on trainer {first} ")), "{}", reason(1));
+    assert!(reason(3).contains(requeued_for), "re-queued for another reason than {requeued_for:?}: {}", reason(3));
+    assert!(reason(4).starts_with(&format!("attempt 2 on trainer {second} ")), "{}", reason(4));
+    assert!(history_entry(manifest, "DONE")["atMs"].as_i64() > history[4]["atMs"].as_i64());
+    history
 }
 
 /// Asserts that attempt 2 (granted to `trainer`) resumed from a checkpoint of `resume_from` of

@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 use skippy_proto::v1::trainer_service_client::TrainerServiceClient;
-use skippy_scheduler::Config;
+use skippy_scheduler::{Config, Listeners};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
@@ -21,6 +21,8 @@ pub struct Running {
     pub http: String,
     /// `http://127.0.0.1:port` of the scheduler's gRPC listener.
     pub grpc: String,
+    /// `http://127.0.0.1:port` of the metrics listener.
+    pub metrics: String,
     pub stop: Option<oneshot::Sender<()>>,
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -50,15 +52,17 @@ pub async fn start(runs: &Path) -> Running {
 pub async fn start_with(runs: &Path, tweak: impl FnOnce(&mut Config)) -> Running {
     let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let grpc_url = format!("http://{}", grpc.local_addr().unwrap());
-    let http_url = format!("http://{}", http.local_addr().unwrap());
+    let metrics = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = |l: &TcpListener| format!("http://{}", l.local_addr().unwrap());
+    let (grpc_url, http_url, metrics_url) = (url(&grpc), url(&http), url(&metrics));
     let mut config = Config::local(runs.to_path_buf());
     tweak(&mut config);
     let (tx, rx) = oneshot::channel();
-    let task = tokio::spawn(skippy_scheduler::run(config, grpc, Some(http), async move {
+    let listeners = Listeners { grpc, http: Some(http), metrics: Some(metrics) };
+    let task = tokio::spawn(skippy_scheduler::run(config, listeners, async move {
         let _ = rx.await;
     }));
-    Running { http: http_url, grpc: grpc_url, stop: Some(tx), task }
+    Running { http: http_url, grpc: grpc_url, metrics: metrics_url, stop: Some(tx), task }
 }
 
 /// [`start`] with authentication on: clients present `admin`, trainers `trainer`.
