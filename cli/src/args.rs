@@ -63,8 +63,9 @@ pub enum Command {
     Results(JobArg),
     /// Jobs, newest first.
     List(ListArgs),
-    /// Queued jobs in dispatch order, running jobs, and the connected trainers.
-    Queue,
+    /// The first queued jobs in dispatch order and how many are queued, running jobs, and the
+    /// connected trainers.
+    Queue(QueueArgs),
     /// Cancel a queued or running job.
     Cancel(JobArg),
     /// Follow a job live until it ends (Ctrl+C stops watching, not the job).
@@ -142,13 +143,27 @@ pub struct JobArg {
 /// `skippy-train list`.
 #[derive(Debug, Clone, Args)]
 pub struct ListArgs {
-    /// Most jobs to show.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    /// Most jobs to show (newest first).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000), conflicts_with = "all")]
     pub limit: u32,
+    /// Every job, however many: follows the scheduler's pages to the end.
+    #[arg(long)]
+    pub all: bool,
     /// Only jobs in these states, comma-separated: queued, preflight, training, evaluating, done,
     /// failed, cancelled, or running (= preflight, training and evaluating).
     #[arg(long, value_delimiter = ',', value_parser = parse_state_filter)]
     pub state: Vec<StateFilter>,
+    /// Only jobs trained on this symbol (e.g. BTC).
+    #[arg(long)]
+    pub symbol: Option<String>,
+}
+
+/// `skippy-train queue`.
+#[derive(Debug, Clone, Args)]
+pub struct QueueArgs {
+    /// Most queued jobs to show, in dispatch order (the total is always shown).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub limit: u32,
 }
 
 /// `skippy-train download`.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use skippy_proto::v1::{self as pb, JobState};
 
-use crate::args::{GlobalArgs, JobArg, ListArgs, PpoArgs};
+use crate::args::{GlobalArgs, JobArg, ListArgs, PpoArgs, QueueArgs};
 use crate::client::{self, SchedulerClient, Subject};
 use crate::exit::{self, Failure};
 use crate::metrics::MetricsFile;
@@ -261,40 +261,46 @@ fn no_results(id: &str, job: &pb::Job) -> Failure {
     }
 }
 
-/// `list`.
+/// `list`: one page of `--limit` jobs (following the scheduler's cursors until it has them), or
+/// every job with `--all`.
 pub async fn list(sched: &SchedulerClient, global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<ExitCode> {
     let mut client = sched.client.clone();
-    let mut states: Vec<JobState> = args.state.iter().flat_map(|f| f.states()).collect();
-    states.sort_by_key(|s| *s as i32);
-    states.dedup();
-    let requests: Vec<i32> =
-        if states.is_empty() { vec![JobState::Unspecified as i32] } else { states.iter().map(|s| *s as i32).collect() };
+    let states: Vec<i32> = args.state.iter().flat_map(|f| f.states()).map(|s| s as i32).collect();
+    let want = if args.all { usize::MAX } else { args.limit as usize };
     let mut jobs = Vec::new();
-    for state in requests {
-        let r = client
-            .list_jobs(pb::ListJobsRequest { limit: args.limit, state })
-            .await
-            .map_err(|s| sched.error(&s, Subject::Scheduler))?;
-        jobs.extend(r.into_inner().jobs);
+    let mut page_token = String::new();
+    loop {
+        let page_size = if args.all { 1000 } else { (want - jobs.len()).min(1000) as u32 };
+        let request = pb::ListJobsRequest {
+            page_size,
+            page_token,
+            states: states.clone(),
+            symbol: args.symbol.clone().unwrap_or_default(),
+            ..Default::default()
+        };
+        let page = client.list_jobs(request).await.map_err(|s| sched.error(&s, Subject::Scheduler))?.into_inner();
+        jobs.extend(page.jobs);
+        page_token = page.next_page_token;
+        // A filtered page may be short, even empty, with more to come.
+        if page_token.is_empty() || jobs.len() >= want {
+            break;
+        }
     }
-    // Each answer is newest first; several states merge into one newest-first page.
-    jobs.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then_with(|| b.id.cmp(&a.id)));
-    let mut seen = std::collections::HashSet::new();
-    jobs.retain(|j| seen.insert(j.id.clone()));
-    jobs.truncate(args.limit as usize);
+    jobs.truncate(want);
     if global.json {
-        output::print_json(&json::JobList { jobs: jobs.iter().map(view::job).collect() })?;
+        let list = json::JobList { jobs: jobs.iter().map(view::job).collect(), next_cursor: None, next: None };
+        output::print_json(&list)?;
     } else {
         output::print(&render::list(&jobs))?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// `queue`.
-pub async fn queue(sched: &SchedulerClient, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+/// `queue`: the first `--limit` queued jobs and how many there are.
+pub async fn queue(sched: &SchedulerClient, global: &GlobalArgs, args: &QueueArgs) -> anyhow::Result<ExitCode> {
     let mut client = sched.client.clone();
-    let q =
-        client.get_queue(pb::GetQueueRequest {}).await.map_err(|s| sched.error(&s, Subject::Scheduler))?.into_inner();
+    let request = pb::GetQueueRequest { page_size: args.limit, ..Default::default() };
+    let q = client.get_queue(request).await.map_err(|s| sched.error(&s, Subject::Scheduler))?.into_inner();
     if global.json {
         output::print_json(&json::Queue::from(q.clone()))?;
     } else {

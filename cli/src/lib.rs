@@ -74,7 +74,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(job) => commands::status(&sched, global, job).await,
         Command::Results(job) => commands::results(&sched, global, job).await,
         Command::List(args) => commands::list(&sched, global, args).await,
-        Command::Queue => commands::queue(&sched, global).await,
+        Command::Queue(args) => commands::queue(&sched, global, args).await,
         Command::Cancel(job) => commands::cancel(&sched, global, job).await,
         Command::Watch(job) => commands::watch(&sched, global, job).await,
         Command::Download(args) => download::run(&sched, global, args).await,

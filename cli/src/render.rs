@@ -378,10 +378,12 @@ pub fn list(jobs: &[pb::Job]) -> String {
 /// `queue`: queued jobs with positions, running jobs with trainer and progress, the trainers.
 pub fn queue(q: &pb::GetQueueResponse, now_ms: i64) -> String {
     let mut out = String::new();
-    if q.queued.is_empty() {
+    // The total, whatever the page holds (an older scheduler sends no total: the page is all).
+    let total = (q.total_queued as usize).max(q.queued.len());
+    if q.queued.is_empty() && total == 0 {
         out.push_str("Queued: none\n");
     } else {
-        let _ = writeln!(out, "Queued ({}):", q.queued.len());
+        let _ = writeln!(out, "Queued ({total}):");
         let _ =
             writeln!(out, "  {:>3}  {:<24} {:>8} {:>13}  {:<16} WAITING", "POS", "ID", "PRIORITY", "STEPS", "SYMBOLS");
         for j in &q.queued {
@@ -396,6 +398,14 @@ pub fn queue(q: &pb::GetQueueResponse, now_ms: i64) -> String {
                 count(j.total_steps),
                 symbols,
                 age(now_ms - j.created_ms)
+            );
+        }
+        if total > q.queued.len() {
+            let _ = writeln!(
+                out,
+                "  … and {} more (skippy-train queue --limit N shows up to 1000; skippy-train list --state queued --all \
+                 lists them all)",
+                total - q.queued.len()
             );
         }
     }
@@ -797,13 +807,17 @@ tr_1754727123_a1b2c3d4   DONE       100%     1,000,000    +1.25  BTC,ETH        
                 steps_per_sec: 12_345.0,
                 drained: String::new(),
             }],
+            // The first page of a queue of 25.
+            total_queued: 25,
+            next_page_token: "71".into(),
         };
         assert_eq!(
             queue(&q, T0 + 62_000),
             "\
-Queued (1):
+Queued (25):
   POS  ID                       PRIORITY         STEPS  SYMBOLS          WAITING
     1  tr_1754727123_a1b2c3d4          0     1,000,000  BTC,ETH          1m
+  … and 24 more (skippy-train queue --limit N shows up to 1000; skippy-train list --state queued --all lists them all)
 Running (1):
   ID                       STATE      DONE                 STEPS  STEPS/S  TRAINER
   tr_1754727000_00ff00ff   TRAINING    42%     432,000/1,000,000   12,345  gpu-box (3f2a9c1e)

@@ -35,7 +35,9 @@ pub fn check(data: &[u8]) {
 
     // Queries answer "not found" (there are no jobs), quoting at most a short prefix.
     let h = harness();
-    for answer in [h.scheduler.view(id).map(|_| ()), h.runtime.block_on(h.scheduler.cancel(id)).map(|_| ())] {
+    for answer in
+        [h.runtime.block_on(h.scheduler.view(id)).map(|_| ()), h.runtime.block_on(h.scheduler.cancel(id)).map(|_| ())]
+    {
         match answer {
             Err(SchedulerError::NotFound(quoted)) => {
                 assert!(quoted.chars().count() <= 64, "a not-found message quotes {} characters", quoted.len());

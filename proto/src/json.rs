@@ -463,11 +463,31 @@ pub struct Submitted {
     pub created: bool,
 }
 
-/// Jobs, newest first.
+/// A page of jobs, newest first. Each job is its summary: `history` is empty and
+/// `resolvedSpec` is `null` (a job's own route has both).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct JobList {
     /// Newest first.
     pub jobs: Vec<Job>,
+    /// The cursor of the next page (absent on the last page): pass it as `cursor`, with the same
+    /// filters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// The next page's URL (REST only; absent on the last page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "/api/training/jobs?limit=20&cursor=6a31…")]
+    pub next: Option<String>,
+}
+
+impl From<pb::ListJobsResponse> for JobList {
+    fn from(r: pb::ListJobsResponse) -> JobList {
+        JobList {
+            jobs: r.jobs.into_iter().map(Job::from).collect(),
+            next_cursor: (!r.next_page_token.is_empty()).then_some(r.next_page_token),
+            next: None,
+        }
+    }
 }
 
 /// A stored artifact of a job.
@@ -546,23 +566,37 @@ impl From<pb::TrainerInfo> for TrainerInfo {
     }
 }
 
-/// The queue: queued jobs in dispatch order, running jobs, trainers.
+/// The queue: a page of the queued jobs in dispatch order, with how many are queued in all, the
+/// running jobs and the trainers. Jobs are summaries, as in [`JobList`].
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Queue {
-    /// Queued jobs in dispatch order.
+    /// A page of the queued jobs, in dispatch order.
     pub queued: Vec<Job>,
+    /// How many jobs are queued in all.
+    #[serde(default)]
+    pub total_queued: u64,
     /// Jobs held by trainers.
     pub running: Vec<Job>,
     /// Trainers seen recently.
     pub trainers: Vec<TrainerInfo>,
+    /// The cursor of the next page of queued jobs (absent on the last page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// The next page's URL (REST only; absent on the last page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 impl From<pb::GetQueueResponse> for Queue {
     fn from(q: pb::GetQueueResponse) -> Queue {
         Queue {
             queued: q.queued.into_iter().map(Job::from).collect(),
+            total_queued: q.total_queued,
             running: q.running.into_iter().map(Job::from).collect(),
             trainers: q.trainers.into_iter().map(TrainerInfo::from).collect(),
+            next_cursor: (!q.next_page_token.is_empty()).then_some(q.next_page_token),
+            next: None,
         }
     }
 }

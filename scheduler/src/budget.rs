@@ -140,19 +140,23 @@ impl State {
 fn committed_secs(st: &State, now_ms: i64) -> f64 {
     let window_start = now_ms - DAY_MS;
     let speed = st.ledger.speed();
-    st.jobs
+    let ran = |started_ms: i64, end_ms: i64| {
+        if started_ms > 0 { ((end_ms - started_ms.max(window_start)).max(0) as f64) / 1000.0 } else { 0.0 }
+    };
+    let held: f64 = st
+        .jobs
         .values()
         .map(|job| {
-            let ran = if job.started_ms > 0 {
-                let end = if job.state.is_terminal() { job.finished_ms } else { now_ms };
-                ((end - job.started_ms.max(window_start)).max(0) as f64) / 1000.0
+            if job.state.is_terminal() {
+                ran(job.started_ms, job.finished_ms)
             } else {
-                0.0
-            };
-            let rest = if job.state.is_terminal() { 0.0 } else { estimate_secs(job, speed) };
-            ran + rest
+                ran(job.started_ms, now_ms) + estimate_secs(job, speed)
+            }
         })
-        .sum()
+        .sum();
+    // Finished jobs count for the time they ran within the window: only those that ended in it.
+    let finished: f64 = st.finished.ended_since(window_start).map(|job| ran(job.started_ms, job.finished_ms)).sum();
+    held + finished
 }
 
 fn admit(config: &Config, st: &mut State, job: &JobRecord) -> Result<(), SchedulerError> {
@@ -218,7 +222,7 @@ mod tests {
         st.recount_budget(1_000); // the sweep runs now
         assert!(st.admit(&config, &job("b", 500_000)).is_err(), "counted while being committed");
         st.admitted(&first, true);
-        st.jobs.insert(first.id.clone(), first.clone());
+        st.jobs.insert(first.id.clone(), Box::new(first.clone()));
         let e = st.admit(&config, &job("c", 500_000)).unwrap_err().to_string();
         assert!(e.contains("about 0.00694 trainer-hours"), "{e}");
         assert!(e.contains("0.00694 of the 0.01 trainer-hours") && e.contains("; 0.00389 over"), "{e}");

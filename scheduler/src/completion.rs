@@ -318,7 +318,7 @@ impl Scheduler {
         let (champion, spec) = {
             let st = self.lock();
             let job = st.jobs.get(id)?;
-            let (_, champion) = lineage::standing(st.jobs.values(), job, &fingerprints);
+            let (_, champion) = st.lineages.of(job, &fingerprints);
             (champion?, serde_json::from_str::<serde_json::Value>(&job.resolved_spec.to_string()).ok()?)
         };
         let evaluation = &spec["evaluation"];
@@ -360,7 +360,7 @@ fn finish_done(
     let validation = metrics["kept_model_validation_sharpe"].as_f64().filter(|v| v.is_finite());
     let fingerprints: Vec<(String, String)> = serde_json::from_value(metrics["data"].clone()).unwrap_or_default();
     let (last_generation, champion) = match st.jobs.get(id) {
-        Some(job) => lineage::standing(st.jobs.values(), job, &fingerprints),
+        Some(job) => st.lineages.of(job, &fingerprints),
         None => (0, None),
     };
     let improvement = match (&champion, vs_champion) {
@@ -378,7 +378,7 @@ fn finish_done(
     };
     let job = st.jobs.get_mut(id).expect("checked by the caller");
     job.data_fingerprints = fingerprints;
-    job.result = Some(ResultRecord {
+    job.result = Some(Box::new(ResultRecord {
         sharpe,
         buy_and_hold_sharpe: bh,
         generation: last_generation + 1,
@@ -387,10 +387,14 @@ fn finish_done(
         validation_sharpe: validation,
         stop_reason: metrics["stop_reason"].as_str().unwrap_or("completed").to_string(),
         edge_significant: portfolio["edge_significant"].as_bool().unwrap_or(false),
-    });
+    }));
     job.progress.percent = 100.0;
     job.progress.message = "complete".into();
     job.transition(JobState::Done, "complete").map_err(|e| SchedulerError::Conflict(e.to_string()))?;
+    let (lineage, fingerprints) = (job.lineage(), job.data_fingerprints.clone());
+    if let Some(result) = job.result.clone() {
+        st.lineages.record(&lineage, &fingerprints, &std::sync::Arc::from(id), &result);
+    }
     push_event(st, id, EventKind::State, "complete".into(), None);
     Ok(())
 }
@@ -405,7 +409,7 @@ mod tests {
         let request = SubmittedSpec { algorithm: "ppo".into(), symbols: vec!["BTC".into()], ..Default::default() };
         let mut job = JobRecord::queued(id.into(), request, JsonText::null(), 1, 0);
         job.state = JobState::Evaluating;
-        st.jobs.insert(id.into(), job);
+        st.jobs.insert(id.into(), Box::new(job));
     }
 
     fn metrics(test: f64, validation: f64) -> serde_json::Value {

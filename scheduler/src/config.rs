@@ -111,6 +111,15 @@ pub struct Config {
     /// Checkpoints kept per job besides the best one.
     #[arg(long, env = "SKIPPY_KEEP_CHECKPOINTS", default_value_t = 3)]
     pub keep_checkpoints: usize,
+    /// Remove the directories of jobs finished more than this many days ago (0: keep them).
+    /// Queued and running jobs are never removed; nor is each lineage's champion or newest
+    /// generation.
+    #[arg(long, env = "SKIPPY_RETAIN_DAYS", default_value_t = 0)]
+    pub retain_days: u64,
+    /// Keep at most this many finished jobs, removing the directories of the oldest finished
+    /// beyond it (0: no limit). Lineage champions and newest generations are kept besides.
+    #[arg(long, env = "SKIPPY_RETAIN_JOBS", default_value_t = 0)]
+    pub retain_jobs: usize,
 }
 
 impl Config {
@@ -136,6 +145,8 @@ impl Config {
             attempt_timeout_secs: 0,
             job_timeout_secs: 0,
             keep_checkpoints: 3,
+            retain_days: 0,
+            retain_jobs: 0,
             max_steps_per_job: 100_000_000,
             max_job_duration_secs: 86_400,
             max_queued_jobs: 100_000,

@@ -60,52 +60,67 @@ pub struct EventRecord {
     pub stats: Option<StatsRecord>,
 }
 
-/// Events kept in memory per job for watchers to catch up from.
+/// Events kept in memory per watched job for watchers to catch up from.
 pub const TAIL_LEN: usize = 2048;
 
-/// A job's live event channel and recent tail.
+/// A job's live event channel and, while someone watches it, its recent tail.
 ///
 /// An event becomes visible (tail, live watchers) only once it is in `events.jsonl`: a
 /// watcher never sees a sequence number that a crash could hand out again.
+///
+/// Most jobs are never watched: the tail is kept only from the first watcher on, and a watcher
+/// reads older events from the file ([`EventLog::since`] says when it must). The log leaves
+/// memory with the job.
 #[derive(Debug, Default)]
 pub struct EventLog {
-    /// Recent written events, oldest first.
+    /// Recent written events, oldest first; kept only while the job has (had) a watcher.
     pub tail: VecDeque<EventRecord>,
     /// Live subscribers; made by the first watcher (most jobs are never watched).
     live: Option<broadcast::Sender<EventRecord>>,
     /// Events recorded but not yet appended to `events.jsonl`.
     pub unwritten: Vec<EventRecord>,
-    /// Published events still to be written: a queued job's first event, while the job has no
-    /// directory (see `Scheduler::flush_events`).
-    pub deferred: Vec<EventRecord>,
+    /// A queued job's first event, published but not yet written while the job has no
+    /// directory (see `Scheduler::flush_events`): kept as its time, the rest of it is always
+    /// the same ([`EventLog::first_queued`]).
+    pub deferred: Option<i64>,
     /// The job as of each unpublished state change (by its sequence), for the scheduler-wide
     /// feed ([`crate::feed`]).
     pub snapshots: Vec<(u64, std::sync::Arc<crate::scheduler::JobView>)>,
+    /// The diagnostics of the newest event that carried them (the metrics' training gauges).
+    latest_stats: Option<Box<StatsRecord>>,
+    /// The job finished and its final manifest is written: it leaves memory once its events
+    /// are written too.
+    pub final_manifest: bool,
+    /// Events are being written (taken from `unwritten`, not yet published).
+    pub in_flight: bool,
 }
 
 impl EventLog {
     /// Records an event; it is written and then published by the event writer.
     pub fn push(&mut self, event: EventRecord) {
+        if let Some(stats) = &event.stats {
+            self.latest_stats = Some(Box::new(stats.clone()));
+        }
         self.unwritten.push(event);
     }
 
-    /// Makes written events visible: kept in the tail and sent to live watchers.
+    /// Makes written events visible: sent to live watchers (and kept in the tail while the job
+    /// is watched).
     pub fn publish(&mut self, events: Vec<EventRecord>) {
+        let Some(live) = &self.live else { return };
         for event in events {
             if self.tail.len() == TAIL_LEN {
                 self.tail.pop_front();
             }
             self.tail.push_back(event.clone());
-            if let Some(live) = &self.live {
-                // No receivers is fine: nobody is watching.
-                let _ = live.send(event);
-            }
+            // No receivers is fine: the watchers left.
+            let _ = live.send(event);
         }
     }
 
     /// The diagnostics of the newest event that carries them (recorded or published).
     pub fn latest_stats(&self) -> Option<&StatsRecord> {
-        self.unwritten.iter().rev().chain(self.tail.iter().rev()).find_map(|e| e.stats.as_ref())
+        self.latest_stats.as_deref()
     }
 
     /// A receiver of events published from now on.
@@ -113,12 +128,40 @@ impl EventLog {
         self.live.get_or_insert_with(|| broadcast::channel(256).0).subscribe()
     }
 
-    /// Events after `after` if the tail still holds all of them.
+    /// Events after `after` if the tail still holds all of them; `None`: read `events.jsonl`
+    /// (and add [`EventLog::deferred`]).
     pub fn since(&self, after: u64) -> Option<Vec<EventRecord>> {
         match self.tail.front() {
-            Some(first) if first.sequence > after.saturating_add(1) => None,
-            _ => Some(self.tail.iter().filter(|e| e.sequence > after).cloned().collect()),
+            Some(first) if first.sequence <= after.saturating_add(1) => {
+                Some(self.tail.iter().filter(|e| e.sequence > after).cloned().collect())
+            }
+            _ => None,
         }
+    }
+
+    /// Whether every event recorded is written and published.
+    pub fn written(&self) -> bool {
+        self.unwritten.is_empty() && self.deferred.is_none() && !self.in_flight
+    }
+
+    /// A queued job's first event, made at `at_ms` ("queued", sequence 1).
+    pub fn first_queued(at_ms: i64) -> EventRecord {
+        EventRecord {
+            sequence: 1,
+            kind: EventKind::State,
+            at_ms,
+            state: JobState::Queued,
+            percent: 0.0,
+            message: "queued".into(),
+            steps_done: 0,
+            steps_per_sec: 0.0,
+            stats: None,
+        }
+    }
+
+    /// The published event not yet written, if any (see [`EventLog::deferred`]).
+    pub fn deferred_event(&self) -> Option<EventRecord> {
+        self.deferred.map(EventLog::first_queued)
     }
 }
 

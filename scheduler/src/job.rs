@@ -260,6 +260,11 @@ impl JsonText {
     pub fn of<T: Serialize>(value: &T) -> serde_json::Result<JsonText> {
         serde_json::value::to_raw_value(value).map(JsonText)
     }
+
+    /// Whether this is the `null` placeholder.
+    pub fn is_null(&self) -> bool {
+        self.0.get() == "null"
+    }
 }
 
 impl PartialEq for JsonText {
@@ -283,7 +288,10 @@ pub struct JobRecord {
     /// The spec as submitted (proto JSON-ish form, for display and the API).
     pub request: SubmittedSpec,
     /// The resolved spec: every default filled in; what trainers run. Kept as its JSON text:
-    /// it is only ever passed on, and a record is cloned for every view of it.
+    /// it is only ever passed on, and a record is cloned for every view of it. In memory, a
+    /// queued job holds `null` here: the text is in its journal line (or manifest) and is read
+    /// back when it is needed ([`crate::store::JobStore::resolved_spec`]); manifests always
+    /// have it.
     #[serde(alias = "resolved_spec")]
     pub resolved_spec: JsonText,
     /// Seed used (drawn at submission when none was given).
@@ -332,8 +340,9 @@ pub struct JobRecord {
     /// Not dispatched before this time (re-queue back-off; unix ms).
     #[serde(alias = "not_before_ms")]
     pub not_before_ms: i64,
-    /// The current lease, while running.
-    pub lease: Option<LeaseRecord>,
+    /// The current lease, while running (boxed, as `result`: most jobs in memory have none,
+    /// and each pays for the field's size).
+    pub lease: Option<Box<LeaseRecord>>,
     /// A client asked to cancel.
     #[serde(alias = "cancel_requested")]
     pub cancel_requested: bool,
@@ -346,7 +355,7 @@ pub struct JobRecord {
     /// Error of a failed job.
     pub error: String,
     /// Result of a done job.
-    pub result: Option<ResultRecord>,
+    pub result: Option<Box<ResultRecord>>,
     /// Sequence number of the latest event.
     #[serde(alias = "last_sequence")]
     pub last_sequence: u64,
@@ -468,14 +477,43 @@ impl JobRecord {
         Ok(())
     }
 
+    /// The job as a list shows it: without its history and resolved spec (a job's own view has
+    /// them) or the lists only the job's own views show (checkpoints, artifacts, every
+    /// attempt's error).
+    pub fn summary(&self) -> JobRecord {
+        JobRecord {
+            id: self.id.clone(),
+            request: self.request.clone(),
+            resolved_spec: JsonText::null(),
+            code_version: String::new(),
+            data_fingerprints: Vec::new(),
+            history: Vec::new(),
+            attempt_errors: Vec::new(),
+            checkpoints: Vec::new(),
+            artifacts: Vec::new(),
+            lease: self.lease.clone(),
+            progress: self.progress.clone(),
+            error: self.error.clone(),
+            result: self.result.clone(),
+            idempotency_key: self.idempotency_key.clone(),
+            avoid_trainers: Vec::new(),
+            ..*self
+        }
+    }
+
     /// The lineage key: jobs with the same algorithm, symbols and features form a lineage.
     pub fn lineage(&self) -> String {
-        let mut symbols: Vec<String> = self.request.symbols.iter().map(|s| s.to_ascii_uppercase()).collect();
-        symbols.sort();
-        let mut features = self.request.features.clone();
-        features.sort();
-        format!("{}|{}|{}", self.request.algorithm, symbols.join(","), features.join(","))
+        lineage_key(&self.request.algorithm, &self.request.symbols, &self.request.features)
     }
+}
+
+/// The lineage key of jobs of `algorithm` on `symbols` with `features` (in any order).
+pub fn lineage_key(algorithm: &str, symbols: &[String], features: &[String]) -> String {
+    let mut symbols: Vec<String> = symbols.iter().map(|s| s.to_ascii_uppercase()).collect();
+    symbols.sort();
+    let mut features = features.to_vec();
+    features.sort();
+    format!("{}|{}|{}", algorithm, symbols.join(","), features.join(","))
 }
 
 #[cfg(test)]

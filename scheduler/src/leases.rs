@@ -76,6 +76,31 @@ impl Scheduler {
     /// Waits up to `wait` for a job for this trainer incarnation.
     pub async fn acquire(self: &Arc<Self>, trainer_id: &str, name: &str, wait: Duration) -> Result<Option<Grant>> {
         let Some(mut grant) = self.next_grant(trainer_id, name, wait).await? else { return Ok(None) };
+        if grant.job.resolved_spec.is_null() {
+            // A queued job's spec waits in its journal line: read back for the trainer, and kept
+            // in memory while the job runs.
+            let id = grant.job.id.clone();
+            let read =
+                self.on_store(format!("reading the resolved spec of {id}"), move |store| store.resolved_spec(&id));
+            match read.await {
+                Ok(spec) => {
+                    let mut st = self.lock();
+                    if let Some(job) = st.jobs.get_mut(&grant.job.id)
+                        && job.lease.as_ref().is_some_and(|l| l.lease_id == grant.lease.lease_id)
+                    {
+                        job.resolved_spec = spec.clone();
+                    }
+                    grant.job.resolved_spec = spec;
+                }
+                Err(e) => {
+                    // The trainer cannot run it without its spec: the job goes back to the queue.
+                    tracing::error!(job_id = %grant.job.id, error = %e, "granted job's spec unreadable");
+                    let mut st = self.lock();
+                    undo_grant(&mut st, &grant);
+                    return Err(e);
+                }
+            }
+        }
         {
             // A lost grant is harmless (the job is queued again, the trainer fenced): no fsync
             // on the dispatch path, and the trainer does not wait for the write.
@@ -242,6 +267,10 @@ impl Scheduler {
         if cfg.trainer_hours_per_day > 0.0 {
             st.recount_budget(now);
         }
+        // Trainer ids are the trainers' own choice: one not heard from for a few lease periods
+        // (its leases long expired) is forgotten, so the table cannot only grow.
+        let horizon = now - crate::scheduler::TRAINER_HORIZON_LEASES * cfg.lease_ttl_ms as i64;
+        st.trainers.retain(|_, t| t.last_seen_ms >= horizon);
         let mut changed = Vec::with_capacity(actions.len());
         for (id, action) in actions {
             match action {
@@ -329,7 +358,7 @@ fn grant_next(scheduler: &Scheduler, st: &mut State, trainer_id: &str, name: &st
     lease.renew(scheduler.config.lease_ttl());
     job.transition(JobState::Preflight, format!("attempt {} on trainer {name} ({trainer_id})", job.attempt))
         .expect("queued → preflight is legal");
-    job.lease = Some(lease.clone());
+    job.lease = Some(Box::new(lease.clone()));
     job.progress.percent = 5.0;
     job.progress.message = "validating inputs".into();
     let checkpoints = job.checkpoints.iter().rev().map(|c| c.name.clone()).collect();
@@ -355,6 +384,9 @@ impl State {
 
 fn leased_job<'a>(st: &'a mut State, claim: &LeaseClaim) -> Result<&'a mut JobRecord> {
     let stale = |reason: &str| SchedulerError::StaleLease { job_id: claim.job_id.clone(), reason: reason.into() };
+    if let Some(done) = st.finished.get(&claim.job_id) {
+        return Err(stale(&format!("the job is {} and held by no trainer", done.state.name())));
+    }
     let job = st.jobs.get_mut(&claim.job_id).ok_or_else(|| SchedulerError::NotFound(claim.job_id.clone()))?;
     let Some(lease) = &job.lease else {
         return Err(stale(&format!("the job is {} and held by no trainer", job.state.name())));
@@ -473,8 +505,8 @@ mod tests {
         scheduler.acquire(trainer, trainer, Duration::ZERO).await.unwrap().map(|g| claim_of(&g))
     }
 
-    fn record(scheduler: &Scheduler, id: &str) -> JobRecord {
-        scheduler.view(id).unwrap().record
+    async fn record(scheduler: &Scheduler, id: &str) -> JobRecord {
+        scheduler.view(id).await.unwrap().record
     }
 
     /// The back-off a re-queued job waits, ms (then lifted, so the test goes on at once).
@@ -500,7 +532,7 @@ mod tests {
             let claim = take(&scheduler, "t-1").await.expect("the job is granted");
             let outcome = Outcome::HandedBack(long_reason.clone());
             scheduler.complete(&claim, outcome, 0).await.unwrap();
-            let job = record(&scheduler, &id);
+            let job = record(&scheduler, &id).await;
             if handback == 13 {
                 assert_eq!(job.state, JobState::Failed);
                 assert!(job.error.starts_with("handed back 13 times (--max-handbacks 12)"), "{}", &job.error[..80]);
@@ -514,7 +546,7 @@ mod tests {
                 assert!(wait > 50_000, "hand-back {handback} backs off: {wait} ms");
             }
         }
-        let job = record(&scheduler, &id);
+        let job = record(&scheduler, &id).await;
         assert_eq!(job.attempt_errors.len(), JobRecord::KEPT_ATTEMPT_ERRORS, "only the newest reasons are kept");
         assert!(job.attempt_errors.iter().all(|e| e.len() <= 4096), "each cut to 4 KiB");
     }
@@ -538,7 +570,7 @@ mod tests {
         let missing = Outcome::HostFailed("unknown symbol `BTC` in data directory /mnt/empty".into());
         scheduler.complete(&claim, missing, 0).await.unwrap();
         backoff_then_lift(&scheduler, &ids[0]);
-        assert_eq!(record(&scheduler, &ids[0]).state, JobState::Queued, "retryable elsewhere, not FAILED");
+        assert_eq!(record(&scheduler, &ids[0]).await.state, JobState::Queued, "retryable elsewhere, not FAILED");
         let claim = take(&scheduler, "t-bad").await.unwrap();
         assert_eq!(claim.job_id, ids[1], "the bad host is given the next job, not the one it could not run");
         let good = take(&scheduler, "t-good").await.unwrap();
@@ -551,7 +583,7 @@ mod tests {
         assert_eq!(claim.job_id, ids[2]);
         scheduler.complete(&claim, Outcome::Failed("training crashed: CUDA error".into()), 0).await.unwrap();
         assert!(take(&scheduler, "t-bad").await.is_none(), "a drained trainer gets no job while one is queued");
-        let queue = scheduler.queue();
+        let queue = scheduler.queue(20, "", "").unwrap();
         let (_, bad, _) = queue.trainers.iter().find(|(id, _, _)| id == "t-bad").unwrap();
         let reason = bad.drained.as_deref().expect("shown as drained in the queue");
         assert!(reason.contains("3 different jobs in a row") && reason.contains("CUDA error"), "{reason}");
@@ -585,7 +617,7 @@ mod tests {
             attempt: 1,
             trainer_id: "t-1".into(),
         };
-        let state = |s: &Scheduler| s.view(&claim.job_id).unwrap().record.state;
+        let state = |s: &Scheduler| s.live_view(&claim.job_id).unwrap().record.state;
 
         tokio::time::advance(ttl - Duration::from_millis(1)).await;
         scheduler.sweep();
@@ -597,7 +629,7 @@ mod tests {
 
         tokio::time::advance(Duration::from_millis(2)).await;
         scheduler.sweep();
-        let record = scheduler.view(&claim.job_id).unwrap().record;
+        let record = scheduler.view(&claim.job_id).await.unwrap().record;
         assert_eq!(record.state, JobState::Queued, "one ms past it the job is queued again");
         assert!(record.attempt_errors[0].contains("attempt 1: lease expired"), "{:?}", record.attempt_errors);
         let e = scheduler.heartbeat(&claim, 20).unwrap_err();

@@ -10,9 +10,11 @@
 //!   watch, shutdown; in its modules `scheduler::submission` (a spec checked, resolved and
 //!   admitted), `scheduler::committer` (the thread that group-commits submissions to the
 //!   journal), `scheduler::event_writer` (events recorded, written in order, published),
-//!   `scheduler::persist` (manifest writes ordered per job) and `scheduler::error`
-//!   ([`SchedulerError`](scheduler::SchedulerError)).
+//!   `scheduler::persist` (manifest writes ordered per job), `scheduler::listing` (pages of
+//!   jobs and of the queue), `scheduler::retention` (finished jobs removed by age and count)
+//!   and `scheduler::error` ([`SchedulerError`](scheduler::SchedulerError)).
 //! - [`leases`]: handing jobs to trainers, heartbeats, expiry and re-queueing.
+//! - [`finished`]: finished jobs, kept compact (the rest of each is its manifest).
 //! - [`completion`]: progress, checkpoints, artifacts and the end of an attempt.
 //! - [`events`]: per-job event logs and live watchers.
 //! - [`feed`]: every job's changes in one order, for clients that follow many jobs.
@@ -28,6 +30,7 @@ pub mod completion;
 pub mod config;
 pub mod events;
 pub mod feed;
+pub mod finished;
 pub mod gateway;
 pub mod grpc;
 pub mod http_server;
@@ -124,10 +127,15 @@ pub async fn run(
     for id in &recovered.repaired_event_logs {
         tracing::warn!(job_id = %id, "torn last line of events.jsonl cut");
     }
+    let (held, finished) = {
+        let st = scheduler.lock();
+        (st.jobs.len(), st.finished.len())
+    };
     let metrics_addr = metrics.as_ref().map(|m| m.local_addr()).transpose()?;
     let shown = |addr: Option<std::net::SocketAddr>| addr.map_or("off".to_string(), |a| a.to_string());
     tracing::info!(
-        jobs = recovered.jobs.len(),
+        jobs = held + finished,
+        finished,
         replayed = recovered.replayed,
         quarantined = recovered.quarantined.len(),
         grpc = %bound[0],
@@ -251,7 +259,10 @@ pub async fn run(
     Ok(())
 }
 
-/// The sweeper (lease expiry, timeouts, back-off dispatch) and the event writer.
+/// How often the retention policy (`--retain-days`, `--retain-jobs`) is applied.
+const RETENTION_EVERY: Duration = Duration::from_secs(60);
+
+/// The sweeper (lease expiry, timeouts, back-off dispatch), retention and the event writer.
 async fn background_tasks(scheduler: Arc<Scheduler>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let writer = {
         let scheduler = scheduler.clone();
@@ -260,6 +271,9 @@ async fn background_tasks(scheduler: Arc<Scheduler>, mut stop: tokio::sync::watc
     };
     let mut sweep = tokio::time::interval(Duration::from_millis(100));
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Retention runs at start-up and then every minute.
+    let mut retention = tokio::time::interval(RETENTION_EVERY);
+    retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = stop.changed() => break,
@@ -269,6 +283,9 @@ async fn background_tasks(scheduler: Arc<Scheduler>, mut stop: tokio::sync::watc
                         tracing::warn!(job_id = %id, error = %e, "could not persist");
                     }
                 }
+            }
+            _ = retention.tick() => {
+                scheduler.prune().await;
             }
         }
     }

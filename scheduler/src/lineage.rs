@@ -8,11 +8,13 @@
 //! one (both walks' per-bar portfolio returns, read from their `equity.csv`), else against
 //! buy-and-hold (the trainer's own comparison in `metrics.json`).
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 
 use skippy_eval::{Comparison, EvalConfig};
 
-use crate::job::{JobRecord, JobState};
+use crate::job::{JobRecord, ResultRecord};
 
 /// The equity artifact the comparison reads.
 const EQUITY_CSV: &str = "equity.csv";
@@ -47,30 +49,70 @@ pub struct Champion {
     pub sharpe: f64,
 }
 
-/// The finished jobs of `job`'s lineage on the data `fingerprints` (other than `job`): the
-/// highest generation among them and the champion.
-pub fn standing<'a>(
-    jobs: impl Iterator<Item = &'a JobRecord>,
-    job: &JobRecord,
-    fingerprints: &[(String, String)],
-) -> (u32, Option<Champion>) {
-    let lineage = job.lineage();
-    let mut generation = 0;
-    let mut champion: Option<Champion> = None;
-    for j in jobs {
-        if j.id == job.id || j.state != JobState::Done || j.lineage() != lineage || j.data_fingerprints != fingerprints
-        {
-            continue;
+/// Where one lineage on one data set stands: what the next job's generation and baseline are,
+/// and which jobs retention must keep for them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Standing {
+    /// The highest generation so far.
+    pub generation: u32,
+    /// The job of that generation.
+    pub newest: Option<Arc<str>>,
+    /// The job with the best validation score (the first to reach it).
+    pub champion: Option<Champion>,
+}
+
+/// Every lineage's standing, kept up to date as jobs finish (so a finishing job never scans the
+/// others): by lineage ([`JobRecord::lineage`]), then by data fingerprints. Recording a job of a
+/// known lineage allocates nothing (start-up records every finished job).
+#[derive(Debug, Default)]
+pub struct Standings {
+    by_lineage: HashMap<String, HashMap<Vec<(String, String)>, Standing>>,
+}
+
+impl Standings {
+    /// The standing of `job`'s lineage on the data `fingerprints`, before `job` is recorded.
+    pub fn of(&self, job: &JobRecord, fingerprints: &[(String, String)]) -> (u32, Option<Champion>) {
+        let standing = self.by_lineage.get(&job.lineage()).and_then(|by_data| by_data.get(fingerprints));
+        standing.map_or((0, None), |s| (s.generation, s.champion.clone()))
+    }
+
+    /// Records DONE job `id` of `lineage` on the data `fingerprints` with its result: a new
+    /// generation, and the champion if its validation score beats the champion's.
+    pub fn record(&mut self, lineage: &str, fingerprints: &[(String, String)], id: &Arc<str>, result: &ResultRecord) {
+        if !self.by_lineage.contains_key(lineage) {
+            self.by_lineage.insert(lineage.to_string(), HashMap::new());
         }
-        let Some(r) = &j.result else { continue };
-        generation = generation.max(r.generation);
-        let Some(v) = r.validation_sharpe else { continue };
-        if champion.as_ref().is_none_or(|c| v > c.validation_sharpe) {
-            champion =
-                Some(Champion { id: j.id.clone(), generation: r.generation, validation_sharpe: v, sharpe: r.sharpe });
+        let by_data = self.by_lineage.get_mut(lineage).expect("inserted above");
+        if !by_data.contains_key(fingerprints) {
+            by_data.insert(fingerprints.to_vec(), Standing::default());
+        }
+        let standing = by_data.get_mut(fingerprints).expect("inserted above");
+        if result.generation >= standing.generation {
+            standing.generation = result.generation;
+            standing.newest = Some(id.clone());
+        }
+        let Some(v) = result.validation_sharpe else { return };
+        if standing.champion.as_ref().is_none_or(|c| v > c.validation_sharpe) {
+            standing.champion = Some(Champion {
+                id: id.to_string(),
+                generation: result.generation,
+                validation_sharpe: v,
+                sharpe: result.sharpe,
+            });
         }
     }
-    (generation, champion)
+
+    /// The jobs retention keeps whatever its policy: each lineage's champion (the next job is
+    /// compared with it, and its walk is read for that) and its newest generation (so generation
+    /// numbers never repeat after a restart).
+    pub fn kept(&self) -> HashSet<&str> {
+        let mut kept = HashSet::new();
+        for s in self.by_lineage.values().flat_map(HashMap::values) {
+            kept.extend(s.newest.as_deref());
+            kept.extend(s.champion.as_ref().map(|c| c.id.as_str()));
+        }
+        kept
+    }
 }
 
 /// The paired comparison of job `new`'s test walk with job `old`'s, from their stored
@@ -142,6 +184,39 @@ mod tests {
         // The same returns shifted by a constant: the paired interval is tight around it.
         assert!(c.significant, "{c:?}");
         assert_eq!(compare_walks(&a, &a, &cfg()).map(|c| c.difference), Some(0.0));
+    }
+
+    fn done(generation: u32, validation: Option<f64>) -> ResultRecord {
+        ResultRecord {
+            sharpe: 1.0,
+            buy_and_hold_sharpe: 0.0,
+            generation,
+            improvement: None,
+            champion: false,
+            validation_sharpe: validation,
+            stop_reason: "completed".into(),
+            edge_significant: false,
+        }
+    }
+
+    #[test]
+    fn a_lineage_on_one_data_set_numbers_generations_and_keeps_the_first_best_on_validation() {
+        let job = JobRecord::queued("tr_1_00000009".into(), Default::default(), crate::job::JsonText::null(), 1, 0);
+        let (lineage, data, other) = (job.lineage(), vec![("BTC".to_string(), "ab".to_string())], vec![]);
+        let mut standings = Standings::default();
+        assert_eq!(standings.of(&job, &data), (0, None));
+        for (id, generation, validation) in
+            [("tr_1_00000001", 1, 1.0), ("tr_1_00000002", 2, 0.5), ("tr_1_00000003", 3, 1.0)]
+        {
+            standings.record(&lineage, &data, &Arc::from(id), &done(generation, Some(validation)));
+        }
+        let (generation, champion) = standings.of(&job, &data);
+        assert_eq!(generation, 3);
+        assert_eq!(champion.map(|c| c.id), Some("tr_1_00000001".to_string()), "a tie does not take it");
+        assert_eq!(standings.of(&job, &other), (0, None), "other data is another lineage");
+        let mut kept: Vec<&str> = standings.kept().into_iter().collect();
+        kept.sort();
+        assert_eq!(kept, ["tr_1_00000001", "tr_1_00000003"], "the champion and the newest generation");
     }
 
     #[test]

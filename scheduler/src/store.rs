@@ -19,17 +19,25 @@
 //! that still have no manifest, after one `syncfs` has made every manifest written so far
 //! durable. At start-up the journal is replayed: a job it names without a readable manifest is
 //! queued again from its line.
+//!
+//! Memory: the store keeps, per queued job, only where its journal line is (offset and length),
+//! not the line: a job's resolved spec is read back from it when the job is granted or its
+//! first manifest is written ([`JobStore::resolved_spec`]). Start-up reads each manifest (on
+//! several threads) and only the end of each `events.jsonl`; a finished job comes back as its
+//! compact entry ([`FinishedJob`]), not its record.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Seek, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use sha2::{Digest, Sha256};
 
 use crate::events::EventRecord;
-use crate::job::{ArtifactRecord, JobRecord, is_valid_job_id, now_ms};
+use crate::finished::{FinishedJob, FinishedManifest, Interner};
+use crate::job::{ArtifactRecord, JobRecord, JsonText, is_valid_job_id, now_ms};
 
 const JOURNAL: &str = "submissions.journal";
 const QUARANTINE: &str = "_quarantine";
@@ -54,24 +62,40 @@ struct Journal {
     torn: bool,
 }
 
-/// The journal's live lines, by job id, and their total size.
-#[derive(Debug, Default)]
+/// Where the journal's live lines are, by job id, and their total size. The lines themselves
+/// stay in the file.
+#[derive(Debug)]
 struct LiveLines {
-    lines: HashMap<String, Vec<u8>>,
+    lines: HashMap<String, Line>,
+    /// Bytes of the live lines, newlines included.
     bytes: usize,
+    /// The journal the offsets are in, opened for reading (replaced, with the offsets, by a
+    /// compaction; a reader holding the old one still reads the old file).
+    file: Arc<File>,
+}
+
+/// A line of the journal: its offset and length (without the newline).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Line {
+    offset: u64,
+    len: u32,
 }
 
 impl LiveLines {
-    fn insert(&mut self, id: String, line: Vec<u8>) {
-        self.bytes += line.len();
+    fn new(file: File) -> LiveLines {
+        LiveLines { lines: HashMap::new(), bytes: 0, file: Arc::new(file) }
+    }
+
+    fn insert(&mut self, id: String, line: Line) {
+        self.bytes += line.len as usize + 1;
         if let Some(old) = self.lines.insert(id, line) {
-            self.bytes -= old.len();
+            self.bytes -= old.len as usize + 1;
         }
     }
 
     fn remove(&mut self, id: &str) {
         if let Some(old) = self.lines.remove(id) {
-            self.bytes -= old.len();
+            self.bytes -= old.len as usize + 1;
         }
     }
 }
@@ -79,14 +103,54 @@ impl LiveLines {
 /// What start-up found under `runs/`.
 #[derive(Debug, Default)]
 pub struct Recovered {
-    /// Every readable job.
+    /// Every readable job that has not finished (queued or running), in full. Its
+    /// `last_sequence` is the last event in its `events.jsonl`.
     pub jobs: Vec<JobRecord>,
+    /// Every readable finished job, compact (the rest stays in its manifest).
+    pub finished: Vec<FinishedJob>,
     /// Directories moved to `_quarantine/`, with the reason.
     pub quarantined: Vec<(String, String)>,
     /// Event logs whose torn last line was cut.
     pub repaired_event_logs: Vec<String>,
     /// Jobs restored from the journal.
     pub replayed: usize,
+}
+
+/// A job directory's name and what start-up read of it, or why it is unreadable.
+type ReadDir = (String, Result<(Found, bool), String>);
+
+/// One job directory as start-up read it.
+// One value per directory, moved once: the size difference costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
+enum Found {
+    /// Not finished: the whole record.
+    Live(JobRecord),
+    /// Finished: its compact entry.
+    Finished(FinishedJob),
+}
+
+/// Reads a job directory at start-up: its manifest, and the last event of its `events.jsonl`
+/// (cutting a torn last line). True in the second place when a torn line was cut.
+fn recover_job(dir: &Path, name: &str, shared: &mut Interner) -> Result<(Found, bool), String> {
+    let path = dir.join("manifest.json");
+    let bytes = fs::read(&path).map_err(|source| ManifestError::Read { path: path.clone(), source }.to_string())?;
+    // A finished job (most of them) is read into what its compact entry keeps; any other in full.
+    let parse = |e| ManifestError::Parse { path: path.clone(), source: e }.to_string();
+    let head: FinishedManifest = serde_json::from_slice(&bytes).map_err(parse)?;
+    if head.id != name {
+        return Err(format!("manifest names another job, {}", head.id));
+    }
+    // Numbering continues after the last event on disk: events recorded but never written were
+    // never shown to anyone, so their numbers are free again.
+    let (last, repaired) = last_event(&dir.join("events.jsonl")).map_err(|e| format!("events.jsonl: {e}"))?;
+    let found = if head.state.is_terminal() {
+        Found::Finished(FinishedJob::from_manifest(FinishedManifest { last_sequence: last, ..head }, shared))
+    } else {
+        let mut job: JobRecord = serde_json::from_slice(&bytes).map_err(parse)?;
+        job.last_sequence = last;
+        Found::Live(job)
+    };
+    Ok((found, repaired))
 }
 
 /// Artifact names: letters, digits, `.`, `_`, `-`; 1–128 characters; no leading dot.
@@ -102,44 +166,73 @@ impl JobStore {
         fs::create_dir_all(root)?;
         let mut recovered = Recovered::default();
         let mut known = std::collections::HashSet::new();
+        let mut names = Vec::new();
         for entry in fs::read_dir(root)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if !entry.file_type()?.is_dir() || name == QUARANTINE {
                 continue;
             }
-            if !is_valid_job_id(&name) {
-                continue;
+            if is_valid_job_id(&name) {
+                names.push(name);
             }
-            match read_manifest(&entry.path()) {
-                Ok(job) if job.id == name => {
-                    if repair_event_log(&entry.path().join("events.jsonl"))? {
+        }
+        // Reading manifests is most of start-up with many jobs: a few threads share it.
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+        let chunk = names.len().div_ceil(threads).max(1);
+        let read: Vec<Vec<ReadDir>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = names
+                .chunks(chunk)
+                .map(|names| {
+                    scope.spawn(move || {
+                        // What many jobs share is kept once from the start: only what each job
+                        // keeps stays allocated, densely (the rest is reused job after job).
+                        let mut shared = Interner::default();
+                        names
+                            .iter()
+                            .map(|n| (n.clone(), recover_job(&root.join(n), n, &mut shared)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().expect("a start-up reader panicked")).collect()
+        });
+        for (name, found) in read.into_iter().flatten() {
+            match found {
+                Ok((found, repaired)) => {
+                    if repaired {
                         recovered.repaired_event_logs.push(name.clone());
                     }
+                    match found {
+                        Found::Live(job) => recovered.jobs.push(job),
+                        Found::Finished(job) => recovered.finished.push(job),
+                    }
                     known.insert(name);
-                    recovered.jobs.push(job);
                 }
-                Ok(job) => recovered.quarantined.push((name, format!("manifest names another job, {}", job.id))),
-                Err(e) => recovered.quarantined.push((name, e.to_string())),
+                Err(reason) => recovered.quarantined.push((name, reason)),
             }
         }
         // Replay the journal before quarantining: a torn manifest of a journaled job is rebuilt.
         let journal_path = root.join(JOURNAL);
         let mut rebuilt = Vec::new();
         if let Ok(file) = File::open(&journal_path) {
+            let mut offset = 0u64;
             // By bytes: a torn line may end inside a character.
             for line in BufReader::new(file).split(b'\n') {
                 let line = line?;
+                let at = Line { offset, len: line.len() as u32 };
+                offset += line.len() as u64 + 1;
                 // A torn line (a crash or a failed append) was never acknowledged.
                 let Ok(job) = serde_json::from_slice::<JobRecord>(&line) else { continue };
                 if !is_valid_job_id(&job.id) || known.contains(&job.id) {
                     continue;
                 }
                 known.insert(job.id.clone());
-                rebuilt.push(job);
+                rebuilt.push((job, at));
             }
         }
-        recovered.quarantined.retain(|(name, _)| !rebuilt.iter().any(|j| &j.id == name));
+        let rebuilt_ids: std::collections::HashSet<&str> = rebuilt.iter().map(|(j, _)| j.id.as_str()).collect();
+        recovered.quarantined.retain(|(name, _)| !rebuilt_ids.contains(name.as_str()));
         for (name, _) in &recovered.quarantined {
             let to = root.join(QUARANTINE).join(format!("{name}-{}", now_ms()));
             fs::create_dir_all(root.join(QUARANTINE))?;
@@ -151,16 +244,16 @@ impl JobStore {
                 file: OpenOptions::new().create(true).append(true).open(&journal_path)?,
                 torn: false,
             }),
-            journal_only: Mutex::new(LiveLines::default()),
+            journal_only: Mutex::new(LiveLines::new(File::open(&journal_path)?)),
         };
         {
             let mut live = lock(&store.journal_only);
-            for job in &rebuilt {
-                live.insert(job.id.clone(), journal_line(job));
+            for (job, at) in &rebuilt {
+                live.insert(job.id.clone(), *at);
             }
         }
         recovered.replayed = rebuilt.len();
-        recovered.jobs.extend(rebuilt);
+        recovered.jobs.extend(rebuilt.into_iter().map(|(job, _)| job));
         store.compact_journal()?;
         Ok((store, recovered))
     }
@@ -178,6 +271,7 @@ impl JobStore {
         let j = &mut *journal;
         let before = j.file.metadata()?.len();
         let mut batch = if j.torn { b"\n".to_vec() } else { Vec::new() };
+        let start = before + batch.len() as u64;
         batch.extend(lines.concat());
         if let Err(e) = j.file.write_all(&batch).and_then(|()| j.file.sync_data()) {
             // A full disk, a file-size limit, an I/O error: nothing of this batch may stay, or
@@ -197,12 +291,72 @@ impl JobStore {
         // locks in): a compaction cannot snapshot the live lines between this batch's fsync and
         // its recording, and rewrite the journal without an acknowledged batch.
         let mut only = lock(&self.journal_only);
-        for (job, line) in jobs.iter().zip(lines) {
-            only.insert(job.id.clone(), line);
+        let mut offset = start;
+        for (job, line) in jobs.iter().zip(&lines) {
+            only.insert(job.id.clone(), Line { offset, len: line.len() as u32 - 1 });
+            offset += line.len() as u64;
         }
         drop(only);
         drop(journal);
         Ok(())
+    }
+
+    /// A journaled job's line, read back from the journal (`None` when the job has left it).
+    fn journal_line_of(&self, id: &str) -> io::Result<Option<Vec<u8>>> {
+        let (file, at) = {
+            let only = lock(&self.journal_only);
+            match only.lines.get(id) {
+                None => return Ok(None),
+                Some(at) => (only.file.clone(), *at),
+            }
+        };
+        let mut line = vec![0u8; at.len as usize];
+        file.read_exact_at(&mut line, at.offset)?;
+        Ok(Some(line))
+    }
+
+    /// A job's resolved spec, from its journal line while it has one, else from its manifest:
+    /// what a queued job does not keep in memory.
+    pub fn resolved_spec(&self, id: &str) -> io::Result<JsonText> {
+        /// The one field wanted (the others are skipped, not built).
+        #[derive(serde::Deserialize)]
+        struct SpecOnly {
+            #[serde(rename = "resolvedSpec", alias = "resolved_spec")]
+            resolved_spec: JsonText,
+        }
+        let (bytes, from) = match self.journal_line_of(id)? {
+            Some(line) => (line, JOURNAL.to_string()),
+            None => (fs::read(self.job_dir(id).join("manifest.json"))?, format!("{id}/manifest.json")),
+        };
+        let spec: SpecOnly = serde_json::from_slice(&bytes).map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("the resolved spec of job {id} in {from}: {e}"))
+        })?;
+        Ok(spec.resolved_spec)
+    }
+
+    /// A job's manifest (the whole record of a finished job, which memory keeps compact).
+    pub fn read_job(&self, id: &str) -> io::Result<JobRecord> {
+        read_manifest(&self.job_dir(id)).map_err(|e| match e {
+            ManifestError::Read { source, .. } if source.kind() == io::ErrorKind::NotFound => source,
+            e => io::Error::other(e),
+        })
+    }
+
+    /// Deletes a finished job's directory (retention). A directory already gone is no error.
+    pub fn remove_job_dir(&self, id: &str) -> io::Result<()> {
+        if !is_valid_job_id(id) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{id:?} is not a job id")));
+        }
+        match fs::remove_dir_all(self.job_dir(id)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the journal holds lines of jobs that have left it (a compaction would drop them).
+    pub fn journal_has_spent_lines(&self) -> bool {
+        let len = lock(&self.journal).file.metadata().map(|m| m.len()).unwrap_or(0);
+        len > lock(&self.journal_only).bytes as u64
     }
 
     /// Whether a job has no directory of its own yet (it is only a journal line).
@@ -223,18 +377,43 @@ impl JobStore {
         let mut journal = lock(&self.journal);
         // Taken before the sync: a manifest written after it may not be durable yet, so its
         // job keeps its line (a line beside a manifest is harmless: the manifest wins).
-        let live: Vec<Vec<u8>> = lock(&self.journal_only).lines.values().cloned().collect();
+        let (mut live, old): (Vec<(String, Line)>, Arc<File>) = {
+            let only = lock(&self.journal_only);
+            (only.lines.iter().map(|(id, at)| (id.clone(), *at)).collect(), only.file.clone())
+        };
         sync_filesystem(&self.root)?;
         let path = self.root.join(JOURNAL);
         let tmp = self.root.join(format!("{JOURNAL}.tmp"));
+        // The live lines, copied from the old file in its order.
+        live.sort_by_key(|(_, at)| at.offset);
+        let mut moved = Vec::with_capacity(live.len());
         {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&live.concat())?;
+            let mut out = io::BufWriter::new(File::create(&tmp)?);
+            let mut offset = 0u64;
+            let mut line = Vec::new();
+            for (id, at) in live {
+                line.resize(at.len as usize, 0);
+                old.read_exact_at(&mut line, at.offset)?;
+                out.write_all(&line)?;
+                out.write_all(b"\n")?;
+                moved.push((id, Line { offset, len: at.len }));
+                offset += at.len as u64 + 1;
+            }
+            let f = out.into_inner().map_err(io::IntoInnerError::into_error)?;
             f.sync_data()?;
         }
         fs::rename(&tmp, &path)?;
         File::open(&self.root)?.sync_all()?;
+        let read = File::open(&path)?;
         *journal = Journal { file: OpenOptions::new().append(true).open(&path)?, torn: false };
+        // Jobs that left the journal meanwhile (a manifest written) stay gone.
+        let mut only = lock(&self.journal_only);
+        only.file = Arc::new(read);
+        for (id, at) in moved {
+            if let Some(line) = only.lines.get_mut(&id) {
+                *line = at;
+            }
+        }
         Ok(())
     }
 
@@ -245,6 +424,15 @@ impl JobStore {
 
     /// Writes a job's manifest atomically; `durable` adds the fsyncs.
     pub fn write_manifest_with(&self, job: &JobRecord, durable: bool) -> io::Result<()> {
+        // A queued job's resolved spec is kept only in its journal line: the manifest gets it
+        // from there.
+        let filled;
+        let job = if job.resolved_spec.is_null() {
+            filled = JobRecord { resolved_spec: self.resolved_spec(&job.id)?, ..job.clone() };
+            &filled
+        } else {
+            job
+        };
         let dir = self.job_dir(&job.id);
         let created = !dir.exists();
         fs::create_dir_all(&dir)?;
@@ -465,24 +653,63 @@ fn read_manifest(dir: &Path) -> Result<JobRecord, ManifestError> {
     serde_json::from_slice(&bytes).map_err(|source| ManifestError::Parse { path, source })
 }
 
-/// Cuts a torn (unterminated or unparsable) last line off an event log. True if it did.
-fn repair_event_log(path: &Path) -> io::Result<bool> {
-    let Ok(bytes) = fs::read(path) else { return Ok(false) };
+/// The sequence of the last event in an event log (0 for none or no log), and whether a torn
+/// last line was cut first. Reads only the end of the file: appends tear only the last line,
+/// and a log whose end does not read as whole events is checked from the start
+/// ([`repair_event_log`]).
+fn last_event(path: &Path) -> io::Result<(u64, bool)> {
+    /// The end read: longer than any event line.
+    const TAIL: u64 = 16 * 1024;
+    let mut f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((0, false)),
+        Err(_) => return Ok((0, false)),
+    };
+    let len = f.metadata()?.len();
+    if len == 0 {
+        return Ok((0, false));
+    }
+    let from = len.saturating_sub(TAIL);
+    f.seek(io::SeekFrom::Start(from))?;
+    let mut end = Vec::with_capacity((len - from) as usize);
+    f.read_to_end(&mut end)?;
+    if let Some(body) = end.strip_suffix(b"\n") {
+        let last = match body.iter().rposition(|&b| b == b'\n') {
+            Some(at) => Some(&body[at + 1..]),
+            // The whole file is one line.
+            None if from == 0 => Some(body),
+            None => None,
+        };
+        if let Some(event) = last.and_then(|line| serde_json::from_slice::<EventRecord>(line).ok()) {
+            return Ok((event.sequence, false));
+        }
+    }
+    repair_event_log(path)
+}
+
+/// Cuts a torn (unterminated or unparsable) last line off an event log, reading it from the
+/// start. Returns the sequence of the last whole event and whether anything was cut.
+fn repair_event_log(path: &Path) -> io::Result<(u64, bool)> {
+    let Ok(bytes) = fs::read(path) else { return Ok((0, false)) };
     let mut good = 0usize;
     let mut offset = 0usize;
+    let mut last = 0;
     for line in bytes.split_inclusive(|&b| b == b'\n') {
         let complete = line.ends_with(b"\n");
-        if !complete || serde_json::from_slice::<EventRecord>(&line[..line.len() - 1]).is_err() {
+        let Some(event) =
+            complete.then(|| serde_json::from_slice::<EventRecord>(&line[..line.len() - 1]).ok()).flatten()
+        else {
             break;
-        }
+        };
+        last = last.max(event.sequence);
         offset += line.len();
         good = offset;
     }
     if good == bytes.len() {
-        return Ok(false);
+        return Ok((last, false));
     }
     OpenOptions::new().write(true).open(path)?.set_len(good as u64)?;
-    Ok(true)
+    Ok((last, true))
 }
 
 /// Temp file + (fsync) + rename + (directory fsync).
@@ -548,7 +775,8 @@ mod tests {
     }
 
     fn ids(recovered: &Recovered) -> Vec<String> {
-        let mut ids: Vec<String> = recovered.jobs.iter().map(|j| j.id.clone()).collect();
+        let finished = recovered.finished.iter().map(|j| j.id.to_string());
+        let mut ids: Vec<String> = recovered.jobs.iter().map(|j| j.id.clone()).chain(finished).collect();
         ids.sort();
         ids
     }
@@ -581,6 +809,33 @@ mod tests {
         assert_eq!(recovered.replayed, 2);
         let b = recovered.jobs.iter().find(|j| j.id == B).unwrap();
         assert_eq!(b.state, JobState::Preflight, "the manifest wins over the journal line");
+    }
+
+    /// The store keeps where a queued job's line is, not the line: its resolved spec is read back
+    /// from the journal (before and after a compaction moves the line), and a manifest written
+    /// from a record without it gets it from there.
+    #[test]
+    fn a_queued_jobs_resolved_spec_is_read_back_from_its_journal_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = JobStore::open(dir.path()).unwrap();
+        let spec = |n: u64| JsonText::of(&serde_json::json!({"total_steps": n})).unwrap();
+        let jobs: Vec<JobRecord> =
+            [A, B, C].iter().zip(0..).map(|(id, n)| JobRecord { resolved_spec: spec(n), ..queued(id, n) }).collect();
+        store.journal_submissions(&jobs[..2]).unwrap();
+        store.journal_submissions(&jobs[2..]).unwrap();
+        assert_eq!(store.resolved_spec(C).unwrap(), spec(2));
+        // A leaves the journal (its manifest, from a record that does not hold the spec).
+        let a = JobRecord { resolved_spec: JsonText::null(), state: JobState::Cancelled, ..jobs[0].clone() };
+        store.write_manifest(&a).unwrap();
+        assert_eq!(store.read_job(A).unwrap().resolved_spec, spec(0), "the manifest has it");
+        assert_eq!(store.resolved_spec(A).unwrap(), spec(0), "read from the manifest now");
+        store.compact_journal().unwrap();
+        assert_eq!(journal_ids(dir.path()).len(), 2);
+        for (id, n) in [(B, 1), (C, 2)] {
+            assert_eq!(store.resolved_spec(id).unwrap(), spec(n), "{id} after the compaction moved its line");
+        }
+        let err = store.resolved_spec("tr_1_000000ff").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
     }
 
     /// What a failed append can leave (a torn line, cut inside a character) costs only itself.
@@ -716,6 +971,53 @@ mod tests {
         drop(store);
         let (_, recovered) = JobStore::open(dir.path()).unwrap();
         assert_eq!(ids(&recovered), vec![A], "and a restart still has the job");
+    }
+
+    fn event_line(sequence: u64, message: &str) -> String {
+        let event = EventRecord {
+            sequence,
+            kind: crate::events::EventKind::Log,
+            at_ms: 1,
+            state: JobState::Training,
+            percent: 0.0,
+            message: message.into(),
+            steps_done: 0,
+            steps_per_sec: 0.0,
+            stats: None,
+        };
+        format!("{}\n", serde_json::to_string(&event).unwrap())
+    }
+
+    /// Start-up reads of each event log only its end: the last event's number, a torn last
+    /// line cut.
+    #[test]
+    fn the_last_event_is_read_from_the_end_of_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        assert_eq!(last_event(&path).unwrap(), (0, false), "no log");
+        fs::write(&path, "").unwrap();
+        assert_eq!(last_event(&path).unwrap(), (0, false), "an empty log");
+        fs::write(&path, event_line(1, "one")).unwrap();
+        assert_eq!(last_event(&path).unwrap(), (1, false), "one line");
+
+        // A long log: 5,000 events (about 700 KB), a damaged line far from its end. Only the end
+        // is read, so the damage is left alone (appends tear only the last line).
+        let mut text: String = (1..=5000).map(|i| event_line(i, "training")).collect();
+        text.insert_str(1000, "{\"not an event\"}\n");
+        fs::write(&path, &text).unwrap();
+        assert_eq!(last_event(&path).unwrap(), (5000, false));
+        assert_eq!(fs::read_to_string(&path).unwrap(), text, "untouched");
+
+        // A torn last line is cut, and the one before it counts.
+        let good: String = (1..=300).map(|i| event_line(i, "training")).collect();
+        fs::write(&path, format!("{good}{}", &event_line(301, "x")[..30])).unwrap();
+        assert_eq!(last_event(&path).unwrap(), (300, true));
+        assert_eq!(fs::read_to_string(&path).unwrap(), good);
+
+        // A last line longer than the end that is read: the whole log is read.
+        let long = format!("{}{}", event_line(1, "a"), event_line(2, &"x".repeat(40_000)));
+        fs::write(&path, &long).unwrap();
+        assert_eq!(last_event(&path).unwrap(), (2, false));
     }
 
     #[test]

@@ -29,7 +29,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::auth::Secret;
-use crate::events::{EventLog, StatsRecord};
+use crate::events::StatsRecord;
 use crate::job::{JobState, now_ms};
 use crate::scheduler::Scheduler;
 
@@ -249,9 +249,12 @@ impl Scheduler {
         let m = &self.metrics;
         {
             let mut st = self.lock();
+            // Finished jobs are counted by their index, the jobs held in full by their tally.
+            let finished: Vec<usize> = JobState::ALL.iter().map(|s| st.finished.count(*s)).collect();
             let tally = st.jobs.tally();
-            for state in JobState::ALL {
-                m.jobs.get_or_create(&StateLabel { state: state.name() }).set(tally.count(state) as i64);
+            for (state, finished) in JobState::ALL.into_iter().zip(finished) {
+                let n = finished + tally.count(state);
+                m.jobs.get_or_create(&StateLabel { state: state.name() }).set(n as i64);
             }
             let running_ids: Vec<String> = tally.running().map(str::to_string).collect();
             m.queue_depth.set(st.queue.len() as i64);
@@ -261,11 +264,11 @@ impl Scheduler {
                 let Some(lease) = &job.lease else { continue };
                 running += 1;
                 let label = JobLabel { job_id: job.id.clone(), trainer: lease.trainer_name.clone() };
-                let stats = st.events.get(&job.id).and_then(EventLog::latest_stats);
+                let stats = st.events.get(&job.id).and_then(|log| log.latest_stats());
                 m.training.set(&label, &job.progress, stats);
             }
             m.demand.set((st.queue.len() + running) as i64);
-            let horizon = now_ms() - 3 * self.config.lease_ttl_ms as i64;
+            let horizon = now_ms() - crate::scheduler::TRAINER_HORIZON_LEASES * self.config.lease_ttl_ms as i64;
             m.trainer_speed.clear();
             let mut connected = 0;
             for (id, t) in st.trainers.iter().filter(|(_, t)| t.last_seen_ms >= horizon) {

@@ -208,6 +208,52 @@ fn the_dashboard_follows_jobs_from_submission_to_done_in_chromium() {
     drop(driver);
 }
 
+/// More jobs than a page: the list shows the newest 100 and offers the older ones, which come
+/// a page at a time; the queue panel shows its first page and how many more wait, and the Queued
+/// count is the queue's total.
+#[test]
+fn the_dashboard_pages_through_more_jobs_than_a_page() {
+    const JOBS: usize = 130;
+    let Some((chromium, chromedriver)) = browser() else { return };
+    let cluster = Cluster::start();
+    let base = cluster.http_url();
+    let driver = ChromeDriver::start(&chromedriver, cluster.dir());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+    let profile = cluster.dir().join("chromium-profile");
+    let browser = rt.block_on(driver.session(&chromium, &profile));
+    rt.block_on(async {
+        let mut ids = Vec::new();
+        for _ in 0..JOBS {
+            ids.push(submit(&base, &job_body(8_192)).await);
+        }
+        browser.goto(&format!("{base}/#token={ADMIN_SECRET}")).await.expect("opening the dashboard");
+        wait_for_text(&browser, "#conn", "live").await;
+        wait_for_text(&browser, "#stat-queued", &JOBS.to_string()).await;
+        wait_on_page(&browser, "the newest 100 jobs in the list", || async {
+            count(&browser, "#jobs-body tr").await == 100
+        })
+        .await;
+        assert!(
+            row(&browser, &ids[JOBS - 1]).await.is_some() && row(&browser, &ids[0]).await.is_none(),
+            "newest first"
+        );
+        assert_eq!(count(&browser, "#queue-list li:not(.more)").await, 100, "the queue's first page");
+        assert!(text(&browser, "#queue-more").await.contains("and 30 more"), "{}", text(&browser, "#queue-list").await);
+        assert!(displayed(&browser, "#jobs-more").await, "older jobs are offered");
+
+        browser.find(Locator::Css("#jobs-more")).await.expect("the button").click().await.expect("a click");
+        wait_on_page(&browser, "the older jobs below the others", || async {
+            count(&browser, "#jobs-body tr").await == JOBS
+        })
+        .await;
+        assert!(row(&browser, &ids[0]).await.is_some(), "the oldest job is listed now");
+        assert!(!displayed(&browser, "#jobs-more").await, "nothing older: the button goes");
+        assert_no_banner(&browser).await;
+        browser.close().await.expect("closing the browser session");
+    });
+    drop(driver);
+}
+
 // -------------------------------------------------------------------------------------------------
 // Chromium and chromedriver
 // -------------------------------------------------------------------------------------------------

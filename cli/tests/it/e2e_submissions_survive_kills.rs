@@ -269,22 +269,42 @@ fn every_acknowledged_submission_survives_sigkills_of_the_scheduler() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
     let (queue, others, lookups) = rt.block_on(async {
         let mut c = client(&url);
-        let queue = c.get_queue(pb::GetQueueRequest {}).await.expect("GetQueue").into_inner();
-        // ListJobs returns at most 1000 jobs: ask it per state for any job that is not QUEUED.
-        let mut others = Vec::new();
-        for state in [
-            pb::JobState::Preflight,
-            pb::JobState::Training,
-            pb::JobState::Evaluating,
-            pb::JobState::Done,
-            pb::JobState::Failed,
-            pb::JobState::Cancelled,
-        ] {
-            let request = pb::ListJobsRequest { limit: 100_000, state: state as i32 };
-            others.extend(c.list_jobs(request).await.expect("ListJobs").into_inner().jobs);
+        // The whole queue, a page at a time.
+        let first = pb::GetQueueRequest { page_size: 1000, ..Default::default() };
+        let mut queue = c.get_queue(first).await.expect("GetQueue").into_inner();
+        let mut page_token = std::mem::take(&mut queue.next_page_token);
+        while !page_token.is_empty() {
+            let request = pb::GetQueueRequest { page_size: 1000, page_token, ..Default::default() };
+            let next = c.get_queue(request).await.expect("GetQueue").into_inner();
+            queue.queued.extend(next.queued);
+            page_token = next.next_page_token;
         }
-        let newest = c.list_jobs(pb::ListJobsRequest { limit: 100_000, state: 0 }).await.expect("ListJobs");
-        others.extend(newest.into_inner().jobs.into_iter().filter(|j| state_name(j.state) != "QUEUED"));
+        assert_eq!(queue.queued.len() as u64, queue.total_queued, "the pages hold every queued job");
+        // Every job that is not QUEUED, a page at a time.
+        let mut others = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let states = [
+                pb::JobState::Preflight,
+                pb::JobState::Training,
+                pb::JobState::Evaluating,
+                pb::JobState::Done,
+                pb::JobState::Failed,
+                pb::JobState::Cancelled,
+            ];
+            let request = pb::ListJobsRequest {
+                page_size: 1000,
+                page_token,
+                states: states.iter().map(|s| *s as i32).collect(),
+                ..Default::default()
+            };
+            let page = c.list_jobs(request).await.expect("ListJobs").into_inner();
+            others.extend(page.jobs);
+            page_token = page.next_page_token;
+            if page_token.is_empty() {
+                break;
+            }
+        }
         // Every acknowledged id, one GetJob each (a few at a time over one connection).
         let ids: Vec<String> = tally.acks.iter().map(|a| a.id.clone()).collect();
         let chunks: Vec<Vec<String>> = ids.chunks(ids.len().div_ceil(8).max(1)).map(<[String]>::to_vec).collect();

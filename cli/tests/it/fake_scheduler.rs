@@ -194,7 +194,7 @@ impl TrainingService for Fake {
 
     async fn list_jobs(&self, r: Request<pb::ListJobsRequest>) -> Result<Response<pb::ListJobsResponse>, Status> {
         self.check(r.metadata())?;
-        Ok(Response::new(pb::ListJobsResponse { jobs: vec![done_job()] }))
+        Ok(Response::new(pb::ListJobsResponse { jobs: vec![done_job()], next_page_token: String::new() }))
     }
 
     async fn cancel_job(&self, r: Request<pb::CancelJobRequest>) -> Result<Response<pb::Job>, Status> {

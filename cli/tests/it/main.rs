@@ -15,6 +15,7 @@ mod e2e_cancel;
 mod e2e_dashboard;
 mod e2e_event_sequences;
 mod e2e_lineage;
+mod e2e_paging;
 mod e2e_parallel;
 mod e2e_scheduler_restart;
 mod e2e_slurm;

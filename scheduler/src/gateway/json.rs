@@ -37,17 +37,40 @@ pub struct RealSessionBody {
     pub features: Option<Vec<String>>,
 }
 
-/// `GET /api/training/jobs` query: `?limit=20&state=queued`. Unknown parameters are a 400.
+/// `GET /api/training/jobs` query: `?limit=20&state=queued&symbol=BTC&cursor=…`. Unknown
+/// parameters are a 400.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Most jobs to return, 1 to 1000 (absent or empty: 20).
+    /// Most jobs in the page, 1 to 1000 (absent or empty: 20). A page may hold fewer (the
+    /// server examines a bounded number of jobs per request) and still have a `next` link.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
-    /// Only jobs in this state (`queued`, … `cancelled`; case-insensitive, `JOB_STATE_QUEUED`
-    /// forms too). Absent, empty or `all`: every state.
+    /// Only jobs in these states, comma-separated (`queued`, … `cancelled`; case-insensitive,
+    /// `JOB_STATE_QUEUED` forms too). Absent, empty or `all`: every state.
     pub state: Option<String>,
+    /// Only jobs trained on this symbol (case-insensitive).
+    pub symbol: Option<String>,
+    /// Where the page starts: the previous page's `nextCursor` (with the same filters). Absent:
+    /// the newest jobs.
+    pub cursor: Option<String>,
+}
+
+/// `GET /api/training/queue` query: `?limit=20&symbol=BTC&cursor=…`. Unknown parameters are a
+/// 400.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct QueueQuery {
+    /// Most queued jobs in the page, 1 to 1000 (absent or empty: 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    pub limit: Option<String>,
+    /// Only queued jobs trained on this symbol (case-insensitive; positions stay the jobs'
+    /// places in the whole queue).
+    pub symbol: Option<String>,
+    /// Where the page starts: the previous page's `nextCursor` (with the same `symbol`).
+    pub cursor: Option<String>,
 }
 
 /// `POST /api/training/real-session`'s answer: the finished job and its results.

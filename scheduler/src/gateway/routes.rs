@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, OriginalUri, Path, Query, State};
-use axum::http::header::{AUTHORIZATION, LOCATION};
+use axum::http::header::{AUTHORIZATION, LINK, LOCATION};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -24,7 +24,7 @@ use super::errors::{
     BadRequest, GatewayTimeout, NotFound, PayloadTooLarge, PermissionDenied, TooManyRequests, Unauthenticated,
     Unavailable, UnsupportedMediaType,
 };
-use super::json::{JsonBody, ListQuery, RealSession, RealSessionBody};
+use super::json::{JsonBody, ListQuery, QueueQuery, RealSession, RealSessionBody};
 
 /// Deadline of every unary call to the scheduler.
 const UNARY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -112,13 +112,17 @@ pub async fn submit(
     Ok((StatusCode::ACCEPTED, [(LOCATION, location)], Json(body)).into_response())
 }
 
-/// List jobs, newest first (ListJobs).
+/// List jobs, newest first, a page at a time (ListJobs).
 ///
-/// Unknown query parameters, and a parameter given twice, are a 400.
+/// Each job is its summary (no `history`, `resolvedSpec` null; a job's own route has them). The
+/// answer's `next` link (also in a `Link: <…>; rel="next"` header) and `nextCursor` lead to the
+/// next page; both are absent on the last one. Unknown query parameters, a parameter given twice
+/// and a cursor this list did not give out are a 400.
 #[utoipa::path(
     get, path = "/api/training/jobs", operation_id = "listJobs", tag = "jobs", params(ListQuery),
     responses(
-        (status = 200, description = "The jobs.", body = json::JobList),
+        (status = 200, description = "A page of jobs.", body = json::JobList,
+            headers(("Link" = String, description = "`<next page>; rel=\"next\"`, unless this is the last page."))),
         (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
         (status = 403, response = PermissionDenied), (status = 503, response = Unavailable),
         (status = 504, response = GatewayTimeout),
@@ -128,27 +132,42 @@ pub async fn list(
     State(gw): State<Gateway>,
     headers: HeaderMap,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<json::JobList>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(ApiError::from_query)?;
-    let limit = match query.limit.as_deref().map(str::trim) {
-        None | Some("") => 0,
-        Some(text) => match text.parse::<u32>() {
-            Ok(n) if (1..=1000).contains(&n) => n,
-            _ => {
-                return Err(ApiError::invalid(format!(
-                    "limit = {:?} must be a whole number from 1 to 1000",
-                    text.chars().take(64).collect::<String>()
-                )));
-            }
-        },
+    let limit = page_limit(query.limit.as_deref())?;
+    let mut states = Vec::new();
+    for text in query.state.as_deref().unwrap_or("").split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let state = parse_state(text)?;
+        if state == pb::JobState::Unspecified {
+            states.clear();
+            break;
+        }
+        states.push(state);
+    }
+    let symbol = query.symbol.as_deref().unwrap_or("").trim().to_ascii_uppercase();
+    let request = pb::ListJobsRequest {
+        page_size: limit,
+        page_token: query.cursor.clone().unwrap_or_default(),
+        states: states.iter().map(|s| *s as i32).collect(),
+        symbol: symbol.clone(),
+        ..Default::default()
     };
-    let state = match query.state.as_deref().map(str::trim) {
-        None | Some("") => pb::JobState::Unspecified,
-        Some(text) => parse_state(text)?,
-    };
-    let request = unary(&headers, pb::ListJobsRequest { limit, state: state as i32 })?;
-    let response = gw.client().list_jobs(request).await?.into_inner();
-    Ok(Json(json::JobList { jobs: response.jobs.into_iter().map(json::Job::from).collect() }))
+    let response = gw.client().list_jobs(unary(&headers, request)?).await?.into_inner();
+    let mut list = json::JobList::from(response);
+    let state_names: Vec<String> =
+        states.iter().map(|s| json::JobState::from_proto(*s as i32).name().to_ascii_lowercase()).collect();
+    list.next = list.next_cursor.as_deref().map(|cursor| {
+        next_link(
+            "/api/training/jobs",
+            &[
+                ("limit", if limit == 0 { String::new() } else { limit.to_string() }),
+                ("state", state_names.join(",")),
+                ("symbol", symbol.clone()),
+                ("cursor", cursor.to_string()),
+            ],
+        )
+    });
+    Ok(paged(list.next.clone(), Json(list)))
 }
 
 /// A state filter: `queued`, `QUEUED` or `JOB_STATE_QUEUED` (`all` for none).
@@ -163,6 +182,44 @@ fn parse_state(text: &str) -> Result<pb::JobState, ApiError> {
              cancelled, all",
             text.chars().take(64).collect::<String>()
         ))),
+    }
+}
+
+/// A page size from the `limit` parameter: 0 (the server's default) when absent or empty.
+fn page_limit(text: Option<&str>) -> Result<u32, ApiError> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(0),
+        Some(text) => match text.parse::<u32>() {
+            Ok(n) if (1..=1000).contains(&n) => Ok(n),
+            _ => Err(ApiError::invalid(format!(
+                "limit = {:?} must be a whole number from 1 to 1000",
+                text.chars().take(64).collect::<String>()
+            ))),
+        },
+    }
+}
+
+/// The URL of the next page: `path` with the parameters that are not empty, percent-encoded.
+fn next_link(path: &str, params: &[(&str, String)]) -> String {
+    let encode = |text: &str| -> String {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b',' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    let query: Vec<String> =
+        params.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", encode(v))).collect();
+    format!("{path}?{}", query.join("&"))
+}
+
+/// A page's answer, with a `Link` header to the next page when there is one.
+fn paged(next: Option<String>, body: impl IntoResponse) -> Response {
+    let link = next.and_then(|next| HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")).ok());
+    match link {
+        Some(link) => ([(LINK, link)], body).into_response(),
+        None => body.into_response(),
     }
 }
 
@@ -230,19 +287,45 @@ pub async fn cancel(
     Ok(Json(job.into()))
 }
 
-/// The queue, running jobs and trainers (GetQueue).
+/// The queue, a page at a time, with the running jobs and trainers (GetQueue).
+///
+/// `queued` is a page of the queue in dispatch order (100 jobs unless `limit` says otherwise)
+/// and `totalQueued` how many are queued in all; `next` (and a `Link` header) leads to the next
+/// page. Jobs are summaries, as in the job list.
 #[utoipa::path(
-    get, path = "/api/training/queue", operation_id = "getQueue", tag = "jobs",
+    get, path = "/api/training/queue", operation_id = "getQueue", tag = "jobs", params(QueueQuery),
     responses(
-        (status = 200, description = "Queued jobs in dispatch order, running jobs, trainers seen recently.",
-            body = json::Queue),
-        (status = 401, response = Unauthenticated), (status = 403, response = PermissionDenied),
-        (status = 503, response = Unavailable), (status = 504, response = GatewayTimeout),
+        (status = 200, description = "A page of the queued jobs in dispatch order and their total, the running jobs, \
+            the trainers seen recently.", body = json::Queue,
+            headers(("Link" = String, description = "`<next page>; rel=\"next\"`, unless this is the last page."))),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
+        (status = 403, response = PermissionDenied), (status = 503, response = Unavailable),
+        (status = 504, response = GatewayTimeout),
     )
 )]
-pub async fn queue(State(gw): State<Gateway>, headers: HeaderMap) -> Result<Json<json::Queue>, ApiError> {
-    let queue = gw.client().get_queue(unary(&headers, pb::GetQueueRequest {})?).await?.into_inner();
-    Ok(Json(queue.into()))
+pub async fn queue(
+    State(gw): State<Gateway>,
+    headers: HeaderMap,
+    query: Result<Query<QueueQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(ApiError::from_query)?;
+    let limit = page_limit(query.limit.as_deref())?;
+    let symbol = query.symbol.as_deref().unwrap_or("").trim().to_ascii_uppercase();
+    let request =
+        pb::GetQueueRequest { page_size: limit, page_token: query.cursor.unwrap_or_default(), symbol: symbol.clone() };
+    let response = gw.client().get_queue(unary(&headers, request)?).await?.into_inner();
+    let mut queue = json::Queue::from(response);
+    queue.next = queue.next_cursor.as_deref().map(|cursor| {
+        next_link(
+            "/api/training/queue",
+            &[
+                ("limit", if limit == 0 { String::new() } else { limit.to_string() }),
+                ("symbol", symbol.clone()),
+                ("cursor", cursor.to_string()),
+            ],
+        )
+    });
+    Ok(paged(queue.next.clone(), Json(queue)))
 }
 
 /// Submit a job and wait for it to end (the old blocking call).

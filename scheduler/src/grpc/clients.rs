@@ -32,6 +32,15 @@ impl Clients {
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
+/// A page size asked for: 0 is `default`, more than the largest page is the largest (AIP-158);
+/// the next page token says whether there is more.
+fn page_size(asked: u32, default: usize) -> usize {
+    match asked as usize {
+        0 => default,
+        n => n.min(crate::scheduler::MAX_PAGE_SIZE),
+    }
+}
+
 #[tonic::async_trait]
 impl TrainingService for Clients {
     async fn submit_job(
@@ -50,7 +59,7 @@ impl TrainingService for Clients {
     async fn get_job(&self, request: Request<pb::GetJobRequest>) -> Result<Response<pb::Job>, Status> {
         let id = request.into_inner().job_id;
         crate::trace::record_job(&id);
-        let view = self.scheduler.view(&id)?;
+        let view = self.scheduler.view(&id).await?;
         Ok(Response::new(job_to_pb(&view)))
     }
 
@@ -72,13 +81,17 @@ impl TrainingService for Clients {
 
     async fn list_jobs(&self, request: Request<pb::ListJobsRequest>) -> Result<Response<pb::ListJobsResponse>, Status> {
         let r = request.into_inner();
-        let limit = if r.limit == 0 { 20 } else { r.limit.min(1000) } as usize;
-        let state = match r.state {
-            0 => None,
-            v => Some(state_from_pb(v).ok_or_else(|| Status::invalid_argument(format!("unknown state {v}")))?),
-        };
-        let jobs = self.scheduler.list(limit, state).iter().map(job_to_pb).collect();
-        Ok(Response::new(pb::ListJobsResponse { jobs }))
+        let page_size = page_size(if r.page_size == 0 { r.limit } else { r.page_size }, 20);
+        let mut states = Vec::with_capacity(r.states.len() + 1);
+        for v in r.states.iter().copied().chain((r.state != 0).then_some(r.state)) {
+            states.push(state_from_pb(v).ok_or_else(|| Status::invalid_argument(format!("unknown state {v}")))?);
+        }
+        let filter = crate::scheduler::JobFilter::new(states, &r.symbol);
+        let page = self.scheduler.list(page_size, &r.page_token, &filter)?;
+        Ok(Response::new(pb::ListJobsResponse {
+            jobs: page.jobs.iter().map(job_to_pb).collect(),
+            next_page_token: page.next.unwrap_or_default(),
+        }))
     }
 
     async fn cancel_job(&self, request: Request<pb::CancelJobRequest>) -> Result<Response<pb::Job>, Status> {
@@ -89,12 +102,15 @@ impl TrainingService for Clients {
         Ok(Response::new(job_to_pb(&view)))
     }
 
-    async fn get_queue(&self, _: Request<pb::GetQueueRequest>) -> Result<Response<pb::GetQueueResponse>, Status> {
-        let crate::scheduler::QueueView { queued, running, trainers } = self.scheduler.queue();
+    async fn get_queue(&self, request: Request<pb::GetQueueRequest>) -> Result<Response<pb::GetQueueResponse>, Status> {
+        let r = request.into_inner();
+        let page_size = page_size(r.page_size, 100);
+        let q = self.scheduler.queue(page_size, &r.page_token, &r.symbol)?;
         Ok(Response::new(pb::GetQueueResponse {
-            queued: queued.iter().map(job_to_pb).collect(),
-            running: running.iter().map(job_to_pb).collect(),
-            trainers: trainers
+            queued: q.queued.iter().map(job_to_pb).collect(),
+            running: q.running.iter().map(job_to_pb).collect(),
+            trainers: q
+                .trainers
                 .into_iter()
                 .map(|(id, t, jobs)| pb::TrainerInfo {
                     trainer_id: id,
@@ -105,6 +121,8 @@ impl TrainingService for Clients {
                     drained: t.drained.unwrap_or_default(),
                 })
                 .collect(),
+            total_queued: q.total_queued as u64,
+            next_page_token: q.next.unwrap_or_default(),
         }))
     }
 

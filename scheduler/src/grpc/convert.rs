@@ -95,7 +95,8 @@ pub fn job_to_pb(v: &JobView) -> pb::Job {
             stop_reason: r.stop_reason.clone(),
             edge_significant: r.edge_significant,
         }),
-        resolved_spec_json: j.resolved_spec.to_string(),
+        // A summary (a list's job) has none: "".
+        resolved_spec_json: if j.resolved_spec.is_null() { String::new() } else { j.resolved_spec.to_string() },
         last_sequence: j.last_sequence,
     }
 }

@@ -182,7 +182,7 @@ impl TrainerService for Trainers {
         };
         self.scheduler.complete(&claim, outcome, r.steps_done).await?;
         tracing::info!(job_id = %claim.job_id, trainer_id = %claim.trainer_id, attempt = claim.attempt, "attempt completed");
-        let view = self.scheduler.view(&claim.job_id)?;
+        let view = self.scheduler.view(&claim.job_id).await?;
         Ok(Response::new(pb::CompleteJobResponse { job: Some(job_to_pb(&view)) }))
     }
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Result, Scheduler, SchedulerError, push_event};
-use crate::events::{EventKind, EventLog};
-use crate::job::{JobRecord, new_job_id};
+use crate::events::EventKind;
+use crate::job::{JobRecord, JsonText, new_job_id};
 
 /// A submission on its way to the journal.
 pub(super) struct PendingSubmit {
@@ -50,7 +50,7 @@ fn commit_loop(
                 let mut job = p.job;
                 // Ids carry 32 random bits per second: at thousands of submissions a second a
                 // collision is a matter of time, and would overwrite an acknowledged job.
-                while st.jobs.contains_key(&job.id) || ids.contains(&job.id) {
+                while st.knows(&job.id) || ids.contains(&job.id) {
                     job.id = new_job_id();
                     if let Some(key) = &job.idempotency_key {
                         st.idempotency.insert(key.clone(), job.id.clone());
@@ -75,12 +75,13 @@ fn commit_loop(
                 let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
                 {
                     let mut st = scheduler.lock();
-                    for job in jobs {
+                    for mut job in jobs {
                         st.admitted(&job, true);
                         let id = job.id.clone();
-                        st.queue.push(crate::queue::Queue::entry(&job));
-                        st.jobs.insert(id.clone(), job);
-                        st.events.insert(id.clone(), EventLog::default());
+                        // The journal line holds the resolved spec; memory does not keep a copy
+                        // while the job waits (read back when it is granted).
+                        job.resolved_spec = JsonText::null();
+                        st.enter(job);
                         push_event(&mut st, &id, EventKind::State, "queued".into(), None);
                     }
                     scheduler.dispatch(&mut st);

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::{JobView, Scheduler, State, position};
-use crate::events::{EventKind, EventRecord, StatsRecord};
+use crate::events::{EventKind, EventLog, EventRecord, StatsRecord};
 use crate::job::{JsonText, now_ms};
 
 impl Scheduler {
@@ -27,16 +27,23 @@ impl Scheduler {
                 if events.is_empty() {
                     continue;
                 }
-                if log.deferred.is_empty() && events.iter().all(|e| e.sequence == 1) && self.store.is_journal_only(&id)
+                if log.deferred.is_none()
+                    && events.len() == 1
+                    && events[0] == EventLog::first_queued(events[0].at_ms)
+                    && self.store.is_journal_only(&id)
                 {
-                    log.deferred = events.clone();
+                    log.deferred = Some(events[0].at_ms);
                     self.feed.publish(&id, &events, &mut log.snapshots);
+                    // A queued job keeps nothing it does not need while it waits.
+                    log.snapshots = Vec::new();
                     log.publish(events);
                     continue;
                 }
-                let published = log.deferred.len();
-                let mut all = std::mem::take(&mut log.deferred);
+                let mut all: Vec<EventRecord> = log.deferred.take().map(EventLog::first_queued).into_iter().collect();
+                let published = all.len();
                 all.extend(events);
+                // Not yet written: the job stays in memory until they are published.
+                log.in_flight = true;
                 batches.push((id, all, published));
             }
             batches
@@ -44,6 +51,7 @@ impl Scheduler {
         if batches.is_empty() {
             return;
         }
+        let ids: Vec<String> = batches.iter().map(|(id, _, _)| id.clone()).collect();
         let store = self.store.clone();
         let written = tokio::task::spawn_blocking(move || {
             batches
@@ -63,8 +71,18 @@ impl Scheduler {
             if let Some(log) = st.events.get_mut(&id) {
                 let events = events.split_off(published);
                 self.feed.publish(&id, &events, &mut log.snapshots);
+                if log.snapshots.is_empty() {
+                    log.snapshots = Vec::new();
+                }
                 log.publish(events);
             }
+        }
+        for id in ids {
+            if let Some(log) = st.events.get_mut(&id) {
+                log.in_flight = false;
+            }
+            // A finished job whose final manifest is written leaves memory now.
+            self.retire(&mut st, &id);
         }
     }
 

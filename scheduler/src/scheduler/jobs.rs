@@ -13,7 +13,7 @@ use crate::job::{JobRecord, JobState};
 /// The jobs, and their tally.
 #[derive(Debug, Default)]
 pub(crate) struct Jobs {
-    map: HashMap<String, JobRecord>,
+    map: HashMap<String, Box<JobRecord>>,
     tally: Tally,
     /// The job `get_mut` lent last and its state then, to re-count once the loan is over.
     lent: Option<(String, JobState)>,
@@ -60,7 +60,7 @@ fn index(state: JobState) -> usize {
 
 impl Jobs {
     /// Adds (or replaces) a job.
-    pub(crate) fn insert(&mut self, id: String, job: JobRecord) {
+    pub(crate) fn insert(&mut self, id: String, job: Box<JobRecord>) {
         self.recount();
         self.tally.add(&id, job.state);
         if let Some(old) = self.map.insert(id.clone(), job) {
@@ -69,8 +69,7 @@ impl Jobs {
     }
 
     /// Removes a job.
-    #[allow(dead_code)] // Retention removes finished jobs; until then nothing does.
-    pub(crate) fn remove(&mut self, id: &str) -> Option<JobRecord> {
+    pub(crate) fn remove(&mut self, id: &str) -> Option<Box<JobRecord>> {
         self.recount();
         let job = self.map.remove(id)?;
         self.tally.remove(id, job.state);
@@ -103,9 +102,9 @@ impl Jobs {
 }
 
 impl Deref for Jobs {
-    type Target = HashMap<String, JobRecord>;
+    type Target = HashMap<String, Box<JobRecord>>;
 
-    fn deref(&self) -> &HashMap<String, JobRecord> {
+    fn deref(&self) -> &HashMap<String, Box<JobRecord>> {
         &self.map
     }
 }
@@ -115,8 +114,8 @@ mod tests {
     use super::*;
     use crate::job::{JsonText, SubmittedSpec};
 
-    fn job(id: &str) -> JobRecord {
-        JobRecord::queued(id.into(), SubmittedSpec::default(), JsonText::null(), 1, 0)
+    fn job(id: &str) -> Box<JobRecord> {
+        Box::new(JobRecord::queued(id.into(), SubmittedSpec::default(), JsonText::null(), 1, 0))
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! State lives behind one `std::sync::Mutex`, never held across an `.await`; disk writes happen
 //! outside it. Submissions go through a committer thread that batches them into one fsync.
 //!
-//! - this file: the [`Scheduler`] and its `State`, start-up and recovery, queries (view, list,
-//!   queue, results, artifacts), cancellation, shutdown;
+//! - this file: the [`Scheduler`] and its `State`, start-up and recovery, queries (view,
+//!   results, artifacts), cancellation, a finished job leaving memory (`retire`), shutdown;
+//! - `listing`: pages of jobs (newest first) and of the queue, with filters and cursors;
+//! - `retention`: finished jobs' directories removed by age and count;
 //! - `error`: [`SchedulerError`], the error of every operation;
 //! - `jobs`: every job by id, and the tally of their states kept as they change;
 //! - `submission`: a spec checked and resolved, admitted, and handed to the committer;
@@ -20,11 +22,13 @@ mod committer;
 mod error;
 mod event_writer;
 mod jobs;
+mod listing;
 mod persist;
+mod retention;
 mod submission;
 mod watch;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::Context as _;
@@ -32,7 +36,8 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::config::Config;
 use crate::events::{EventKind, EventLog};
-use crate::job::{JobRecord, JobState, is_valid_job_id, now_ms};
+use crate::finished::{Finished, FinishedJob};
+use crate::job::{JobRecord, JobState, is_valid_job_id};
 use crate::leases::Waiter;
 use crate::store::{JobStore, Recovered};
 use committer::PendingSubmit;
@@ -40,6 +45,8 @@ use committer::PendingSubmit;
 pub use error::{Result, SchedulerError};
 pub(crate) use event_writer::push_event;
 pub(crate) use jobs::Jobs;
+pub use listing::{JobFilter, JobPage, MAX_PAGE_SIZE, MAX_SCAN};
+pub use retention::Pruned;
 pub use watch::WatchItem;
 
 /// A job as shown to clients: the record plus its queue position.
@@ -92,12 +99,16 @@ impl TrainerSeen {
     }
 }
 
-/// The queue as clients see it.
+/// The queue as clients see it: a page of it.
 #[derive(Debug, Clone)]
 pub struct QueueView {
-    /// Queued jobs in dispatch order.
+    /// A page of the queued jobs, in dispatch order (summaries).
     pub queued: Vec<JobView>,
-    /// Jobs held by trainers.
+    /// How many jobs are queued in all.
+    pub total_queued: usize,
+    /// The cursor of the next page, if there is one.
+    pub next: Option<String>,
+    /// Jobs held by trainers (summaries).
     pub running: Vec<JobView>,
     /// Recently seen trainers: (incarnation id, what was seen, jobs held).
     pub trainers: Vec<(String, TrainerSeen, Vec<String>)>,
@@ -112,20 +123,43 @@ pub enum TrainerCommand {
     LeaseLost,
 }
 
+/// Trainers seen within this many lease periods are shown; older ones are forgotten.
+pub(crate) const TRAINER_HORIZON_LEASES: i64 = 3;
+
+/// A job's place in the newest-first listing: creation time, submission number, id.
+pub(crate) type ListKey = (i64, u64, Arc<str>);
+
+/// `job`'s place in the listing.
+pub(crate) fn list_key(job: &JobRecord) -> ListKey {
+    (job.created_ms, job.seq, Arc::from(job.id.as_str()))
+}
+
 /// Everything the scheduler knows, behind [`Scheduler`]'s one mutex.
 #[derive(Default)]
 pub(crate) struct State {
-    /// Every job, by id, and how many are in each state.
+    /// The jobs held in full, by id: queued and running ones, and finished ones until their
+    /// final manifest and last events are written ([`Scheduler::retire`]).
+    /// Boxed (as the logs): a table of boxes stays small however the table grows. The tally of
+    /// their states is kept as they change ([`Jobs`]).
     pub(crate) jobs: Jobs,
-    /// Each job's event log, by job id.
-    pub(crate) events: HashMap<String, EventLog>,
+    /// The event log of each job in `jobs`, by job id.
+    pub(crate) events: HashMap<String, Box<EventLog>>,
+    /// Every finished job, compact; the rest of each is its manifest.
+    pub(crate) finished: Finished,
+    /// Every job (in `jobs` or `finished`), newest first when read backwards: what lists page
+    /// through.
+    pub(crate) listing: BTreeSet<ListKey>,
+    /// Each lineage's generation and champion, kept as jobs finish.
+    pub(crate) lineages: crate::lineage::Standings,
     /// Queued jobs in dispatch order: priority (high first), then submission order.
     pub(crate) queue: crate::queue::Queue,
-    /// The job of each idempotency key (reserved before the job is committed).
+    /// The job of each idempotency key (reserved before the job is committed; forgotten when
+    /// retention removes the job).
     pub(crate) idempotency: HashMap<String, String>,
     /// Trainers waiting in `AcquireJob`, oldest first.
     pub(crate) waiters: VecDeque<Waiter>,
-    /// Trainers seen, by incarnation id.
+    /// Trainers seen, by incarnation id (forgotten a few lease periods after their last
+    /// contact).
     pub(crate) trainers: HashMap<String, TrainerSeen>,
     /// The command channel of each running job's trainer event stream, by job id.
     pub(crate) commands: HashMap<String, mpsc::Sender<(String, TrainerCommand)>>,
@@ -141,6 +175,33 @@ pub(crate) struct State {
     pub(crate) events_pending: Arc<Notify>,
     /// Admission's counts: jobs being committed, the compute budget, trainers' speed.
     pub(crate) ledger: crate::budget::Ledger,
+}
+
+impl State {
+    /// Whether job `id` exists (held in full or finished).
+    pub(crate) fn knows(&self, id: &str) -> bool {
+        self.jobs.contains_key(id) || self.finished.contains(id)
+    }
+
+    /// Job `id`'s spec as submitted (held in full or finished).
+    pub(crate) fn request_of(&self, id: &str) -> Option<crate::job::SubmittedSpec> {
+        match self.jobs.get(id) {
+            Some(job) => Some(job.request.clone()),
+            None => self.finished.get(id).map(FinishedJob::request),
+        }
+    }
+
+    /// Adds a job that has just entered the scheduler (committed or recovered) to the listing
+    /// and, when queued, to the queue.
+    pub(crate) fn enter(&mut self, job: JobRecord) {
+        let key = list_key(&job);
+        if job.state == JobState::Queued {
+            self.queue.push(crate::queue::Queue::entry_with(&job, key.2.clone()));
+        }
+        self.listing.insert(key);
+        self.events.entry(job.id.clone()).or_default();
+        self.jobs.insert(job.id.clone(), Box::new(job));
+    }
 }
 
 /// The scheduler component.
@@ -177,24 +238,13 @@ impl Scheduler {
     /// Opens the store, recovers every job, and starts the committer. Returns the scheduler and
     /// what recovery found.
     pub fn start(config: Config) -> anyhow::Result<(Arc<Scheduler>, Recovered)> {
-        let (store, recovered) = JobStore::open(&config.runs_dir)
+        let (store, mut recovered) = JobStore::open(&config.runs_dir)
             .with_context(|| format!("cannot open the job store in {}", config.runs_dir.display()))?;
         let symbols = skippy_contract::catalog::symbols(config.data_dir.as_deref())?;
         let (submit_tx, submit_rx) = mpsc::channel(4096);
         let mut state = State::default();
         let grace = config.lease_ttl();
-        for mut job in recovered.jobs.iter().cloned() {
-            let mut log = EventLog::default();
-            // Numbering continues after the last event on disk: events recorded but never
-            // written were never shown to anyone, so their numbers are free again.
-            job.last_sequence = 0;
-            for e in store.read_events(&job.id, 0).unwrap_or_default() {
-                job.last_sequence = job.last_sequence.max(e.sequence);
-                log.tail.push_back(e);
-                if log.tail.len() > crate::events::TAIL_LEN {
-                    log.tail.pop_front();
-                }
-            }
+        for mut job in std::mem::take(&mut recovered.jobs) {
             if let Some(lease) = job.lease.as_mut() {
                 // Running when the scheduler stopped: its trainer may still be at work. Give it
                 // one lease period to reconnect before the job is re-queued.
@@ -202,15 +252,21 @@ impl Scheduler {
                 // Its age so far is known only by the wall clock; from here on it is monotonic.
                 lease.granted_at = tokio::time::Instant::now().checked_sub(lease.running_for());
             }
-            if job.state == JobState::Queued {
-                state.queue.push(crate::queue::Queue::entry(&job));
+            if job.state == JobState::Queued && store.is_journal_only(&job.id) {
+                // Read back from the journal when it is needed.
+                job.resolved_spec = crate::job::JsonText::null();
             }
             if let Some(key) = &job.idempotency_key {
                 state.idempotency.insert(key.clone(), job.id.clone());
             }
             state.next_seq = state.next_seq.max(job.seq + 1);
-            state.events.insert(job.id.clone(), log);
-            state.jobs.insert(job.id.clone(), job);
+            state.enter(job);
+        }
+        // Lineages are ranked in the order their jobs finished, as they were when they ran.
+        let mut finished = std::mem::take(&mut recovered.finished);
+        finished.sort_by_key(|j| (j.finished_ms, j.seq));
+        for job in finished {
+            state.remember_finished(job);
         }
         let scheduler = Arc::new(Scheduler {
             config,
@@ -224,6 +280,9 @@ impl Scheduler {
             metrics: Default::default(),
             feed: Default::default(),
         });
+        // Start-up parsed every manifest on several threads: what it freed goes back to the
+        // system instead of staying in the threads' heaps.
+        release_free_memory();
         // Jobs replayed from the journal have no events yet.
         {
             let mut st = scheduler.lock();
@@ -241,58 +300,64 @@ impl Scheduler {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A job with its queue position.
-    pub fn view(&self, id: &str) -> Result<JobView> {
+    /// A job with its queue position: from memory while the scheduler holds it in full (its
+    /// resolved spec read back from the journal while it is queued), else from its manifest.
+    pub async fn view(&self, id: &str) -> Result<JobView> {
         if !is_valid_job_id(id) {
             return Err(SchedulerError::NotFound(id.chars().take(64).collect()));
         }
-        let st = self.lock();
-        let record = st.jobs.get(id).cloned().ok_or_else(|| SchedulerError::NotFound(id.into()))?;
-        let queue_position = position(&st, &record);
-        Ok(JobView { record, queue_position })
+        /// Where the job is.
+        enum Found {
+            /// In memory, in full.
+            Held(Box<JobView>),
+            /// Finished: its manifest, with its index's last sequence.
+            Finished(u64),
+        }
+        let found = {
+            let st = self.lock();
+            match (st.jobs.get(id), st.finished.get(id)) {
+                (Some(record), _) => {
+                    Found::Held(Box::new(JobView { queue_position: position(&st, record), record: (**record).clone() }))
+                }
+                (None, Some(job)) => Found::Finished(job.last_sequence),
+                (None, None) => return Err(SchedulerError::NotFound(id.into())),
+            }
+        };
+        let last_sequence = match found {
+            Found::Finished(last) => last,
+            Found::Held(view) => return self.with_spec(*view).await,
+        };
+        let job = id.to_string();
+        let read = self.on_store(format!("reading the manifest of {id}"), move |store| store.read_job(&job)).await;
+        let mut record = match read {
+            Ok(record) => record,
+            // Removed by retention meanwhile.
+            Err(SchedulerError::Storage { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Err(SchedulerError::NotFound(id.into()));
+            }
+            Err(e) => return Err(e),
+        };
+        // What the index says: the events on disk (the manifest may count one a crash lost).
+        record.last_sequence = last_sequence;
+        Ok(JobView { record, queue_position: 0 })
     }
 
-    /// Jobs newest first, optionally in one state.
-    pub fn list(&self, limit: usize, state: Option<JobState>) -> Vec<JobView> {
-        let st = self.lock();
-        let mut jobs: Vec<&JobRecord> = st.jobs.values().filter(|j| state.is_none_or(|s| j.state == s)).collect();
-        jobs.sort_by(|a, b| (b.created_ms, b.seq, &b.id).cmp(&(a.created_ms, a.seq, &a.id)));
-        jobs.into_iter().take(limit).map(|j| JobView { queue_position: position(&st, j), record: j.clone() }).collect()
+    /// `view` with its resolved spec, read back from the store when memory does not keep it.
+    async fn with_spec(&self, mut view: JobView) -> Result<JobView> {
+        if view.record.resolved_spec.is_null() {
+            let id = view.record.id.clone();
+            view.record.resolved_spec = self
+                .on_store(format!("reading the resolved spec of {id}"), move |store| store.resolved_spec(&id))
+                .await?;
+        }
+        Ok(view)
     }
 
-    /// The queue in dispatch order, the running jobs, and recently seen trainers.
-    pub fn queue(&self) -> QueueView {
+    /// A job held in full, as it is now (no disk read: a queued job's resolved spec is `null`).
+    pub(crate) fn live_view(&self, id: &str) -> Option<JobView> {
         let st = self.lock();
-        let queued = st
-            .queue
-            .ids()
-            .enumerate()
-            .filter_map(|(i, id)| st.jobs.get(id).map(|j| JobView { record: j.clone(), queue_position: i as u32 + 1 }))
-            .collect();
-        let mut running: Vec<JobView> = st
-            .jobs
-            .values()
-            .filter(|j| j.state.is_running())
-            .map(|j| JobView { record: j.clone(), queue_position: 0 })
-            .collect();
-        running.sort_by_key(|v| v.record.created_ms);
-        let horizon = now_ms() - 3 * self.config.lease_ttl_ms as i64;
-        let mut trainers: Vec<(String, TrainerSeen, Vec<String>)> = st
-            .trainers
-            .iter()
-            .filter(|(_, t)| t.last_seen_ms >= horizon)
-            .map(|(id, t)| {
-                let jobs = st
-                    .jobs
-                    .values()
-                    .filter(|j| j.lease.as_ref().is_some_and(|l| &l.trainer_id == id))
-                    .map(|j| j.id.clone())
-                    .collect();
-                (id.clone(), t.clone(), jobs)
-            })
-            .collect();
-        trainers.sort_by(|a, b| a.1.name.cmp(&b.1.name).then(a.0.cmp(&b.0)));
-        QueueView { queued, running, trainers }
+        let record = st.jobs.get(id)?;
+        Some(JobView { queue_position: position(&st, record), record: (**record).clone() })
     }
 
     /// Cancels a job: a queued one at once; a running one is asked to stop (its trainer learns
@@ -304,16 +369,21 @@ impl Scheduler {
         }
         let persist = {
             let mut st = self.lock();
-            let job = st.jobs.get_mut(id).ok_or_else(|| SchedulerError::NotFound(id.into()))?;
-            match job.state {
+            let state = match (st.jobs.get(id), st.finished.get(id)) {
+                (Some(job), _) => job.state,
+                (None, Some(job)) => job.state,
+                (None, None) => return Err(SchedulerError::NotFound(id.into())),
+            };
+            match state {
                 JobState::Cancelled => false,
                 JobState::Done | JobState::Failed => {
                     return Err(SchedulerError::Conflict(format!(
                         "job {id} already ended {}; only queued or running jobs can be cancelled",
-                        job.state.name()
+                        state.name()
                     )));
                 }
                 JobState::Queued => {
+                    let job = st.jobs.get_mut(id).expect("a queued job is held in full");
                     job.transition(JobState::Cancelled, "cancelled by client").expect("queued → cancelled is legal");
                     job.progress.message = "cancelled".into();
                     let entry = crate::queue::Queue::entry(job);
@@ -322,6 +392,7 @@ impl Scheduler {
                     true
                 }
                 _ => {
+                    let job = st.jobs.get_mut(id).expect("a running job is held in full");
                     if !job.cancel_requested {
                         job.cancel_requested = true;
                         if let Some(tx) = st.commands.get(id) {
@@ -342,13 +413,13 @@ impl Scheduler {
         if persist {
             self.persist(id).await?;
         }
-        self.view(id)
+        self.view(id).await
     }
 
     /// A job and its stored `results.json`: empty unless the job is DONE (a file an attempt
     /// left behind without finishing the job is no result).
     pub async fn results(&self, id: &str) -> Result<(JobView, String)> {
-        let view = self.view(id)?;
+        let view = self.view(id).await?;
         if view.record.state != JobState::Done {
             return Ok((view, String::new()));
         }
@@ -361,7 +432,7 @@ impl Scheduler {
     /// One of a job's artifacts, opened for reading, and its size. An artifact the job does not
     /// list is not found, and the error names the ones it has.
     pub async fn open_artifact(&self, id: &str, name: &str) -> Result<(tokio::fs::File, u64)> {
-        let view = self.view(id)?;
+        let view = self.view(id).await?;
         if !view.record.artifacts.iter().any(|a| a.name == name) {
             let known: Vec<&str> = view.record.artifacts.iter().map(|a| a.name.as_str()).collect();
             return Err(SchedulerError::NoArtifact {
@@ -403,6 +474,23 @@ impl Scheduler {
         Ok((file, meta.len()))
     }
 
+    /// Lets a finished job leave memory once both its final manifest and its last events are
+    /// written: its record becomes a compact entry of the finished index, and its event log
+    /// (tail, watchers' channel), command channel and manifest lock go. Called after each of the
+    /// two writes; the second one retires the job.
+    pub(crate) fn retire(&self, st: &mut State, id: &str) {
+        let ready = st.jobs.get(id).is_some_and(|j| j.state.is_terminal())
+            && st.events.get(id).is_some_and(|log| log.final_manifest && log.written());
+        if !ready {
+            return;
+        }
+        let job = st.jobs.remove(id).expect("checked above");
+        st.events.remove(id);
+        st.commands.remove(id);
+        st.finished.insert_record(*job);
+        self.write_locks.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
+
     /// Stops accepting work: waiting trainers are answered empty, new submissions refused.
     pub(crate) fn begin_shutdown(&self) {
         {
@@ -425,6 +513,31 @@ impl Scheduler {
     }
 }
 
+impl State {
+    /// Adds a finished job read at start-up: to the index, the listing, its idempotency key's
+    /// table and its lineage's standing.
+    fn remember_finished(&mut self, job: FinishedJob) {
+        self.listing.insert((job.created_ms, job.seq, job.id.clone()));
+        if let Some(key) = &job.idempotency_key {
+            self.idempotency.insert(key.to_string(), job.id.to_string());
+        }
+        if let (JobState::Done, Some(result)) = (job.state, &job.result) {
+            self.lineages.record(&job.shape.lineage, &job.fingerprints, &job.id, result);
+        }
+        self.next_seq = self.next_seq.max(job.seq + 1);
+        self.finished.insert(job);
+    }
+}
+
+/// Returns freed heap memory to the system (glibc keeps it otherwise, per thread arena).
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it takes no pointers.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// 1-based queue position of a queued job.
 fn position(st: &State, job: &JobRecord) -> u32 {
     if job.state != JobState::Queued {
@@ -432,3 +545,6 @@ fn position(st: &State, job: &JobRecord) -> u32 {
     }
     st.queue.position(job)
 }
+
+#[cfg(test)]
+mod tests;

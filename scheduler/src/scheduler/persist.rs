@@ -1,6 +1,6 @@
 //! Store access off the async threads: any blocking store call ([`Scheduler::on_store`]), and
 //! manifest writes ordered per job so that the latest state always lands last
-//! ([`Scheduler::persist`]).
+//! ([`Scheduler::persist`]); a finished job's final manifest lets it leave memory.
 
 use super::{Result, Scheduler, SchedulerError};
 use crate::store::JobStore;
@@ -20,10 +20,20 @@ impl Scheduler {
         };
         let _guard = lock.lock().await;
         let Some(snapshot) = self.lock().jobs.get(id).cloned() else { return Ok(()) };
+        let finished = snapshot.state.is_terminal() && durable;
         self.on_store(format!("writing the manifest of {id}"), move |store| {
             store.write_manifest_with(&snapshot, durable)
         })
-        .await
+        .await?;
+        if finished {
+            // Its final manifest is on disk: the job leaves memory once its events are too.
+            let mut st = self.lock();
+            if let Some(log) = st.events.get_mut(id) {
+                log.final_manifest = true;
+            }
+            self.retire(&mut st, id);
+        }
+        Ok(())
     }
 
     /// Runs `f` on the store on a blocking thread; a failure says it was `what`.

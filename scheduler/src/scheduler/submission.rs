@@ -30,13 +30,13 @@ impl Scheduler {
                             None
                         }
                         Some(id) => Some(
-                            st.jobs.get(&id).map(|job| (id, same_request(&job.request, &record.request, named_seed))),
+                            st.request_of(&id).map(|first| (id, same_request(&first, &record.request, named_seed))),
                         ),
                     }
                 };
                 match existing {
                     None => break,
-                    Some(Some((id, true))) => return Ok((self.view(&id)?, false)),
+                    Some(Some((id, true))) => return Ok((self.view(&id).await?, false)),
                     // A key names one request: reusing it for another is a client bug, not a
                     // retry, and answering with the first job would hide it.
                     Some(Some((id, false))) => {
@@ -63,6 +63,8 @@ impl Scheduler {
             }
             return Err(e);
         }
+        // The queued job keeps its resolved spec only in the journal: the answer shows this copy.
+        let resolved_spec = record.resolved_spec.clone();
         let (ack_tx, ack_rx) = oneshot::channel();
         let sent = self.submit_tx.send(PendingSubmit { job: record, ack: ack_tx }).await;
         let acked = match sent {
@@ -70,7 +72,17 @@ impl Scheduler {
             Err(_) => Err(SchedulerError::ShuttingDown),
         };
         match acked {
-            Ok(id) => Ok((self.view(&id)?, true)),
+            Ok(id) => {
+                let mut view = match self.live_view(&id) {
+                    Some(view) => view,
+                    // Already granted and finished: read it as any finished job.
+                    None => return Ok((self.view(&id).await?, true)),
+                };
+                if view.record.resolved_spec.is_null() {
+                    view.record.resolved_spec = resolved_spec;
+                }
+                Ok((view, true))
+            }
             Err(e) => {
                 if let Some(key) = &key {
                     self.lock().idempotency.remove(key);

@@ -45,13 +45,14 @@ impl Scheduler {
     }
 
     /// The snapshot, the backlog after `after`, and a live receiver (which may overlap the
-    /// backlog: sequences already seen are skipped).
+    /// backlog: sequences already seen are skipped). A finished job that has left memory has no
+    /// live receiver: its events are all in its file.
     async fn subscribe(
         &self,
         id: &str,
         after: u64,
-    ) -> Result<(JobView, Vec<EventRecord>, broadcast::Receiver<EventRecord>)> {
-        let view = self.view(id)?;
+    ) -> Result<(JobView, Vec<EventRecord>, Option<broadcast::Receiver<EventRecord>>)> {
+        let view = self.view(id).await?;
         // Numbers are never reused, so a watcher cannot have seen more than the job has had.
         if after > view.record.last_sequence {
             return Err(SchedulerError::Invalid(format!(
@@ -59,29 +60,28 @@ impl Scheduler {
                 view.record.last_sequence
             )));
         }
-        let (rx, tail) = {
-            let mut st = self.lock();
-            let log = st.events.get_mut(id).ok_or_else(|| SchedulerError::NotFound(id.into()))?;
-            (log.subscribe(), log.since(after))
-        };
-        let backlog = match tail {
-            Some(events) => events,
-            None => self.events_after(id, after).await?,
-        };
-        Ok((view, backlog, rx))
+        // Subscribed before the backlog is read: an event published meanwhile comes live.
+        let live = self.lock().events.get_mut(id).map(|log| log.subscribe());
+        let backlog = self.events_after(id, after).await?;
+        Ok((view, backlog, live))
     }
 
     /// Events after `after`: from the in-memory tail when it reaches back that far, else from
-    /// `events.jsonl`.
+    /// `events.jsonl` (and the events published before the file had them).
     async fn events_after(&self, id: &str, after: u64) -> Result<Vec<EventRecord>> {
-        let tail = self.lock().events.get(id).and_then(|l| l.since(after));
-        match tail {
-            Some(e) => Ok(e),
-            None => {
-                let job = id.to_string();
-                self.on_store(format!("reading the events of {id}"), move |store| store.read_events(&job, after)).await
-            }
+        let (tail, deferred) = match self.lock().events.get(id) {
+            Some(log) => (log.since(after), log.deferred_event()),
+            None => (None, None),
+        };
+        if let Some(events) = tail {
+            return Ok(events);
         }
+        let job = id.to_string();
+        let mut events =
+            self.on_store(format!("reading the events of {id}"), move |store| store.read_events(&job, after)).await?;
+        let last = events.last().map_or(0, |e| e.sequence);
+        events.extend(deferred.into_iter().filter(|e| e.sequence > after.max(last)));
+        Ok(events)
     }
 
     /// Sends the snapshot, the backlog, then live events.
@@ -90,7 +90,7 @@ impl Scheduler {
         view: JobView,
         after: u64,
         backlog: Vec<EventRecord>,
-        mut live: broadcast::Receiver<EventRecord>,
+        live: Option<broadcast::Receiver<EventRecord>>,
         tx: mpsc::Sender<WatchItem>,
     ) {
         let id = view.record.id.clone();
@@ -105,6 +105,8 @@ impl Scheduler {
         if state.is_terminal() && follower.last >= last_sequence {
             return;
         }
+        // A finished job out of memory: its file had every event.
+        let Some(mut live) = live else { return };
         let mut stopping = self.stopping();
         if *stopping.borrow() {
             return;
@@ -151,7 +153,7 @@ impl Follower<'_> {
             }
             self.last = event.sequence;
             let terminal = event.kind == EventKind::State && event.state.is_terminal();
-            let job = if terminal { self.scheduler.view(self.id).ok() } else { None };
+            let job = if terminal { self.scheduler.view(self.id).await.ok() } else { None };
             if self.tx.send(WatchItem::Event { event, job }).await.is_err() || terminal {
                 return std::ops::ControlFlow::Break(());
             }

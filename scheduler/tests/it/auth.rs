@@ -77,7 +77,7 @@ async fn each_api_takes_only_its_own_token() {
         Code::Unauthenticated,
         "SKIPPY_TRAINER_TOKEN",
     );
-    let queue = client.get_queue(with_token(pb::GetQueueRequest {}, Some(ADMIN))).await.unwrap().into_inner();
+    let queue = client.get_queue(with_token(pb::GetQueueRequest::default(), Some(ADMIN))).await.unwrap().into_inner();
     assert_eq!(queue.queued.len(), 1, "refused calls changed nothing");
     assert!(queue.trainers.is_empty(), "a refused trainer is not even seen");
     let grant = trainer.acquire_job(acquire(Some(TRAINER))).await.unwrap().into_inner().grant.unwrap();

@@ -609,12 +609,25 @@ async fn bad_query_parameters_and_headers_name_the_parameter() {
         ("state=bogus", &["state = \"bogus\" is not a job state", "queued, preflight"]),
         ("state=JOB_STATE_UNSPECIFIED", &["state = \"JOB_STATE_UNSPECIFIED\" is not a job state"]),
         ("state=%FF", &["state = \"\u{fffd}\""]),
-        ("colour=red", &["unknown field `colour`", "expected `limit` or `state`"]),
+        ("colour=red", &["unknown field `colour`", "expected one of `limit`, `state`, `symbol`, `cursor`"]),
         ("%ZZ", &["unknown field `%ZZ`"]),
+        ("cursor=zz", &["page token \"zz\" is not one this list gave out", "next_page_token"]),
+        ("cursor=%2E%2E%2Fetc", &["page token \"../etc\" is not one this list gave out"]),
+        ("state=done,bogus", &["state = \"bogus\" is not a job state"]),
     ];
     for (query, words) in list {
         let got = get(&s.url(&format!("/api/training/jobs?{query}"))).await;
         check(&format!("list ?{query}"), &got, 400, "invalid_argument", words);
+    }
+    let queue: &[(&str, &[&str])] = &[
+        ("limit=0", &["limit = \"0\"", "from 1 to 1000"]),
+        ("limit=1001", &["limit = \"1001\"", "from 1 to 1000"]),
+        ("cursor=6a6f627331", &["page token \"6a6f627331\" is not one this list gave out"]),
+        ("state=queued", &["unknown field `state`", "expected one of `limit`, `symbol`, `cursor`"]),
+    ];
+    for (query, words) in queue {
+        let got = get(&s.url(&format!("/api/training/queue?{query}"))).await;
+        check(&format!("queue ?{query}"), &got, 400, "invalid_argument", words);
     }
     let events: &[(&str, &[&str])] = &[
         ("after=x", &["after = \"x\" is not an event sequence number", "non-negative integer"]),

@@ -31,7 +31,7 @@ async fn healthz_says_draining_while_calls_in_flight_finish() {
         std::pin::pin!(grpc.client_streaming(tonic::Request::new(ReceiverStream::new(messages)), path, codec));
     // One poll sends it; a call answered on the same connection after it proves the server has it.
     assert!(futures::poll!(held.as_mut()).is_pending());
-    TrainingServiceClient::new(channel).get_queue(pb::GetQueueRequest {}).await.unwrap();
+    TrainingServiceClient::new(channel).get_queue(pb::GetQueueRequest::default()).await.unwrap();
 
     let stop = s.stop.take().unwrap();
     let task = s.task;

@@ -247,7 +247,7 @@ async fn an_idle_trainer_gets_a_new_job_at_once_and_priorities_go_first() {
     let low = submit(&mut c, spec(&["BTC"])).await;
     let high = submit(&mut c, pb::JobSpec { priority: 5, ..spec(&["BTC"]) }).await;
     let low2 = submit(&mut c, spec(&["BTC"])).await;
-    let q = c.get_queue(pb::GetQueueRequest {}).await.unwrap().into_inner();
+    let q = c.get_queue(pb::GetQueueRequest::default()).await.unwrap().into_inner();
     let order: Vec<(&str, u32)> = q.queued.iter().map(|j| (j.id.as_str(), j.queue_position)).collect();
     assert_eq!(order, vec![(high.id.as_str(), 1), (low.id.as_str(), 2), (low2.id.as_str(), 3)]);
     assert_eq!(q.running.len(), 1);
@@ -277,7 +277,8 @@ async fn bad_submissions_are_refused_and_store_nothing() {
     }
     let err = c.get_job(pb::GetJobRequest { job_id: "../../etc/passwd".into() }).await.unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
-    let listed = c.list_jobs(pb::ListJobsRequest { limit: 10, state: 0 }).await.unwrap().into_inner();
+    let listed =
+        c.list_jobs(pb::ListJobsRequest { limit: 10, state: 0, ..Default::default() }).await.unwrap().into_inner();
     assert!(listed.jobs.is_empty());
     let dirs = std::fs::read_dir(dir.path()).unwrap().filter(|e| e.as_ref().unwrap().path().is_dir()).count();
     assert_eq!(dirs, 0, "nothing stored for rejected submissions");

@@ -551,7 +551,7 @@ impl Cluster {
 
     /// `GetQueue`.
     pub fn queue(&self) -> Result<pb::GetQueueResponse, tonic::Status> {
-        self.call(|mut c| async move { c.get_queue(pb::GetQueueRequest {}).await })
+        self.call(|mut c| async move { c.get_queue(pb::GetQueueRequest::default()).await })
     }
 
     /// `GetJob`.

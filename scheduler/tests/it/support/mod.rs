@@ -128,3 +128,56 @@ pub fn stored_jobs(runs: &Path) -> Vec<String> {
     ids.sort();
     ids
 }
+
+/// Client and trainer services of `s` (started without authentication), on one connection.
+pub async fn grpc_clients(
+    s: &Running,
+) -> (skippy_proto::v1::training_service_client::TrainingServiceClient<Channel>, TrainerServiceClient<Channel>) {
+    let ch = Channel::from_shared(s.grpc.clone()).unwrap().connect().await.unwrap();
+    (skippy_proto::v1::training_service_client::TrainingServiceClient::new(ch.clone()), TrainerServiceClient::new(ch))
+}
+
+/// A `metrics.json` with as much as completion reads: the kept model's validation score, the
+/// test Sharpe, and the data it was trained on.
+pub fn metrics(validation: f64, sharpe: f64) -> String {
+    serde_json::json!({
+        "stop_reason": "completed",
+        "kept_model_validation_sharpe": validation,
+        "data": [["BTC", "ab12"]],
+        "evaluation": {"portfolio": {"strategy": {"sharpe": sharpe}, "buy_and_hold": {"sharpe": 0.1}}},
+    })
+    .to_string()
+}
+
+/// Takes the next queued job as trainer `trainer` (waiting up to [`STEP`]) and returns its grant.
+pub async fn take(t: &mut TrainerServiceClient<Channel>, trainer: &str) -> skippy_proto::v1::JobGrant {
+    use skippy_proto::v1 as pb;
+    let request = pb::AcquireJobRequest { trainer_id: trainer.into(), name: trainer.into(), wait_ms: 20_000 };
+    t.acquire_job(request).await.unwrap().into_inner().grant.expect("a queued job to take")
+}
+
+/// Completes `grant` DONE with `metrics` (a fake trainer: no training).
+pub async fn finish(t: &mut TrainerServiceClient<Channel>, grant: &skippy_proto::v1::JobGrant, metrics: &str) {
+    use skippy_proto::v1 as pb;
+    t.complete_job(pb::CompleteJobRequest {
+        lease: grant.lease.clone(),
+        outcome: pb::Outcome::Done as i32,
+        metrics_json: metrics.into(),
+        steps_done: 4096,
+        reason: String::new(),
+    })
+    .await
+    .unwrap();
+}
+
+/// Waits until `check` returns something, polling, for at most [`STEP`].
+pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: not within {STEP:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,10 +1,11 @@
 // The list page (#/): the job table and the queue panels, kept live by the one scheduler-wide
-// stream of every job's changes (/api/training/events). A reset re-reads the list and the
-// queue; only while the stream is down is the list polled. The queue panels are re-read when a
-// job changes state, and every TRAINERS_REFRESH_MS for the trainers' last contact.
+// stream of every job's changes (/api/training/events). A reset re-reads the list's first page
+// and the queue; only while the stream is down is the list polled. Older jobs come a page at a
+// time when the user asks (#jobs-more follows the list's `next` link). The queue panels are
+// re-read when a job changes state, and every TRAINERS_REFRESH_MS for the trainers' last contact.
 
 import { ApiError, aborted, apiJson, readEvents, sleep } from './api.js';
-import { setConn, showBanner } from './dom.js';
+import { $, setConn, showBanner } from './dom.js';
 import { feedKind } from './format.js';
 import { renderQueue } from './queue.js';
 import { LIST_LIMIT, jobTable } from './table.js';
@@ -47,6 +48,32 @@ export function listView(signal) {
     clearTimeout(queueTimer);
   });
 
+  // The next (older) page of the list, if any.
+  const more = $('jobs-more');
+  let nextPage = null;
+  function setNext(next) {
+    nextPage = next || null;
+    more.hidden = !nextPage;
+  }
+  more.onclick = async () => {
+    if (!nextPage) return;
+    more.disabled = true;
+    try {
+      const page = await apiJson(nextPage, { signal });
+      if (signal.aborted) return;
+      table.appendJobs(page.jobs);
+      setNext(page.next);
+    } catch (e) {
+      if (!aborted(e, signal)) showBanner('Could not load older jobs: ' + e.message);
+    } finally {
+      more.disabled = false;
+    }
+  };
+  signal.addEventListener('abort', () => {
+    more.onclick = null;
+    more.hidden = true;
+  });
+
   async function loadAll() {
     const [list, queue] = await Promise.all([
       apiJson('/api/training/jobs?limit=' + LIST_LIMIT, { signal }),
@@ -54,6 +81,7 @@ export function listView(signal) {
     ]);
     if (signal.aborted) return;
     table.renderJobs(list.jobs);
+    setNext(list.next);
     showQueue(queue);
   }
 

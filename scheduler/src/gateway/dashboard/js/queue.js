@@ -1,15 +1,16 @@
-// The list page's queue and trainer panels (/api/training/queue): the jobs waiting in dispatch
-// order (#queue-list), the trainers with their jobs, speed and last contact (#trainers-body),
-// and the Queued, Running and Trainers counts.
+// The list page's queue and trainer panels (/api/training/queue): the first jobs waiting in
+// dispatch order and how many more (#queue-list), the trainers with their jobs, speed and last
+// contact (#trainers-body), and the Queued (the queue's total), Running and Trainers counts.
 
 import { $, el } from './dom.js';
 import { ago, compact, integer } from './format.js';
 
 const jobLink = (id) => Object.assign(el('a', 'mono', id), { href: '#/jobs/' + encodeURIComponent(id) });
 
-/** Shows `queue` (the answer of GET /api/training/queue). */
+/** Shows `queue` (the answer of GET /api/training/queue: its first page, and the total). */
 export function renderQueue(queue) {
-  $('stat-queued').textContent = String(queue.queued.length);
+  const total = Math.max(queue.totalQueued || 0, queue.queued.length);
+  $('stat-queued').textContent = String(total);
   $('stat-running').textContent = String(queue.running.length);
   $('stat-trainers').textContent = String(queue.trainers.length);
   $('queue-list').replaceChildren(
@@ -21,7 +22,13 @@ export function renderQueue(queue) {
       return li;
     }),
   );
-  $('queue-empty').hidden = queue.queued.length > 0;
+  // The page shows the head of the queue; the rest is counted.
+  if (total > queue.queued.length) {
+    const more = el('li', 'more muted', `… and ${integer(total - queue.queued.length)} more`);
+    more.id = 'queue-more';
+    $('queue-list').append(more);
+  }
+  $('queue-empty').hidden = total > 0;
   $('trainers-body').replaceChildren(
     ...queue.trainers.map((t) => {
       const tr = el('tr');

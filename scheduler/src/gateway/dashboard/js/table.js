@@ -1,4 +1,5 @@
-// The list page's job table (#jobs-body): one row per job, newest first and at most LIST_LIMIT,
+// The list page's job table (#jobs-body): one row per job, newest first: the first page of
+// LIST_LIMIT and the older pages the user asked for (appendJobs),
 // with its state badge, progress, steps, times and Sharpe next to buy-and-hold; each row records
 // the phases it showed (data-phases) and the changes it received live (data-events). Also the
 // Done and Failed · cancelled counts and the empty-list note.
@@ -7,7 +8,7 @@ import { $, badge, el } from './dom.js';
 import { compact, dateTime, duration, eventKind, fixed, jobState } from './format.js';
 import { applyEvent, elapsed } from './model.js';
 
-/** The most jobs the list reads and shows. */
+/** The jobs the list reads per page (and shows before the user asks for older ones). */
 export const LIST_LIMIT = 100;
 
 /**
@@ -18,6 +19,8 @@ export function jobTable(onStateChange) {
   const rows = new Map(); // id → { tr, cells, bar, progress, pct, msg, job, events, phases }
   const body = $('jobs-body');
   body.replaceChildren();
+  // The most rows shown: a page, plus the older pages appended.
+  let limit = LIST_LIMIT;
 
   function rowFor(job) {
     let row = rows.get(job.id);
@@ -98,11 +101,12 @@ export function jobTable(onStateChange) {
     $('stat-failed').textContent = String(failed);
     $('jobs-empty').hidden = rows.size > 0;
     $('jobs').hidden = rows.size === 0;
-    $('jobs-caption').textContent = rows.size >= LIST_LIMIT ? `newest ${LIST_LIMIT}` : '';
+    $('jobs-caption').textContent = rows.size >= LIST_LIMIT ? `newest ${rows.size}` : '';
   }
 
   /** The list as read from the server: it replaces the rows (a row already further along stays). */
   function renderJobs(jobs) {
+    limit = LIST_LIMIT;
     const seen = new Set();
     const order = [];
     for (const job of jobs) {
@@ -118,6 +122,19 @@ export function jobTable(onStateChange) {
     renderStats();
   }
 
+  /** An older page of the list, read on request: its rows go below the others. */
+  function appendJobs(jobs) {
+    for (const job of jobs) {
+      if (rows.has(job.id)) continue;
+      const row = rowFor(job);
+      notePhase(row);
+      paint(row);
+      body.append(row.tr);
+    }
+    limit = Math.max(limit, rows.size);
+    renderStats();
+  }
+
   /** One job's change from the stream. A new job's first event carries it and adds its row. */
   function applyChange(event) {
     let row = rows.get(event.jobId);
@@ -126,7 +143,7 @@ export function jobTable(onStateChange) {
       row = rowFor(event.job);
       body.prepend(row.tr);
       for (const [id, old] of rows) {
-        if (rows.size <= LIST_LIMIT) break;
+        if (rows.size <= limit) break;
         if (id !== event.jobId) {
           old.tr.remove();
           rows.delete(id);
@@ -155,5 +172,5 @@ export function jobTable(onStateChange) {
     }
   }
 
-  return { renderJobs, applyChange, setQueuePositions };
+  return { renderJobs, appendJobs, applyChange, setQueuePositions };
 }
