@@ -57,21 +57,28 @@ pub enum Command {
     /// Submit a PPO training job, then watch it until it ends.
     #[command(after_help = EXIT_CODES_HELP)]
     Ppo(PpoArgs),
-    /// One job's state, progress and headline result.
+    /// Run one spec over seeds × walk-forward folds × configurations, fanned out over the
+    /// trainers, then report whether an edge survives them (selection on validation only).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Experiment(ExperimentArgs),
+    /// One job's (or experiment's) state, progress and headline result.
     Status(JobArg),
-    /// A finished job's out-of-sample metrics next to buy-and-hold, and its artifacts.
+    /// A finished job's out-of-sample metrics next to buy-and-hold, and its artifacts; an
+    /// experiment's report.
     Results(JobArg),
-    /// Jobs, newest first.
+    /// Jobs, newest first (or experiments, with --experiments).
     List(ListArgs),
     /// The first queued jobs in dispatch order and how many are queued, running jobs, and the
     /// connected trainers.
     Queue(QueueArgs),
-    /// Cancel a queued or running job.
+    /// Cancel a queued or running job, or every unfinished run of an experiment.
     Cancel(JobArg),
-    /// Follow a job live until it ends (Ctrl+C stops watching, not the job).
+    /// Follow a job (or an experiment's runs) live until it ends (Ctrl+C stops watching, not
+    /// the job).
     #[command(after_help = EXIT_CODES_HELP)]
     Watch(JobArg),
-    /// Download a job's artifacts into DIR/<id>/ (checking size and SHA-256).
+    /// Download a job's artifacts, or an experiment's report and charts, into DIR/<id>/ (checking
+    /// size and SHA-256).
     Download(DownloadArgs),
     /// Print a shell completion script: `skippy-train completions bash > /etc/bash_completion.d/skippy-train`.
     Completions {
@@ -132,12 +139,71 @@ pub struct PpoArgs {
     pub data_dir: Option<PathBuf>,
 }
 
-/// A command about one job.
+/// A command about one job or experiment.
 #[derive(Debug, Clone, Args)]
 pub struct JobArg {
-    /// The job id (tr_<unix-seconds>_<8 hex>).
-    #[arg(value_name = "JOB_ID")]
+    /// The job id (tr_<unix-seconds>_<8 hex>) or experiment id (ex_<unix-seconds>_<8 hex>).
+    #[arg(value_name = "ID")]
     pub id: String,
+}
+
+/// `skippy-train experiment`.
+#[derive(Debug, Clone, Args)]
+pub struct ExperimentArgs {
+    /// Environment steps each run trains for.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub steps: u64,
+    /// Catalog symbols to train one policy on, comma-separated (e.g. BTC,ETH).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub symbols: Vec<String>,
+    /// Feature sets, comma-separated: price, microstructure.
+    #[arg(long, value_delimiter = ',', default_value = "price")]
+    pub features: Vec<String>,
+    /// Seeds per configuration and fold.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub seeds: u32,
+    /// Walk-forward folds: the last 40 % of the history cut into this many consecutive test
+    /// slices, each fold trained on everything before its validation slice (1: one split).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub folds: u32,
+    /// A setting tried over several values, `PATH=V1,V2,…` (repeatable; the configurations
+    /// are the product of the axes), e.g. `--grid ppo.learning_rate=1e-4,3e-4`.
+    #[arg(long, value_name = "PATH=V1,V2", value_parser = parse_grid)]
+    pub grid: Vec<(String, Vec<String>)>,
+    /// Override a setting of every run, e.g. `--set env.cost=0.001` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_override)]
+    pub overrides: Vec<(String, String)>,
+    /// The first seed; the others follow it (default: the scheduler draws it and records it).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Higher runs first; equal priorities run first-in-first-out.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub priority: i32,
+    /// Each run's training wall-clock budget (10h, 90m, none, …).
+    #[arg(long, default_value = "10h", value_parser = parse_duration)]
+    pub duration: Budget,
+    /// Submitting again with the same key returns the first experiment instead of a new one.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+    /// Print the experiment id and return at once instead of following it.
+    #[arg(long)]
+    pub detach: bool,
+    /// If an edge survives, queue the champion candidate: the configuration chosen on the latest
+    /// fold's validation, one job per seed on the lineage's own split, ranked in the lineage on
+    /// validation as any job is (nothing is queued without an edge).
+    #[arg(long)]
+    pub promote: bool,
+}
+
+/// Parses `PATH=V1,V2,…` (a dotted spec path and the values to try).
+pub fn parse_grid(s: &str) -> Result<(String, Vec<String>), String> {
+    let (key, values) =
+        parse_override(s).map_err(|_| format!("{s:?}: expected PATH=V1,V2, e.g. ppo.ent_coef=0,0.01"))?;
+    let values: Vec<String> = values.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
+    if values.is_empty() {
+        return Err(format!("{s:?}: name at least one value after '='"));
+    }
+    Ok((key, values))
 }
 
 /// `skippy-train list`.
@@ -156,6 +222,12 @@ pub struct ListArgs {
     /// Only jobs trained on this symbol (e.g. BTC).
     #[arg(long)]
     pub symbol: Option<String>,
+    /// Only the runs of this experiment (ex_…), in its order.
+    #[arg(long, value_name = "EXPERIMENT_ID")]
+    pub experiment: Option<String>,
+    /// List experiments instead of jobs.
+    #[arg(long, conflicts_with_all = ["state", "symbol", "experiment"])]
+    pub experiments: bool,
 }
 
 /// `skippy-train queue`.
@@ -169,8 +241,8 @@ pub struct QueueArgs {
 /// `skippy-train download`.
 #[derive(Debug, Clone, Args)]
 pub struct DownloadArgs {
-    /// The job id.
-    #[arg(value_name = "JOB_ID")]
+    /// The job id, or an experiment id (ex_…).
+    #[arg(value_name = "ID")]
     pub id: String,
     /// Directory to write into; files land in DIR/<id>/.
     #[arg(long, value_name = "DIR", default_value = ".")]

@@ -10,6 +10,7 @@ use skippy_proto::v1::{self as pb, JobState};
 use crate::args::{GlobalArgs, JobArg, ListArgs, PpoArgs, QueueArgs};
 use crate::client::{self, SchedulerClient, Subject};
 use crate::exit::{self, Failure};
+use crate::experiment;
 use crate::metrics::MetricsFile;
 use crate::output::{self, Screen};
 use crate::render;
@@ -179,6 +180,9 @@ fn interrupted(global: &GlobalArgs, id: &str) -> anyhow::Result<ExitCode> {
 
 /// `watch`: the live view of `ppo`, for any job.
 pub async fn watch(sched: &SchedulerClient, global: &GlobalArgs, job: &JobArg) -> anyhow::Result<ExitCode> {
+    if experiment::is_experiment_id(&job.id) {
+        return experiment::follow(sched, global, &job.id).await;
+    }
     if !global.json {
         output::print(render::WATCHING)?;
     }
@@ -196,6 +200,9 @@ pub async fn watch(sched: &SchedulerClient, global: &GlobalArgs, job: &JobArg) -
 
 /// `status`.
 pub async fn status(sched: &SchedulerClient, global: &GlobalArgs, job: &JobArg) -> anyhow::Result<ExitCode> {
+    if experiment::is_experiment_id(&job.id) {
+        return experiment::status(sched, global, &job.id).await;
+    }
     let mut client = sched.client.clone();
     let j = client
         .get_job(pb::GetJobRequest { job_id: job.id.clone() })
@@ -212,6 +219,9 @@ pub async fn status(sched: &SchedulerClient, global: &GlobalArgs, job: &JobArg) 
 
 /// `results`.
 pub async fn results(sched: &SchedulerClient, global: &GlobalArgs, job: &JobArg) -> anyhow::Result<ExitCode> {
+    if experiment::is_experiment_id(&job.id) {
+        return experiment::print_results(sched, global, &job.id).await;
+    }
     let r = get_results(sched, &job.id).await?;
     if global.json {
         output::print_json(&json::Results::from(r.clone()))?;
@@ -264,6 +274,9 @@ fn no_results(id: &str, job: &pb::Job) -> Failure {
 /// `list`: one page of `--limit` jobs (following the scheduler's cursors until it has them), or
 /// every job with `--all`.
 pub async fn list(sched: &SchedulerClient, global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<ExitCode> {
+    if args.experiments {
+        return experiment::list(sched, global, args.limit, args.all).await;
+    }
     let mut client = sched.client.clone();
     let states: Vec<i32> = args.state.iter().flat_map(|f| f.states()).map(|s| s as i32).collect();
     let want = if args.all { usize::MAX } else { args.limit as usize };
@@ -276,6 +289,7 @@ pub async fn list(sched: &SchedulerClient, global: &GlobalArgs, args: &ListArgs)
             page_token,
             states: states.clone(),
             symbol: args.symbol.clone().unwrap_or_default(),
+            experiment_id: args.experiment.clone().unwrap_or_default(),
             ..Default::default()
         };
         let page = client.list_jobs(request).await.map_err(|s| sched.error(&s, Subject::Scheduler))?.into_inner();
@@ -311,6 +325,9 @@ pub async fn queue(sched: &SchedulerClient, global: &GlobalArgs, args: &QueueArg
 
 /// `cancel`.
 pub async fn cancel(sched: &SchedulerClient, global: &GlobalArgs, job: &JobArg) -> anyhow::Result<ExitCode> {
+    if experiment::is_experiment_id(&job.id) {
+        return experiment::cancel(sched, global, &job.id).await;
+    }
     let mut client = sched.client.clone();
     let j = client
         .cancel_job(pb::CancelJobRequest { job_id: job.id.clone() })

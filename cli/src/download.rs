@@ -14,14 +14,20 @@ use crate::args::{DownloadArgs, GlobalArgs};
 use crate::client::{SchedulerClient, Subject};
 use crate::commands;
 use crate::exit::{self, Failure};
+use crate::experiment;
 use crate::output;
 use crate::render;
 use crate::view::{Download, Downloaded};
 
 /// `download`.
 pub async fn run(sched: &SchedulerClient, global: &GlobalArgs, args: &DownloadArgs) -> anyhow::Result<ExitCode> {
-    let results = commands::get_results(sched, &args.id).await?;
-    let wanted = select(&args.id, &results.artifacts, &args.names)?;
+    // An experiment's files (its report and charts) come over the same DownloadArtifact.
+    let (kind, artifacts) = if experiment::is_experiment_id(&args.id) {
+        ("experiment", experiment::artifacts(sched, &args.id).await?)
+    } else {
+        ("job", commands::get_results(sched, &args.id).await?.artifacts)
+    };
+    let wanted = select(kind, &args.id, &artifacts, &args.names)?;
     for a in &wanted {
         check_name(&a.name)?;
     }
@@ -29,7 +35,7 @@ pub async fn run(sched: &SchedulerClient, global: &GlobalArgs, args: &DownloadAr
     tokio::fs::create_dir_all(&dir).await.with_context(|| format!("creating {}", dir.display()))?;
     if !global.json {
         output::print(&format!(
-            "⬇️  Downloading {} artifact{} of job {} into {}",
+            "⬇️  Downloading {} artifact{} of {kind} {} into {}",
             wanted.len(),
             if wanted.len() == 1 { "" } else { "s" },
             args.id,
@@ -55,10 +61,16 @@ pub async fn run(sched: &SchedulerClient, global: &GlobalArgs, args: &DownloadAr
     Ok(ExitCode::SUCCESS)
 }
 
-/// The artifacts to fetch: the named ones (each must exist), or all of them.
-fn select<'a>(id: &str, listed: &'a [pb::Artifact], names: &[String]) -> Result<Vec<&'a pb::Artifact>, Failure> {
+/// The artifacts to fetch of `kind` (job or experiment) `id`: the named ones (each must exist),
+/// or all of them.
+fn select<'a>(
+    kind: &str,
+    id: &str,
+    listed: &'a [pb::Artifact],
+    names: &[String],
+) -> Result<Vec<&'a pb::Artifact>, Failure> {
     if listed.is_empty() {
-        return Err(Failure::new(exit::NOT_FOUND, format!("job {id} has no artifacts (yet)")));
+        return Err(Failure::new(exit::NOT_FOUND, format!("{kind} {id} has no artifacts (yet)")));
     }
     if names.is_empty() {
         return Ok(listed.iter().collect());
@@ -70,7 +82,10 @@ fn select<'a>(id: &str, listed: &'a [pb::Artifact], names: &[String]) -> Result<
         .map(|name| {
             listed.iter().find(|a| a.name == name).ok_or_else(|| {
                 let known: Vec<&str> = listed.iter().map(|a| a.name.as_str()).collect();
-                Failure::new(exit::NOT_FOUND, format!("no artifact {name:?} in job {id}; it has: {}", known.join(", ")))
+                Failure::new(
+                    exit::NOT_FOUND,
+                    format!("no artifact {name:?} in {kind} {id}; it has: {}", known.join(", ")),
+                )
             })
         })
         .collect()
@@ -162,12 +177,15 @@ mod tests {
     #[test]
     fn named_artifacts_must_exist() {
         let listed = [art("metrics.json"), art("model.safetensors")];
-        assert_eq!(select("tr_1_0", &listed, &[]).unwrap().len(), 2);
-        assert_eq!(select("tr_1_0", &listed, &["model.safetensors".into()]).unwrap()[0].name, "model.safetensors");
-        let err = select("tr_1_0", &listed, &["plot.png".into()]).unwrap_err();
+        assert_eq!(select("job", "tr_1_0", &listed, &[]).unwrap().len(), 2);
+        let named = select("job", "tr_1_0", &listed, &["model.safetensors".into()]).unwrap();
+        assert_eq!(named[0].name, "model.safetensors");
+        let err = select("job", "tr_1_0", &listed, &["plot.png".into()]).unwrap_err();
         assert_eq!(err.code, exit::NOT_FOUND);
         assert_eq!(err.message, "no artifact \"plot.png\" in job tr_1_0; it has: metrics.json, model.safetensors");
-        assert_eq!(select("tr_1_0", &[], &[]).unwrap_err().code, exit::NOT_FOUND);
+        assert_eq!(select("job", "tr_1_0", &[], &[]).unwrap_err().code, exit::NOT_FOUND);
+        let none = select("experiment", "ex_1_00000000", &[], &[]).unwrap_err();
+        assert_eq!(none.message, "experiment ex_1_00000000 has no artifacts (yet)");
     }
 
     #[test]

@@ -28,6 +28,8 @@
 //! - [`client`]: the gRPC client (admin secret attached) and the one mapping from a gRPC status
 //!   to the error a user reads; [`exit`]: exit codes and the error that carries one.
 //! - [`commands`]: one function per command: call the scheduler, print the answer.
+//! - [`experiment`]: the `experiment` command, and experiments in `status`, `results`, `watch`,
+//!   `cancel` and `list`.
 //! - [`watch`]: following a job over `WatchJob`: dedupe by sequence, reconnect, progress bar.
 //! - [`download`]: artifact downloads with size and SHA-256 checks.
 //! - [`local`]: `ppo --local`, an in-process scheduler and trainer (cargo feature `local`).
@@ -43,6 +45,7 @@ pub mod client;
 pub mod commands;
 pub mod download;
 pub mod exit;
+pub mod experiment;
 pub mod local;
 pub use skippy_contract::results as metrics;
 pub mod output;
@@ -71,6 +74,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let sched = SchedulerClient::connect(global)?;
     match &cli.command {
         Command::Ppo(args) => commands::ppo(&sched, global, args).await,
+        Command::Experiment(args) => experiment::run(&sched, global, args).await,
         Command::Status(job) => commands::status(&sched, global, job).await,
         Command::Results(job) => commands::results(&sched, global, job).await,
         Command::List(args) => commands::list(&sched, global, args).await,

@@ -421,6 +421,9 @@ pub struct Job {
     pub resolved_spec: Value,
     /// Sequence number of the job's latest event.
     pub last_sequence: u64,
+    /// The experiment cell the job is a run of (absent for a plain job).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<ExperimentCell>,
 }
 
 impl From<pb::Job> for Job {
@@ -449,6 +452,7 @@ impl From<pb::Job> for Job {
                 .collect(),
             result: j.result.map(ResultSummary::from),
             last_sequence: j.last_sequence,
+            experiment: j.experiment.map(ExperimentCell::from),
         }
     }
 }
@@ -938,5 +942,365 @@ mod tests {
             assert_eq!(serde_json::to_value(k).unwrap(), k.name());
         }
         assert_eq!(serde_json::to_value(FeedEventKind::from_proto(1)).unwrap(), "RESET");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Experiments
+// ---------------------------------------------------------------------------------------------
+
+/// Where an experiment is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExperimentState {
+    /// Not set (also what a state unknown to this build reads as).
+    Unspecified,
+    /// Some runs have not ended.
+    Running,
+    /// Every run has ended and the report is written.
+    Done,
+    /// Cancelled by a client.
+    Cancelled,
+    /// Every run has ended and no fold has a finished run to report on.
+    Failed,
+}
+
+impl ExperimentState {
+    /// The state of the protocol's number (unknown numbers read as `Unspecified`).
+    pub fn from_proto(value: i32) -> ExperimentState {
+        match pb::ExperimentState::try_from(value).unwrap_or(pb::ExperimentState::Unspecified) {
+            pb::ExperimentState::Unspecified => ExperimentState::Unspecified,
+            pb::ExperimentState::Running => ExperimentState::Running,
+            pb::ExperimentState::Done => ExperimentState::Done,
+            pb::ExperimentState::Cancelled => ExperimentState::Cancelled,
+            pb::ExperimentState::Failed => ExperimentState::Failed,
+        }
+    }
+
+    /// The protocol's value.
+    pub fn to_proto(self) -> pb::ExperimentState {
+        match self {
+            ExperimentState::Unspecified => pb::ExperimentState::Unspecified,
+            ExperimentState::Running => pb::ExperimentState::Running,
+            ExperimentState::Done => pb::ExperimentState::Done,
+            ExperimentState::Cancelled => pb::ExperimentState::Cancelled,
+            ExperimentState::Failed => pb::ExperimentState::Failed,
+        }
+    }
+
+    /// Whether it has ended.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, ExperimentState::Done | ExperimentState::Cancelled | ExperimentState::Failed)
+    }
+}
+
+impl fmt::Display for ExperimentState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(plain(self.to_proto().as_str_name(), "EXPERIMENT_STATE_"))
+    }
+}
+
+/// Where a run sits in its experiment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperimentCell {
+    /// The experiment: `ex_<unix-seconds>_<8 lowercase hex>`.
+    #[schema(example = "ex_1754727123_a1b2c3d4")]
+    pub experiment_id: String,
+    /// Index of the configuration (0-based).
+    pub config: u32,
+    /// Index of the seed (0-based).
+    pub seed_index: u32,
+    /// The walk-forward fold (0-based, in time order).
+    pub fold: u32,
+}
+
+impl From<pb::ExperimentCell> for ExperimentCell {
+    fn from(c: pb::ExperimentCell) -> ExperimentCell {
+        ExperimentCell { experiment_id: c.experiment_id, config: c.config, seed_index: c.seed_index, fold: c.fold }
+    }
+}
+
+impl From<ExperimentCell> for pb::ExperimentCell {
+    fn from(c: ExperimentCell) -> pb::ExperimentCell {
+        pb::ExperimentCell { experiment_id: c.experiment_id, config: c.config, seed_index: c.seed_index, fold: c.fold }
+    }
+}
+
+/// A setting tried over several values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"path": "ppo.learning_rate", "values": ["1e-4", "3e-4"]}))]
+pub struct GridAxis {
+    /// A `--set` path of the spec.
+    pub path: String,
+    /// The values (JSON; numbers and booleans are taken as written), at least one.
+    #[schema(value_type = Vec<Object>)]
+    pub values: Vec<Value>,
+}
+
+/// The text the protocol carries for a JSON value: strings as they are, the rest as JSON.
+fn value_text(v: Value) -> String {
+    match v {
+        Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+/// What a client asks to run (`POST /api/training/experiments`): `base` trained with each
+/// configuration of the grid, each seed and each walk-forward fold.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"base": {"symbols": ["BTC", "ETH"], "totalSteps": 100000}, "seeds": 5, "folds": 4,
+    "grid": [{"path": "ppo.learning_rate", "values": [0.0001, 0.0003]}]}))]
+pub struct ExperimentSpec {
+    /// The job every run starts from. Its `seed` is the first seed (absent: drawn); its
+    /// `idempotencyKey` keys the experiment.
+    pub base: JobSpec,
+    /// Seeds per configuration and fold (0: the default, 5).
+    #[serde(default, deserialize_with = "int_or_default")]
+    pub seeds: u32,
+    /// Walk-forward folds (0: the default, 4; 1: the single split).
+    #[serde(default, deserialize_with = "int_or_default")]
+    pub folds: u32,
+    /// The configurations: the product of the axes' values (none: the base alone).
+    #[serde(default)]
+    pub grid: Vec<GridAxis>,
+    /// Once reported with an edge that survives, queue the champion candidate: the configuration
+    /// chosen on the latest fold's validation, one job per seed on the lineage's own split
+    /// (ranked on validation in the lineage as any job is). Nothing is queued without an edge.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub promote: bool,
+}
+
+impl From<pb::ExperimentSpec> for ExperimentSpec {
+    fn from(s: pb::ExperimentSpec) -> ExperimentSpec {
+        ExperimentSpec {
+            base: s.base.map(JobSpec::from).unwrap_or_default(),
+            seeds: s.seeds,
+            folds: s.folds,
+            grid: s
+                .grid
+                .into_iter()
+                .map(|a| GridAxis { path: a.path, values: a.values.into_iter().map(Value::String).collect() })
+                .collect(),
+            promote: s.promote,
+        }
+    }
+}
+
+impl From<ExperimentSpec> for pb::ExperimentSpec {
+    fn from(s: ExperimentSpec) -> pb::ExperimentSpec {
+        pb::ExperimentSpec {
+            base: Some(s.base.into()),
+            seeds: s.seeds,
+            folds: s.folds,
+            grid: s
+                .grid
+                .into_iter()
+                .map(|a| pb::GridAxis { path: a.path, values: a.values.into_iter().map(value_text).collect() })
+                .collect(),
+            promote: s.promote,
+        }
+    }
+}
+
+/// One configuration of the grid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperimentConfig {
+    /// Its index.
+    pub index: u32,
+    /// `--set` path → value, as stored.
+    pub settings: BTreeMap<String, String>,
+}
+
+/// One run of an experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperimentRun {
+    /// Its job.
+    pub job_id: String,
+    /// Its cell.
+    pub cell: ExperimentCell,
+    /// The seed it trains with.
+    pub seed: u64,
+    /// The job's state.
+    pub state: JobState,
+    /// Steps done.
+    pub steps_done: u64,
+    /// Steps asked for.
+    pub total_steps: u64,
+    /// The kept model's validation Sharpe, once DONE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_sharpe: Option<f64>,
+    /// Its test Sharpe, once DONE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_sharpe: Option<f64>,
+    /// Buy-and-hold's Sharpe on the same bars, once DONE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buy_and_hold_sharpe: Option<f64>,
+}
+
+impl From<pb::ExperimentRun> for ExperimentRun {
+    fn from(r: pb::ExperimentRun) -> ExperimentRun {
+        ExperimentRun {
+            state: JobState::from_proto(r.state),
+            job_id: r.job_id,
+            cell: r.cell.map(ExperimentCell::from).unwrap_or(ExperimentCell {
+                experiment_id: String::new(),
+                config: 0,
+                seed_index: 0,
+                fold: 0,
+            }),
+            seed: r.seed,
+            steps_done: r.steps_done,
+            total_steps: r.total_steps,
+            validation_sharpe: r.validation_sharpe,
+            test_sharpe: r.test_sharpe,
+            buy_and_hold_sharpe: r.buy_and_hold_sharpe,
+        }
+    }
+}
+
+/// An experiment as the scheduler knows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Experiment {
+    /// `ex_<unix-seconds>_<8 lowercase hex>`.
+    #[schema(example = "ex_1754727123_a1b2c3d4")]
+    pub id: String,
+    /// As submitted (the base's seed filled in).
+    pub spec: ExperimentSpec,
+    /// Where it is.
+    pub state: ExperimentState,
+    /// Creation time, unix ms.
+    pub created_ms: i64,
+    /// End time, unix ms (0 while running).
+    pub finished_ms: i64,
+    /// The configurations tried.
+    pub configs: Vec<ExperimentConfig>,
+    /// Every run, by configuration, then seed, then fold (empty in lists).
+    pub runs: Vec<ExperimentRun>,
+    /// Runs in all.
+    pub runs_total: u32,
+    /// Runs queued.
+    pub runs_queued: u32,
+    /// Runs held by trainers.
+    pub runs_running: u32,
+    /// Runs DONE.
+    pub runs_done: u32,
+    /// Runs FAILED.
+    pub runs_failed: u32,
+    /// Runs CANCELLED.
+    pub runs_cancelled: u32,
+    /// Environment steps done over every run.
+    pub steps_done: u64,
+    /// Environment steps asked for over every run.
+    pub total_steps: u64,
+    /// The report's verdict line, once reported ("" before).
+    pub verdict: String,
+    /// The champion candidate, once reported, when the spec asked for one (`promote`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate: Option<ExperimentCandidate>,
+}
+
+/// An experiment's champion candidate: the configuration chosen on the latest fold's
+/// validation, trained once per seed on the lineage's own split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperimentCandidate {
+    /// The configuration's index.
+    pub config: u32,
+    /// Its jobs, one per seed (empty when nothing was queued).
+    pub job_ids: Vec<String>,
+    /// What was done and why: queued, or why not.
+    pub note: String,
+}
+
+impl From<pb::Experiment> for Experiment {
+    fn from(e: pb::Experiment) -> Experiment {
+        Experiment {
+            state: ExperimentState::from_proto(e.state),
+            id: e.id,
+            spec: e.spec.map(ExperimentSpec::from).unwrap_or_default(),
+            created_ms: e.created_ms,
+            finished_ms: e.finished_ms,
+            configs: e
+                .configs
+                .into_iter()
+                .map(|c| ExperimentConfig { index: c.index, settings: c.settings.into_iter().collect() })
+                .collect(),
+            runs: e.runs.into_iter().map(ExperimentRun::from).collect(),
+            runs_total: e.runs_total,
+            runs_queued: e.runs_queued,
+            runs_running: e.runs_running,
+            runs_done: e.runs_done,
+            runs_failed: e.runs_failed,
+            runs_cancelled: e.runs_cancelled,
+            steps_done: e.steps_done,
+            total_steps: e.total_steps,
+            verdict: e.verdict,
+            candidate: e.candidate.map(|c| ExperimentCandidate { config: c.config, job_ids: c.job_ids, note: c.note }),
+        }
+    }
+}
+
+/// The answer to an experiment's submission: the experiment, plus whether it is new.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ExperimentSubmitted {
+    /// The experiment.
+    #[serde(flatten)]
+    pub experiment: Experiment,
+    /// False when the idempotency key returned an existing experiment.
+    pub created: bool,
+}
+
+/// A page of experiments, newest first, without their runs.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperimentList {
+    /// Newest first.
+    pub experiments: Vec<Experiment>,
+    /// The cursor of the next page (absent on the last page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// The next page's URL (REST only; absent on the last page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+impl From<pb::ListExperimentsResponse> for ExperimentList {
+    fn from(r: pb::ListExperimentsResponse) -> ExperimentList {
+        ExperimentList {
+            experiments: r.experiments.into_iter().map(Experiment::from).collect(),
+            next_cursor: (!r.next_page_token.is_empty()).then_some(r.next_page_token),
+            next: None,
+        }
+    }
+}
+
+/// An experiment's results: the experiment, its report (`experiment.json`, `null` until every
+/// run has ended) and its artifacts.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperimentResults {
+    /// The experiment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<Experiment>,
+    /// The report (`experiment.json`, its own versioned schema; `null` until reported).
+    #[schema(value_type = Option<Object>)]
+    pub report: Value,
+    /// The experiment's artifacts.
+    pub artifacts: Vec<Artifact>,
+}
+
+impl From<pb::GetExperimentResultsResponse> for ExperimentResults {
+    fn from(r: pb::GetExperimentResultsResponse) -> ExperimentResults {
+        ExperimentResults {
+            experiment: r.experiment.map(Experiment::from),
+            report: if r.report_json.is_empty() { Value::Null } else { embedded_json(&r.report_json) },
+            artifacts: r.artifacts.into_iter().map(Artifact::from).collect(),
+        }
     }
 }

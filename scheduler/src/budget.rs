@@ -123,6 +123,46 @@ impl State {
         admit(config, self, job)
     }
 
+    /// Whether all of an experiment's runs fit together, as [`State::admit`] asks of one job:
+    /// all are counted, or none (the error gives the experiment's totals).
+    pub(crate) fn admit_all(&mut self, config: &Config, jobs: &[JobRecord]) -> Result<(), SchedulerError> {
+        let speed = self.ledger.speed();
+        let queued = self.queue.len() + self.ledger.admitting;
+        if config.max_queued_jobs > 0 && queued + jobs.len() > config.max_queued_jobs {
+            return Err(SchedulerError::Exhausted(format!(
+                "the queue cannot take this experiment: its {} runs and the {queued} jobs queued exceed the limit \
+                 of {} (--max-queued-jobs); run fewer seeds, folds or configurations, or submit when some have started",
+                jobs.len(),
+                config.max_queued_jobs
+            )));
+        }
+        let needs: f64 = jobs.iter().map(|job| estimate_secs(job, speed)).sum();
+        let budget = config.trainer_hours_per_day * 3600.0;
+        let used = self.ledger.committed_secs + self.ledger.admitting_secs;
+        if budget > 0.0 && used + needs > budget {
+            let steps: u64 = jobs.iter().map(|j| j.request.total_steps).sum();
+            return Err(SchedulerError::Exhausted(format!(
+                "compute budget exceeded: this experiment's {} runs need about {} trainer-hours in all ({steps} steps \
+                 at {speed:.0} steps/s), and {} of the {} trainer-hours per day are used or committed; {} over \
+                 (--trainer-hours-per-day)",
+                jobs.len(),
+                hours(needs),
+                hours(used),
+                config.trainer_hours_per_day,
+                hours(used + needs - budget)
+            )));
+        }
+        self.ledger.admitting += jobs.len();
+        self.ledger.admitting_secs += needs;
+        Ok(())
+    }
+
+    /// Counts a run start-up re-queues for its experiment (it was admitted before the restart).
+    pub(crate) fn readmit(&mut self, job: &JobRecord) {
+        self.ledger.admitting += 1;
+        self.ledger.admitting_secs += estimate_secs(job, self.ledger.speed());
+    }
+
     /// A job counted by [`State::admit`] left the committer: queued (`stored`, its estimate
     /// moves to `committed_secs` with it), or refused by the store (its estimate is dropped).
     pub(crate) fn admitted(&mut self, job: &JobRecord, stored: bool) {

@@ -317,7 +317,7 @@ impl Scheduler {
         let fingerprints: Vec<(String, String)> = serde_json::from_value(metrics["data"].clone()).ok()?;
         let (champion, spec) = {
             let st = self.lock();
-            let job = st.jobs.get(id)?;
+            let job = st.jobs.get(id).filter(|j| j.experiment.is_none())?;
             let (_, champion) = st.lineages.of(job, &fingerprints);
             (champion?, serde_json::from_str::<serde_json::Value>(&job.resolved_spec.to_string()).ok()?)
         };
@@ -359,9 +359,12 @@ fn finish_done(
     let bh = portfolio["buy_and_hold"]["sharpe"].as_f64().unwrap_or(0.0);
     let validation = metrics["kept_model_validation_sharpe"].as_f64().filter(|v| v.is_finite());
     let fingerprints: Vec<(String, String)> = serde_json::from_value(metrics["data"].clone()).unwrap_or_default();
+    // An experiment's runs are its cells, not generations of a lineage: compared with
+    // buy-and-hold only, never a champion.
+    let in_lineage = st.jobs.get(id).is_some_and(|job| job.experiment.is_none());
     let (last_generation, champion) = match st.jobs.get(id) {
-        Some(job) => st.lineages.of(job, &fingerprints),
-        None => (0, None),
+        Some(job) if in_lineage => st.lineages.of(job, &fingerprints),
+        _ => (0, None),
     };
     let improvement = match (&champion, vs_champion) {
         (Some(c), Some((paired, comparison))) if c.id == paired => {
@@ -372,6 +375,7 @@ fn finish_done(
             .map(|c| lineage::improvement(&c, 0)),
     };
     let is_champion = match (validation, &champion) {
+        _ if !in_lineage => false,
         (_, None) => true,
         (Some(v), Some(c)) => v > c.validation_sharpe,
         (None, Some(_)) => false,
@@ -381,7 +385,7 @@ fn finish_done(
     job.result = Some(Box::new(ResultRecord {
         sharpe,
         buy_and_hold_sharpe: bh,
-        generation: last_generation + 1,
+        generation: if in_lineage { last_generation + 1 } else { 0 },
         improvement,
         champion: is_champion,
         validation_sharpe: validation,
@@ -392,7 +396,7 @@ fn finish_done(
     job.progress.message = "complete".into();
     job.transition(JobState::Done, "complete").map_err(|e| SchedulerError::Conflict(e.to_string()))?;
     let (lineage, fingerprints) = (job.lineage(), job.data_fingerprints.clone());
-    if let Some(result) = job.result.clone() {
+    if let (Some(result), true) = (job.result.clone(), in_lineage) {
         st.lineages.record(&lineage, &fingerprints, &std::sync::Arc::from(id), &result);
     }
     push_event(st, id, EventKind::State, "complete".into(), None);

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::job::{JobRecord, JobState, JsonText, ProgressRecord, ResultRecord, SubmittedSpec};
 
@@ -82,6 +82,8 @@ pub struct FinishedJob {
     pub result: Option<Box<ResultRecord>>,
     /// Data fingerprints (interned; empty when the trainer reported none).
     pub fingerprints: Fingerprints,
+    /// The experiment cell it is a run of (runs stay out of lineages).
+    pub experiment: Option<Box<crate::experiment::Cell>>,
 }
 
 /// `text` cut to [`SUMMARY_CHARS`] characters, with an ellipsis when it was longer.
@@ -93,8 +95,9 @@ fn cut(text: &str) -> Box<str> {
 }
 
 /// What an entry is made of: the fields of a manifest it keeps. Start-up reads manifests into
-/// this, so the rest (the resolved spec and the history above all) is skipped, not built.
-#[derive(Debug, Deserialize)]
+/// this, so the rest (the resolved spec and the history above all) is skipped, not built; the
+/// finished index ([`crate::finished_index`]) stores it.
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FinishedManifest {
     /// Job id.
@@ -107,10 +110,10 @@ pub struct FinishedManifest {
     #[serde(default)]
     pub priority: i32,
     /// Idempotency key.
-    #[serde(default, alias = "idempotency_key")]
+    #[serde(default, alias = "idempotency_key", skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
     /// Data fingerprints.
-    #[serde(default, alias = "data_fingerprints")]
+    #[serde(default, alias = "data_fingerprints", skip_serializing_if = "Vec::is_empty")]
     pub data_fingerprints: Vec<(String, String)>,
     /// Submission order.
     #[serde(default)]
@@ -134,11 +137,14 @@ pub struct FinishedManifest {
     #[serde(default)]
     pub error: String,
     /// Result of a done job.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<Box<ResultRecord>>,
     /// The last event's number.
     #[serde(default, alias = "last_sequence")]
     pub last_sequence: u64,
+    /// The experiment cell it is a run of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<crate::experiment::Cell>,
 }
 
 impl From<JobRecord> for FinishedManifest {
@@ -159,6 +165,7 @@ impl From<JobRecord> for FinishedManifest {
             error: job.error,
             result: job.result,
             last_sequence: job.last_sequence,
+            experiment: job.experiment,
         }
     }
 }
@@ -255,6 +262,7 @@ impl FinishedJob {
             error: cut(&job.error),
             result: job.result,
             fingerprints: shared.fingerprints(job.data_fingerprints),
+            experiment: job.experiment.map(Box::new),
         }
     }
 }
@@ -274,6 +282,11 @@ impl FinishedJob {
             idempotency_key: self.idempotency_key.as_deref().unwrap_or_default().to_string(),
             overrides: self.overrides.as_deref().cloned().unwrap_or_default(),
         }
+    }
+
+    /// What its manifest holds that the entry keeps (its line in the finished index).
+    pub fn manifest(&self) -> FinishedManifest {
+        FinishedManifest::from(self.summary())
     }
 
     /// The job as a list shows it: a record without history or resolved spec (those stay in the
@@ -299,6 +312,7 @@ impl FinishedJob {
         record.result = self.result.clone();
         record.data_fingerprints = self.fingerprints.to_vec();
         record.last_sequence = self.last_sequence;
+        record.experiment = self.experiment.as_deref().cloned();
         record
     }
 

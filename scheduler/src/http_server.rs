@@ -7,12 +7,22 @@
 //!   handshake and send a request's headers within it, and an HTTP/1.1 connection the next
 //!   request's headers within it of the previous response (hyper's `header_read_timeout`).
 //!   A client that sends half a request, or nothing, is disconnected.
+//! - **Bodies in time** (`--http-body-timeout-secs`, 30 s): a request's whole body must arrive
+//!   within it of its headers. A handler reading a body still incomplete then gets
+//!   [`BodyTimedOut`] instead of waiting on (the gateway answers 408), and the connection, its
+//!   request unread, closes after that answer. It bounds the whole body, not the gap between two
+//!   of its bytes, so a client trickling a byte at a time is cut off too.
 //! - **Idle connections** (`--http-idle-timeout-secs`, 60 s): a connection with no request in
 //!   flight for that long is closed (an HTTP/2 connection between streams). A response still being
 //!   sent counts as in flight however long it lasts, so a server-sent event stream or a waiting
 //!   real session is never cut by it.
 //! - **A cap on connections** (`--http-max-connections`, 1024): beyond it, new connections wait
 //!   in the kernel's backlog until one closes (a warning says when the cap is reached).
+//!
+//! - **Shutdown**: [`serve`] stops accepting at once and lets the requests in flight finish (the
+//!   scheduler keeps its HTTP port open itself until its gRPC calls have finished);
+//!   [`serve_draining`] (`skippy-gateway`) keeps accepting while requests are in flight, within a
+//!   bound, so that health checks reach the app, which says it is draining.
 //!
 //! Every request carries its peer's address ([`ConnectInfo`]), for the logs of refused
 //! authentication.
@@ -39,6 +49,8 @@ use tower::ServiceExt as _;
 
 /// Default of `--http-header-timeout-secs`.
 pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
+/// Default of `--http-body-timeout-secs`.
+pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 30;
 /// Default of `--http-idle-timeout-secs`.
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
 /// Default of `--http-max-connections`.
@@ -60,6 +72,16 @@ pub struct HttpLimits {
         value_parser = clap::value_parser!(u64).range(1..=3600)
     )]
     pub header_timeout_secs: u64,
+    /// Seconds a client has to send a request's whole body once its headers have arrived; a
+    /// request whose body is still incomplete then is answered 408 (Request Timeout) and its
+    /// connection closed.
+    #[arg(
+        long = "http-body-timeout-secs",
+        env = "SKIPPY_HTTP_BODY_TIMEOUT_SECS",
+        default_value_t = DEFAULT_BODY_TIMEOUT_SECS,
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub body_timeout_secs: u64,
     /// Seconds an HTTP connection may stay open with no request in flight (a response still being
     /// sent, such as an event stream, keeps it open).
     #[arg(
@@ -83,6 +105,7 @@ impl Default for HttpLimits {
     fn default() -> HttpLimits {
         HttpLimits {
             header_timeout_secs: DEFAULT_HEADER_TIMEOUT_SECS,
+            body_timeout_secs: DEFAULT_BODY_TIMEOUT_SECS,
             idle_timeout_secs: DEFAULT_IDLE_TIMEOUT_SECS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
         }
@@ -92,6 +115,10 @@ impl Default for HttpLimits {
 impl HttpLimits {
     fn header_timeout(&self) -> Duration {
         Duration::from_secs(self.header_timeout_secs)
+    }
+
+    fn body_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_timeout_secs)
     }
 
     fn idle_timeout(&self) -> Duration {
@@ -109,15 +136,71 @@ pub async fn serve(
     limits: HttpLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) {
+    serve_until(listener, tls, app, limits, shutdown, None).await;
+}
+
+/// How a draining server ended ([`serve_draining`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drained {
+    /// Every request in flight finished and every connection closed within the bound.
+    Finished,
+    /// Some were still open at the bound (the caller ends them by exiting).
+    TimedOut,
+}
+
+/// [`serve`] for a process that leaves a load balancer: once `shutdown` resolves the listener
+/// stays open while requests are in flight, so that a health check still reaches `app` (which
+/// answers that it is draining) and balancers see it go; once none is in flight, or `drain` after
+/// `shutdown`, it stops accepting, shuts every connection down gracefully and returns when they
+/// have closed, at most `drain` after `shutdown`.
+pub async fn serve_draining(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    app: Router,
+    limits: HttpLimits,
+    shutdown: impl Future<Output = ()> + Send,
+    drain: Duration,
+) -> Drained {
+    serve_until(listener, tls, app, limits, shutdown, Some(drain)).await
+}
+
+/// [`serve`] (no `drain`) and [`serve_draining`].
+async fn serve_until(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    app: Router,
+    limits: HttpLimits,
+    shutdown: impl Future<Output = ()> + Send,
+    drain: Option<Duration>,
+) -> Drained {
     let limits = Arc::new(limits);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    // Requests in flight on every connection together.
+    let requests = Arc::new(watch::Sender::new(0usize));
     // Turns true when the server stops: every connection then shuts down gracefully.
     let (stopping_tx, stopping) = watch::channel(false);
     // Every connection holds a receiver; the server is done when none is left.
     let (closed_tx, closed) = watch::channel(());
+    // Resolves with the time of `shutdown` once the server should stop accepting: at once, or
+    // once no request is in flight (at most `drain` later).
+    let stop = {
+        let mut in_flight = requests.subscribe();
+        async move {
+            shutdown.await;
+            let at = tokio::time::Instant::now();
+            if let Some(drain) = drain {
+                let open = *in_flight.borrow();
+                if open > 0 {
+                    tracing::info!(requests = open, ?drain, "draining: serving until the requests in flight finish");
+                }
+                let _ = tokio::time::timeout(drain, in_flight.wait_for(|n| *n == 0)).await;
+            }
+            at
+        }
+    };
+    tokio::pin!(stop);
     let mut at_cap = false;
-    tokio::pin!(shutdown);
-    loop {
+    let stopped_at = loop {
         let permit = match permits.clone().try_acquire_owned() {
             Ok(permit) => {
                 at_cap = false;
@@ -133,7 +216,7 @@ pub async fn serve(
                 }
                 tokio::select! {
                     permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-                    _ = &mut shutdown => break,
+                    at = &mut stop => break at,
                 }
             }
         };
@@ -145,31 +228,40 @@ pub async fn serve(
                     tracing::warn!(error = %e, "accepting an HTTP connection failed");
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_millis(50)) => continue,
-                        _ = &mut shutdown => break,
+                        at = &mut stop => break at,
                     }
                 }
             },
-            _ = &mut shutdown => break,
+            at = &mut stop => break at,
         };
         let _ = tcp.set_nodelay(true);
-        let (tls, app, limits, mut stopping, closed) =
-            (tls.clone(), app.clone(), limits.clone(), stopping.clone(), closed.clone());
+        let (tls, app, limits, requests, mut stopping, closed) =
+            (tls.clone(), app.clone(), limits.clone(), requests.clone(), stopping.clone(), closed.clone());
         tokio::spawn(async move {
             match tls {
-                None => serve_connection(tcp, peer, app, &limits, &mut stopping).await,
+                None => serve_connection(tcp, peer, app, &limits, requests, &mut stopping).await,
                 Some(acceptor) => match tokio::time::timeout(limits.header_timeout(), acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => serve_connection(stream, peer, app, &limits, &mut stopping).await,
+                    Ok(Ok(stream)) => serve_connection(stream, peer, app, &limits, requests, &mut stopping).await,
                     Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                     Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                 },
             }
             drop((permit, closed));
         });
-    }
+    };
     drop(listener);
     let _ = stopping_tx.send(true);
     drop(closed);
-    closed_tx.closed().await;
+    match drain {
+        None => {
+            closed_tx.closed().await;
+            Drained::Finished
+        }
+        Some(drain) => match tokio::time::timeout_at(stopped_at + drain, closed_tx.closed()).await {
+            Ok(()) => Drained::Finished,
+            Err(_) => Drained::TimedOut,
+        },
+    }
 }
 
 /// How many requests of one connection are in flight, and whether it has had any.
@@ -187,15 +279,18 @@ async fn serve_connection<I>(
     peer: SocketAddr,
     app: Router,
     limits: &HttpLimits,
+    requests: Arc<watch::Sender<usize>>,
     stopping: &mut watch::Receiver<bool>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (activity, mut watched) = watch::channel(Activity::default());
     let activity = Arc::new(activity);
-    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+    let body_timeout = limits.body_timeout();
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let mut request = request.map(|body| DueBody::new(body, body_timeout));
         request.extensions_mut().insert(ConnectInfo(peer));
-        let guard = InFlight::start(activity.clone());
+        let guard = InFlight::start(activity.clone(), requests.clone());
         let response = app.clone().oneshot(request);
         async move {
             let response = response.await?;
@@ -263,22 +358,28 @@ async fn quiet_for(activity: &mut watch::Receiver<Activity>, limits: &HttpLimits
     }
 }
 
-/// One request in flight, from its arrival until its response body is sent or dropped.
-struct InFlight(Arc<watch::Sender<Activity>>);
+/// One request in flight, from its arrival until its response body is sent or dropped: counted
+/// on its connection and on the server.
+struct InFlight {
+    connection: Arc<watch::Sender<Activity>>,
+    server: Arc<watch::Sender<usize>>,
+}
 
 impl InFlight {
-    fn start(activity: Arc<watch::Sender<Activity>>) -> InFlight {
-        activity.send_modify(|a| {
+    fn start(connection: Arc<watch::Sender<Activity>>, server: Arc<watch::Sender<usize>>) -> InFlight {
+        connection.send_modify(|a| {
             a.in_flight += 1;
             a.started = true;
         });
-        InFlight(activity)
+        server.send_modify(|n| *n += 1);
+        InFlight { connection, server }
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.send_modify(|a| a.in_flight -= 1);
+        self.connection.send_modify(|a| a.in_flight -= 1);
+        self.server.send_modify(|n| *n -= 1);
     }
 }
 
@@ -308,6 +409,83 @@ impl HttpBody for Tracked {
     }
 }
 
+/// A request body that must have arrived whole by a deadline (`--http-body-timeout-secs` after its
+/// headers): a read that would wait past it fails with [`BodyTimedOut`] instead. What has arrived
+/// by then is still read; the clock is armed only once a read has to wait, so a request whose
+/// body is never read costs no timer.
+struct DueBody<B> {
+    body: B,
+    /// When the whole body should have arrived.
+    due: tokio::time::Instant,
+    /// The timeout, for the error's message.
+    timeout: Duration,
+    /// Wakes a read waiting at the deadline; set by the first read that waits.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<B> DueBody<B> {
+    fn new(body: B, timeout: Duration) -> DueBody<B> {
+        DueBody { body, due: tokio::time::Instant::now() + timeout, timeout, timer: None }
+    }
+}
+
+impl<B> HttpBody for DueBody<B>
+where
+    B: HttpBody<Data = Bytes> + Unpin,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        if let Poll::Ready(frame) = Pin::new(&mut this.body).poll_frame(cx) {
+            return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
+        }
+        let due = this.due;
+        let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimedOut { timeout: this.timeout })))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A request body that had not arrived whole within `--http-body-timeout-secs` of its headers:
+/// the error a handler's read of it gets (in its error's source chain), answered 408.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the request body did not arrive within {}s of its headers (--http-body-timeout-secs)", timeout.as_secs())]
+pub struct BodyTimedOut {
+    /// The timeout it exceeded.
+    pub timeout: Duration,
+}
+
+impl BodyTimedOut {
+    /// The `BodyTimedOut` in `error`'s source chain (`error` included), if any: how a handler
+    /// tells a body that came too slowly from one that is malformed.
+    pub fn find<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e BodyTimedOut> {
+        let mut next = Some(error);
+        while let Some(e) = next {
+            if let Some(found) = e.downcast_ref::<BodyTimedOut>() {
+                return Some(found);
+            }
+            next = e.source();
+        }
+        None
+    }
+}
+
 /// Warns when a listener serving plaintext is reachable from other machines: secrets sent to it
 /// cross the network in the clear. `what` names it (`gRPC`, `HTTP`).
 pub fn warn_if_plaintext_remote(what: &str, addr: SocketAddr, tls: bool) {
@@ -317,5 +495,92 @@ pub fn warn_if_plaintext_remote(what: &str, addr: SocketAddr, tls: bool) {
             "{what} is served without TLS on a non-loopback address: bearer secrets sent to it cross the network in \
              the clear (use --tls-cert/--tls-key, or a TLS proxy in front)"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt as _;
+
+    /// The body's next frame: `None` at its end.
+    async fn frame<B: HttpBody + Unpin>(body: &mut B) -> Option<Result<http_body::Frame<B::Data>, B::Error>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await
+    }
+
+    /// A body fed by the test, a frame at a time.
+    fn fed() -> (tokio::sync::mpsc::Sender<Bytes>, DueBody<Body>) {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+        let frames = tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<_, Infallible>);
+        (tx, DueBody::new(Body::from_stream(frames), Duration::from_secs(30)))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_is_read_until_its_deadline_and_not_after_however_it_trickles() {
+        let (tx, mut body) = fed();
+        let started = tokio::time::Instant::now();
+        // A byte every 10 s: each gap well within the timeout, the whole body not.
+        for _ in 0..2 {
+            tx.send(Bytes::from_static(b"{")).await.unwrap();
+            assert_eq!(frame(&mut body).await.unwrap().unwrap().into_data().unwrap(), "{");
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        }
+        tx.send(Bytes::from_static(b"\"")).await.unwrap();
+        assert!(frame(&mut body).await.unwrap().is_ok(), "what arrived in time is read");
+        let late = frame(&mut body).await.unwrap().expect_err("the read waiting past the deadline fails");
+        assert_eq!(started.elapsed(), Duration::from_secs(30), "at the deadline, not before");
+        let found = BodyTimedOut::find(late.as_ref()).expect("a BodyTimedOut");
+        assert_eq!(found.timeout, Duration::from_secs(30));
+        assert!(late.to_string().contains("--http-body-timeout-secs"), "{late}");
+    }
+
+    #[tokio::test]
+    async fn a_draining_server_serves_while_a_request_is_in_flight_and_gives_up_at_its_bound() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (entered_tx, mut entered) = tokio::sync::mpsc::channel::<()>(1);
+        let app = Router::new().route("/ok", axum::routing::get(|| async { "ok" })).route(
+            "/forever",
+            axum::routing::get(move || async move {
+                let _ = entered_tx.send(()).await;
+                std::future::pending::<&str>().await
+            }),
+        );
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = stop_rx.await;
+        };
+        let drain = Duration::from_secs(1);
+        let server = tokio::spawn(serve_draining(listener, None, app, HttpLimits::default(), shutdown, drain));
+        let mut held = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut held, b"GET /forever HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+        entered.recv().await.expect("the request is in flight");
+
+        stop_tx.send(()).unwrap();
+        let stopped = tokio::time::Instant::now();
+        // Still accepting, and serving, while the request is in flight.
+        let mut other = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut other, b"GET /ok HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut other, &mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok"), "{answer}");
+
+        let drained = tokio::time::timeout(Duration::from_secs(60), server).await.expect("ends at its bound").unwrap();
+        assert_eq!(drained, Drained::TimedOut);
+        assert!(stopped.elapsed() >= drain, "not before its bound: {:?}", stopped.elapsed());
+        assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "the listener is closed");
+        drop(held);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_arrived_in_time_is_read_whole_even_if_read_late() {
+        let (tx, mut body) = fed();
+        tx.send(Bytes::from_static(b"{}")).await.unwrap();
+        drop(tx);
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(frame(&mut body).await.unwrap().unwrap().into_data().unwrap(), "{}");
+        assert!(frame(&mut body).await.is_none(), "read whole");
     }
 }

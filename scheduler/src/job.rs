@@ -13,14 +13,26 @@ pub fn now_ms() -> i64 {
 
 /// A fresh job id: `tr_<unix-seconds>_<8 lowercase hex>`.
 pub fn new_job_id() -> String {
-    let secs = now_ms() / 1000;
-    let suffix: u32 = rand::rng().random();
-    format!("tr_{secs}_{suffix:08x}")
+    new_id("tr")
 }
 
 /// Whether `id` has the job id shape (so it is safe as a directory name under `runs/`).
 pub fn is_valid_job_id(id: &str) -> bool {
-    let Some(rest) = id.strip_prefix("tr_") else { return false };
+    is_valid_id("tr", id)
+}
+
+/// A fresh id of the ids' one shape: `<prefix>_<unix-seconds>_<8 lowercase hex>` (jobs `tr`,
+/// experiments `ex`).
+pub(crate) fn new_id(prefix: &str) -> String {
+    let secs = now_ms() / 1000;
+    let suffix: u32 = rand::rng().random();
+    format!("{prefix}_{secs}_{suffix:08x}")
+}
+
+/// Whether `id` is `<prefix>_<unix-seconds>_<8 lowercase hex>` (so it is safe as a directory
+/// name).
+pub(crate) fn is_valid_id(prefix: &str, id: &str) -> bool {
+    let Some(rest) = id.strip_prefix(prefix).and_then(|r| r.strip_prefix('_')) else { return false };
     let Some((secs, hex)) = rest.split_once('_') else { return false };
     !secs.is_empty()
         && secs.len() <= 12
@@ -359,6 +371,9 @@ pub struct JobRecord {
     /// Sequence number of the latest event.
     #[serde(alias = "last_sequence")]
     pub last_sequence: u64,
+    /// The experiment cell it is a run of (none for a plain job).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<crate::experiment::Cell>,
 }
 
 impl JobRecord {
@@ -393,6 +408,7 @@ impl JobRecord {
             error: String::new(),
             result: None,
             last_sequence: 0,
+            experiment: None,
             request,
         }
     }
@@ -497,6 +513,7 @@ impl JobRecord {
             result: self.result.clone(),
             idempotency_key: self.idempotency_key.clone(),
             avoid_trainers: Vec::new(),
+            experiment: self.experiment.clone(),
             ..*self
         }
     }

@@ -15,6 +15,8 @@
 //!   and `scheduler::error` ([`SchedulerError`](scheduler::SchedulerError)).
 //! - [`leases`]: handing jobs to trainers, heartbeats, expiry and re-queueing.
 //! - [`finished`]: finished jobs, kept compact (the rest of each is its manifest).
+//! - [`experiment`]: an experiment's record, ids and the plan of its runs.
+//! - [`experiment_report`]: an experiment's report from its runs' files, once they have ended.
 //! - [`completion`]: progress, checkpoints, artifacts and the end of an attempt.
 //! - [`events`]: per-job event logs and live watchers.
 //! - [`feed`]: every job's changes in one order, for clients that follow many jobs.
@@ -29,8 +31,11 @@ pub mod budget;
 pub mod completion;
 pub mod config;
 pub mod events;
+pub mod experiment;
+pub mod experiment_report;
 pub mod feed;
 pub mod finished;
+pub mod finished_index;
 pub mod gateway;
 pub mod grpc;
 pub mod http_server;
@@ -253,6 +258,7 @@ pub async fn run(
     for id in ids {
         let _ = scheduler.persist(&id).await;
     }
+    scheduler.write_finished_index().await;
     let store = scheduler.store.clone();
     tokio::task::spawn_blocking(move || store.compact_journal()).await??;
     tracing::info!("scheduler stopped");

@@ -1,6 +1,9 @@
 //! What a finished run leaves in its output directory: the kept model as safetensors with its
 //! network config, normalisation statistics, `metrics.json`, the equity and learning curves as
-//! CSV and SVG, the resolved spec, and a resumable checkpoint.
+//! CSV and SVG, the test walk's per-bar returns (`walk`), the resolved spec, and a resumable
+//! checkpoint.
+
+pub mod walk;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -31,6 +34,9 @@ pub mod names {
     pub const EQUITY_CSV: &str = "equity.csv";
     /// Equity chart.
     pub const EQUITY_SVG: &str = "equity.svg";
+    /// The test walk's per-bar net log returns: the model's, buy-and-hold's, the model's at
+    /// each cost of the evaluation's cost sensitivity.
+    pub const WALK_CSV: &str = "walk.csv";
     /// Learning curve.
     pub const CURVE_CSV: &str = "learning_curve.csv";
     /// Learning curve chart.
@@ -100,9 +106,11 @@ pub fn write(dir: &Path, spec: &TrainSpec, data: &Dataset, outcome: &TrainOutcom
     };
     put(names::METRICS, &json(&metrics))?;
     if outcome.evaluation.is_some() {
-        let (csv, svg) = equity(&outcome.model, spec, data);
+        let runs = evaluation::backtests(&outcome.model, data, &spec.env, Segment::Test);
+        let (csv, svg) = equity(&runs, data);
         put(names::EQUITY_CSV, csv.as_bytes())?;
         put(names::EQUITY_SVG, svg.as_bytes())?;
+        put(names::WALK_CSV, walk::csv(&outcome.model, data, &spec.env, &runs).as_bytes())?;
     }
     let (csv, curve_svg, diag_svg) = learning_curve(&outcome.checkpoint.curve);
     put(names::CURVE_CSV, csv.as_bytes())?;
@@ -244,11 +252,10 @@ fn push_layers(prefix: &str, mlp: &Mlp, out: &mut Vec<(String, Vec<usize>, Vec<f
     }
 }
 
-/// `equity.csv` and `equity.svg` of the test walk. Every row is a bar time all the symbols have
-/// (the job's shared calendar); row 0 is the starting equity, stamped with the bar the first
-/// decision is made on.
-fn equity(model: &ActorCritic, spec: &TrainSpec, data: &Dataset) -> (String, String) {
-    let runs = evaluation::backtests(model, data, &spec.env, Segment::Test);
+/// `equity.csv` and `equity.svg` of the test walk `runs` (one per symbol of `data`). Every row
+/// is a bar time all the symbols have (the job's shared calendar); row 0 is the starting equity,
+/// stamped with the bar the first decision is made on.
+fn equity(runs: &[crate::backtest::Backtest], data: &Dataset) -> (String, String) {
     let strat: Vec<&[f64]> = runs.iter().map(|b| b.strategy.as_slice()).collect();
     let bh: Vec<&[f64]> = runs.iter().map(|b| b.buy_and_hold.as_slice()).collect();
     let port = skippy_eval::equity_curve(&skippy_eval::portfolio_returns(&strat));

@@ -1,5 +1,8 @@
 //! Throughput benchmarks: environment steps per second alone, and end-to-end PPO training
-//! (rollout + update) in the default configuration.
+//! (rollout + update) in the default configuration; [`concurrency`]: many single-threaded runs
+//! at once against one alone.
+
+pub mod concurrency;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -51,9 +54,7 @@ pub fn random_market(bars: usize, n_features: usize, seed: u64) -> SymbolMarket 
 /// PPO with `cfg` (shared machines are noisy: the median and the range are reported).
 pub fn run(cfg: &PpoConfig, env_steps: usize, train_steps: usize, repeats: usize) -> BenchReport {
     let env_cfg = EnvConfig::default();
-    // 8 features × a 4-bar window + the position = the default 33-dim observation.
-    let markets = Arc::new(vec![random_market(20_000, 8, 1)]);
-    let obs_dim = markets[0].obs_dim(env_cfg.window);
+    let (markets, obs_dim) = default_market(&env_cfg);
 
     let n_envs = 64;
     let mut env =
@@ -72,7 +73,12 @@ pub fn run(cfg: &PpoConfig, env_steps: usize, train_steps: usize, repeats: usize
 
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("two threads start");
     let mut runs: Vec<(f64, f64, usize)> = (0..repeats.max(1))
-        .map(|_| pool.install(|| time_training(cfg, &env_cfg, &markets, obs_dim, train_steps)))
+        .map(|_| {
+            pool.install(|| {
+                let timed = TrainingRun::new(cfg, &env_cfg, &markets, obs_dim).train(train_steps);
+                (timed.steps_per_sec(), timed.rollout_share(), timed.steps)
+            })
+        })
         .collect();
     runs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let (median, rollout_share, steps) = runs[runs.len() / 2];
@@ -87,32 +93,89 @@ pub fn run(cfg: &PpoConfig, env_steps: usize, train_steps: usize, repeats: usize
     }
 }
 
-/// One timed training run: (steps/s, share of time in rollouts, steps).
-fn time_training(
-    cfg: &PpoConfig,
-    env_cfg: &EnvConfig,
-    markets: &Arc<Vec<SymbolMarket>>,
-    obs_dim: usize,
-    train_steps: usize,
-) -> (f64, f64, usize) {
-    let mut env =
-        VecEnv::new(env_cfg.clone(), markets.clone(), vec![0..19_000], cfg.n_envs, 2).expect("bench market is valid");
-    let mut rng = ChaCha8Rng::seed_from_u64(3);
-    let agent = ActorCritic::new(obs_dim, 3, &cfg.hidden, &mut rng);
-    let mut learner = Learner::new(agent, cfg);
-    let mut collector = Collector::new(&learner.agent, &env);
-    let mut buf = RolloutBuffer::new(obs_dim, cfg.n_envs, cfg.n_steps);
-    let mut episodes = EpisodeTracker::default();
-    let updates = train_steps.div_ceil(cfg.rollout_len()).max(1);
-    let mut rollout_secs = 0.0;
-    let started = Instant::now();
-    for _ in 0..updates {
-        let t0 = Instant::now();
-        collector.collect(&learner.agent, &mut env, &mut buf, cfg.gamma, cfg.gae_lambda, &mut rng, &mut episodes);
-        rollout_secs += t0.elapsed().as_secs_f64();
-        learner.update(&buf, cfg, cfg.learning_rate, &mut rng);
+/// The default bench market: one random-walk symbol of 20,000 bars with 8 feature columns (×
+/// a 4-bar window + the position: the default 33-dim observation), and that observation width.
+pub fn default_market(env_cfg: &EnvConfig) -> (Arc<Vec<SymbolMarket>>, usize) {
+    let markets = Arc::new(vec![random_market(20_000, 8, 1)]);
+    let obs_dim = markets[0].obs_dim(env_cfg.window);
+    (markets, obs_dim)
+}
+
+/// A PPO training run set up (environment, agent, buffers) and ready to be timed.
+pub struct TrainingRun {
+    /// The PPO settings.
+    cfg: PpoConfig,
+    /// The environment.
+    env: VecEnv,
+    /// The agent and its optimiser.
+    learner: Learner,
+    /// Collects rollouts.
+    collector: Collector,
+    /// One rollout.
+    buf: RolloutBuffer,
+    /// Finished episodes.
+    episodes: EpisodeTracker,
+    /// Every random draw.
+    rng: ChaCha8Rng,
+}
+
+/// What a timed run did.
+#[derive(Debug, Clone, Copy)]
+pub struct TimedRun {
+    /// Environment steps trained.
+    pub steps: usize,
+    /// Seconds it took.
+    pub secs: f64,
+    /// Of which collecting rollouts.
+    pub rollout_secs: f64,
+}
+
+impl TimedRun {
+    /// Environment steps per second.
+    pub fn steps_per_sec(&self) -> f64 {
+        self.steps as f64 / self.secs
     }
-    let total = started.elapsed().as_secs_f64();
-    let steps = updates * cfg.rollout_len();
-    (steps as f64 / total, rollout_secs / total, steps)
+
+    /// Share of the time spent collecting rollouts.
+    pub fn rollout_share(&self) -> f64 {
+        self.rollout_secs / self.secs
+    }
+}
+
+impl TrainingRun {
+    /// A fresh run of `cfg` on `markets` (seeded: every run does the same work).
+    pub fn new(cfg: &PpoConfig, env_cfg: &EnvConfig, markets: &Arc<Vec<SymbolMarket>>, obs_dim: usize) -> TrainingRun {
+        let env = VecEnv::new(env_cfg.clone(), markets.clone(), vec![0..19_000], cfg.n_envs, 2)
+            .expect("bench market is valid");
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let agent = ActorCritic::new(obs_dim, 3, &cfg.hidden, &mut rng);
+        let learner = Learner::new(agent, cfg);
+        let collector = Collector::new(&learner.agent, &env);
+        let buf = RolloutBuffer::new(obs_dim, cfg.n_envs, cfg.n_steps);
+        TrainingRun { cfg: cfg.clone(), env, learner, collector, buf, episodes: EpisodeTracker::default(), rng }
+    }
+
+    /// Trains for at least `steps` environment steps (whole updates), timed, on the calling
+    /// thread's rayon pool.
+    pub fn train(mut self, steps: usize) -> TimedRun {
+        let cfg = &self.cfg;
+        let updates = steps.div_ceil(cfg.rollout_len()).max(1);
+        let mut rollout_secs = 0.0;
+        let started = Instant::now();
+        for _ in 0..updates {
+            let t0 = Instant::now();
+            self.collector.collect(
+                &self.learner.agent,
+                &mut self.env,
+                &mut self.buf,
+                cfg.gamma,
+                cfg.gae_lambda,
+                &mut self.rng,
+                &mut self.episodes,
+            );
+            rollout_secs += t0.elapsed().as_secs_f64();
+            self.learner.update(&self.buf, cfg, cfg.learning_rate, &mut self.rng);
+        }
+        TimedRun { steps: updates * cfg.rollout_len(), secs: started.elapsed().as_secs_f64(), rollout_secs }
+    }
 }

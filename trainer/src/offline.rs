@@ -1,6 +1,7 @@
 //! The offline commands of `skippy-trainer`: one job run locally with a progress bar, as a
 //! researcher tries an idea without the scheduler; and the throughput benchmark.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -123,12 +124,17 @@ pub struct BenchArgs {
     /// Environment steps for the environment-only benchmark.
     #[arg(long, default_value_t = 50_000_000)]
     env_steps: usize,
-    /// Environment steps of PPO training to time.
+    /// Environment steps of PPO training to time (per run).
     #[arg(long, default_value_t = 204_800)]
     train_steps: usize,
     /// Timed repeats of the training benchmark (the median is reported).
     #[arg(long, default_value_t = 5)]
     repeats: usize,
+    /// Instead: N training runs at once, each on one thread (as a worker with `--concurrency N`
+    /// runs its jobs), against one run alone on one thread: their aggregate env-steps/s, the
+    /// ratio, and the slowest run's share of the mean run's speed.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    jobs: Option<u32>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -139,6 +145,16 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Train(args) => train(args),
         Command::Backtest(args) => backtest(args),
+        Command::Bench(args) if args.jobs.is_some() => {
+            let jobs = args.jobs.unwrap_or(1) as usize;
+            let r = bench::concurrency::run(&PpoConfig::default(), jobs, args.train_steps, args.repeats);
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print!("{}", concurrency_table(&r));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench(args) => {
             let cfg = PpoConfig::default();
             let r = bench::run(&cfg, args.env_steps, args.train_steps, args.repeats);
@@ -163,6 +179,50 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// What `bench --jobs N` prints.
+fn concurrency_table(r: &bench::concurrency::ConcurrencyReport) -> String {
+    let mut out = format!(
+        "default configuration, {} steps per run, each run on one thread, {} cores; median of {} rounds\n",
+        r.steps_per_run,
+        r.cores,
+        r.rounds.len()
+    );
+    let mut alone = format!("one run alone:    {:>9.0} env-steps/s", r.alone_steps_per_sec);
+    if let Some(used) = r.alone_cores_used {
+        let _ = write!(alone, ", on {used:.2} of a core");
+    }
+    let _ = writeln!(out, "{alone}");
+    let mut together = format!(
+        "{:<17} {:>9.0} env-steps/s in all: {:.2}x one run alone",
+        format!("{} runs at once:", r.jobs),
+        r.aggregate_steps_per_sec,
+        r.speedup
+    );
+    if let Some(used) = r.cores_used {
+        let _ = write!(together, ", on {used:.2} of {} cores", r.cores);
+    }
+    let _ = writeln!(out, "{together}");
+    let _ = writeln!(
+        out,
+        "slowest run:      {:>9.2} of the mean run's env-steps/s (the lowest of the rounds)",
+        r.slowest_share
+    );
+    if let Some(efficiency) = r.cpu_efficiency {
+        let _ = writeln!(
+            out,
+            "per CPU-second:   {efficiency:>9.2} of one run alone's env-steps (what running together costs per step)"
+        );
+    }
+    let _ = writeln!(out, "each round: ratio, cores used alone and together, each run's env-steps/s");
+    for round in &r.rounds {
+        let speeds: Vec<String> = round.per_run_steps_per_sec.iter().map(|s| format!("{s:.0}")).collect();
+        let used = |c: Option<f64>| c.map_or("-".to_string(), |c| format!("{c:.2}"));
+        let (alone, together) = (used(round.alone_cores_used), used(round.cores_used));
+        let _ = writeln!(out, "  {:.2}x  {alone} {together}  {}", round.speedup(), speeds.join(" "));
+    }
+    out
 }
 
 fn build_spec(args: &TrainArgs) -> anyhow::Result<TrainSpec> {

@@ -27,14 +27,16 @@ pub struct WorkerArgs {
     /// scheduler certificate), besides the system's roots.
     #[arg(long, env = "SKIPPY_CA_CERT")]
     ca_cert: Option<PathBuf>,
-    /// Jobs to run at once.
-    #[arg(long, env = "SKIPPY_CONCURRENCY", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
-    concurrency: u32,
+    /// Jobs to run at once, each on `--threads` training threads, all under one trainer id
+    /// [default: the number of cores].
+    #[arg(long, env = "SKIPPY_CONCURRENCY", value_parser = clap::value_parser!(u32).range(1..=256))]
+    concurrency: Option<u32>,
     /// Data directory with one CSV (or folder of CSVs) per symbol [default: the shipped sample bars].
     #[arg(long, env = "SKIPPY_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Training threads per job.
-    #[arg(long, env = "SKIPPY_THREADS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    /// Training threads per job (results do not depend on it); keep `--concurrency` ×
+    /// `--threads` within the cores.
+    #[arg(long, env = "SKIPPY_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
     threads: u32,
     /// Seconds between checkpoints uploaded while a job trains.
     #[arg(
@@ -75,7 +77,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         scheduler: args.scheduler,
         name: args.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(worker::default_name),
         token: args.token.filter(|t| !t.is_empty()),
-        concurrency: args.concurrency as usize,
+        concurrency: args.concurrency.map_or_else(worker::default_concurrency, |n| n as usize),
         data_dir: args.data_dir,
         threads: args.threads as usize,
         checkpoint_interval: Duration::from_secs(args.checkpoint_interval_secs),

@@ -4,7 +4,8 @@
 //! phase of a job that runs in about a second (one server-sent event stream of every job's
 //! changes, read with `fetch`) to DONE, and a job's page shows its phase history,
 //! its metrics next to buy-and-hold and its equity and learning curves; without a secret it asks
-//! for one. Screenshots go to `target/test-artifacts/`.
+//! for one. An experiment's page follows its runs live to its report and charts, and cancels
+//! another from its button. Screenshots go to `target/test-artifacts/`.
 //!
 //! Chromium is Debian's `chromium`, driven over WebDriver by its `chromedriver` (package
 //! `chromium-driver`) through `fantoccini`. Without them the test says so and passes, unless
@@ -254,6 +255,140 @@ fn the_dashboard_pages_through_more_jobs_than_a_page() {
     drop(driver);
 }
 
+/// An experiment of `seeds` seeds × 2 folds of one configuration, each run a job that finishes
+/// in seconds.
+fn experiment_body(seeds: u32) -> String {
+    json!({
+        "base": {
+            "symbols": ["SYN-EDGE"],
+            "totalSteps": 8_192,
+            "overrides": {"ppo.n_steps": 1024, "evaluation.bootstrap_samples": 100},
+        },
+        "seeds": seeds,
+        "folds": 2,
+    })
+    .to_string()
+}
+
+/// The experiment pages: both experiments are listed; the page of one, opened while its runs
+/// wait for a trainer, cancels it with its button; the other's page, opened before any trainer
+/// exists, follows its runs live (the event stream of their jobs) to DONE, then shows the
+/// report (the verdict, each fold's configuration chosen on validation, the seeds' spread, the
+/// deflated Sharpe ratio, the cost sensitivity, the missing runs) and both charts (fetched with
+/// the secret); a run's job page links back to it, and the list shows its verdict.
+#[test]
+fn the_experiment_page_follows_its_runs_to_the_report_in_chromium() {
+    let Some((chromium, chromedriver)) = browser() else { return };
+    let shots = screenshot_dir();
+    let mut cluster = Cluster::start();
+    let base = cluster.http_url();
+    let driver = ChromeDriver::start(&chromedriver, cluster.dir());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+    let profile = cluster.dir().join("chromium-profile");
+    let browser = rt.block_on(driver.session(&chromium, &profile));
+    let followed = rt.block_on(async {
+        let followed = post(&base, "/api/training/experiments", &experiment_body(2)).await;
+        let cancelled = post(&base, "/api/training/experiments", &experiment_body(1)).await;
+        browser.goto(&format!("{base}/#token={ADMIN_SECRET}")).await.expect("opening the dashboard");
+        wait_for_text(&browser, "#conn", "live").await;
+        wait_for_text(&browser, &format!("tr[data-experiment-id='{followed}']"), "0 / 4 ended").await;
+        wait_for_text(&browser, &format!("tr[data-experiment-id='{cancelled}']"), "RUNNING").await;
+
+        // One experiment's page, from its row: Cancel cancels every run.
+        let row_link = format!("tr[data-experiment-id='{cancelled}'] a");
+        browser.find(Locator::Css(&row_link)).await.expect("the experiment's link").click().await.expect("a click");
+        wait_for_text(&browser, "#exp-id", &cancelled).await;
+        wait_for_text(&browser, "#exp-state", "RUNNING").await;
+        wait_on_page(&browser, "its two runs, queued", || async {
+            count(&browser, "#runs-body tr[data-state='QUEUED']").await == 2
+        })
+        .await;
+        script(&browser, "window.confirm = () => true; return null").await;
+        browser.find(Locator::Css("#exp-cancel")).await.expect("the Cancel button").click().await.expect("a click");
+        wait_for_text(&browser, "#exp-state", "CANCELLED").await;
+        wait_for_attr(&browser, "#view-experiment", "data-report", "none").await;
+        assert_eq!(count(&browser, "#runs-body tr[data-state='CANCELLED']").await, 2, "every run is cancelled");
+        assert!(!displayed(&browser, "#exp-cancel").await, "no Cancel once cancelled");
+        assert!(text(&browser, "#exp-report").await.contains("cancelled"));
+
+        // The other's page, before any trainer exists.
+        script_with(&browser, "location.hash = '#/experiments/' + arguments[0]; return null", &followed).await;
+        wait_for_text(&browser, "#exp-id", &followed).await;
+        wait_on_page(&browser, "its four runs, queued", || async {
+            count(&browser, "#runs-body tr[data-state='QUEUED']").await == 4
+        })
+        .await;
+        assert!(displayed(&browser, "#exp-cancel").await && displayed(&browser, "#exp-live").await);
+        assert_no_banner(&browser).await;
+        followed
+    });
+
+    // A trainer arrives: the page follows the runs to the report.
+    cluster.start_trainer("t-exp", 2);
+    rt.block_on(async {
+        let mut shot_running = false;
+        let deadline = Instant::now() + PAGE;
+        while attr(&browser, "#view-experiment", "data-report").await != "loaded" {
+            if !shot_running && count(&browser, "#runs-body tr[data-state='DONE']").await > 0 {
+                shot_running = true;
+                save_screenshot(&browser, &shots, "dashboard-6-experiment-running.png", false).await;
+            }
+            let state = text(&browser, "#exp-state").await;
+            assert!(!matches!(state.as_str(), "FAILED" | "CANCELLED"), "experiment {followed} ended {state}");
+            assert!(Instant::now() < deadline, "no report within {PAGE:?}: {}", text(&browser, "body").await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(text(&browser, "#exp-state").await, "DONE");
+        assert_eq!(text(&browser, "#exp-percent").await, "100%");
+        let changes: u64 = attr(&browser, "#view-experiment", "data-changes").await.parse().unwrap_or(0);
+        assert!(changes >= 4, "the page received its runs' changes live: {changes}");
+        assert_eq!(count(&browser, "#runs-body tr[data-state='DONE']").await, 4);
+        assert_eq!(count(&browser, "#runs-body tr.chosen").await, 4, "one configuration: chosen in every fold");
+        let sharpes = script(
+            &browser,
+            "return [...document.querySelectorAll('#runs-body tr')].map((tr) => tr.children[7].textContent)",
+        )
+        .await;
+        let sharpes: Vec<&str> = sharpes.as_array().expect("a list").iter().filter_map(Value::as_str).collect();
+        assert!(sharpes.len() == 4 && sharpes.iter().all(|s| s.contains('.')), "every run's test Sharpe: {sharpes:?}");
+        let verdict = text(&browser, "#exp-verdict").await;
+        assert!(verdict.contains("edge"), "the verdict is shown: {verdict:?}");
+        let report = text(&browser, "#exp-report").await.to_lowercase();
+        for words in
+            ["per fold", "config 0", "seed 1", "median", "deflated sharpe ratio", "cost sensitivity", "missing runs"]
+        {
+            assert!(report.contains(words), "the report lacks {words:?}: {report}");
+        }
+        for chart in ["#exp-walk-chart img", "#exp-seeds-chart img"] {
+            let js = "const i = document.querySelector(arguments[0]); return !!i && i.complete && i.naturalWidth > 0";
+            assert_eq!(script_with(&browser, js, chart).await, json!(true), "{chart} is drawn");
+        }
+        assert!(text(&browser, "#exp-artifacts").await.contains("experiment.json"));
+        assert!(!displayed(&browser, "#exp-cancel").await, "no Cancel once it has ended");
+        assert_no_banner(&browser).await;
+        save_screenshot(&browser, &shots, "dashboard-7-experiment-report.png", true).await;
+
+        // A run's page shows its cell and links back to the experiment.
+        browser.find(Locator::Css("#runs-body tr a")).await.expect("a run's link").click().await.expect("a click");
+        wait_for_text(&browser, "#job-state", "DONE").await;
+        let cell = text(&browser, "#job-experiment").await;
+        assert!(cell.contains(&followed) && cell.contains("fold 0"), "{cell}");
+        browser.find(Locator::Css("#job-experiment a")).await.expect("the link back").click().await.expect("a click");
+        wait_for_text(&browser, "#exp-id", &followed).await;
+        wait_for_attr(&browser, "#view-experiment", "data-report", "loaded").await;
+
+        // The list shows it ended, with its verdict.
+        browser.find(Locator::Css("#crumbs a")).await.expect("the Jobs link").click().await.expect("a click");
+        let row = format!("tr[data-experiment-id='{followed}']");
+        wait_for_text(&browser, &row, "DONE").await;
+        assert!(text(&browser, &row).await.contains(&verdict), "the list shows the verdict");
+        assert_no_banner(&browser).await;
+        save_screenshot(&browser, &shots, "dashboard-8-list-experiments.png", false).await;
+        browser.close().await.expect("closing the browser session");
+    });
+    drop(driver);
+}
+
 // -------------------------------------------------------------------------------------------------
 // Chromium and chromedriver
 // -------------------------------------------------------------------------------------------------
@@ -360,18 +495,23 @@ impl Drop for ChromeDriver {
 
 /// `POST /api/training/jobs`; returns the new job's id.
 async fn submit(base: &str, body: &str) -> String {
+    post(base, "/api/training/jobs", body).await
+}
+
+/// `POST <path>` of a JSON `body` with the secret, answered 202; returns the new resource's id.
+async fn post(base: &str, path: &str, body: &str) -> String {
     let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let request = hyper::Request::post(format!("{base}/api/training/jobs"))
+    let request = hyper::Request::post(format!("{base}{path}"))
         .header("authorization", format!("Bearer {ADMIN_SECRET}"))
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body.to_string())))
         .expect("a request");
-    let response = client.request(request).await.expect("POST /api/training/jobs");
+    let response = client.request(request).await.unwrap_or_else(|e| panic!("POST {path}: {e}"));
     let status = response.status();
     let bytes = response.into_body().collect().await.expect("the response body").to_bytes();
-    let job: Value = serde_json::from_slice(&bytes).expect("a JSON answer");
-    assert_eq!(status.as_u16(), 202, "{job}");
-    job["id"].as_str().expect("the job's id").to_string()
+    let created: Value = serde_json::from_slice(&bytes).expect("a JSON answer");
+    assert_eq!(status.as_u16(), 202, "{created}");
+    created["id"].as_str().expect("the new id").to_string()
 }
 
 // -------------------------------------------------------------------------------------------------

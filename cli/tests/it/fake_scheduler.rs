@@ -295,6 +295,39 @@ impl TrainingService for Fake {
         ];
         Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
     }
+
+    // Experiments are not faked: the CLI's experiment tests run the real scheduler.
+    async fn submit_experiment(
+        &self,
+        _: Request<pb::SubmitExperimentRequest>,
+    ) -> Result<Response<pb::SubmitExperimentResponse>, Status> {
+        Err(Status::unimplemented("the fake scheduler has no experiments"))
+    }
+
+    async fn get_experiment(&self, _: Request<pb::GetExperimentRequest>) -> Result<Response<pb::Experiment>, Status> {
+        Err(Status::unimplemented("the fake scheduler has no experiments"))
+    }
+
+    async fn get_experiment_results(
+        &self,
+        _: Request<pb::GetExperimentResultsRequest>,
+    ) -> Result<Response<pb::GetExperimentResultsResponse>, Status> {
+        Err(Status::unimplemented("the fake scheduler has no experiments"))
+    }
+
+    async fn list_experiments(
+        &self,
+        _: Request<pb::ListExperimentsRequest>,
+    ) -> Result<Response<pb::ListExperimentsResponse>, Status> {
+        Err(Status::unimplemented("the fake scheduler has no experiments"))
+    }
+
+    async fn cancel_experiment(
+        &self,
+        _: Request<pb::CancelExperimentRequest>,
+    ) -> Result<Response<pb::Experiment>, Status> {
+        Err(Status::unimplemented("the fake scheduler has no experiments"))
+    }
 }
 
 /// A fake scheduler on a loopback port.

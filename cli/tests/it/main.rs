@@ -12,8 +12,10 @@
 
 mod completions;
 mod e2e_cancel;
+mod e2e_concurrency;
 mod e2e_dashboard;
 mod e2e_event_sequences;
+mod e2e_experiment;
 mod e2e_lineage;
 mod e2e_paging;
 mod e2e_parallel;

@@ -12,6 +12,8 @@
 //! - [`duration`]: durations as people type them (`10m`, `1h30m`), for the CLI and the trainer.
 //! - [`catalog`]: which symbols a data directory offers, without reading a bar.
 //! - [`results`]: a job's `metrics.json` as readers see it, and the one table printed of it.
+//! - [`experiment`]: an experiment's `experiment.json` as readers see it, and the one human
+//!   report printed of it.
 //!
 //! No bars, no training code: the scheduler links this crate to check and resolve
 //! submissions, not the trainer.
@@ -20,6 +22,7 @@ pub mod catalog;
 pub mod data;
 pub mod duration;
 pub mod env;
+pub mod experiment;
 pub mod features;
 pub mod ppo;
 pub mod results;

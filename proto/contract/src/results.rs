@@ -137,6 +137,8 @@ pub struct Interval {
     pub hi: f64,
     /// Confidence level, e.g. 0.95.
     pub level: f64,
+    /// Mean block length in bars of the bootstrap behind it (0 in older results).
+    pub block_len: f64,
 }
 
 /// Sharpe difference between the model and buy-and-hold.

@@ -1,7 +1,14 @@
 //! `skippy-gateway`: the REST gateway on its own, in front of a scheduler reached over gRPC
 //! (`skippy-scheduler` serves the same routes itself on `--http-addr`).
+//!
+//! On SIGTERM (or SIGINT) it drains: `/healthz` answers 503 draining and new API requests are
+//! refused with 503 while the requests in flight finish (event streams and waiting real sessions
+//! end at once, cleanly), with the port still open so that load balancers see it go; then it
+//! stops accepting and exits, 0, or 1 if requests were still open after `--shutdown-grace-secs`.
+//! A second signal exits at once.
 
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -30,16 +37,22 @@ struct Cli {
     /// How slow and idle HTTP clients are limited.
     #[command(flatten)]
     limits: skippy_scheduler::http_server::HttpLimits,
+    /// Seconds a shutdown waits for the requests in flight, serving meanwhile (`/healthz` answers
+    /// 503 draining); requests still open then are cut off and the gateway exits with status 1.
+    #[arg(
+        long,
+        env = "SKIPPY_SHUTDOWN_GRACE_SECS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    shutdown_grace_secs: u64,
     /// Log format (the level comes from RUST_LOG, default info).
     #[arg(long, env = "SKIPPY_LOG_FORMAT", value_enum, default_value_t)]
     log_format: skippy_scheduler::logging::LogFormat,
 }
 
-/// How long a graceful shutdown may wait for requests in flight.
-const DRAIN: Duration = Duration::from_secs(10);
-
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     skippy_scheduler::logging::init(cli.log_format);
     let ca_pem = match &cli.ca_cert {
@@ -61,21 +74,19 @@ async fn main() -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let check = skippy_scheduler::gateway::caller::CallerCheck::ask_scheduler();
-    let app = skippy_scheduler::gateway::router_with_shutdown(client, stop_rx.clone(), check);
-    let mut stopped = stop_rx;
-    let stopped = async move {
-        let _ = stopped.wait_for(|s| *s).await;
-    };
-    let server = tokio::spawn(skippy_scheduler::http_server::serve(listener, tls, app, cli.limits, stopped));
-    tokio::spawn(async move {
+    let app = skippy_scheduler::gateway::router_with_shutdown(client, stop_rx, check);
+    let shutdown = async move {
         skippy_proto::shutdown::requested("second signal: exiting now").await;
-        tracing::info!("shutting down");
+        tracing::info!("shutting down: draining the requests in flight");
+        // Event streams end, `/healthz` and new API requests answer 503 draining.
         let _ = stop_tx.send(true);
-        tokio::time::sleep(DRAIN).await;
-        eprintln!("requests still open after {DRAIN:?}: exiting");
-        std::process::exit(1);
-    });
-    server.await?;
+    };
+    let grace = Duration::from_secs(cli.shutdown_grace_secs);
+    let drained = skippy_scheduler::http_server::serve_draining(listener, tls, app, cli.limits, shutdown, grace).await;
+    if drained == skippy_scheduler::http_server::Drained::TimedOut {
+        eprintln!("requests still open {grace:?} after the shutdown signal (--shutdown-grace-secs): exiting");
+        return Ok(ExitCode::FAILURE);
+    }
     tracing::info!("gateway stopped");
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

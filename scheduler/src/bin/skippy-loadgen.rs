@@ -68,6 +68,16 @@ struct Cli {
     /// in it count towards N: a second run only adds the difference, then measures.
     #[arg(long)]
     runs_dir: Option<PathBuf>,
+    /// With `--finished`: after the restart, kill the scheduler again, flush and drop the
+    /// kernel's page cache (`sync`, then `3` into `/proc/sys/vm/drop_caches`: Linux, as root) and
+    /// time a second restart, which reads `runs/` from the disk itself, as after a reboot.
+    #[arg(long, requires = "finished")]
+    drop_caches: bool,
+    /// Append the log of every scheduler this tool starts to this file, at `info` (`RUST_LOG`
+    /// when set): its start-up line says where the time of a restart went. Default: warnings
+    /// only, on the terminal.
+    #[arg(long)]
+    scheduler_log: Option<PathBuf>,
     /// Extra arguments for the scheduler (repeatable), e.g. `--scheduler-arg=--retain-jobs=5000`.
     #[arg(long = "scheduler-arg", allow_hyphen_values = true)]
     scheduler_args: Vec<String>,
@@ -103,18 +113,32 @@ async fn spawn_scheduler_in(
     extra: &[&str],
 ) -> anyhow::Result<Spawned> {
     let (grpc, http) = (free_port()?, free_port()?);
-    let child = Command::new(bin)
+    let mut command = Command::new(bin);
+    command
         .args(["--grpc-addr", &format!("127.0.0.1:{grpc}"), "--http-addr", &format!("127.0.0.1:{http}")])
         .arg("--runs-dir")
         .arg(runs_dir)
         .args(["--metrics-addr", "off"])
         .args(extra)
         .env("ADMIN_SECRET", ADMIN_SECRET)
-        .env("SKIPPY_TRAINER_TOKEN", TRAINER_TOKEN)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
+        .env("SKIPPY_TRAINER_TOKEN", TRAINER_TOKEN);
+    match SCHEDULER_LOG.get() {
+        Some(path) => {
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening --scheduler-log {}", path.display()))?;
+            command
+                .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+                .stdout(log.try_clone()?)
+                .stderr(log);
+        }
+        None => {
+            command.env("RUST_LOG", "warn").stdout(Stdio::null());
+        }
+    }
+    let child = command.spawn().with_context(|| format!("starting {}", bin.display()))?;
     let url = format!("http://127.0.0.1:{grpc}");
     for _ in 0..2400 {
         if Channel::from_shared(url.clone())?.connect().await.is_ok() {
@@ -124,6 +148,9 @@ async fn spawn_scheduler_in(
     }
     bail!("the scheduler did not start on {url}")
 }
+
+/// `--scheduler-log`: where the schedulers this tool starts write their log.
+static SCHEDULER_LOG: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
 /// The secrets of the schedulers this tool starts: it measures with authentication on.
 const ADMIN_SECRET: &str = "loadgen-admin-secret";
@@ -188,6 +215,9 @@ struct Report {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(path) = &cli.scheduler_log {
+        let _ = SCHEDULER_LOG.set(path.clone());
+    }
     let bin = match &cli.scheduler_bin {
         Some(b) => b.clone(),
         None => std::env::current_exe()?.with_file_name("skippy-scheduler"),
@@ -522,7 +552,8 @@ async fn finished_jobs(cli: &Cli, bin: &PathBuf, n: usize) -> anyhow::Result<()>
     };
     let mut args: Vec<&str> = vec!["--lease-ttl-ms", "600000", "--max-queued-jobs", "0"];
     args.extend(cli.scheduler_args.iter().map(String::as_str));
-    let s = spawn_scheduler_in(bin, &runs, None, &args).await?;
+    // Serving, not just listening: with a large runs/ it is still reading it when the port opens.
+    let (_, _, s) = start_serving(bin, &runs, &args).await?;
     let pid = s.child.id();
     let already = jobs_on_disk(&runs);
     let todo = n.saturating_sub(already) as u64;
@@ -588,23 +619,19 @@ async fn finished_jobs(cli: &Cli, bin: &PathBuf, n: usize) -> anyhow::Result<()>
 
     // The restart: a new scheduler on the same runs/, timed until it answers ListJobs and
     // GetQueue (the previous one was killed by `drop`: SIGKILL).
-    let started = Instant::now();
-    let s = spawn_scheduler_in(bin, &runs, None, &args).await?;
-    let mut c = TrainingServiceClient::with_interceptor(connect(&s.url).await?, Bearer(ADMIN_SECRET));
-    let listed = loop {
-        match c.list_jobs(pb::ListJobsRequest::default()).await {
-            Ok(r) => break r.into_inner().jobs.len(),
-            Err(_) if started.elapsed() < Duration::from_secs(600) => {
-                tokio::time::sleep(Duration::from_millis(5)).await
-            }
-            Err(e) => return Err(e.into()),
-        }
-    };
-    c.get_queue(pb::GetQueueRequest::default()).await?;
-    let restart_secs = started.elapsed().as_secs_f64();
+    let (restart_secs, listed, s) = start_serving(bin, &runs, &args).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_restarted = rss_mib(s.child.id())?;
     drop(s);
+    // Again, with nothing of runs/ in the page cache.
+    let cold_restart_secs = if cli.drop_caches {
+        drop_page_cache()?;
+        let (secs, _, s) = start_serving(bin, &runs, &args).await?;
+        drop(s);
+        Some(secs)
+    } else {
+        None
+    };
     drop(owned);
 
     if cli.json {
@@ -612,6 +639,7 @@ async fn finished_jobs(cli: &Cli, bin: &PathBuf, n: usize) -> anyhow::Result<()>
             "finished": on_disk, "driven": todo, "drive_seconds": drive_secs,
             "rss_after_finishing_mib": rss_running, "restart_to_serving_seconds": restart_secs,
             "rss_after_restart_mib": rss_restarted, "runs_bytes": bytes, "runs_disk_bytes": blocks,
+            "cold_restart_to_serving_seconds": cold_restart_secs,
             "first_page": listed,
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -623,6 +651,11 @@ async fn finished_jobs(cli: &Cli, bin: &PathBuf, n: usize) -> anyhow::Result<()>
         );
         println!("scheduler memory:   {rss_running:.1} MiB after the last one finished");
         println!("restart to serving: {restart_secs:.2} s (SIGKILL, then ListJobs and GetQueue answered)");
+        if let Some(cold) = cold_restart_secs {
+            println!(
+                "restart, cold cache: {cold:.2} s (SIGKILL, page cache dropped, then ListJobs and GetQueue answered)"
+            );
+        }
         println!("after the restart:  {rss_restarted:.1} MiB");
         println!(
             "runs/ on disk:      {:.1} MiB of files, {:.1} MiB of blocks ({:.1} KiB per job)",
@@ -632,4 +665,31 @@ async fn finished_jobs(cli: &Cli, bin: &PathBuf, n: usize) -> anyhow::Result<()>
         );
     }
     Ok(())
+}
+
+/// Starts a scheduler on `runs` and times it until it has answered `ListJobs` and `GetQueue`:
+/// the seconds, the jobs on the first page, and the scheduler.
+async fn start_serving(bin: &PathBuf, runs: &std::path::Path, args: &[&str]) -> anyhow::Result<(f64, usize, Spawned)> {
+    let started = Instant::now();
+    let s = spawn_scheduler_in(bin, runs, None, args).await?;
+    let mut c = TrainingServiceClient::with_interceptor(connect(&s.url).await?, Bearer(ADMIN_SECRET));
+    let listed = loop {
+        match c.list_jobs(pb::ListJobsRequest::default()).await {
+            Ok(r) => break r.into_inner().jobs.len(),
+            Err(_) if started.elapsed() < Duration::from_secs(600) => {
+                tokio::time::sleep(Duration::from_millis(5)).await
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    c.get_queue(pb::GetQueueRequest::default()).await?;
+    Ok((started.elapsed().as_secs_f64(), listed, s))
+}
+
+/// Writes dirty pages out and drops the page cache, dentries and inodes (Linux, as root).
+fn drop_page_cache() -> anyhow::Result<()> {
+    // SAFETY: sync takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+    std::fs::write("/proc/sys/vm/drop_caches", "3\n")
+        .context("--drop-caches: writing /proc/sys/vm/drop_caches (Linux, as root)")
 }

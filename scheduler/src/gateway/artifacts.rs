@@ -53,6 +53,11 @@ pub async fn artifact(
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let Path((id, name)) = path.map_err(ApiError::from_path)?;
+    serve(&gw, &headers, id, name).await
+}
+
+/// The content of artifact `name` of job (or experiment) `id`, streamed from the scheduler.
+pub(super) async fn serve(gw: &Gateway, headers: &HeaderMap, id: String, name: String) -> Result<Response, ApiError> {
     if !is_valid_artifact_name(&name) {
         return Err(ApiError::invalid(format!(
             "artifact name {:?} is not a plain file name: use 1-128 letters, digits, '.', '_' or '-', not starting \
@@ -60,7 +65,7 @@ pub async fn artifact(
             name.chars().take(64).collect::<String>()
         )));
     }
-    let request = grpc_request(&headers, pb::DownloadArtifactRequest { job_id: id, name: name.clone() })?;
+    let request = grpc_request(headers, pb::DownloadArtifactRequest { job_id: id, name: name.clone() })?;
     let mut stream = gw.client().download_artifact(request).await?.into_inner();
     // The first chunk is awaited here, so that a file the scheduler cannot read is an error
     // response rather than a cut-off body.

@@ -1,5 +1,8 @@
 //! The dashboard: one small web page (plain HTML, CSS and JavaScript modules, compiled into the
 //! binary; no build step) served at `/` and `/dashboard/`, with its assets under `/dashboard/`.
+//! The page routes its URL fragment: the list of experiments and jobs (`#/`), a job's page
+//! (`#/jobs/<id>`) and an experiment's (`#/experiments/<id>`: its runs followed live, then its
+//! report and charts).
 //!
 //! The page itself is open: it holds nothing secret and calls the same `/api/training` routes as
 //! any client, with `Authorization: Bearer <ADMIN_SECRET>`. It takes the secret from the URL
@@ -35,15 +38,20 @@ const JS: &str = "text/javascript; charset=utf-8";
 pub const ASSETS: &[(&str, &str, &str)] = &[
     ("/dashboard/js/main.js", JS, include_str!("dashboard/js/main.js")),
     ("/dashboard/js/api.js", JS, include_str!("dashboard/js/api.js")),
+    ("/dashboard/js/artifacts.js", JS, include_str!("dashboard/js/artifacts.js")),
     ("/dashboard/js/auth.js", JS, include_str!("dashboard/js/auth.js")),
     ("/dashboard/js/charts.js", JS, include_str!("dashboard/js/charts.js")),
     ("/dashboard/js/dom.js", JS, include_str!("dashboard/js/dom.js")),
+    ("/dashboard/js/experiment.js", JS, include_str!("dashboard/js/experiment.js")),
+    ("/dashboard/js/experiments.js", JS, include_str!("dashboard/js/experiments.js")),
     ("/dashboard/js/format.js", JS, include_str!("dashboard/js/format.js")),
     ("/dashboard/js/job.js", JS, include_str!("dashboard/js/job.js")),
     ("/dashboard/js/list.js", JS, include_str!("dashboard/js/list.js")),
     ("/dashboard/js/model.js", JS, include_str!("dashboard/js/model.js")),
     ("/dashboard/js/queue.js", JS, include_str!("dashboard/js/queue.js")),
+    ("/dashboard/js/report.js", JS, include_str!("dashboard/js/report.js")),
     ("/dashboard/js/results.js", JS, include_str!("dashboard/js/results.js")),
+    ("/dashboard/js/runs.js", JS, include_str!("dashboard/js/runs.js")),
     ("/dashboard/js/table.js", JS, include_str!("dashboard/js/table.js")),
     ("/dashboard/style.css", "text/css; charset=utf-8", include_str!("dashboard/style.css")),
     ("/dashboard/favicon.svg", "image/svg+xml", include_str!("dashboard/favicon.svg")),
@@ -133,9 +141,19 @@ mod tests {
     }
 
     #[test]
+    fn every_element_a_script_looks_up_is_on_the_page() {
+        for (path, js) in scripts() {
+            for lookup in js.split("$('").skip(1) {
+                let id = lookup.split('\'').next().unwrap_or_default();
+                assert!(INDEX_HTML.contains(&format!("id=\"{id}\"")), "{path} looks up #{id}, which index.html lacks");
+            }
+        }
+    }
+
+    #[test]
     fn only_format_js_knows_the_prefixed_enum_names() {
         for (path, js) in scripts().filter(|(path, _)| !path.ends_with("/format.js")) {
-            for prefix in ["JOB_STATE_", "EVENT_KIND_"] {
+            for prefix in ["JOB_STATE_", "EVENT_KIND_", "EXPERIMENT_STATE_", "JOBS_EVENT_KIND_"] {
                 assert!(!js.contains(prefix), "{path} spells {prefix}…: use format.js's plain names");
             }
         }

@@ -4,7 +4,8 @@
 //! Everything the scheduler refuses arrives as a [`tonic::Status`] and goes through
 //! [`http_status`]; the gateway's own refusals of malformed input are built as statuses too
 //! (`invalid_argument`, `not_found`), so they pass the same mapping. Only what has no gRPC
-//! meaning (a body over the size limit, a wrong content type, a wrong method) is HTTP-only.
+//! meaning (a body over the size limit or too slow to arrive, a wrong content type, a wrong
+//! method) is HTTP-only.
 
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
@@ -102,6 +103,10 @@ error_responses! {
     PermissionDenied;
     /// No such job (any id that names no job, however malformed). Codes: `not_found`.
     NotFound;
+    /// The body did not arrive whole within `--http-body-timeout-secs` (30 s) of the request's
+    /// headers; nothing was stored, and the connection closes after this answer. Codes:
+    /// `request_timeout`.
+    RequestTimeout;
     /// The body is over 64 KiB. Codes: `payload_too_large`.
     PayloadTooLarge;
     /// A `Content-Type` that is not JSON (`application/json` or `…+json`; no content type is
@@ -152,14 +157,7 @@ impl ApiError {
     /// A route that does not exist (404), through the one mapping.
     pub fn no_route(method: &str, path: &str) -> ApiError {
         let path: String = path.chars().take(200).collect();
-        Status::not_found(format!(
-            "no route {method} {path}; routes: POST/GET /api/training/jobs, GET /api/training/jobs/{{id}}/status, \
-             GET /api/training/jobs/{{id}}/results, GET /api/training/jobs/{{id}}/events, \
-             GET /api/training/jobs/{{id}}/artifacts/{{name}}, \
-             DELETE /api/training/jobs/{{id}}, GET /api/training/events, GET /api/training/queue, POST /api/training/real-session, \
-             GET /api/openapi.json"
-        ))
-        .into()
+        Status::not_found(format!("no route {method} {path}; routes: {}", super::route_list())).into()
     }
 
     /// A route that exists, called with a method it does not serve (405; HTTP-only).
@@ -203,9 +201,16 @@ impl ApiError {
         self.status
     }
 
-    /// A body that could not be read: too large (413) or broken off.
+    /// A body that could not be read: too large (413), too slow to arrive (408) or broken off.
     pub fn from_body(rejection: BytesRejection) -> ApiError {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        if let Some(late) = crate::http_server::BodyTimedOut::find(&rejection) {
+            ApiError {
+                status: StatusCode::REQUEST_TIMEOUT,
+                code: "request_timeout",
+                message: late.to_string(),
+                job: None,
+            }
+        } else if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError {
                 status: StatusCode::PAYLOAD_TOO_LARGE,
                 code: "payload_too_large",
@@ -256,6 +261,23 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_body_too_slow_to_arrive_is_a_408_and_a_broken_one_a_400() {
+        use axum::body::{Body, Bytes};
+        use axum::extract::{FromRequest, Request};
+        let late = crate::http_server::BodyTimedOut { timeout: std::time::Duration::from_secs(30) };
+        let read = |error: Box<dyn std::error::Error + Send + Sync>| async move {
+            let body = Body::from_stream(futures::stream::iter([Err::<Bytes, _>(error)]));
+            let rejection = Bytes::from_request(Request::new(body), &()).await.expect_err("the read fails");
+            ApiError::from_body(rejection)
+        };
+        let e = read(Box::new(late)).await;
+        assert_eq!((e.status, e.code), (StatusCode::REQUEST_TIMEOUT, "request_timeout"));
+        assert!(e.message.contains("--http-body-timeout-secs"), "{}", e.message);
+        let e = read("connection reset".into()).await;
+        assert_eq!((e.status, e.code), (StatusCode::BAD_REQUEST, "invalid_argument"));
+    }
 
     #[test]
     fn every_grpc_code_maps_to_its_http_status() {

@@ -52,8 +52,22 @@ pub struct ListQuery {
     pub state: Option<String>,
     /// Only jobs trained on this symbol (case-insensitive).
     pub symbol: Option<String>,
+    /// Only the runs of this experiment (`ex_…`), in its order: configuration, seed, fold.
+    pub experiment: Option<String>,
     /// Where the page starts: the previous page's `nextCursor` (with the same filters). Absent:
     /// the newest jobs.
+    pub cursor: Option<String>,
+}
+
+/// `GET /api/training/experiments` query: `?limit=20&cursor=…`. Unknown parameters are a 400.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExperimentListQuery {
+    /// Most experiments in the page, 1 to 1000 (absent or empty: 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    pub limit: Option<String>,
+    /// Where the page starts: the previous page's `nextCursor`.
     pub cursor: Option<String>,
 }
 

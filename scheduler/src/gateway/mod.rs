@@ -20,7 +20,8 @@
 //! ```
 //!
 //! Every `/api/training` route checks the caller's secret before it reads anything else of the
-//! request ([`caller`]).
+//! request ([`caller`]), and once shutdown has begun answers a new request 503 draining (the
+//! requests already in flight go on), so that a drain ends.
 //!
 //! - [`caller`]: the secret checked first, in a layer before any extractor.
 //! - [`routes`]: the handlers, one RPC each; the caller's `authorization` header is passed on.
@@ -36,6 +37,7 @@ pub mod artifacts;
 pub mod caller;
 pub mod dashboard;
 pub mod errors;
+pub mod experiments;
 pub mod json;
 pub mod openapi;
 pub mod routes;
@@ -76,6 +78,11 @@ impl Gateway {
         self.client.clone()
     }
 
+    /// Whether shutdown has begun.
+    fn is_stopping(&self) -> bool {
+        self.stopping.as_ref().is_some_and(|s| *s.borrow())
+    }
+
     /// Resolves when the gateway begins to shut down.
     pub(crate) fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
         let stopping = self.stopping.clone();
@@ -114,6 +121,34 @@ pub fn api() -> OpenApiRouter<Gateway> {
     jobs_api().merge(open_api())
 }
 
+/// Every route of the API as a 404 lists them: `POST/GET /api/training/jobs, …`, from the same
+/// table that routes and documents them.
+pub fn route_list() -> &'static str {
+    static LIST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let (_, doc) = api().split_for_parts();
+        doc.paths
+            .paths
+            .iter()
+            .filter(|(path, _)| path.starts_with("/api/"))
+            .map(|(path, item)| {
+                let methods: Vec<&str> = [
+                    ("POST", item.post.is_some()),
+                    ("GET", item.get.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(m, has)| has.then_some(m))
+                .collect();
+                format!("{} {path}", methods.join("/"))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    &LIST
+}
+
 /// The routes that take the client secret: every `/api/training` route.
 fn jobs_api() -> OpenApiRouter<Gateway> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
@@ -126,6 +161,11 @@ fn jobs_api() -> OpenApiRouter<Gateway> {
         .routes(utoipa_axum::routes!(sse::jobs_events))
         .routes(utoipa_axum::routes!(routes::queue))
         .routes(utoipa_axum::routes!(routes::real_session))
+        .routes(utoipa_axum::routes!(experiments::submit, experiments::list))
+        .routes(utoipa_axum::routes!(experiments::get, experiments::cancel))
+        .routes(utoipa_axum::routes!(experiments::status))
+        .routes(utoipa_axum::routes!(experiments::results))
+        .routes(utoipa_axum::routes!(experiments::artifact))
 }
 
 /// The API's routes open to anyone: its description.
@@ -137,7 +177,10 @@ fn build(mut gateway: Gateway) -> Router {
     // Results and long job lists can exceed tonic's default 4 MiB.
     gateway.client = gateway.client.max_decoding_message_size(crate::MAX_MESSAGE_BYTES);
     let (jobs, _) = jobs_api().split_for_parts();
-    let jobs = jobs.route_layer(axum::middleware::from_fn_with_state(gateway.clone(), caller::authenticate));
+    // The secret first (the outer layer), then the draining refusal.
+    let jobs = jobs
+        .route_layer(axum::middleware::from_fn_with_state(gateway.clone(), refuse_while_draining))
+        .route_layer(axum::middleware::from_fn_with_state(gateway.clone(), caller::authenticate));
     let (open, _) = open_api().split_for_parts();
     let health = {
         let gateway = gateway.clone();
@@ -153,16 +196,31 @@ fn build(mut gateway: Gateway) -> Router {
         .with_state(gateway)
 }
 
+/// What `/healthz` and a new API request answer (503) once shutdown has begun.
+const DRAINING: &str = "draining: shutting down; requests in flight finish, new ones belong elsewhere";
+
 /// `GET /healthz`: `ok`, or a 503 saying draining once shutdown has begun (so load balancers
 /// send elsewhere while requests in flight finish).
 async fn healthz(gateway: Gateway) -> Result<&'static str, errors::ApiError> {
-    match &gateway.stopping {
-        Some(stopping) if *stopping.borrow() => Err(tonic::Status::unavailable(
-            "draining: shutting down; requests in flight finish, new ones belong elsewhere",
-        )
-        .into()),
-        _ => Ok("ok\n"),
+    if gateway.is_stopping() {
+        return Err(tonic::Status::unavailable(DRAINING).into());
     }
+    Ok("ok\n")
+}
+
+/// The layer that refuses new API requests (503 draining) once shutdown has begun, so that only
+/// the requests already in flight hold the drain up.
+async fn refuse_while_draining(
+    axum::extract::State(gateway): axum::extract::State<Gateway>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if gateway.is_stopping() {
+        return axum::response::IntoResponse::into_response(errors::ApiError::from(tonic::Status::unavailable(
+            DRAINING,
+        )));
+    }
+    next.run(request).await
 }
 
 /// A client of the scheduler at `url` (`http://host:port`, or `https://` with TLS trusting the

@@ -20,8 +20,8 @@ use utoipa::{Modify, OpenApi};
 use skippy_proto::json;
 
 use super::errors::{
-    BadRequest, GatewayTimeout, NotFound, PayloadTooLarge, PermissionDenied, TooManyRequests, Unauthenticated,
-    Unavailable, UnsupportedMediaType,
+    BadRequest, GatewayTimeout, NotFound, PayloadTooLarge, PermissionDenied, RequestTimeout, TooManyRequests,
+    Unauthenticated, Unavailable, UnsupportedMediaType,
 };
 
 /// What [`super::api`]'s routes do not say themselves: the title, the authentication, the tags,
@@ -42,13 +42,15 @@ use super::errors::{
     ),
     tags(
         (name = "jobs", description = "Training jobs."),
+        (name = "experiments", description = "Experiments: one base spec over configurations × seeds × \
+            walk-forward folds, each run an ordinary job, reported with selection on validation only."),
         (name = "meta", description = "This document and health; no authentication."),
         (name = "dashboard", description = "The web dashboard's page and assets; no authentication (the page asks \
             for the secret and sends it to the API)."),
     ),
     security(("bearerAuth" = [])),
     components(schemas(json::Event, json::FeedEvent), responses(
-        BadRequest, Unauthenticated, PermissionDenied, NotFound, PayloadTooLarge, UnsupportedMediaType,
+        BadRequest, Unauthenticated, PermissionDenied, NotFound, RequestTimeout, PayloadTooLarge, UnsupportedMediaType,
         TooManyRequests, Unavailable, GatewayTimeout
     )),
     modifiers(&Served),

@@ -21,8 +21,8 @@ use super::errors::{ApiError, ErrorBody};
 use skippy_proto::json;
 
 use super::errors::{
-    BadRequest, GatewayTimeout, NotFound, PayloadTooLarge, PermissionDenied, TooManyRequests, Unauthenticated,
-    Unavailable, UnsupportedMediaType,
+    BadRequest, GatewayTimeout, NotFound, PayloadTooLarge, PermissionDenied, RequestTimeout, TooManyRequests,
+    Unauthenticated, Unavailable, UnsupportedMediaType,
 };
 use super::json::{JsonBody, ListQuery, QueueQuery, RealSession, RealSessionBody};
 
@@ -55,7 +55,7 @@ pub fn grpc_request<T>(headers: &HeaderMap, message: T) -> Result<tonic::Request
 }
 
 /// [`grpc_request`] with the unary deadline.
-fn unary<T>(headers: &HeaderMap, message: T) -> Result<tonic::Request<T>, ApiError> {
+pub(super) fn unary<T>(headers: &HeaderMap, message: T) -> Result<tonic::Request<T>, ApiError> {
     let mut request = grpc_request(headers, message)?;
     request.set_timeout(UNARY_TIMEOUT);
     Ok(request)
@@ -92,8 +92,9 @@ impl<S: Send + Sync> FromRequestParts<S> for JobId {
             idempotency key already used.", body = json::Submitted,
             headers(("Location" = String, description = "The job's status route."))),
         (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
-        (status = 403, response = PermissionDenied), (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType), (status = 429, response = TooManyRequests),
+        (status = 403, response = PermissionDenied), (status = 408, response = RequestTimeout),
+        (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
+        (status = 429, response = TooManyRequests),
         (status = 503, response = Unavailable), (status = 504, response = GatewayTimeout),
     )
 )]
@@ -117,14 +118,16 @@ pub async fn submit(
 /// Each job is its summary (no `history`, `resolvedSpec` null; a job's own route has them). The
 /// answer's `next` link (also in a `Link: <…>; rel="next"` header) and `nextCursor` lead to the
 /// next page; both are absent on the last one. Unknown query parameters, a parameter given twice
-/// and a cursor this list did not give out are a 400.
+/// and a cursor this list did not give out are a 400; so is an `experiment` filter that is not an
+/// experiment id. A well-formed experiment id the scheduler does not know is a 404.
 #[utoipa::path(
     get, path = "/api/training/jobs", operation_id = "listJobs", tag = "jobs", params(ListQuery),
     responses(
         (status = 200, description = "A page of jobs.", body = json::JobList,
             headers(("Link" = String, description = "`<next page>; rel=\"next\"`, unless this is the last page."))),
         (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
-        (status = 403, response = PermissionDenied), (status = 503, response = Unavailable),
+        (status = 403, response = PermissionDenied), (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
         (status = 504, response = GatewayTimeout),
     )
 )]
@@ -150,6 +153,7 @@ pub async fn list(
         page_token: query.cursor.clone().unwrap_or_default(),
         states: states.iter().map(|s| *s as i32).collect(),
         symbol: symbol.clone(),
+        experiment_id: query.experiment.clone().unwrap_or_default(),
         ..Default::default()
     };
     let response = gw.client().list_jobs(unary(&headers, request)?).await?.into_inner();
@@ -163,6 +167,7 @@ pub async fn list(
                 ("limit", if limit == 0 { String::new() } else { limit.to_string() }),
                 ("state", state_names.join(",")),
                 ("symbol", symbol.clone()),
+                ("experiment", query.experiment.clone().unwrap_or_default()),
                 ("cursor", cursor.to_string()),
             ],
         )
@@ -186,7 +191,7 @@ fn parse_state(text: &str) -> Result<pb::JobState, ApiError> {
 }
 
 /// A page size from the `limit` parameter: 0 (the server's default) when absent or empty.
-fn page_limit(text: Option<&str>) -> Result<u32, ApiError> {
+pub(super) fn page_limit(text: Option<&str>) -> Result<u32, ApiError> {
     match text.map(str::trim) {
         None | Some("") => Ok(0),
         Some(text) => match text.parse::<u32>() {
@@ -200,7 +205,7 @@ fn page_limit(text: Option<&str>) -> Result<u32, ApiError> {
 }
 
 /// The URL of the next page: `path` with the parameters that are not empty, percent-encoded.
-fn next_link(path: &str, params: &[(&str, String)]) -> String {
+pub(super) fn next_link(path: &str, params: &[(&str, String)]) -> String {
     let encode = |text: &str| -> String {
         text.bytes()
             .map(|b| match b {
@@ -215,7 +220,7 @@ fn next_link(path: &str, params: &[(&str, String)]) -> String {
 }
 
 /// A page's answer, with a `Link` header to the next page when there is one.
-fn paged(next: Option<String>, body: impl IntoResponse) -> Response {
+pub(super) fn paged(next: Option<String>, body: impl IntoResponse) -> Response {
     let link = next.and_then(|next| HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")).ok());
     match link {
         Some(link) => ([(LINK, link)], body).into_response(),
@@ -342,7 +347,7 @@ pub async fn queue(
         (status = 403, response = PermissionDenied),
         (status = 409, description = "The job was cancelled before it finished; `job` in the body is the job. \
             Codes: `aborted`.", body = ErrorBody),
-        (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
+        (status = 408, response = RequestTimeout), (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "The job ended FAILED (for example, preflight found too few bars for the \
             split, or its attempts ran out): the request was carried out and the training failed, which is not a \
             server fault. `job` in the body is the job, with the reason in its `error`. Codes: `job_failed`.",

@@ -11,7 +11,10 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::convert::{job_to_pb, jobs_event_to_pb, spec_from_pb, state_from_pb, watch_item_to_pb};
+use super::convert::{
+    experiment_request_from_pb, experiment_to_pb, job_to_pb, jobs_event_to_pb, spec_from_pb, state_from_pb,
+    watch_item_to_pb,
+};
 use crate::scheduler::Scheduler;
 
 /// Bytes per `ArtifactChunk`.
@@ -87,7 +90,11 @@ impl TrainingService for Clients {
             states.push(state_from_pb(v).ok_or_else(|| Status::invalid_argument(format!("unknown state {v}")))?);
         }
         let filter = crate::scheduler::JobFilter::new(states, &r.symbol);
-        let page = self.scheduler.list(page_size, &r.page_token, &filter)?;
+        let page = if r.experiment_id.is_empty() {
+            self.scheduler.list(page_size, &r.page_token, &filter)?
+        } else {
+            self.scheduler.experiment_jobs(&r.experiment_id, page_size, &r.page_token, &filter)?
+        };
         Ok(Response::new(pb::ListJobsResponse {
             jobs: page.jobs.iter().map(job_to_pb).collect(),
             next_page_token: page.next.unwrap_or_default(),
@@ -198,7 +205,11 @@ impl TrainingService for Clients {
     ) -> Result<Response<Self::DownloadArtifactStream>, Status> {
         let r = request.into_inner();
         crate::trace::record_job(&r.job_id);
-        let (mut file, total) = self.scheduler.open_artifact(&r.job_id, &r.name).await?;
+        let (mut file, total) = if crate::experiment::is_valid_experiment_id(&r.job_id) {
+            self.scheduler.open_experiment_artifact(&r.job_id, &r.name).await?
+        } else {
+            self.scheduler.open_artifact(&r.job_id, &r.name).await?
+        };
         let (tx, rx) = mpsc::channel(4);
         tokio::spawn(async move {
             let mut offset = 0u64;
@@ -221,5 +232,63 @@ impl TrainingService for Clients {
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn submit_experiment(
+        &self,
+        request: Request<pb::SubmitExperimentRequest>,
+    ) -> Result<Response<pb::SubmitExperimentResponse>, Status> {
+        let spec = request.into_inner().spec.ok_or_else(|| Status::invalid_argument("spec is missing"))?;
+        let (view, created) = self.scheduler.submit_experiment(experiment_request_from_pb(spec)).await?;
+        if created {
+            tracing::info!(experiment_id = %view.record.id, runs = view.record.runs.len(), "experiment queued");
+        }
+        Ok(Response::new(pb::SubmitExperimentResponse { experiment: Some(experiment_to_pb(&view)), created }))
+    }
+
+    async fn get_experiment(
+        &self,
+        request: Request<pb::GetExperimentRequest>,
+    ) -> Result<Response<pb::Experiment>, Status> {
+        let view = self.scheduler.experiment(&request.into_inner().experiment_id)?;
+        Ok(Response::new(experiment_to_pb(&view)))
+    }
+
+    async fn get_experiment_results(
+        &self,
+        request: Request<pb::GetExperimentResultsRequest>,
+    ) -> Result<Response<pb::GetExperimentResultsResponse>, Status> {
+        let (view, report_json) = self.scheduler.experiment_results(&request.into_inner().experiment_id).await?;
+        let artifacts = view
+            .record
+            .artifacts
+            .iter()
+            .map(|a| pb::Artifact { name: a.name.clone(), size: a.size, sha256: a.sha256.clone() })
+            .collect();
+        Ok(Response::new(pb::GetExperimentResultsResponse {
+            experiment: Some(experiment_to_pb(&view)),
+            report_json,
+            artifacts,
+        }))
+    }
+
+    async fn list_experiments(
+        &self,
+        request: Request<pb::ListExperimentsRequest>,
+    ) -> Result<Response<pb::ListExperimentsResponse>, Status> {
+        let r = request.into_inner();
+        let page = self.scheduler.list_experiments(page_size(r.page_size, 20), &r.page_token)?;
+        Ok(Response::new(pb::ListExperimentsResponse {
+            experiments: page.experiments.iter().map(experiment_to_pb).collect(),
+            next_page_token: page.next.unwrap_or_default(),
+        }))
+    }
+
+    async fn cancel_experiment(
+        &self,
+        request: Request<pb::CancelExperimentRequest>,
+    ) -> Result<Response<pb::Experiment>, Status> {
+        let view = self.scheduler.cancel_experiment(&request.into_inner().experiment_id).await?;
+        Ok(Response::new(experiment_to_pb(&view)))
     }
 }

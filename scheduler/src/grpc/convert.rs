@@ -98,6 +98,12 @@ pub fn job_to_pb(v: &JobView) -> pb::Job {
         // A summary (a list's job) has none: "".
         resolved_spec_json: if j.resolved_spec.is_null() { String::new() } else { j.resolved_spec.to_string() },
         last_sequence: j.last_sequence,
+        experiment: j.experiment.as_ref().map(|c| pb::ExperimentCell {
+            experiment_id: c.experiment_id.clone(),
+            config: c.config,
+            seed_index: c.seed_index,
+            fold: c.fold,
+        }),
     }
 }
 
@@ -184,5 +190,86 @@ pub fn jobs_event_to_pb(epoch: &str, item: crate::feed::Item) -> pb::JobsEvent {
                 reason: String::new(),
             }
         }
+    }
+}
+
+/// An experiment request from the proto.
+pub fn experiment_request_from_pb(s: pb::ExperimentSpec) -> crate::experiment::ExperimentRequest {
+    crate::experiment::ExperimentRequest {
+        base: spec_from_pb(s.base.unwrap_or_default()),
+        seeds: s.seeds,
+        folds: s.folds,
+        grid: s.grid.into_iter().map(|a| crate::experiment::Axis { path: a.path, values: a.values }).collect(),
+        promote: s.promote,
+    }
+}
+
+/// An experiment view → the proto experiment.
+pub fn experiment_to_pb(v: &crate::scheduler::ExperimentView) -> pb::Experiment {
+    use crate::experiment::ExperimentState as S;
+    let e = &v.record;
+    let cell = |r: &crate::experiment::RunRecord| pb::ExperimentCell {
+        experiment_id: e.id.clone(),
+        config: r.config,
+        seed_index: r.seed_index,
+        fold: r.fold,
+    };
+    pb::Experiment {
+        id: e.id.clone(),
+        spec: Some(pb::ExperimentSpec {
+            base: Some(spec_to_pb(&e.request.base)),
+            seeds: e.request.seeds,
+            folds: e.request.folds,
+            grid: e
+                .request
+                .grid
+                .iter()
+                .map(|a| pb::GridAxis { path: a.path.clone(), values: a.values.clone() })
+                .collect(),
+            promote: e.request.promote,
+        }),
+        state: match e.state {
+            S::Running => pb::ExperimentState::Running,
+            S::Done => pb::ExperimentState::Done,
+            S::Cancelled => pb::ExperimentState::Cancelled,
+            S::Failed => pb::ExperimentState::Failed,
+        } as i32,
+        created_ms: e.created_ms,
+        finished_ms: e.finished_ms,
+        configs: e
+            .configs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| pb::ExperimentConfig { index: i as u32, settings: c.clone().into_iter().collect() })
+            .collect(),
+        runs: v
+            .runs
+            .iter()
+            .map(|r| pb::ExperimentRun {
+                job_id: r.run.job_id.clone(),
+                cell: Some(cell(&r.run)),
+                seed: r.run.seed,
+                state: state_to_pb(r.state) as i32,
+                steps_done: r.steps_done,
+                total_steps: r.total_steps,
+                validation_sharpe: r.validation_sharpe,
+                test_sharpe: r.test_sharpe,
+                buy_and_hold_sharpe: r.buy_and_hold_sharpe,
+            })
+            .collect(),
+        runs_total: e.runs.len() as u32,
+        runs_queued: v.counts[0],
+        runs_running: v.counts[1],
+        runs_done: v.counts[2],
+        runs_failed: v.counts[3],
+        runs_cancelled: v.counts[4],
+        steps_done: v.steps_done,
+        total_steps: v.total_steps,
+        verdict: if e.verdict.is_empty() { e.error.clone() } else { e.verdict.clone() },
+        candidate: e.candidate.as_ref().map(|c| pb::ExperimentCandidate {
+            config: c.config,
+            job_ids: c.runs.iter().map(|r| r.job_id.clone()).collect(),
+            note: c.note.clone(),
+        }),
     }
 }

@@ -24,7 +24,9 @@ impl From<SchedulerError> for Status {
     fn from(e: SchedulerError) -> Status {
         let msg = bounded(e.to_string());
         match e {
-            SchedulerError::NotFound(_) | SchedulerError::NoArtifact { .. } => Status::not_found(msg),
+            SchedulerError::NotFound(_) | SchedulerError::NoExperiment(_) | SchedulerError::NoArtifact { .. } => {
+                Status::not_found(msg)
+            }
             SchedulerError::Invalid(_) => Status::invalid_argument(msg),
             SchedulerError::Conflict(_) | SchedulerError::StaleLease { .. } | SchedulerError::NotPlainFile { .. } => {
                 Status::failed_precondition(msg)

@@ -17,6 +17,8 @@ pub(super) struct PendingSubmit {
     pub(super) job: JobRecord,
     /// Answered with the job's id (a fresh one if its first collided) once it is durable.
     pub(super) ack: oneshot::Sender<Result<String>>,
+    /// Its id was reserved for it (an experiment's run or champion candidate): it keeps it.
+    pub(super) planned: bool,
 }
 
 /// Starts the committer for `scheduler`, reading submissions from `rx`.
@@ -47,10 +49,12 @@ fn commit_loop(
             let mut st = scheduler.lock();
             let mut ids = std::collections::HashSet::with_capacity(batch.len());
             for p in batch.drain(..) {
-                let mut job = p.job;
+                let (mut job, planned) = (p.job, p.planned);
                 // Ids carry 32 random bits per second: at thousands of submissions a second a
                 // collision is a matter of time, and would overwrite an acknowledged job.
-                while st.knows(&job.id) || ids.contains(&job.id) {
+                // An experiment's jobs come with ids reserved for them; no other job takes one.
+                let reserved = |st: &super::State, job: &JobRecord| !planned && st.experiment_run_ids.contains(&job.id);
+                while st.knows(&job.id) || ids.contains(&job.id) || reserved(&st, &job) {
                     job.id = new_job_id();
                     if let Some(key) = &job.idempotency_key {
                         st.idempotency.insert(key.clone(), job.id.clone());
@@ -78,6 +82,7 @@ fn commit_loop(
                     for mut job in jobs {
                         st.admitted(&job, true);
                         let id = job.id.clone();
+                        st.experiment_run_ids.remove(&id);
                         // The journal line holds the resolved spec; memory does not keep a copy
                         // while the job waits (read back when it is granted).
                         job.resolved_spec = JsonText::null();

@@ -7,6 +7,9 @@ pub enum SchedulerError {
     /// No such job.
     #[error("no job {0}")]
     NotFound(String),
+    /// No such experiment.
+    #[error("no experiment {0}")]
+    NoExperiment(String),
     /// The job has no artifact of that name.
     #[error("job {job_id} has no artifact {name:?}; artifacts: {known}")]
     NoArtifact {

@@ -8,6 +8,11 @@ use super::{JobView, Scheduler, State, position};
 use crate::events::{EventKind, EventLog, EventRecord, StatsRecord};
 use crate::job::{JsonText, now_ms};
 
+/// Threads that write one step's event files: one at a time, a real disk's fsyncs (a few
+/// milliseconds each) let jobs finish faster than their last events are written, and finished
+/// jobs wait in memory for them.
+const EVENT_WRITERS: usize = 16;
+
 impl Scheduler {
     /// The event writer's step: appends every pending event to its job's `events.jsonl`, in
     /// sequence order (this is the only writer of event files), then publishes them.
@@ -53,16 +58,29 @@ impl Scheduler {
         }
         let ids: Vec<String> = batches.iter().map(|(id, _, _)| id.clone()).collect();
         let store = self.store.clone();
+        // Jobs' files are independent: they are written (each fsynced) by several threads, whose
+        // fsyncs the file system commits together, and published in the batch's order.
         let written = tokio::task::spawn_blocking(move || {
+            let chunk = batches.len().div_ceil(EVENT_WRITERS).max(1);
+            std::thread::scope(|scope| {
+                let writers: Vec<_> = batches
+                    .chunks(chunk)
+                    .map(|jobs| {
+                        let store = &store;
+                        scope.spawn(move || {
+                            for (id, events, _) in jobs {
+                                if let Err(e) = store.append_events(id, events) {
+                                    tracing::warn!(job_id = %id, error = %e, "could not append events");
+                                }
+                            }
+                        })
+                    })
+                    .collect();
+                for writer in writers {
+                    let _ = writer.join();
+                }
+            });
             batches
-                .into_iter()
-                .map(|(id, events, published)| {
-                    if let Err(e) = store.append_events(&id, &events) {
-                        tracing::warn!(job_id = %id, error = %e, "could not append events");
-                    }
-                    (id, events, published)
-                })
-                .collect::<Vec<_>>()
         })
         .await
         .unwrap_or_default();
@@ -96,6 +114,19 @@ impl Scheduler {
                 _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
             }
             self.flush_events().await;
+            self.write_finished_index().await;
+        }
+    }
+
+    /// Appends the finished index's lines of the jobs that left memory since the last call.
+    pub(crate) async fn write_finished_index(&self) {
+        if !self.store.finished_index_pending() {
+            return;
+        }
+        let store = self.store.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.write_finished_index()).await {
+            // The jobs' directories are read at the next start-up instead.
+            tracing::warn!(error = %e, "could not append to the finished index");
         }
     }
 }

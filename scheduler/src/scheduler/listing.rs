@@ -124,7 +124,7 @@ fn queue_cursor(token: &str, symbol: &str) -> Result<Option<Entry>> {
 
 impl State {
     /// The summary of job `id` if `filter` keeps it (the finished index has it, or memory).
-    fn summary_if(&self, id: &str, filter: &JobFilter) -> Option<JobRecord> {
+    pub(super) fn summary_if(&self, id: &str, filter: &JobFilter) -> Option<JobRecord> {
         if let Some(job) = self.jobs.get(id) {
             return filter.keeps(job.state, &job.request.symbols).then(|| job.summary());
         }
@@ -133,7 +133,7 @@ impl State {
     }
 
     /// Views of `records`, queued ones with their positions (counted in one pass).
-    fn views(&self, records: Vec<JobRecord>) -> Vec<JobView> {
+    pub(super) fn views(&self, records: Vec<JobRecord>) -> Vec<JobView> {
         let queued: Vec<Entry> = records.iter().filter(|r| r.state == JobState::Queued).map(Queue::entry).collect();
         let positions = if queued.is_empty() { Default::default() } else { self.queue.positions(queued) };
         records

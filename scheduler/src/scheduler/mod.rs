@@ -12,6 +12,7 @@
 //! - `jobs`: every job by id, and the tally of their states kept as they change;
 //! - `submission`: a spec checked and resolved, admitted, and handed to the committer;
 //! - `committer`: the thread that group-commits submissions to the journal and queues them;
+//! - `experiments`: experiments created, recovered, followed, reported and cancelled;
 //! - `event_writer`: events recorded (`push_event`), written in order and published;
 //! - `persist`: manifest writes ordered per job, blocking store calls;
 //! - `watch`: one job followed: snapshot, backlog, live events, catch-up after a lag;
@@ -21,6 +22,7 @@
 mod committer;
 mod error;
 mod event_writer;
+mod experiments;
 mod jobs;
 mod listing;
 mod persist;
@@ -44,6 +46,7 @@ use committer::PendingSubmit;
 
 pub use error::{Result, SchedulerError};
 pub(crate) use event_writer::push_event;
+pub use experiments::{ExperimentPage, ExperimentView, RunView};
 pub(crate) use jobs::Jobs;
 pub use listing::{JobFilter, JobPage, MAX_PAGE_SIZE, MAX_SCAN};
 pub use retention::Pruned;
@@ -175,6 +178,14 @@ pub(crate) struct State {
     pub(crate) events_pending: Arc<Notify>,
     /// Admission's counts: jobs being committed, the compute budget, trainers' speed.
     pub(crate) ledger: crate::budget::Ledger,
+    /// Every experiment, by id (few: each stands for many jobs).
+    pub(crate) experiments: HashMap<String, crate::experiment::ExperimentRecord>,
+    /// Experiments newest first when read backwards: (created ms, id).
+    pub(crate) experiment_listing: BTreeSet<(i64, String)>,
+    /// The experiment of each idempotency key.
+    pub(crate) experiment_keys: HashMap<String, String>,
+    /// Ids of experiment runs on their way to the journal: no other job may take one.
+    pub(crate) experiment_run_ids: std::collections::HashSet<String>,
 }
 
 impl State {
@@ -226,6 +237,8 @@ pub struct Scheduler {
     pub metrics: crate::telemetry::Telemetry,
     /// Every job's changes in one order, for clients that follow many jobs (`WatchJobs`).
     pub feed: Arc<crate::feed::Feed>,
+    /// The experiments whose runs ended, to the reporter task.
+    reporter: std::sync::OnceLock<mpsc::UnboundedSender<String>>,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -279,6 +292,7 @@ impl Scheduler {
             stopping: tokio::sync::watch::channel(false).0,
             metrics: Default::default(),
             feed: Default::default(),
+            reporter: std::sync::OnceLock::new(),
         });
         // Start-up parsed every manifest on several threads: what it freed goes back to the
         // system instead of staying in the threads' heaps.
@@ -292,6 +306,18 @@ impl Scheduler {
             }
         }
         committer::spawn(&scheduler, submit_rx)?;
+        scheduler.spawn_reporter();
+        scheduler.recover_experiments()?;
+        // Start-up left the journal as it was (`JobStore::open` says why): one mostly spent is
+        // compacted now, beside serving.
+        if scheduler.store.journal_needs_compaction() {
+            let store = scheduler.store.clone();
+            std::thread::Builder::new().name("journal-compaction".into()).spawn(move || {
+                if let Err(e) = store.compact_journal() {
+                    tracing::warn!(error = %e, "journal compaction failed");
+                }
+            })?;
+        }
         Ok((scheduler, recovered))
     }
 
@@ -485,9 +511,15 @@ impl Scheduler {
             return;
         }
         let job = st.jobs.remove(id).expect("checked above");
+        if let Some(cell) = &job.experiment {
+            self.check_experiment(&cell.experiment_id);
+        }
         st.events.remove(id);
         st.commands.remove(id);
         st.finished.insert_record(*job);
+        if let Some(entry) = st.finished.get(id) {
+            self.store.note_finished(entry);
+        }
         self.write_locks.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
 
@@ -521,7 +553,8 @@ impl State {
         if let Some(key) = &job.idempotency_key {
             self.idempotency.insert(key.to_string(), job.id.to_string());
         }
-        if let (JobState::Done, Some(result)) = (job.state, &job.result) {
+        // An experiment's runs are its cells, not generations of a lineage.
+        if let (JobState::Done, Some(result), None) = (job.state, &job.result, &job.experiment) {
             self.lineages.record(&job.shape.lineage, &job.fingerprints, &job.id, result);
         }
         self.next_seq = self.next_seq.max(job.seq + 1);

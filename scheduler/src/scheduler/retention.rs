@@ -9,6 +9,7 @@
 //! job back as queued at the next start), and every removal is logged.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use super::{Scheduler, State};
 use crate::job::{JobState, now_ms};
@@ -31,7 +32,7 @@ impl State {
     /// Takes out of memory the finished jobs beyond the policy at `now_ms` (oldest finished
     /// first) and returns them: those that finished more than `retain_days` days ago (0: no
     /// age limit), and all but the newest `retain_jobs` finished jobs (0: no count limit).
-    /// Lineage champions and newest generations stay.
+    /// Lineage champions and newest generations stay, as do the runs of a running experiment.
     pub(crate) fn prune_finished(&mut self, retain_days: u64, retain_jobs: usize, now_ms: i64) -> Vec<Pruned> {
         if retain_days == 0 && retain_jobs == 0 {
             return Vec::new();
@@ -45,6 +46,13 @@ impl State {
             .enumerate()
             .take_while(|(i, job)| *i < over || too_old.is_some_and(|t| job.finished_ms < t))
             .filter(|(_, job)| !kept.contains(&*job.id))
+            // A running experiment still needs its runs' files for its report (and a restart
+            // would queue a missing run again).
+            .filter(|(_, job)| {
+                job.experiment
+                    .as_ref()
+                    .is_none_or(|cell| self.experiments.get(&cell.experiment_id).is_none_or(|e| e.state.is_terminal()))
+            })
             .map(|(_, job)| Pruned { id: job.id.to_string(), state: job.state, finished_ms: job.finished_ms })
             .collect();
         for v in &victims {
@@ -66,7 +74,7 @@ impl State {
 impl Scheduler {
     /// Applies the retention policy now: finished jobs beyond it leave memory, then their
     /// directories are removed (each one logged). Returns what was removed.
-    pub async fn prune(&self) -> Vec<Pruned> {
+    pub async fn prune(self: &Arc<Self>) -> Vec<Pruned> {
         let (days, jobs) = (self.config.retain_days, self.config.retain_jobs);
         let victims = self.lock().prune_finished(days, jobs, now_ms());
         if victims.is_empty() {
@@ -119,7 +127,30 @@ impl Scheduler {
             retain_jobs = jobs,
             "retention: pruned finished jobs"
         );
+        self.compact_finished_index().await;
         victims
+    }
+
+    /// Rewrites `runs/finished.index` once most of its lines are of jobs retention removed: a
+    /// scheduler that runs for months keeps an index the size of what it keeps, not of every job
+    /// it ever finished.
+    async fn compact_finished_index(self: &Arc<Self>) {
+        let kept = self.lock().finished.len();
+        if !self.store.finished_index_mostly_stale(kept) {
+            return;
+        }
+        let scheduler = self.clone();
+        let store = self.store.clone();
+        let rewritten = tokio::task::spawn_blocking(move || {
+            store
+                .rewrite_finished_index(|| scheduler.lock().finished.oldest_first().map(|job| job.manifest()).collect())
+        })
+        .await;
+        match rewritten {
+            Ok(Ok(lines)) => tracing::info!(lines, "retention: finished index rewritten"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "retention: the finished index could not be rewritten"),
+            Err(e) => tracing::warn!(error = %e, "retention: the finished index could not be rewritten"),
+        }
     }
 }
 
@@ -196,5 +227,43 @@ mod tests {
         let pruned = st.prune_finished(0, 2, now);
         assert_eq!(pruned.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["tr_1_00000006"]);
         assert_eq!(st.finished.len(), 3, "two newest plus the champion, kept beyond the count");
+    }
+
+    #[test]
+    fn the_runs_of_a_running_experiment_stay_until_it_ends() {
+        use crate::experiment::{Cell, ExperimentRecord, ExperimentRequest, ExperimentState};
+        let mut st = State::default();
+        let now = 100 * DAY_MS;
+        let mut run = JobRecord::queued("tr_1_00000001".into(), SubmittedSpec::default(), JsonText::null(), 1, 0);
+        run.state = JobState::Failed;
+        run.finished_ms = now - 60 * DAY_MS;
+        run.experiment = Some(Cell { experiment_id: "ex_1_00000001".into(), config: 0, seed_index: 0, fold: 0 });
+        st.listing.insert(super::super::list_key(&run));
+        st.finished.insert(FinishedJob::of(run));
+        st.experiments.insert(
+            "ex_1_00000001".into(),
+            ExperimentRecord {
+                id: "ex_1_00000001".into(),
+                request: ExperimentRequest {
+                    base: SubmittedSpec::default(),
+                    seeds: 1,
+                    folds: 1,
+                    grid: vec![],
+                    promote: false,
+                },
+                configs: vec![Default::default()],
+                runs: vec![],
+                state: ExperimentState::Running,
+                created_ms: 0,
+                finished_ms: 0,
+                verdict: String::new(),
+                error: String::new(),
+                artifacts: vec![],
+                candidate: None,
+            },
+        );
+        assert!(st.prune_finished(30, 0, now).is_empty(), "its experiment still needs it");
+        st.experiments.get_mut("ex_1_00000001").unwrap().state = ExperimentState::Done;
+        assert_eq!(st.prune_finished(30, 0, now).len(), 1, "once the experiment has ended it goes");
     }
 }

@@ -56,7 +56,8 @@ impl Scheduler {
                 }
             }
         }
-        if let Err(e) = self.lock().admit(&self.config, &record) {
+        let admitted = self.lock().admit(&self.config, &record);
+        if let Err(e) = admitted {
             self.metrics.rejections.inc();
             if let Some(key) = &key {
                 self.lock().idempotency.remove(key);
@@ -66,7 +67,7 @@ impl Scheduler {
         // The queued job keeps its resolved spec only in the journal: the answer shows this copy.
         let resolved_spec = record.resolved_spec.clone();
         let (ack_tx, ack_rx) = oneshot::channel();
-        let sent = self.submit_tx.send(PendingSubmit { job: record, ack: ack_tx }).await;
+        let sent = self.submit_tx.send(PendingSubmit { job: record, ack: ack_tx, planned: false }).await;
         let acked = match sent {
             Ok(()) => ack_rx.await.unwrap_or(Err(SchedulerError::ShuttingDown)),
             Err(_) => Err(SchedulerError::ShuttingDown),

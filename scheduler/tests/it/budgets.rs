@@ -60,6 +60,11 @@ async fn a_full_queue_is_429_and_says_its_limit() {
         &["the queue is full", "2 jobs are queued and the limit is 2", "--max-queued-jobs"],
     );
     assert_eq!(stored_jobs(dir.path()).len(), 2);
+    // With an idempotency key (the CLI always sends one) the refusal frees the key, and the
+    // scheduler keeps answering (the refusal once held the state lock while taking it again).
+    let keyed = serde_json::json!({"symbols": ["SYN-EDGE"], "totalSteps": 1000, "idempotencyKey": "full-1"});
+    assert_error(&post(&jobs, &keyed.to_string()).await, 429, "resource_exhausted", &["the queue is full"]);
+    assert_eq!(get(&jobs).await.0, 200, "the scheduler still answers");
 
     // A job leaving the queue makes room.
     let id = get(&jobs).await.1["jobs"][0]["id"].as_str().unwrap().to_string();

@@ -3,21 +3,27 @@
 //! and its assets are served without a secret, with their content types; an artifact's content
 //! needs the admin secret, is served with its content type, a name that is not a plain
 //! artifact name is refused (after the secret) before it reaches the scheduler, and a symbolic
-//! link in `runs/` is refused, never followed.
+//! link in `runs/` is refused, never followed. The experiment page: its modules are served and
+//! call the experiment routes, and those routes answer with every field the page reads (a
+//! contract: a renamed field would leave the page blank without failing anything else).
 
 use std::path::Path;
 
 use reqwest::StatusCode;
+use serde_json::json;
 use skippy_proto::v1 as pb;
 use skippy_proto::v1::trainer_service_client::TrainerServiceClient;
 use tonic::transport::Channel;
 
-use crate::support::{Running, answer, assert_error, http, start_with_secrets};
+use crate::support::{
+    Running, answer, assert_error, delete, experiment_results, finish_run, get, http, post, start, start_with_secrets,
+    take,
+};
 
 const ADMIN: &str = "admin-s3cret-for-dashboard-tests";
 const TRAINER: &str = "trainer-t0ken-for-dashboard-tests";
 
-async fn start(runs: &Path) -> Running {
+async fn start_secured(runs: &Path) -> Running {
     start_with_secrets(runs, ADMIN, TRAINER).await
 }
 
@@ -34,7 +40,7 @@ fn trainer_request<T>(message: T) -> tonic::Request<T> {
 #[tokio::test]
 async fn the_page_and_its_assets_are_served_without_a_secret() {
     let dir = tempfile::tempdir().unwrap();
-    let s = start(dir.path()).await;
+    let s = start_secured(dir.path()).await;
     let pages = [
         ("/", "text/html; charset=utf-8", "<title>skippy-train</title>"),
         ("/dashboard/", "text/html; charset=utf-8", "/dashboard/js/main.js"),
@@ -81,7 +87,7 @@ async fn the_page_and_its_assets_are_served_without_a_secret() {
 #[tokio::test]
 async fn artifacts_are_served_to_the_admin_only_and_only_by_plain_names() {
     let dir = tempfile::tempdir().unwrap();
-    let s = start(dir.path()).await;
+    let s = start_secured(dir.path()).await;
     let admin = bearer(ADMIN);
 
     // A job whose trainer uploads two artifacts and finishes.
@@ -178,5 +184,132 @@ async fn artifacts_are_served_to_the_admin_only_and_only_by_plain_names() {
     std::os::unix::fs::symlink(outside.path(), &artifacts).unwrap();
     let got = answer(http().get(url("metrics.json")).header("authorization", &admin).send().await.unwrap()).await;
     assert_error(&got, 409, "failed_precondition", &["artifact metrics.json", "not a plain file"]);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_experiment_page_is_served_and_calls_the_experiment_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path()).await;
+    let page = http().get(s.url("/dashboard/")).send().await.unwrap().text().await.unwrap();
+    for id in ["view-experiment", "experiments-body", "runs-body", "exp-report", "exp-walk-chart", "exp-seeds-chart"] {
+        assert!(page.contains(&format!("id=\"{id}\"")), "the page lacks #{id}");
+    }
+    let script = |name: &str| {
+        let path = format!("/dashboard/js/{name}");
+        let (_, content_type, text) = skippy_scheduler::gateway::dashboard::ASSETS
+            .iter()
+            .find(|(p, _, _)| *p == path)
+            .unwrap_or_else(|| panic!("{path} is an asset"));
+        assert_eq!(*content_type, "text/javascript; charset=utf-8");
+        *text
+    };
+    // What each module calls, as the server serves it.
+    for (name, calls) in [
+        ("api.js", &["'/api/training/experiments/'"][..]),
+        ("experiments.js", &["'/api/training/experiments?limit='", "'#/experiments/'"][..]),
+        (
+            "experiment.js",
+            &[
+                "experimentPath(id)",
+                "'/results'",
+                "'/artifacts/'",
+                "method: 'DELETE'",
+                "'/api/training/events'",
+                "'?jobIds='",
+            ][..],
+        ),
+        ("report.js", &["URL.createObjectURL", "URL.revokeObjectURL"][..]),
+        ("job.js", &["job.experiment", "experimentLink"][..]),
+        ("main.js", &["experimentView"][..]),
+    ] {
+        let served = http().get(s.url(&format!("/dashboard/js/{name}"))).send().await.unwrap().text().await.unwrap();
+        assert_eq!(served, script(name), "{name} is served as embedded");
+        for call in calls {
+            assert!(served.contains(call), "{name} lacks {call}");
+        }
+    }
+
+    // An experiment as the page finds it: in the list, its runs among the jobs and on the stream.
+    let body = json!({"base": {"symbols": ["SYN-EDGE"], "totalSteps": 4096}, "seeds": 2, "folds": 2}).to_string();
+    let (code, created) = post(&s.url("/api/training/experiments"), &body).await;
+    assert_eq!(code, StatusCode::ACCEPTED, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let (code, list) = get(&s.url("/api/training/experiments?limit=20")).await;
+    assert_eq!(code, StatusCode::OK, "{list}");
+    let listed = &list["experiments"][0];
+    for field in ["id", "state", "stepsDone", "totalSteps", "runsTotal", "runsQueued", "runsRunning", "runsDone"] {
+        assert!(!listed[field].is_null(), "the list gives {field}: {listed}");
+    }
+    assert_eq!((&listed["spec"]["seeds"], &listed["spec"]["folds"]), (&json!(2), &json!(2)), "{listed}");
+    assert_eq!(listed["spec"]["base"]["symbols"], json!(["SYN-EDGE"]));
+    assert_eq!(listed["configs"].as_array().map(Vec::len), Some(1), "{listed}");
+    let runs: Vec<String> =
+        created["runs"].as_array().unwrap().iter().map(|r| r["jobId"].as_str().unwrap().into()).collect();
+    let (_, jobs) = get(&s.url("/api/training/jobs?limit=100")).await;
+    assert!(jobs["jobs"].as_array().unwrap().iter().all(|j| j["experiment"]["experimentId"] == id.as_str()), "{jobs}");
+    let events = http().get(s.url(&format!("/api/training/events?jobIds={}", runs.join(",")))).send().await.unwrap();
+    assert_eq!(events.status(), StatusCode::OK);
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    drop(events);
+
+    // Its runs end (a fake trainer, each fold on its own slice of time) and it is reported.
+    let (_, mut trainer) = crate::support::grpc_clients(&s).await;
+    for _ in 0..runs.len() {
+        let grant = take(&mut trainer, "t-dash").await;
+        finish_run(&mut trainer, &grant, 0.5, 1.2, 0.001).await;
+    }
+    let results = experiment_results(&s, &id).await;
+    let run = &results["experiment"]["runs"][0];
+    for field in
+        ["jobId", "seed", "state", "stepsDone", "totalSteps", "validationSharpe", "testSharpe", "buyAndHoldSharpe"]
+    {
+        assert!(!run[field].is_null(), "a run gives {field}: {run}");
+    }
+    assert_eq!(run["cell"], json!({"experimentId": id, "config": 0, "seedIndex": 0, "fold": 0}));
+    let report = &results["report"];
+    for pointer in [
+        "/verdict",
+        "/edge_survives",
+        "/configurations_tried",
+        "/level",
+        "/bars_per_year",
+        "/per_fold/1/chosen_config",
+        "/per_fold/1/candidates/0/mean_validation_sharpe",
+        "/per_fold/1/chosen/1/job_id",
+        "/per_fold/1/chosen/1/test_sharpe",
+        "/per_fold/1/buy_and_hold_sharpe",
+        "/per_fold/1/test_from_ms",
+        "/stitched/seed_sharpes/1",
+        "/stitched/spread/median",
+        "/stitched/spread/beating_buy_and_hold",
+        "/stitched/averaged_sharpe",
+        "/stitched/averaged_sharpe_ci/lo",
+        "/stitched/buy_and_hold_sharpe",
+        "/stitched/versus_buy_and_hold/difference",
+        "/stitched/versus_buy_and_hold/interval/hi",
+        "/stitched/versus_buy_and_hold/significant",
+        "/stitched/deflated/probability",
+        "/stitched/trials/configurations",
+        "/stitched/cost_sensitivity/0/versus_buy_and_hold/interval/lo",
+        "/missing",
+        "/runs/3/chosen",
+    ] {
+        assert!(report.pointer(pointer).is_some_and(|v| !v.is_null()), "the report gives {pointer}: {report}");
+    }
+    // The charts the page shows, fetched with the secret as images.
+    for chart in ["walk_forward.svg", "seeds.svg"] {
+        assert!(results["artifacts"].as_array().unwrap().iter().any(|a| a["name"] == chart), "{results}");
+        let r = http().get(s.url(&format!("/api/training/experiments/{id}/artifacts/{chart}"))).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{chart}");
+        assert_eq!(r.headers()["content-type"], "image/svg+xml", "{chart}");
+        assert!(r.text().await.unwrap().contains("<svg"), "{chart}");
+    }
+    // A run's job page finds its way back.
+    let (_, job) = get(&s.url(&format!("/api/training/jobs/{}/status", runs[0]))).await;
+    assert_eq!(job["experiment"]["experimentId"], id.as_str(), "{job}");
+    // Cancel is offered only while it runs: an ended experiment refuses it.
+    let got = delete(&s.url(&format!("/api/training/experiments/{id}"))).await;
+    assert_error(&got, 409, "failed_precondition", &["already ended"]);
     s.stop().await;
 }

@@ -15,6 +15,7 @@ mod config_docs;
 mod dashboard;
 mod disk_full;
 mod draining;
+mod experiments;
 mod finished_jobs;
 mod fuzz_seeds;
 mod gateway;

@@ -2,7 +2,9 @@
 //! connections that send half a request (or nothing) are closed by the server once the header
 //! timeout has passed, while an authenticated request keeps answering and an unauthenticated
 //! malformed one is refused for its secret; the connection cap makes new clients wait for a free
-//! slot; an event stream outlives the idle timeout while it is open.
+//! slot; an event stream outlives the idle timeout while it is open. Authenticated requests whose
+//! body arrives too slowly (half of it, or a byte at a time) are answered 408 and closed once the
+//! body timeout has passed, storing nothing, while other requests keep answering.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -61,12 +63,13 @@ fn connections_we_can_hold(wanted: usize) -> usize {
     possible
 }
 
-/// Starts the real scheduler with a 1 s header timeout; returns it and its HTTP URL once it answers.
-async fn scheduler(runs: &Path) -> (Scheduler, String) {
+/// Starts the real scheduler with `flags`; returns it and its HTTP URL once it answers.
+async fn scheduler(runs: &Path, flags: &[&str]) -> (Scheduler, String) {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_skippy-scheduler"))
         .args(["--grpc-addr", &format!("127.0.0.1:{}", free_port()), "--http-addr", &format!("127.0.0.1:{port}")])
-        .args(["--metrics-addr", "off", "--http-header-timeout-secs", "1", "--http-idle-timeout-secs", "1"])
+        .args(["--metrics-addr", "off"])
+        .args(flags)
         .arg("--runs-dir")
         .arg(runs)
         .env("ADMIN_SECRET", ADMIN)
@@ -91,7 +94,8 @@ async fn scheduler(runs: &Path) -> (Scheduler, String) {
 async fn half_requests_are_cut_off_at_the_header_timeout_while_real_requests_answer() {
     let count = connections_we_can_hold(SLOW_CLIENTS);
     let dir = tempfile::tempdir().unwrap();
-    let (_scheduler, base) = scheduler(dir.path()).await;
+    let (_scheduler, base) =
+        scheduler(dir.path(), &["--http-header-timeout-secs", "1", "--http-idle-timeout-secs", "1"]).await;
     let addr = base.trim_start_matches("http://").to_string();
 
     // Every tenth client sends nothing at all; the others half a request.
@@ -138,6 +142,101 @@ async fn half_requests_are_cut_off_at_the_header_timeout_while_real_requests_ans
 
     let queue = http().get(format!("{base}/api/training/queue")).bearer_auth(ADMIN).send().await.unwrap();
     assert_eq!(queue.status(), StatusCode::OK, "and the server still answers");
+}
+
+/// Connections of the slow-body test: each holds a request (and, without the timeout, a handler).
+const SLOW_BODIES: usize = 300;
+
+/// Every how many slow bodies one trickles a byte at a time instead of stopping at half.
+const TRICKLE_EVERY: usize = 10;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_bodies_are_answered_408_at_the_body_timeout_while_real_requests_answer() {
+    let count = connections_we_can_hold(SLOW_BODIES);
+    let dir = tempfile::tempdir().unwrap();
+    // Headers and idle connections get ten minutes: only the body timeout can end these requests.
+    let flags =
+        ["--http-body-timeout-secs", "2", "--http-header-timeout-secs", "600", "--http-idle-timeout-secs", "600"];
+    let (_scheduler, base) = scheduler(dir.path(), &flags).await;
+    let addr = base.trim_start_matches("http://").to_string();
+
+    // Authenticated submissions whose headers arrive whole and whose body does not: most stop
+    // half-way through a small body; every tenth promises a larger one and sends it a byte every
+    // 200 ms (each gap far shorter than the timeout; the whole would take hours).
+    let mut clients = Vec::with_capacity(count);
+    let mut tricklers = tokio::task::JoinSet::new();
+    let mut silent = Vec::new();
+    for i in 0..count {
+        let body = r#"{"symbols": ["SYN-EDGE"], "totalSteps": 4096}"#;
+        let trickles = i % TRICKLE_EVERY == 0;
+        let length = if trickles { 60_000 } else { body.len() };
+        let head = format!(
+            "POST /api/training/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nauthorization: Bearer {ADMIN}\r\n\
+             content-type: application/json\r\ncontent-length: {length}\r\n\r\n"
+        );
+        let mut stream = TcpStream::connect(&addr).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let sent = Instant::now();
+        stream.write_all(&body.as_bytes()[..body.len() / 2]).await.unwrap();
+        let (mut reader, mut writer) = stream.into_split();
+        if trickles {
+            tricklers.spawn(async move {
+                // Until the server closes the connection (a write then fails).
+                while writer.write_all(b" ").await.is_ok() {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            });
+        } else {
+            // Kept open (dropping it would end the request), sending nothing more.
+            silent.push(writer);
+        }
+        clients.push(async move {
+            let mut answer = Vec::new();
+            let _ = reader.read_to_end(&mut answer).await; // to EOF (or a reset): the server closed it
+            (sent.elapsed(), String::from_utf8_lossy(&answer).into_owned(), trickles)
+        });
+    }
+
+    // Meanwhile the server answers authenticated requests, a submission with a whole body too.
+    let queue = http().get(format!("{base}/api/training/queue")).bearer_auth(ADMIN).send().await.unwrap();
+    assert_eq!(queue.status(), StatusCode::OK);
+    let whole = http()
+        .post(format!("{base}/api/training/jobs"))
+        .bearer_auth(ADMIN)
+        .header("content-type", "application/json")
+        .body(r#"{"symbols": ["SYN-EDGE"], "totalSteps": 4096}"#)
+        .send()
+        .await
+        .unwrap();
+    let (code, job) = answer(whole).await;
+    assert_eq!(code, StatusCode::ACCEPTED, "{job}");
+
+    // Every slow body is answered 408, and the connection closed, once the timeout has passed and
+    // not before.
+    let answered = tokio::time::timeout(Duration::from_secs(90), futures::future::join_all(clients))
+        .await
+        .expect("every slow body is answered and its connection closed");
+    for (held, answer, trickles) in &answered {
+        assert!(
+            answer.starts_with("HTTP/1.1 408"),
+            "a slow body (trickling: {trickles}) after {held:?} got: {:?}",
+            answer.chars().take(300).collect::<String>()
+        );
+        assert!(answer.contains("request_timeout") && answer.contains("--http-body-timeout-secs"), "{answer}");
+    }
+    let shortest = answered.iter().map(|a| a.0).min().unwrap();
+    let longest = answered.iter().map(|a| a.0).max().unwrap();
+    assert!(shortest >= Duration::from_millis(1900), "a slow body was cut off before the 2 s timeout: {shortest:?}");
+    eprintln!("{count} slow bodies answered 408 between {shortest:?} and {longest:?} after their headers");
+    tricklers.abort_all();
+    drop(silent);
+
+    // None of them was stored; the server still answers.
+    let (code, list) =
+        answer(http().get(format!("{base}/api/training/jobs")).bearer_auth(ADMIN).send().await.unwrap()).await;
+    assert_eq!(code, StatusCode::OK, "{list}");
+    let ids: Vec<&str> = list["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [job["id"].as_str().unwrap()], "only the whole submission was stored");
 }
 
 #[tokio::test]

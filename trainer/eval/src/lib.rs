@@ -22,12 +22,17 @@
 //!   one out-of-sample record ([`stitch`]), the spread of its Sharpe ratio over seeds, the
 //!   seed-averaged policy against buy-and-hold (paired bootstrap), its Deflated Sharpe Ratio,
 //!   and the verdict ([`walk_forward_report`]).
+//! - [`experiment`]: an experiment's report ([`experiment_report`]): its runs' `walk.csv`
+//!   files read ([`parse_walk_csv`]), each fold's configuration chosen on validation only, the
+//!   chosen runs stitched per seed into the walk-forward statistics, the cost sensitivity, every
+//!   missing run named, and the charts ([`walk_forward_svg`], [`seeds_strip_svg`]); pure
+//!   computation, the scheduler does the IO.
 //! - [`deflated_sharpe`]: the Probabilistic and the Deflated Sharpe Ratio (Bailey & López de
 //!   Prado 2012, 2014): the probability that a Sharpe ratio is not luck, given the skewness,
 //!   kurtosis and length of its record and the number of trials it was the best of.
 //! - [`normal`]: the standard normal Φ and Φ⁻¹ the deflated Sharpe ratio needs.
-//! - [`plot`]: self-contained SVG line charts (equity curves, learning curves)
-//!   returned as strings for the caller to write.
+//! - [`plot`]: self-contained SVG line charts (equity curves, learning curves) and strip plots
+//!   ([`strip_chart_svg`]) returned as strings for the caller to write.
 //! - `stats` (private): moments, the Sharpe ratio and the rules that keep
 //!   every figure finite, shared by `metrics` and `bootstrap`.
 //!
@@ -73,6 +78,7 @@
 
 pub mod bootstrap;
 pub mod deflated_sharpe;
+pub mod experiment;
 pub mod metrics;
 pub mod normal;
 pub mod plot;
@@ -83,11 +89,15 @@ pub use bootstrap::{
     BOOTSTRAP_METHOD, Comparison, is_significant, paired_sharpe_difference, politis_white_block_len, sharpe_interval,
 };
 pub use deflated_sharpe::{DeflatedSharpe, deflated_sharpe_ratio};
+pub use experiment::{
+    EXPERIMENT_SCHEMA, ExperimentInput, ExperimentReport, RunInput, RunOutcome, Walk, WalkCsvError, experiment_report,
+    parse_walk_csv, seeds_strip_svg, walk_forward_svg,
+};
 pub use metrics::{
     DEFAULT_BOOTSTRAP_SAMPLES, DEFAULT_LEVEL, EvalConfig, Interval, MAX_BOOTSTRAP_SAMPLES, Metrics, SECONDS_PER_YEAR,
     buy_and_hold, equity_curve, evaluate, evaluate_portfolio, portfolio_returns, sharpe_ratio,
 };
-pub use plot::{Series, line_chart_svg};
+pub use plot::{Series, line_chart_svg, strip_chart_svg};
 pub use walk_forward::{
     DSR_THRESHOLD, FoldWalk, SeedSpread, TrackRecord, Trials, Verdict, WalkForwardError, WalkForwardReport, stitch,
     walk_forward_report,

@@ -1,5 +1,6 @@
-//! Self-contained SVG line charts (equity curves, learning curves) that open in
-//! any browser, written by hand so they need no fonts or system libraries.
+//! Self-contained SVG line charts (equity curves, learning curves) and strip plots (one dot
+//! per seed and fold) that open in any browser, written by hand so they need no fonts or
+//! system libraries.
 //!
 //! A chart has a title, both axes with "nice" tick labels (1, 2 or 5 × 10ᵏ)
 //! and light grid lines, axis labels, one coloured line per series and a
@@ -68,80 +69,9 @@ pub fn line_chart_svg(title: &str, x_label: &str, y_label: &str, x: &[f64], seri
     let y_axis = Axis::spanning(drawable.clone().map(|p| p.1));
     let any_point = drawable.count() > 0;
 
-    let mut svg = String::new();
-    // Writing to a String cannot fail; the results are ignored on purpose.
-    let _ = writeln!(svg, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(svg, "<title>{}</title>", text(title));
-    let _ = writeln!(svg, r#"<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#);
-    let _ = writeln!(
-        svg,
-        r#"<text x="{}" y="30" text-anchor="middle" font-size="16" font-weight="bold">{}</text>"#,
-        (PLOT_LEFT + PLOT_RIGHT) / 2.0,
-        text(title)
-    );
-
-    // Grid lines and tick labels.
-    let _ = writeln!(svg, r##"<g stroke="#e6e6e6" stroke-width="1">"##);
-    for t in x_axis.ticks() {
-        let px = coord(x_axis.pixel(t, PLOT_LEFT, PLOT_RIGHT));
-        let _ = writeln!(svg, r#"<line x1="{px}" y1="{PLOT_TOP}" x2="{px}" y2="{PLOT_BOTTOM}"/>"#);
-    }
-    for t in y_axis.ticks() {
-        let py = coord(y_axis.pixel(t, PLOT_BOTTOM, PLOT_TOP));
-        let _ = writeln!(svg, r#"<line x1="{PLOT_LEFT}" y1="{py}" x2="{PLOT_RIGHT}" y2="{py}"/>"#);
-    }
-    let _ = writeln!(svg, "</g>");
-    let _ = writeln!(
-        svg,
-        r#"<rect x="{PLOT_LEFT}" y="{PLOT_TOP}" width="{}" height="{}" fill="none" stroke="black"/>"#,
-        PLOT_RIGHT - PLOT_LEFT,
-        PLOT_BOTTOM - PLOT_TOP
-    );
-    let _ = writeln!(svg, r##"<g fill="#333">"##);
-    for t in x_axis.ticks() {
-        let px = coord(x_axis.pixel(t, PLOT_LEFT, PLOT_RIGHT));
-        let _ = writeln!(
-            svg,
-            r#"<text x="{px}" y="{}" text-anchor="middle">{}</text>"#,
-            PLOT_BOTTOM + 18.0,
-            x_axis.label(t)
-        );
-    }
-    for t in y_axis.ticks() {
-        let py = y_axis.pixel(t, PLOT_BOTTOM, PLOT_TOP);
-        let _ = writeln!(
-            svg,
-            r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
-            PLOT_LEFT - 6.0,
-            coord(py + 4.0),
-            y_axis.label(t)
-        );
-    }
-    let _ = writeln!(svg, "</g>");
-    let _ = writeln!(
-        svg,
-        r#"<text x="{}" y="{}" text-anchor="middle" font-size="13">{}</text>"#,
-        (PLOT_LEFT + PLOT_RIGHT) / 2.0,
-        PLOT_BOTTOM + 45.0,
-        text(x_label)
-    );
-    let y_mid = (PLOT_TOP + PLOT_BOTTOM) / 2.0;
-    let _ = writeln!(
-        svg,
-        r#"<text x="20" y="{y_mid}" text-anchor="middle" font-size="13" transform="rotate(-90 20 {y_mid})">{}</text>"#,
-        text(y_label)
-    );
-    if !any_point {
-        let _ = writeln!(
-            svg,
-            r##"<text x="{}" y="{y_mid}" text-anchor="middle" fill="#888">no finite data</text>"##,
-            (PLOT_LEFT + PLOT_RIGHT) / 2.0
-        );
-    }
+    let x_ticks: Vec<(f64, String)> =
+        x_axis.ticks().map(|t| (x_axis.pixel(t, PLOT_LEFT, PLOT_RIGHT), x_axis.label(t))).collect();
+    let mut svg = frame(title, x_label, y_label, &x_ticks, &y_axis, any_point);
 
     // The series.
     for (k, line) in lines.iter().enumerate() {
@@ -176,26 +106,194 @@ pub fn line_chart_svg(title: &str, x_label: &str, y_label: &str, x: &[f64], seri
         }
     }
 
-    // The legend, as many rows as fit beside the plot.
-    let rows = ((PLOT_BOTTOM - PLOT_TOP) / LEGEND_ROW) as usize;
-    let shown = if series.len() > rows { rows.saturating_sub(1) } else { series.len() };
+    let entries: Vec<(&str, usize)> = series.iter().enumerate().map(|(k, s)| (s.name.as_str(), k)).collect();
+    legend(&mut svg, &entries, None);
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// Renders a strip plot as a standalone SVG document: one column per category along x, and
+/// in each column one dot per series (`series[k].values[i]` is series `k`'s value in category
+/// `i`), spread a little sideways so dots of equal value stay apart, each series in its own
+/// colour throughout; `reference`, if given, marks one value per category with a short black
+/// bar across its column (a baseline such as buy-and-hold).
+///
+/// Values that are not finite (or beyond ±1e300) are left out: a missing dot. Categories
+/// beyond `categories` are not drawn. Like [`line_chart_svg`], the chart has a title, axes,
+/// a legend, and a "no finite data" note when nothing can be drawn.
+pub fn strip_chart_svg(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    categories: &[String],
+    series: &[Series],
+    reference: Option<&Series>,
+) -> String {
+    let columns = categories.len();
+    let drawable = |v: &f64| v.is_finite() && v.abs() <= LIMIT;
+    let values =
+        series.iter().chain(reference).flat_map(|s| s.values.iter().take(columns)).copied().filter(|v| drawable(v));
+    let y_axis = Axis::spanning(values.clone());
+    let any_point = values.count() > 0;
+
+    let band = (PLOT_RIGHT - PLOT_LEFT) / columns.max(1) as f64;
+    let centre = |i: usize| PLOT_LEFT + band * (i as f64 + 0.5);
+    let x_ticks: Vec<(f64, String)> = categories.iter().enumerate().map(|(i, c)| (centre(i), c.clone())).collect();
+    let mut svg = frame(title, x_label, y_label, &x_ticks, &y_axis, any_point);
+
+    if let Some(reference) = reference {
+        let half = band * 0.4;
+        for (i, &v) in reference.values.iter().take(columns).enumerate().filter(|(_, v)| drawable(v)) {
+            let py = coord(y_axis.pixel(v, PLOT_BOTTOM, PLOT_TOP));
+            let _ = writeln!(
+                svg,
+                r#"<line x1="{}" y1="{py}" x2="{}" y2="{py}" stroke="black" stroke-width="2.5"/>"#,
+                coord(centre(i) - half),
+                coord(centre(i) + half)
+            );
+        }
+    }
+    // Dots spread over the middle half of the column, at most 12 px apart.
+    let gap = if series.len() > 1 { (band * 0.5 / (series.len() - 1) as f64).min(12.0) } else { 0.0 };
+    for (k, s) in series.iter().enumerate() {
+        let (colour, _) = style(k);
+        let offset = (k as f64 - (series.len() as f64 - 1.0) / 2.0) * gap;
+        for (i, &v) in s.values.iter().take(columns).enumerate().filter(|(_, v)| drawable(v)) {
+            let _ = writeln!(
+                svg,
+                r#"<circle cx="{}" cy="{}" r="4" fill="{colour}" fill-opacity="0.85"/>"#,
+                coord(centre(i) + offset),
+                coord(y_axis.pixel(v, PLOT_BOTTOM, PLOT_TOP))
+            );
+        }
+    }
+
+    let entries: Vec<(&str, usize)> = series.iter().enumerate().map(|(k, s)| (s.name.as_str(), k)).collect();
+    legend(&mut svg, &entries, reference.map(|r| r.name.as_str()));
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// The start of a chart, up to where its data is drawn: the XML declaration, the `<svg>`
+/// element, title, grid, frame, tick labels (`x_ticks` as pixel and label) and axis labels,
+/// and a "no finite data" note when `any_point` is false.
+fn frame(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    x_ticks: &[(f64, String)],
+    y_axis: &Axis,
+    any_point: bool,
+) -> String {
+    let mut svg = String::new();
+    // Writing to a String cannot fail; the results are ignored on purpose.
+    let _ = writeln!(svg, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(svg, "<title>{}</title>", text(title));
+    let _ = writeln!(svg, r#"<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#);
+    let _ = writeln!(
+        svg,
+        r#"<text x="{}" y="30" text-anchor="middle" font-size="16" font-weight="bold">{}</text>"#,
+        (PLOT_LEFT + PLOT_RIGHT) / 2.0,
+        text(title)
+    );
+
+    // Grid lines and tick labels.
+    let _ = writeln!(svg, r##"<g stroke="#e6e6e6" stroke-width="1">"##);
+    for (px, _) in x_ticks {
+        let px = coord(*px);
+        let _ = writeln!(svg, r#"<line x1="{px}" y1="{PLOT_TOP}" x2="{px}" y2="{PLOT_BOTTOM}"/>"#);
+    }
+    for t in y_axis.ticks() {
+        let py = coord(y_axis.pixel(t, PLOT_BOTTOM, PLOT_TOP));
+        let _ = writeln!(svg, r#"<line x1="{PLOT_LEFT}" y1="{py}" x2="{PLOT_RIGHT}" y2="{py}"/>"#);
+    }
+    let _ = writeln!(svg, "</g>");
+    let _ = writeln!(
+        svg,
+        r#"<rect x="{PLOT_LEFT}" y="{PLOT_TOP}" width="{}" height="{}" fill="none" stroke="black"/>"#,
+        PLOT_RIGHT - PLOT_LEFT,
+        PLOT_BOTTOM - PLOT_TOP
+    );
+    let _ = writeln!(svg, r##"<g fill="#333">"##);
+    for (px, label) in x_ticks {
+        let _ = writeln!(
+            svg,
+            r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
+            coord(*px),
+            PLOT_BOTTOM + 18.0,
+            text(label)
+        );
+    }
+    for t in y_axis.ticks() {
+        let py = y_axis.pixel(t, PLOT_BOTTOM, PLOT_TOP);
+        let _ = writeln!(
+            svg,
+            r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
+            PLOT_LEFT - 6.0,
+            coord(py + 4.0),
+            y_axis.label(t)
+        );
+    }
+    let _ = writeln!(svg, "</g>");
+    let _ = writeln!(
+        svg,
+        r#"<text x="{}" y="{}" text-anchor="middle" font-size="13">{}</text>"#,
+        (PLOT_LEFT + PLOT_RIGHT) / 2.0,
+        PLOT_BOTTOM + 45.0,
+        text(x_label)
+    );
+    let y_mid = (PLOT_TOP + PLOT_BOTTOM) / 2.0;
+    let _ = writeln!(
+        svg,
+        r#"<text x="20" y="{y_mid}" text-anchor="middle" font-size="13" transform="rotate(-90 20 {y_mid})">{}</text>"#,
+        text(y_label)
+    );
+    if !any_point {
+        let _ = writeln!(
+            svg,
+            r##"<text x="{}" y="{y_mid}" text-anchor="middle" fill="#888">no finite data</text>"##,
+            (PLOT_LEFT + PLOT_RIGHT) / 2.0
+        );
+    }
+    svg
+}
+
+/// The legend to the right of the plot, as many rows as fit: a line in each series' style
+/// (`entries`: name and style index), then `reference`'s black bar if there is one.
+fn legend(svg: &mut String, entries: &[(&str, usize)], reference: Option<&str>) {
+    let rows = ((PLOT_BOTTOM - PLOT_TOP) / LEGEND_ROW) as usize - usize::from(reference.is_some());
+    let shown = if entries.len() > rows { rows.saturating_sub(1) } else { entries.len() };
     let legend_x = PLOT_RIGHT + 15.0;
-    for (k, s) in series.iter().take(shown).enumerate() {
-        let (colour, dash) = style(k);
-        let y = PLOT_TOP + 10.0 + LEGEND_ROW * k as f64;
+    let row_y = |k: usize| PLOT_TOP + 10.0 + LEGEND_ROW * k as f64;
+    for (k, &(name, style_index)) in entries.iter().take(shown).enumerate() {
+        let (colour, dash) = style(style_index);
+        let y = row_y(k);
         let _ = writeln!(
             svg,
             r#"<line x1="{legend_x}" y1="{y}" x2="{}" y2="{y}" stroke="{colour}" stroke-width="3"{dash}/>"#,
             legend_x + 24.0
         );
-        let _ = writeln!(svg, r#"<text x="{}" y="{}">{}</text>"#, legend_x + 30.0, y + 4.0, text(&shortened(&s.name)));
+        let _ = writeln!(svg, r#"<text x="{}" y="{}">{}</text>"#, legend_x + 30.0, y + 4.0, text(&shortened(name)));
     }
-    if shown < series.len() {
+    let mut next = shown;
+    if shown < entries.len() {
         let y = PLOT_TOP + 14.0 + LEGEND_ROW * shown as f64;
-        let _ = writeln!(svg, r##"<text x="{legend_x}" y="{y}" fill="#555">+{} more</text>"##, series.len() - shown);
+        let _ = writeln!(svg, r##"<text x="{legend_x}" y="{y}" fill="#555">+{} more</text>"##, entries.len() - shown);
+        next += 1;
     }
-    svg.push_str("</svg>\n");
-    svg
+    if let Some(name) = reference {
+        let y = row_y(next);
+        let _ = writeln!(
+            svg,
+            r#"<line x1="{legend_x}" y1="{y}" x2="{}" y2="{y}" stroke="black" stroke-width="3"/>"#,
+            legend_x + 24.0
+        );
+        let _ = writeln!(svg, r#"<text x="{}" y="{}">{}</text>"#, legend_x + 30.0, y + 4.0, text(&shortened(name)));
+    }
 }
 
 /// Pairs each value with its x (or its index when `x` is empty); `None` marks

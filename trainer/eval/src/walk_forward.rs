@@ -359,6 +359,14 @@ pub struct Verdict {
     pub line: String,
 }
 
+impl Verdict {
+    /// The verdict when there is no out-of-sample record over every fold to judge (a fold
+    /// without a finished run, no seed complete): no edge, and `why` there is no record.
+    pub fn without_record(why: &str) -> Verdict {
+        Verdict { edge: false, line: format!("no significant edge: there is no out-of-sample record to judge: {why}") }
+    }
+}
+
 /// The verdict on a seed-averaged policy of `seeds` seeds over `folds` folds, from its
 /// difference over buy-and-hold (`versus`) and its Deflated Sharpe Ratio (`deflated`, whose
 /// `trials` are the configurations tried).

@@ -4,7 +4,9 @@
 //!
 //! Both are checked by the job slots between jobs, never in the middle of one, and bound each
 //! slot's long poll so that it ends when a limit may be reached: an `AcquireJob` is never
-//! abandoned, so no grant is lost to a trainer that is leaving.
+//! abandoned, so no grant is lost to a trainer that is leaving. The idle limit counts the jobs of
+//! every slot; once one slot finds the worker idle, the decision holds for all of them (a job
+//! granted to another slot's poll at that moment is still run, and no other is asked for).
 
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
@@ -62,12 +64,18 @@ struct Activity {
     running: usize,
     /// When the last job ended (or the worker started).
     idle_since: Instant,
+    /// Set once a slot found the worker idle for the limit: every slot ends at its next check.
+    idle_end: Option<End>,
 }
 
 impl Lifetime {
     /// A worker's lifetime from `now`.
     pub fn new(limits: Limits, now: Instant) -> Lifetime {
-        Lifetime { limits, started: now, activity: Mutex::new(Activity { running: 0, idle_since: now }) }
+        Lifetime {
+            limits,
+            started: now,
+            activity: Mutex::new(Activity { running: 0, idle_since: now, idle_end: None }),
+        }
     }
 
     /// When the run time is over (`None`: never).
@@ -101,11 +109,15 @@ impl Lifetime {
         if let Some(limit) = self.limits.max_runtime.filter(|&limit| reached(now, self.started, limit)) {
             return Some(End::MaxRuntime(limit));
         }
-        let activity = *self.activity();
-        match self.limits.exit_when_idle {
-            Some(limit) if activity.running == 0 && reached(now, activity.idle_since, limit) => Some(End::Idle(limit)),
-            _ => None,
+        let mut activity = self.activity();
+        if activity.idle_end.is_none()
+            && let Some(limit) = self.limits.exit_when_idle
+            && activity.running == 0
+            && reached(now, activity.idle_since, limit)
+        {
+            activity.idle_end = Some(End::Idle(limit));
         }
+        activity.idle_end
     }
 
     /// How long a slot may wait for work from `now` before [`Lifetime::ended`] must be asked
@@ -118,7 +130,11 @@ impl Lifetime {
         }
         if let Some(limit) = self.limits.exit_when_idle {
             let activity = *self.activity();
-            let idle_for = if activity.running == 0 { left(now, activity.idle_since, limit) } else { limit };
+            let idle_for = match activity {
+                Activity { idle_end: Some(_), .. } => Duration::ZERO,
+                Activity { running: 0, idle_since, .. } => left(now, idle_since, limit),
+                _ => limit,
+            };
             wait = wait.min(idle_for);
         }
         wait
@@ -198,6 +214,20 @@ mod tests {
         life.job_ended(t0 + secs(50));
         assert_eq!(life.ended(t0 + secs(59)), None);
         assert_eq!(life.ended(t0 + secs(60)), Some(End::Idle(secs(10))));
+    }
+
+    #[test]
+    fn once_one_slot_finds_the_worker_idle_a_job_granted_at_that_moment_is_its_last() {
+        let t0 = Instant::now();
+        let life = Lifetime::new(Limits { exit_when_idle: Some(secs(10)), max_runtime: None }, t0);
+        assert_eq!(life.ended(t0 + secs(10)), Some(End::Idle(secs(10))), "one slot's poll ended: idle");
+        // Another slot's poll was answered with a job at that moment: it runs it…
+        life.job_started();
+        assert_eq!(life.ended(t0 + secs(11)), Some(End::Idle(secs(10))), "no other slot asks for work");
+        assert_eq!(life.wait(t0 + secs(11), LONGEST), Duration::ZERO);
+        life.job_ended(t0 + secs(50));
+        // …and ends after it, as the rest did.
+        assert_eq!(life.ended(t0 + secs(50)), Some(End::Idle(secs(10))));
     }
 
     #[test]

@@ -19,6 +19,8 @@
 //! - A job whose lease is stale is dropped without reporting anything more.
 //! - Training never waits on the network: progress that cannot be sent is dropped.
 //! - [`run`] returns only when every job it held has been completed or handed back.
+//! - The slots are one trainer to the scheduler: one trainer id holding up to `concurrency`
+//!   leases, each job training on its own `threads` (one by default).
 //! - A worker ends by itself only between jobs, and never abandons an `AcquireJob` to do so.
 
 mod backoff;
@@ -57,7 +59,7 @@ pub struct WorkerConfig {
     pub name: String,
     /// Sent as `authorization: Bearer <token>` on every call when set; never logged.
     pub token: Option<String>,
-    /// Jobs run at once.
+    /// Jobs run at once (job slots, each acquiring and running one job at a time).
     pub concurrency: usize,
     /// Catalog directory; `None` uses the embedded catalog.
     pub data_dir: Option<PathBuf>,
@@ -72,16 +74,17 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
-    /// The defaults for `scheduler`: host name, no token, one job at a time, the embedded
-    /// catalog, two threads, a checkpoint every 30 s, no limit on how long it runs.
+    /// The defaults of `skippy-trainer` for `scheduler`: host name, no token, as many jobs at
+    /// once as there are cores ([`default_concurrency`]) each on one training thread, the
+    /// embedded catalog, a checkpoint every 30 s, no limit on how long it runs.
     pub fn new(scheduler: impl Into<String>) -> WorkerConfig {
         WorkerConfig {
             scheduler: scheduler.into(),
             name: default_name(),
             token: None,
-            concurrency: 1,
+            concurrency: default_concurrency(),
             data_dir: None,
-            threads: 2,
+            threads: 1,
             checkpoint_interval: Duration::from_secs(30),
             ca_cert: None,
             limits: Limits::default(),
@@ -103,6 +106,13 @@ impl fmt::Debug for WorkerConfig {
             .field("limits", &self.limits)
             .finish()
     }
+}
+
+/// Jobs a worker runs at once unless told otherwise: one per core the process may use
+/// (`std::thread::available_parallelism`, which counts a container's CPU quota and affinity),
+/// each training on one thread.
+pub fn default_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(256)
 }
 
 /// The default trainer name: `$HOSTNAME`, else the kernel's host name, else `trainer`; made to
@@ -189,6 +199,16 @@ pub async fn run(
             max_runtime = ?config.limits.max_runtime,
             "trainer started"
         );
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let training_threads = config.concurrency.saturating_mul(worker.threads);
+        if training_threads > cores {
+            tracing::warn!(
+                concurrency = config.concurrency,
+                threads = worker.threads,
+                cores,
+                "{training_threads} training threads on {cores} cores: jobs running together slow each other down"
+            );
+        }
         let (stop, stopping) = watch::channel(false);
         let mut slots = JoinSet::new();
         for slot in 0..config.concurrency {

@@ -17,13 +17,14 @@ const SMALL: [&str; 4] = ["--steps", "8192", "--set", "ppo.n_steps=1024"];
 const SMALL_UPDATES: u64 = 8;
 
 /// Every file a finished run writes.
-const ARTIFACTS: [&str; 11] = [
+const ARTIFACTS: [&str; 12] = [
     "model.safetensors",
     "network.json",
     "normalization.json",
     "metrics.json",
     "equity.csv",
     "equity.svg",
+    "walk.csv",
     "learning_curve.csv",
     "learning_curve.svg",
     "diagnostics.svg",
@@ -190,6 +191,17 @@ fn a_small_run_writes_every_artifact_and_prints_the_out_of_sample_table() {
         assert_eq!(value.parse::<f64>().unwrap(), 1.0, "column {i} of the first equity row: {first:?}");
     }
     assert!(lines.count() > 50, "the equity curve covers the test segment");
+
+    let walk = std::fs::read_to_string(out.join("walk.csv")).unwrap();
+    let mut lines = walk.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "time_ms,strategy,buy_and_hold,strategy_cost_0bps,strategy_cost_5bps,strategy_cost_10bps,\
+             strategy_cost_20bps,strategy_cost_40bps"
+        )
+    );
+    assert_eq!(lines.count() + 1, equity.lines().count() - 1, "a walk row per equity row after the start");
 
     let network = read_json(&out.join("network.json"));
     assert_eq!(network["obs_dim"], 33);
@@ -460,6 +472,30 @@ fn bench_json_reports_positive_throughput() {
     }
     assert_eq!(report["obs_dim"], 33);
     assert!(report["train_steps"].as_u64().is_some_and(|s| s >= 4096), "{report}");
+}
+
+#[test]
+fn bench_jobs_reports_runs_at_once_against_one_alone() {
+    let scratch = Scratch::new();
+    let args = ["bench", "--jobs", "3", "--train-steps", "2048", "--repeats", "2", "--json"];
+    let output = scratch.run(&args);
+    assert_success(&output, &args);
+    let report: Value = serde_json::from_slice(&output.stdout).expect("bench --jobs --json prints JSON");
+    assert_eq!((report["jobs"].as_u64(), report["steps_per_run"].as_u64()), (Some(3), Some(2048)), "{report}");
+    for field in ["alone_steps_per_sec", "aggregate_steps_per_sec", "speedup", "slowest_share"] {
+        let v = report[field].as_f64().unwrap_or_else(|| panic!("{field} missing from {report}"));
+        assert!(v.is_finite() && v > 0.0, "{field} = {v}");
+    }
+    assert!(report["slowest_share"].as_f64().is_some_and(|s| s <= 1.0), "{report}");
+    let rounds = report["rounds"].as_array().expect("the rounds");
+    assert_eq!(rounds.len(), 2);
+    assert!(rounds.iter().all(|r| r["per_run_steps_per_sec"].as_array().is_some_and(|runs| runs.len() == 3)));
+
+    let args = ["bench", "--jobs", "2", "--train-steps", "2048", "--repeats", "1"];
+    let output = scratch.run(&args);
+    assert_success(&output, &args);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_contains(&text, &["one run alone:", "2 runs at once:", "x one run alone", "slowest run:"]);
 }
 
 /// `skippy-trainer backtest --policy P --symbols BTC,ETH <extra> --json`: the evaluation.

@@ -1,7 +1,8 @@
 //! The trainer worker against a fake scheduler speaking the trainer protocol: what a finished,
 //! failed, cancelled, handed-back, timed-out or stale job reports, that the worker reaches a
-//! scheduler that was not up when it started, and that its limits (`--exit-when-idle`,
-//! `--max-runtime`) end it between jobs.
+//! scheduler that was not up when it started, that its limits (`--exit-when-idle`,
+//! `--max-runtime`) end it between jobs, and that with `--concurrency 2` it holds two jobs at
+//! once and hands both back when it shuts down.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -408,7 +409,7 @@ async fn a_granted_job_reports_its_phases_uploads_artifacts_and_completes_done()
 
     assert!(count(&log, |c| matches!(c, Call::Heartbeat(_))) >= 1, "heartbeats:\n{}", summary(&log));
     let names: Vec<String> = artifacts(&log).into_iter().map(|a| a.name).collect();
-    for name in ["metrics.json", "model.safetensors", "checkpoint.safetensors", "spec.json", "equity.csv"] {
+    for name in ["metrics.json", "model.safetensors", "checkpoint.safetensors", "spec.json", "equity.csv", "walk.csv"] {
         assert!(names.iter().any(|n| n == name), "artifact {name} missing from {names:?}");
     }
     let metrics_artifact = artifacts(&log).into_iter().find(|a| a.name == "metrics.json").expect("metrics.json");
@@ -729,6 +730,51 @@ async fn past_its_max_runtime_a_worker_finishes_its_job_takes_no_other_and_ends(
     assert_eq!(done[0].outcome(), Outcome::Done, "the running job was finished, not handed back: {}", summary(&log));
     assert_eq!(acquires(&log).len(), 1, "no work asked for after the run time: {}", summary(&log));
     assert_eq!(fake.shared.grants.lock().expect("grants lock").len(), 1, "the second job was not taken");
+}
+
+/// The job id of an event.
+fn job_of(event: &TrainerEvent) -> &str {
+    event.lease.as_ref().map_or("", |l| l.job_id.as_str())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_of_two_slots_trains_two_jobs_at_once_under_one_id_and_hands_both_back_on_shutdown() {
+    let (fake, addr) = serve().await;
+    let worker = RunningWorker::start_with(addr, 2, Limits::default());
+    let ids = ["tr_1_00000031", "tr_1_00000032"];
+    for id in ids {
+        fake.grant(grant(id, &spec(&["SYN-EDGE"], 50_000_000)));
+    }
+    // Both train at once: each has reported progress while neither has ended.
+    fake.wait_for("both jobs training", Duration::from_secs(60), |log| {
+        let evs = events(log);
+        ids.iter().all(|id| evs.iter().any(|e| job_of(e) == *id && e.steps_done >= 1024)).then_some(())
+    })
+    .await;
+    let log = fake.calls();
+    assert!(completions(&log).is_empty(), "neither job ended:\n{}", summary(&log));
+    let trainer_ids: std::collections::BTreeSet<String> = acquires(&log).into_iter().map(|a| a.trainer_id).collect();
+    assert_eq!(trainer_ids.len(), 1, "one trainer id for both slots: {trainer_ids:?}");
+    for id in ids {
+        let training = events(&log).into_iter().find(|e| job_of(e) == id && e.state() == JobState::Training);
+        let lease = training.and_then(|e| e.lease).unwrap_or_else(|| panic!("{id} reported TRAINING"));
+        assert!(trainer_ids.contains(&lease.trainer_id), "{id} is held by the worker's one trainer id");
+    }
+
+    worker.shut_down(Duration::from_secs(20)).await;
+    let log = fake.calls();
+    let mut handed_back: Vec<String> = completions(&log)
+        .into_iter()
+        .map(|c| {
+            assert_eq!((c.outcome(), c.reason.as_str()), (Outcome::HandedBack, "trainer shutting down"));
+            let id = c.lease.as_ref().map(|l| l.job_id.clone()).unwrap_or_default();
+            let stored = checkpoints(&log).into_iter().filter(|k| k.lease == c.lease).map(|k| k.steps_done).max();
+            assert_eq!(stored, Some(c.steps_done), "{id}'s final checkpoint is stored before its hand-back");
+            id
+        })
+        .collect();
+    handed_back.sort();
+    assert_eq!(handed_back, ids, "every held job is handed back once:\n{}", summary(&log));
 }
 
 #[tokio::test]

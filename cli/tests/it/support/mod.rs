@@ -509,11 +509,18 @@ impl Cluster {
         scheduler.kill();
     }
 
-    /// Starts a trainer named `name` (a checkpoint every second, `threads` training threads)
-    /// and waits until the scheduler has seen it ask for work.
+    /// Starts a trainer named `name` (one job at a time, a checkpoint every second, `threads`
+    /// training threads) and waits until the scheduler has seen it ask for work.
     pub fn start_trainer(&mut self, name: &str, threads: u32) {
         let url = self.url();
         self.start_trainer_at(name, threads, &url);
+    }
+
+    /// Starts a trainer named `name` that runs `jobs` jobs at once (`--concurrency`), each on one
+    /// training thread, and waits until the scheduler has seen it ask for work.
+    pub fn start_trainer_of(&mut self, name: &str, jobs: u32) {
+        let url = self.url();
+        self.start_trainer_with(name, &url, &["--threads", "1", "--concurrency", &jobs.to_string()]);
     }
 
     /// The trainer named `name`.
@@ -620,26 +627,41 @@ impl Cluster {
 
     /// `GET <path>` on the scheduler's REST gateway with the admin secret: (status, JSON body).
     pub fn rest(&self, path: &str) -> (u16, Value) {
-        use http_body_util::{BodyExt, Empty};
+        let (status, body) = self.http("GET", path, None);
+        let value = serde_json::from_slice(&body)
+            .unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {}", String::from_utf8_lossy(&body)));
+        (status, value)
+    }
+
+    /// `METHOD <path>` on the scheduler's REST gateway with the admin secret and, if given, a
+    /// JSON body: (status, the body's bytes).
+    pub fn http(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Vec<u8>) {
+        use http_body_util::{BodyExt, Full};
         use hyper::body::Bytes;
         let url = format!("{}{path}", self.http_url());
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
         runtime.block_on(async {
             let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build_http::<Empty<Bytes>>();
-            let request = hyper::Request::get(&url)
-                .header("authorization", format!("Bearer {ADMIN_SECRET}"))
-                .body(Empty::new())
-                .expect("a request");
+                .build_http::<Full<Bytes>>();
+            let mut request = hyper::Request::builder()
+                .method(method)
+                .uri(&url)
+                .header("authorization", format!("Bearer {ADMIN_SECRET}"));
+            let bytes = match body {
+                Some(json) => {
+                    request = request.header("content-type", "application/json");
+                    Bytes::from(serde_json::to_vec(json).expect("JSON"))
+                }
+                None => Bytes::new(),
+            };
+            let request = request.body(Full::new(bytes)).expect("a request");
             let response = tokio::time::timeout(Duration::from_secs(30), client.request(request))
                 .await
-                .unwrap_or_else(|_| panic!("GET {url} took over 30 s"))
-                .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+                .unwrap_or_else(|_| panic!("{method} {url} took over 30 s"))
+                .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
             let status = response.status().as_u16();
             let body = response.into_body().collect().await.expect("the body").to_bytes();
-            let value = serde_json::from_slice(&body)
-                .unwrap_or_else(|e| panic!("GET {url}: not JSON ({e}): {}", String::from_utf8_lossy(&body)));
-            (status, value)
+            (status, body.to_vec())
         })
     }
 
@@ -725,9 +747,16 @@ impl Cluster {
     /// Like [`Cluster::start_trainer`], but the trainer reaches the scheduler at `url` (a proxy
     /// in front of it, say) instead of [`Cluster::url`].
     pub fn start_trainer_at(&mut self, name: &str, threads: u32, url: &str) {
+        // One job at a time (the trainer's default is one per core): the tests count on where
+        // each job runs.
+        self.start_trainer_with(name, url, &["--threads", &threads.to_string(), "--concurrency", "1"]);
+    }
+
+    /// Starts trainer `name` on the scheduler at `url` with `flags` besides the harness's, and
+    /// waits until the scheduler has seen it ask for work.
+    fn start_trainer_with(&mut self, name: &str, url: &str, flags: &[&str]) {
         let mut cmd = clean_command(binary("skippy-trainer"));
-        cmd.args(["--scheduler", url, "--name", name, "--checkpoint-interval-secs", "1"])
-            .args(["--threads", &threads.to_string()]);
+        cmd.args(["--scheduler", url, "--name", name, "--checkpoint-interval-secs", "1"]).args(flags);
         cmd.env("SKIPPY_TRAINER_TOKEN", TRAINER_TOKEN);
         self.spawn_trainer(name, cmd);
         let what = format!("trainer {name} to ask the scheduler (at {url}) for work");

@@ -149,6 +149,48 @@ pub fn metrics(validation: f64, sharpe: f64) -> String {
     .to_string()
 }
 
+/// A `walk.csv` of `bars` bars from `from_ms`, hourly: the policy earns `edge` a bar more than
+/// buy-and-hold, whose returns alternate.
+pub fn walk_csv(from_ms: i64, bars: usize, edge: f64) -> String {
+    let mut csv = String::from("time_ms,strategy,buy_and_hold,strategy_cost_0bps,strategy_cost_10bps\n");
+    for i in 0..bars {
+        let bh = if i % 2 == 0 { 0.01 } else { -0.0095 };
+        let noise = if i % 3 == 0 { 0.002 } else { -0.001 };
+        let r = bh + edge + noise;
+        csv.push_str(&format!("{},{r},{bh},{},{}\n", from_ms + i as i64 * 3_600_000, r + 0.0001, r - 0.0001));
+    }
+    csv
+}
+
+/// Completes experiment run `grant` DONE as a fake trainer: `walk.csv` over its fold's own 200
+/// hourly bars (earning `edge` a bar over buy-and-hold), then `metrics.json` with `validation`
+/// and a test Sharpe of `sharpe` on hourly bars.
+pub async fn finish_run(
+    t: &mut TrainerServiceClient<Channel>,
+    grant: &skippy_proto::v1::JobGrant,
+    validation: f64,
+    sharpe: f64,
+    edge: f64,
+) {
+    use skippy_proto::v1 as pb;
+    let cell = grant.job.as_ref().and_then(|j| j.experiment.clone()).expect("a run carries its cell");
+    let walk = walk_csv(1_700_000_000_000 + cell.fold as i64 * 200 * 3_600_000, 200, edge);
+    let upload = pb::UploadArtifactRequest { lease: grant.lease.clone(), name: "walk.csv".into(), data: walk.into() };
+    t.upload_artifact(upload).await.unwrap();
+    let mut m: serde_json::Value = serde_json::from_str(&metrics(validation, sharpe)).unwrap();
+    m["evaluation"]["bars_per_year"] = serde_json::json!(8760.0);
+    finish(t, grant, &m.to_string()).await;
+}
+
+/// Waits until experiment `id` is DONE and returns its results (`GET …/results`).
+pub async fn experiment_results(s: &Running, id: &str) -> serde_json::Value {
+    eventually("the report", || async {
+        let (_, r) = get(&s.url(&format!("/api/training/experiments/{id}/results"))).await;
+        (r["experiment"]["state"] == "DONE").then_some(r)
+    })
+    .await
+}
+
 /// Takes the next queued job as trainer `trainer` (waiting up to [`STEP`]) and returns its grant.
 pub async fn take(t: &mut TrainerServiceClient<Channel>, trainer: &str) -> skippy_proto::v1::JobGrant {
     use skippy_proto::v1 as pb;

@@ -6,5 +6,6 @@
 //! process: none may change process-wide state (environment variables, the current directory).
 
 mod bootstrap;
+mod experiment;
 mod metrics;
 mod plot;

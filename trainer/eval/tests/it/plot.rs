@@ -1,7 +1,7 @@
 //! Integration tests of the SVG charts: well-formed XML, legend, axes and
 //! robustness to hostile input.
 
-use skippy_eval::{Series, equity_curve, line_chart_svg};
+use skippy_eval::{Series, equity_curve, line_chart_svg, strip_chart_svg};
 
 /// Parses `svg` as XML and returns every text node's content, in document order.
 fn texts(svg: &str) -> Vec<String> {
@@ -136,4 +136,47 @@ fn many_series_get_distinct_styles_and_a_bounded_legend() {
         .map(|n| (n.attribute("stroke"), n.attribute("stroke-dasharray")))
         .collect();
     assert_eq!(styles.len(), 40);
+}
+
+#[test]
+fn a_strip_chart_has_a_dot_per_value_and_a_bar_per_reference() {
+    let categories: Vec<String> = (0..3).map(|k| format!("fold {k}")).collect();
+    let seeds = [
+        Series::new("seed 0", vec![0.5, 1.0, -0.2]),
+        Series::new("seed 1", vec![0.7, f64::NAN, 0.1, 9.0]), // a missing run; a value past the categories
+    ];
+    let reference = Series::new("buy & hold", vec![0.3, 0.2, f64::INFINITY]);
+    let svg = strip_chart_svg("test Sharpe", "fold", "Sharpe", &categories, &seeds, Some(&reference));
+    let t = texts(&svg);
+    for wanted in ["test Sharpe", "fold 0", "fold 2", "seed 0", "seed 1", "buy & hold"] {
+        assert!(t.iter().any(|s| s == wanted), "missing {wanted:?} in {t:?}");
+    }
+    assert_eq!(count_tag(&svg, "circle"), 5);
+    let doc = roxmltree::Document::parse(&svg).expect("valid XML");
+    let bars = doc.descendants().filter(|n| n.has_tag_name("line") && n.attribute("stroke") == Some("black")).count();
+    assert_eq!(bars, 2 + 1, "two drawable references and the legend's");
+    // One seed's dots share a colour, and two seeds' differ.
+    let fills: Vec<&str> =
+        doc.descendants().filter(|n| n.has_tag_name("circle")).filter_map(|n| n.attribute("fill")).collect();
+    assert_eq!(fills[0], fills[2]);
+    assert_ne!(fills[0], fills[3]);
+    assert_coordinates_are_finite(&svg);
+}
+
+#[test]
+fn hostile_strip_charts_are_still_valid_svg() {
+    let none: Vec<String> = Vec::new();
+    let one = vec!["<&>".to_string()];
+    let cases: Vec<(&[String], Vec<Series>, Option<Series>)> = vec![
+        (&none, vec![], None),
+        (&none, vec![Series::new("s", vec![1.0])], Some(Series::new("r", vec![2.0]))),
+        (&one, vec![Series::new("nan", vec![f64::NAN])], None),
+        (&one, vec![Series::new("huge", vec![1e308]), Series::new("tiny", vec![-1e-300])], None),
+        (&one, (0..40).map(|k| Series::new(format!("s{k}"), vec![k as f64])).collect(), Some(Series::new("r", vec![]))),
+    ];
+    for (categories, series, reference) in &cases {
+        let svg = strip_chart_svg("t", "x", "y", categories, series, reference.as_ref());
+        texts(&svg);
+        assert_coordinates_are_finite(&svg);
+    }
 }

@@ -1,7 +1,7 @@
 // The gateway's REST API (/api/training/…): fetch with the admin secret (a refused secret brings
-// up the secret form), failures as ApiError, job URLs, and server-sent event streams read with
-// fetch and a stream reader (EventSource cannot send the Authorization header). Also the
-// abortable sleep the retry loops use.
+// up the secret form), failures as ApiError, and server-sent event streams read with fetch and a
+// stream reader (EventSource cannot send the Authorization header). Also job and
+// experiment URLs and the abortable sleep the retry loops use.
 
 import { askForSecret, authHeaders } from './auth.js';
 
@@ -43,6 +43,9 @@ export const apiJson = async (path, options) => (await api(path, options)).json(
 
 /** `/api/training/jobs/<id><rest>`. */
 export const jobPath = (id, rest = '') => '/api/training/jobs/' + encodeURIComponent(id) + rest;
+
+/** `/api/training/experiments/<id><rest>`. */
+export const experimentPath = (id, rest = '') => '/api/training/experiments/' + encodeURIComponent(id) + rest;
 
 /**
  * Reads server-sent events from `path` with fetch (so the authorization header goes along),

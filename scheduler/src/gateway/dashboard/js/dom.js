@@ -1,6 +1,6 @@
 // The page's elements: lookup by id, new elements whose text is set with textContent (never
-// parsed as HTML), a job's state badge, the connection indicator, the error banner and the
-// placeholder shown in place of a chart.
+// parsed as HTML), links to a job's and an experiment's page, a state badge, the connection
+// indicator, the error banner and the placeholder shown in place of a chart.
 
 import { jobState } from './format.js';
 
@@ -14,7 +14,16 @@ export function el(tag, className, text) {
   return node;
 }
 
-/** A job's state as a badge (styled by its data-state). */
+/** A link (its text set as text) to `href`. */
+export const link = (text, href, className) => Object.assign(el('a', className, text), { href });
+
+/** A link to job `id`'s page. */
+export const jobLink = (id) => link(id, '#/jobs/' + encodeURIComponent(id), 'mono');
+
+/** A link to experiment `id`'s page. */
+export const experimentLink = (id) => link(id, '#/experiments/' + encodeURIComponent(id), 'mono');
+
+/** A job's or an experiment's state as a badge (styled by its data-state). */
 export function badge(state) {
   const s = jobState(state) || 'UNKNOWN';
   const node = el('span', 'badge state', s);

@@ -1,6 +1,7 @@
-// Formatting: job states and event kinds by their plain names (whichever spelling the REST JSON
-// uses), and numbers, times, durations and sizes as the page shows them. The only module that
-// knows the prefixed enum spellings ("JOB_STATE_DONE", "EVENT_KIND_PROGRESS", ...).
+// Formatting: job and experiment states and event kinds by their plain names (whichever spelling
+// the REST JSON uses), and numbers, intervals, times, durations and sizes as the page shows them.
+// The only module that knows the prefixed enum spellings ("JOB_STATE_DONE", "EVENT_KIND_PROGRESS",
+// "EXPERIMENT_STATE_RUNNING", ...).
 
 /**
  * `value` without `prefix`: "JOB_STATE_DONE" and "DONE" both read "DONE". The REST JSON writes
@@ -16,6 +17,8 @@ export function plainName(value, prefix) {
 export const jobState = (value) => plainName(value, 'JOB_STATE_');
 /** A job event's kind: "SNAPSHOT", "STATE", "PROGRESS", ... */
 export const eventKind = (value) => plainName(value, 'EVENT_KIND_');
+/** An experiment's state: "RUNNING", "DONE", "CANCELLED" or "FAILED". */
+export const experimentState = (value) => plainName(value, 'EXPERIMENT_STATE_');
 /** A message of the scheduler-wide feed (/api/training/events): "RESET" or "CHANGE". */
 export const feedKind = (value) => plainName(value, 'JOBS_EVENT_KIND_');
 
@@ -29,6 +32,9 @@ export const signed = (x, digits = 2) => (finite(x) ? (x >= 0 ? '+' : '') + x.to
 export const percent = (x, digits = 1) => (finite(x) ? (x * 100).toFixed(digits) + '%' : '–');
 export const signedPercent = (x, digits = 1) => (finite(x) ? (x >= 0 ? '+' : '') + (x * 100).toFixed(digits) + '%' : '–');
 export const integer = (x) => (finite(x) ? Math.round(x).toLocaleString('en-US') : '–');
+
+/** "[-0.12, +0.85]": an interval `{ lo, hi }` of signed figures ("" without one). */
+export const interval = (i, digits = 2) => (i && finite(i.lo) && finite(i.hi) ? `[${signed(i.lo, digits)}, ${signed(i.hi, digits)}]` : '');
 
 /** "+0.44 Sharpe over buy-and-hold [-5.10, +5.66], not significant", as the CLI says it. */
 export function improvement(i) {

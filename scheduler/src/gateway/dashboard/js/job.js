@@ -1,14 +1,15 @@
-// A job's page (#/jobs/<id>): its header (state, progress, facts, cancel), phase history and
-// event list, followed live over the job's own event stream (/api/training/jobs/<id>/events)
+// A job's page (#/jobs/<id>): its header (state, progress, facts, cancel, and for a run of an
+// experiment its cell with a link back to the experiment), phase history and event list, followed live over the job's own event stream (/api/training/jobs/<id>/events)
 // until it ends, with a live learning curve from progress events; then its results (results.js).
 // The view records the events it received (data-events) and when its results are in
 // (data-results="loaded").
 
 import { ApiError, aborted, api, apiJson, jobPath, sleep, streamEvents } from './api.js';
-import { $, badge, el, placeholder, setConn, showBanner } from './dom.js';
+import { $, badge, el, experimentLink, placeholder, setConn, showBanner } from './dom.js';
 import { clock, dateTime, day, duration, eventKind, finite, integer, isTerminal, jobState } from './format.js';
 import { applyEvent, elapsed, speed } from './model.js';
-import { drawEquity, drawLearning, parseCsv, renderArtifacts, renderHeadline, renderMetrics } from './results.js';
+import { renderArtifacts } from './artifacts.js';
+import { drawEquity, drawLearning, parseCsv, renderHeadline, renderMetrics } from './results.js';
 
 // Events replayed when a running job's page opens (its recent learning curve).
 const JOB_REPLAY_EVENTS = 2000;
@@ -33,6 +34,9 @@ export function jobView(id, signal) {
   $('job-live').hidden = true;
   $('job-cancel').hidden = true;
   $('job-facts').replaceChildren();
+  $('job-experiment').hidden = true;
+  $('job-experiment').replaceChildren();
+  delete $('job-experiment').dataset.experimentId;
   $('history-body').replaceChildren();
   $('headline').replaceChildren(el('p', 'empty', 'The result appears when the job is done.'));
   $('metrics').replaceChildren();
@@ -98,6 +102,23 @@ export function jobView(id, signal) {
     );
     renderHistory(job);
     renderHeadline(job, metricsFile);
+    renderCell(job.experiment);
+  }
+
+  /** For a run of an experiment: its cell, and the way back to the experiment. */
+  function renderCell(cell) {
+    const line = $('job-experiment');
+    if (!cell || !cell.experimentId || line.dataset.experimentId === cell.experimentId) {
+      line.hidden = !cell || !cell.experimentId;
+      return;
+    }
+    line.dataset.experimentId = cell.experimentId;
+    line.replaceChildren(
+      'Run of experiment ',
+      experimentLink(cell.experimentId),
+      `: configuration ${cell.config}, seed ${cell.seedIndex}, fold ${cell.fold}`,
+    );
+    line.hidden = false;
   }
 
   function renderHistory(job) {
@@ -169,7 +190,8 @@ export function jobView(id, signal) {
     metricsFile = results.metrics && typeof results.metrics === 'object' ? results.metrics : null;
     if (results.job) render(results.job);
     renderMetrics(results.metrics);
-    renderArtifacts(id, results.artifacts || []);
+    const artifactPath = (name) => jobPath(id, '/artifacts/' + encodeURIComponent(name));
+    renderArtifacts($('artifacts'), $('artifacts-empty'), results.artifacts || [], artifactPath);
     const names = new Set((results.artifacts || []).map((a) => a.name));
     const tasks = [];
     if (names.has('equity.csv')) {

@@ -1,11 +1,13 @@
-// The list page (#/): the job table and the queue panels, kept live by the one scheduler-wide
-// stream of every job's changes (/api/training/events). A reset re-reads the list's first page
-// and the queue; only while the stream is down is the list polled. Older jobs come a page at a
+// The list page (#/): the experiment panel, the job table and the queue panels, kept live by the
+// one scheduler-wide stream of every job's changes (/api/training/events). A reset re-reads the
+// experiments, the list's first page and the queue; only while the stream is down is the list
+// polled. Older jobs come a page at a
 // time when the user asks (#jobs-more follows the list's `next` link). The queue panels are
 // re-read when a job changes state, and every TRAINERS_REFRESH_MS for the trainers' last contact.
 
 import { ApiError, aborted, apiJson, readEvents, sleep } from './api.js';
 import { $, setConn, showBanner } from './dom.js';
+import { experimentPanel } from './experiments.js';
 import { feedKind } from './format.js';
 import { renderQueue } from './queue.js';
 import { LIST_LIMIT, jobTable } from './table.js';
@@ -23,6 +25,11 @@ const STREAM_MIN_LIFE_MS = 1000;
 /** Shows the list page until `signal` aborts. */
 export function listView(signal) {
   const table = jobTable(refreshQueueSoon);
+  const experiments = experimentPanel(signal);
+  const applyChange = (event) => {
+    table.applyChange(event);
+    experiments.applyChange(event);
+  };
 
   function showQueue(queue) {
     table.setQueuePositions(queue.queued);
@@ -62,6 +69,7 @@ export function listView(signal) {
       const page = await apiJson(nextPage, { signal });
       if (signal.aborted) return;
       table.appendJobs(page.jobs);
+      experiments.noteJobs(page.jobs);
       setNext(page.next);
     } catch (e) {
       if (!aborted(e, signal)) showBanner('Could not load older jobs: ' + e.message);
@@ -78,9 +86,11 @@ export function listView(signal) {
     const [list, queue] = await Promise.all([
       apiJson('/api/training/jobs?limit=' + LIST_LIMIT, { signal }),
       apiJson('/api/training/queue', { signal }),
+      experiments.load(),
     ]);
     if (signal.aborted) return;
     table.renderJobs(list.jobs);
+    experiments.noteJobs(list.jobs);
     setNext(list.next);
     showQueue(queue);
   }
@@ -112,7 +122,7 @@ export function listView(signal) {
               await loadAll();
               const changes = held || [];
               held = null;
-              for (const change of changes) table.applyChange(change);
+              for (const change of changes) applyChange(change);
               live();
             })
             .catch((e) => {
@@ -123,7 +133,7 @@ export function listView(signal) {
         }
         if (!message.event) return;
         if (held) held.push(message.event);
-        else table.applyChange(message.event);
+        else applyChange(message.event);
       };
       // A resumed stream (no reset) is live as soon as it opens.
       const onOpen = () => {

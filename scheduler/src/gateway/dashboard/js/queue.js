@@ -2,10 +2,8 @@
 // dispatch order and how many more (#queue-list), the trainers with their jobs, speed and last
 // contact (#trainers-body), and the Queued (the queue's total), Running and Trainers counts.
 
-import { $, el } from './dom.js';
+import { $, el, jobLink } from './dom.js';
 import { ago, compact, integer } from './format.js';
-
-const jobLink = (id) => Object.assign(el('a', 'mono', id), { href: '#/jobs/' + encodeURIComponent(id) });
 
 /** Shows `queue` (the answer of GET /api/training/queue: its first page, and the total). */
 export function renderQueue(queue) {

@@ -1,12 +1,10 @@
 // A job's results on its page: the headline (Sharpe next to buy-and-hold, the verdict, the
 // improvement), the out-of-sample metrics table (per symbol, cost sensitivity, fixed
-// policies), the artifact list with downloads, and the equity and learning curves drawn from
-// the job's CSV artifacts.
+// policies), and the equity and learning curves drawn from the job's CSV artifacts.
 
-import { api, jobPath } from './api.js';
 import { lineChart } from './charts.js';
-import { $, el, placeholder, showBanner } from './dom.js';
-import { bytes, compact, day, finite, fixed, improvement, integer, jobState, percent, signed, signedPercent } from './format.js';
+import { $, el, placeholder } from './dom.js';
+import { compact, day, finite, fixed, improvement, integer, jobState, percent, signed, signedPercent } from './format.js';
 
 /** Rows of a numeric CSV with a header, as objects (empty cells are NaN). */
 export function parseCsv(text) {
@@ -69,35 +67,6 @@ export function renderHeadline(job, metricsFile) {
     );
   }
   box.replaceChildren(figures, verdict, notes);
-}
-
-/** The artifact list of job `id`; each name downloads the file (with the secret). */
-export function renderArtifacts(id, artifacts) {
-  $('artifacts-empty').hidden = artifacts.length > 0;
-  $('artifacts').replaceChildren(
-    ...artifacts.map((a) => {
-      const li = el('li');
-      const link = el('a', 'mono', a.name);
-      link.href = '#';
-      link.title = 'Download (sha256 ' + a.sha256 + ')';
-      link.addEventListener('click', async (e) => {
-        e.preventDefault();
-        try {
-          const res = await api(jobPath(id, '/artifacts/' + encodeURIComponent(a.name)), { headers: { Accept: '*/*' } });
-          const url = URL.createObjectURL(await res.blob());
-          const save = Object.assign(document.createElement('a'), { href: url, download: a.name });
-          document.body.append(save);
-          save.click();
-          save.remove();
-          setTimeout(() => URL.revokeObjectURL(url), 10000);
-        } catch (err) {
-          showBanner(`Could not download ${a.name}: ${err.message}`);
-        }
-      });
-      li.append(link, el('span', 'size', bytes(a.size)));
-      return li;
-    }),
-  );
 }
 
 /** The out-of-sample evaluation table (#metrics) from metrics.json (null before there is one). */
