@@ -211,10 +211,13 @@ fn the_dashboard_follows_jobs_from_submission_to_done_in_chromium() {
 
 /// More jobs than a page: the list shows the newest 100 and offers the older ones, which come
 /// a page at a time; the queue panel shows its first page and how many more wait, and the Queued
-/// count is the queue's total.
+/// count is the queue's total. More experiments than the panel's page (20) likewise.
 #[test]
 fn the_dashboard_pages_through_more_jobs_than_a_page() {
     const JOBS: usize = 130;
+    // One run each, submitted before the jobs: the list's first page is the jobs'.
+    const EXPERIMENTS: usize = 21;
+    const QUEUED: usize = JOBS + EXPERIMENTS;
     let Some((chromium, chromedriver)) = browser() else { return };
     let cluster = Cluster::start();
     let base = cluster.http_url();
@@ -223,13 +226,17 @@ fn the_dashboard_pages_through_more_jobs_than_a_page() {
     let profile = cluster.dir().join("chromium-profile");
     let browser = rt.block_on(driver.session(&chromium, &profile));
     rt.block_on(async {
+        let mut experiments = Vec::new();
+        for _ in 0..EXPERIMENTS {
+            experiments.push(post(&base, "/api/training/experiments", &experiment_body(1, 1)).await);
+        }
         let mut ids = Vec::new();
         for _ in 0..JOBS {
             ids.push(submit(&base, &job_body(8_192)).await);
         }
         browser.goto(&format!("{base}/#token={ADMIN_SECRET}")).await.expect("opening the dashboard");
         wait_for_text(&browser, "#conn", "live").await;
-        wait_for_text(&browser, "#stat-queued", &JOBS.to_string()).await;
+        wait_for_text(&browser, "#stat-queued", &QUEUED.to_string()).await;
         wait_on_page(&browser, "the newest 100 jobs in the list", || async {
             count(&browser, "#jobs-body tr").await == 100
         })
@@ -239,25 +246,40 @@ fn the_dashboard_pages_through_more_jobs_than_a_page() {
             "newest first"
         );
         assert_eq!(count(&browser, "#queue-list li:not(.more)").await, 100, "the queue's first page");
-        assert!(text(&browser, "#queue-more").await.contains("and 30 more"), "{}", text(&browser, "#queue-list").await);
+        assert!(text(&browser, "#queue-more").await.contains("and 51 more"), "{}", text(&browser, "#queue-list").await);
         assert!(displayed(&browser, "#jobs-more").await, "older jobs are offered");
 
         browser.find(Locator::Css("#jobs-more")).await.expect("the button").click().await.expect("a click");
         wait_on_page(&browser, "the older jobs below the others", || async {
-            count(&browser, "#jobs-body tr").await == JOBS
+            count(&browser, "#jobs-body tr").await == QUEUED
         })
         .await;
         assert!(row(&browser, &ids[0]).await.is_some(), "the oldest job is listed now");
         assert!(!displayed(&browser, "#jobs-more").await, "nothing older: the button goes");
+
+        let experiment_row = |id: &str| format!("tr[data-experiment-id='{id}']");
+        assert_eq!(count(&browser, "#experiments-body tr").await, 20, "the newest 20 experiments");
+        assert!(exists(&browser, &experiment_row(&experiments[EXPERIMENTS - 1])).await, "newest first");
+        assert!(!exists(&browser, &experiment_row(&experiments[0])).await, "the oldest on the next page");
+        assert!(displayed(&browser, "#experiments-more").await, "older experiments are offered");
+        // Back up the page (under the sticky top bar the button cannot be clicked).
+        script(&browser, "window.scrollTo(0, 0)").await;
+        browser.find(Locator::Css("#experiments-more")).await.expect("the button").click().await.expect("a click");
+        wait_on_page(&browser, "the oldest experiment below the others", || async {
+            exists(&browser, &experiment_row(&experiments[0])).await
+        })
+        .await;
+        assert_eq!(count(&browser, "#experiments-body tr").await, EXPERIMENTS);
+        assert!(!displayed(&browser, "#experiments-more").await, "nothing older: the button goes");
         assert_no_banner(&browser).await;
         browser.close().await.expect("closing the browser session");
     });
     drop(driver);
 }
 
-/// An experiment of `seeds` seeds × 2 folds of one configuration, each run a job that finishes
-/// in seconds.
-fn experiment_body(seeds: u32) -> String {
+/// An experiment of `seeds` seeds × `folds` folds of one configuration, each run a job that
+/// finishes in seconds.
+fn experiment_body(seeds: u32, folds: u32) -> String {
     json!({
         "base": {
             "symbols": ["SYN-EDGE"],
@@ -265,7 +287,7 @@ fn experiment_body(seeds: u32) -> String {
             "overrides": {"ppo.n_steps": 1024, "evaluation.bootstrap_samples": 100},
         },
         "seeds": seeds,
-        "folds": 2,
+        "folds": folds,
     })
     .to_string()
 }
@@ -287,8 +309,8 @@ fn the_experiment_page_follows_its_runs_to_the_report_in_chromium() {
     let profile = cluster.dir().join("chromium-profile");
     let browser = rt.block_on(driver.session(&chromium, &profile));
     let followed = rt.block_on(async {
-        let followed = post(&base, "/api/training/experiments", &experiment_body(2)).await;
-        let cancelled = post(&base, "/api/training/experiments", &experiment_body(1)).await;
+        let followed = post(&base, "/api/training/experiments", &experiment_body(2, 2)).await;
+        let cancelled = post(&base, "/api/training/experiments", &experiment_body(1, 2)).await;
         browser.goto(&format!("{base}/#token={ADMIN_SECRET}")).await.expect("opening the dashboard");
         wait_for_text(&browser, "#conn", "live").await;
         wait_for_text(&browser, &format!("tr[data-experiment-id='{followed}']"), "0 / 4 ended").await;

@@ -67,40 +67,18 @@ async fn healthz(base: &str) -> (StatusCode, String) {
     (r.status(), r.text().await.unwrap())
 }
 
-/// Kills the standalone gateway if a test ends early.
-struct Gateway(std::process::Child);
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_standalone_gateway_drains_on_sigterm_then_exits() {
     let dir = tempfile::tempdir().unwrap();
     let s = start(dir.path()).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     // Generous bounds: only the drain ends the held request, and nothing cuts it short.
-    let mut gateway = Gateway(
-        std::process::Command::new(env!("CARGO_BIN_EXE_skippy-gateway"))
-            .args(["--http-addr", &format!("127.0.0.1:{port}"), "--shutdown-grace-secs", "300"])
-            .args(["--http-body-timeout-secs", "600", "--http-idle-timeout-secs", "600"])
-            .env("SKIPPY_SCHEDULER", &s.grpc)
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = tokio::time::Instant::now() + STEP;
-    while http().get(format!("{url}/healthz")).send().await.is_err() {
-        assert!(tokio::time::Instant::now() < deadline, "the gateway did not start");
-        assert!(gateway.0.try_wait().unwrap().is_none(), "the gateway exited");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut gateway = StandaloneGateway::start(
+        &s.grpc,
+        &["--shutdown-grace-secs", "300", "--http-body-timeout-secs", "600", "--http-idle-timeout-secs", "600"],
+    )
+    .await;
+    let (url, port) = (gateway.url.clone(), gateway.port);
     assert_eq!(healthz(&url).await, (StatusCode::OK, "ok\n".to_string()));
 
     // An event stream open before the signal.
@@ -129,8 +107,7 @@ async fn the_standalone_gateway_drains_on_sigterm_then_exits() {
     assert!(continued.starts_with(b"HTTP/1.1 100 Continue"), "{}", String::from_utf8_lossy(&continued));
     held.write_all(first.as_bytes()).await.unwrap();
 
-    let kill = std::process::Command::new("kill").args(["-TERM", &gateway.0.id().to_string()]).status().unwrap();
-    assert!(kill.success());
+    gateway.terminate();
 
     // The port stays open, answering /healthz 503 draining; new API requests are refused the same way.
     let deadline = tokio::time::Instant::now() + STEP;
@@ -152,7 +129,7 @@ async fn the_standalone_gateway_drains_on_sigterm_then_exits() {
     while let Some(_event) =
         tokio::time::timeout(STEP, events.chunk()).await.expect("the event stream ends").expect("cleanly")
     {}
-    assert!(gateway.0.try_wait().unwrap().is_none(), "the gateway waits for the submission in flight");
+    assert!(gateway.child.try_wait().unwrap().is_none(), "the gateway waits for the submission in flight");
 
     // The submission in flight finishes: accepted, and stored by the scheduler.
     held.write_all(rest.as_bytes()).await.unwrap();
@@ -167,7 +144,7 @@ async fn the_standalone_gateway_drains_on_sigterm_then_exits() {
 
     // Then the gateway exits, 0, and its port is closed.
     let exited = tokio::task::spawn_blocking(move || {
-        let status = gateway.0.wait();
+        let status = gateway.child.wait();
         (status, gateway)
     });
     let (status, _gateway) = tokio::time::timeout(STEP, exited).await.expect("the gateway exits").unwrap();

@@ -550,16 +550,6 @@ async fn the_authorization_header_reaches_the_scheduler() {
     let _ = tokio::time::timeout(STEP, grpc_task).await;
 }
 
-/// Kills the standalone gateway if a test ends early.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[cfg(unix)]
 #[tokio::test]
 async fn the_standalone_gateway_serves_a_remote_scheduler_and_stops_on_sigterm() {
@@ -571,24 +561,8 @@ async fn the_standalone_gateway_serves_a_remote_scheduler_and_stops_on_sigterm()
     let scheduler = tokio::spawn(skippy_scheduler::run(config, skippy_scheduler::Listeners::grpc(grpc), async {
         let _ = rx.await;
     }));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = Child(
-        std::process::Command::new(env!("CARGO_BIN_EXE_skippy-gateway"))
-            .args(["--http-addr", &format!("127.0.0.1:{port}"), "--http-header-timeout-secs", "1"])
-            .env("SKIPPY_SCHEDULER", &grpc_url)
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let url = format!("http://127.0.0.1:{port}");
-    // Wait for it to listen (a fresh process: bounded retries, not a guess).
-    let deadline = tokio::time::Instant::now() + STEP;
-    while http().get(format!("{url}/healthz")).send().await.is_err() {
-        assert!(tokio::time::Instant::now() < deadline, "the gateway did not start");
-        assert!(child.0.try_wait().unwrap().is_none(), "the gateway exited");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut child = StandaloneGateway::start(&grpc_url, &["--http-header-timeout-secs", "1"]).await;
+    let (url, port) = (child.url.clone(), child.port);
     let (code, job) = post(&format!("{url}/api/training/jobs"), r#"{"symbols":["BTC"]}"#).await;
     assert_eq!(code, StatusCode::ACCEPTED, "{job}");
     let (code, list) = get(&format!("{url}/api/training/jobs")).await;
@@ -602,10 +576,9 @@ async fn the_standalone_gateway_serves_a_remote_scheduler_and_stops_on_sigterm()
     assert!(closed.is_ok(), "the gateway closed the slow connection");
     assert!(connected.elapsed() >= Duration::from_millis(900), "not before the timeout: {:?}", connected.elapsed());
 
-    let kill = std::process::Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
-    assert!(kill.success());
+    child.terminate();
     // (Waits for the exit on a blocking thread; the guard's kill after that is a no-op.)
-    let status = tokio::task::spawn_blocking(move || child.0.wait()).await.unwrap().unwrap();
+    let status = tokio::task::spawn_blocking(move || child.child.wait()).await.unwrap().unwrap();
     assert!(status.success(), "{status:?}");
     let _ = tx.send(());
     scheduler.await.unwrap().unwrap();

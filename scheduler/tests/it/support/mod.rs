@@ -223,3 +223,49 @@ pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(what: &st
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A standalone `skippy-gateway` process in front of the scheduler at `grpc_url`, killed when
+/// dropped.
+pub struct StandaloneGateway {
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    pub port: u16,
+}
+
+impl StandaloneGateway {
+    /// Starts one on a free loopback port with `args` besides `--http-addr`, and returns once its
+    /// `/healthz` answers (a fresh process: bounded retries, not a guess).
+    pub async fn start(grpc_url: &str, args: &[&str]) -> StandaloneGateway {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_skippy-gateway"))
+            .args(["--http-addr", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .env("SKIPPY_SCHEDULER", grpc_url)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut gateway = StandaloneGateway { child, url: format!("http://127.0.0.1:{port}"), port };
+        let deadline = tokio::time::Instant::now() + STEP;
+        while http().get(format!("{}/healthz", gateway.url)).send().await.is_err() {
+            assert!(tokio::time::Instant::now() < deadline, "the gateway did not start");
+            assert!(gateway.child.try_wait().unwrap().is_none(), "the gateway exited");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        gateway
+    }
+
+    /// Sends it SIGTERM.
+    pub fn terminate(&self) {
+        let kill = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(kill.success());
+    }
+}
+
+impl Drop for StandaloneGateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -8,10 +8,11 @@
 // The view records the run changes it received (data-changes) and when its report is in
 // (data-report: "loaded", or "none" for an experiment that ended without one).
 
-import { ApiError, aborted, apiJson, experimentPath, readEvents, sleep } from './api.js';
+import { aborted, apiJson, experimentPath, sleep } from './api.js';
 import { renderArtifacts } from './artifacts.js';
 import { $, el, jobLink, placeholder, setConn, showBanner } from './dom.js';
-import { compact, dateTime, duration, experimentState, feedKind, integer } from './format.js';
+import { followFeed } from './feed.js';
+import { compact, dateTime, duration, experimentState, integer } from './format.js';
 import { renderReport, showSvg } from './report.js';
 import { runTable } from './runs.js';
 
@@ -23,8 +24,7 @@ const REREAD_DEBOUNCE_MS = 300;
 // Once every run has ended, the experiment is re-read after each of these pauses until it is
 // reported (the report is made within moments; the last pauses cover a slow one).
 const REPORT_WAITS_MS = [250, 500, 1000, 2000, 3000, 5000, 5000, 10000, 10000, 30000, 30000, 30000];
-// As on the list page: a stream that lived this long and ended cleanly is resumed at once.
-const STREAM_MIN_LIFE_MS = 1000;
+// While the stream is down, the experiment is re-read this often until it reconnects.
 const RETRY_MS = 2000;
 
 const RUNNING_STATES = new Set(['PREFLIGHT', 'TRAINING', 'EVALUATING']);
@@ -189,75 +189,18 @@ export function experimentView(id, signal) {
   async function follow() {
     const ids = runs.ids();
     const filter = ids.length <= RUN_FILTER_MAX ? '?jobIds=' + ids.map(encodeURIComponent).join(',') : '';
-    let position = ''; // `<epoch>:<sequence>` of the last message
-    let failures = 0;
     $('exp-live').hidden = false;
-    while (!signal.aborted && following()) {
-      const stream = new AbortController();
-      const stop = () => stream.abort();
-      signal.addEventListener('abort', stop);
-      let held = null; // changes that arrived while the experiment was being re-read
-      let loading = Promise.resolve();
-      let loadFailed = null;
-      const live = () => {
-        failures = 0;
-        setConn('ok', 'live');
-        showBanner('');
-      };
-      const onMessage = (message, type, at) => {
-        if (at) position = at;
-        if (type === 'reset' || feedKind(message.kind) === 'RESET') {
-          held = held || [];
-          loading = loading
-            .then(async () => {
-              await reread();
-              const waiting = held || [];
-              held = null;
-              for (const event of waiting) apply(event);
-              live();
-              if (!following()) stream.abort();
-            })
-            .catch((e) => {
-              loadFailed = e;
-              stream.abort();
-            });
-          return;
-        }
-        if (!message.event) return;
-        if (held) held.push(message.event);
-        else apply(message.event);
-        if (!held && !following()) stream.abort(); // every run has ended
-      };
-      const onOpen = () => {
-        if (position) live();
-      };
-      const opened = Date.now();
-      try {
-        await readEvents('/api/training/events' + filter, position, stream.signal, onMessage, onOpen);
-        await loading;
-        if (loadFailed) throw loadFailed;
-        if (position && Date.now() - opened >= STREAM_MIN_LIFE_MS) continue;
-        throw new Error('the event stream ended');
-      } catch (thrown) {
-        if (signal.aborted) return;
-        if (!following() && !loadFailed) break;
-        const e = loadFailed || thrown;
-        failures += 1;
-        if (e instanceof ApiError && (e.status === 401 || e.status === 403 || e.status === 404)) return;
-        setConn(failures > 2 ? 'error' : 'retrying', 'reconnecting…');
-        // While the stream is down, the experiment is re-read.
-        try {
-          await reread();
-          showBanner('Live updates interrupted (' + e.message + '); reconnecting…');
-        } catch (polled) {
-          if (aborted(polled, signal)) return;
-          showBanner('Could not load the experiment: ' + polled.message);
-        }
-      } finally {
-        signal.removeEventListener('abort', stop);
-      }
-      if (following()) await sleep(RETRY_MS, signal);
-    }
+    const ended = await followFeed({
+      path: '/api/training/events' + filter,
+      signal,
+      reload: reread,
+      apply,
+      what: 'the experiment',
+      retryMs: RETRY_MS,
+      active: following,
+      stopStatuses: [401, 403, 404],
+    });
+    if (!ended) return;
     $('exp-live').hidden = true;
     showBanner('');
   }

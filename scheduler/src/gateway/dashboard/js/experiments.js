@@ -8,8 +8,9 @@
 // experiments come a page at a time when the user asks (#experiments-more).
 
 import { aborted, apiJson } from './api.js';
-import { $, badge, el, experimentLink, showBanner } from './dom.js';
+import { $, badge, el, experimentLink } from './dom.js';
 import { compact, dateTime, eventKind, experimentState, integer } from './format.js';
+import { olderPages } from './paging.js';
 
 // The experiments the panel reads per page.
 const EXPERIMENT_LIMIT = 20;
@@ -30,31 +31,15 @@ export function experimentPanel(signal) {
   let reportWait = 0;
   signal.addEventListener('abort', () => clearTimeout(timer));
 
-  const more = $('experiments-more');
-  let nextPage = null;
-  function setNext(next) {
-    nextPage = next || null;
-    more.hidden = !nextPage;
-  }
-  more.onclick = async () => {
-    if (!nextPage) return;
-    more.disabled = true;
-    try {
-      const page = await apiJson(nextPage, { signal });
-      if (signal.aborted) return;
+  const setNext = olderPages(
+    $('experiments-more'),
+    signal,
+    (page) => {
       body.append(...page.experiments.map(row));
       shown += page.experiments.length;
-      setNext(page.next);
-    } catch (e) {
-      if (!aborted(e, signal)) showBanner('Could not load older experiments: ' + e.message);
-    } finally {
-      more.disabled = false;
-    }
-  };
-  signal.addEventListener('abort', () => {
-    more.onclick = null;
-    more.hidden = true;
-  });
+    },
+    'older experiments',
+  );
 
   function row(e) {
     const state = experimentState(e.state);
