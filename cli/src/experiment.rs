@@ -2,9 +2,9 @@
 //! `cancel` and `list`: an experiment is created in one call, then followed over `WatchJobs`
 //! (its runs' changes, as they happen) until every run has ended and the report is made.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use skippy_proto::json;
 use skippy_proto::v1::{self as pb, JobState};
@@ -13,7 +13,7 @@ use crate::args::{ExperimentArgs, GlobalArgs};
 use crate::client::{self, SchedulerClient, Subject};
 use crate::exit::{self, Failure};
 use crate::output::{self, Screen};
-use crate::watch;
+use crate::{render, watch};
 
 /// Whether `id` names an experiment (`ex_…`) rather than a job.
 pub fn is_experiment_id(id: &str) -> bool {
@@ -165,6 +165,7 @@ async fn follow_runs(sched: &SchedulerClient, global: &GlobalArgs, id: &str) -> 
         output::print("\n👀 Following the runs (Ctrl+C stops watching, not the experiment)…")?;
     }
     screen.start_bar(experiment.total_steps.max(1), experiment.steps_done);
+    let mut pace = Pace::default();
     let mut client = sched.client.clone();
     let (mut epoch, mut after) = (String::new(), 0u64);
     'watch: while !all_ended(&runs) && experiment.state == pb::ExperimentState::Running as i32 {
@@ -210,7 +211,9 @@ async fn follow_runs(sched: &SchedulerClient, global: &GlobalArgs, id: &str) -> 
                 }
             }
             let steps: u64 = runs.values().map(|r| r.steps_done.min(r.total_steps.max(r.steps_done))).sum();
-            screen.update_bar(steps, counts_line(&runs));
+            pace.record(Instant::now(), steps);
+            let line = pace.message(experiment.total_steps.saturating_sub(steps)) + &counts_line(&runs);
+            screen.update_bar(steps, line);
             if all_ended(&runs) {
                 break 'watch;
             }
@@ -233,6 +236,53 @@ async fn follow_runs(sched: &SchedulerClient, global: &GlobalArgs, id: &str) -> 
         experiment = get(sched, id).await?;
     }
     print_results(sched, global, id).await
+}
+
+/// How far back [`Pace`] looks.
+const PACE_WINDOW: Duration = Duration::from_secs(60);
+
+/// An experiment's pace: its runs' steps per second over the last [`PACE_WINDOW`] (the speeds of
+/// the trainers holding its runs, summed), and the time the steps left take at that pace.
+#[derive(Debug, Default)]
+struct Pace {
+    /// `(when, steps done by every run)`, oldest first; the oldest is the last one at or before
+    /// the window's start.
+    samples: VecDeque<(Instant, u64)>,
+}
+
+impl Pace {
+    /// Notes that the runs had done `steps` at `at`. Fewer steps than before (a run resumed from
+    /// an earlier checkpoint) start the measure again.
+    fn record(&mut self, at: Instant, steps: u64) {
+        if self.samples.back().is_some_and(|&(_, before)| steps < before) {
+            self.samples.clear();
+        }
+        self.samples.push_back((at, steps));
+        while self.samples.get(1).is_some_and(|&(t, _)| at.duration_since(t) >= PACE_WINDOW) {
+            self.samples.pop_front();
+        }
+    }
+
+    /// Steps per second over the window; 0 until it spans 2 seconds with steps done in it.
+    fn steps_per_sec(&self) -> f64 {
+        let (Some(&(t0, s0)), Some(&(t1, s1))) = (self.samples.front(), self.samples.back()) else { return 0.0 };
+        let secs = t1.duration_since(t0).as_secs_f64();
+        if secs < 2.0 || s1 <= s0 { 0.0 } else { (s1 - s0) as f64 / secs }
+    }
+
+    /// `94,336 steps/s • ~12m left • ` for `remaining` steps (what comes first on the bar, the
+    /// run counts after it); empty without a pace yet.
+    fn message(&self, remaining: u64) -> String {
+        let rate = self.steps_per_sec();
+        if rate <= 0.0 {
+            return String::new();
+        }
+        let mut line = format!("{} steps/s • ", render::rate(rate));
+        if let Some(left) = render::time_left(remaining, rate) {
+            line.push_str(&format!("{left} • "));
+        }
+        line
+    }
 }
 
 fn is_terminal(s: JobState) -> bool {
@@ -477,6 +527,32 @@ mod tests {
 
     use super::*;
     use crate::args::{Cli, Command};
+
+    #[test]
+    fn the_pace_is_measured_over_the_last_minute_and_gives_the_time_left() {
+        let t0 = Instant::now();
+        let at = |secs: u64| t0 + Duration::from_secs(secs);
+        let mut pace = Pace::default();
+        pace.record(at(0), 0);
+        assert_eq!(pace.message(1_000_000), "", "one sample: no pace");
+        pace.record(at(1), 5_000);
+        assert_eq!(pace.message(1_000_000), "", "under 2 seconds: no pace");
+        pace.record(at(10), 100_000);
+        assert_eq!(pace.steps_per_sec(), 10_000.0);
+        assert_eq!(pace.message(1_200_000), "10,000 steps/s • ~2m left • ");
+        // A minute later the first trainer's pace is forgotten: 200,000 steps in 60 s.
+        pace.record(at(70), 300_000);
+        pace.record(at(80), 400_000);
+        assert_eq!(pace.samples.front().map(|&(_, s)| s), Some(100_000), "the last sample at the window's start");
+        assert_eq!(pace.steps_per_sec(), 300_000.0 / 70.0);
+        // Sparse progress still has a pace: the sample before the window is kept.
+        pace.record(at(500), 900_000);
+        assert_eq!(pace.steps_per_sec(), 500_000.0 / 420.0);
+        assert_eq!(pace.message(0), "1,190 steps/s • ", "nothing left: no time left");
+        // A run that went back to a checkpoint starts the measure again.
+        pace.record(at(510), 800_000);
+        assert_eq!(pace.message(100_000), "");
+    }
 
     fn args(line: &[&str]) -> ExperimentArgs {
         match Cli::try_parse_from(line).unwrap().command {

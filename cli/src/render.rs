@@ -26,7 +26,7 @@ pub fn count(n: u64) -> String {
 }
 
 /// A rate rounded to a whole number, grouped: `12345.6` → `12,346`.
-fn rate(x: f64) -> String {
+pub fn rate(x: f64) -> String {
     if x.is_finite() && x > 0.0 { count(x.round() as u64) } else { "0".to_string() }
 }
 
@@ -151,9 +151,23 @@ pub fn phase_line(state: i32, pct: f64, message: &str, elapsed_ms: i64) -> Strin
     )
 }
 
-/// The progress bar's message: speed and training diagnostics.
-pub fn bar_message(steps_per_sec: f64, stats: Option<&pb::TrainingStats>) -> String {
+/// The time `remaining` steps take at `steps_per_sec`: `~3m left` (as [`age`] writes it; `~0s left`
+/// never: under a second is `~1s left`); none without a speed or with nothing left.
+pub fn time_left(remaining: u64, steps_per_sec: f64) -> Option<String> {
+    if remaining == 0 || !(steps_per_sec.is_finite() && steps_per_sec > 0.0) {
+        return None;
+    }
+    let ms = (remaining as f64 / steps_per_sec * 1000.0).min(i64::MAX as f64) as i64;
+    Some(format!("~{} left", age(ms.max(1000))))
+}
+
+/// The progress bar's message: speed, the time left at that speed (`remaining` steps), and
+/// training diagnostics.
+pub fn bar_message(steps_per_sec: f64, remaining: u64, stats: Option<&pb::TrainingStats>) -> String {
     let mut msg = format!("{} steps/s", rate(steps_per_sec));
+    if let Some(left) = time_left(remaining, steps_per_sec) {
+        let _ = write!(msg, " • {left}");
+    }
     if let Some(s) = stats {
         let _ = write!(msg, " • episode reward {:+.3}", s.episode_reward);
         if let Some(v) = s.best_validation_sharpe {
@@ -652,14 +666,27 @@ mod tests {
         assert_eq!(
             bar_message(
                 12_345.6,
+                2_000_000,
                 Some(&pb::TrainingStats {
                     episode_reward: -0.5,
                     best_validation_sharpe: Some(1.234),
                     ..Default::default()
                 })
             ),
-            "12,346 steps/s • episode reward -0.500 • best validation Sharpe +1.23"
+            "12,346 steps/s • ~2m left • episode reward -0.500 • best validation Sharpe +1.23"
         );
+        assert_eq!(bar_message(0.0, 2_000_000, None), "0 steps/s", "no speed, no time left");
+    }
+
+    #[test]
+    fn time_left_at_a_speed() {
+        assert_eq!(time_left(3_000_000, 1_000.0).as_deref(), Some("~50m left"));
+        assert_eq!(time_left(10_000_000, 1_000.0).as_deref(), Some("~2h 46m left"));
+        assert_eq!(time_left(100, 1_000.0).as_deref(), Some("~1s left"), "under a second is a second");
+        assert_eq!(time_left(0, 1_000.0), None, "nothing left");
+        assert_eq!(time_left(1_000, 0.0), None);
+        assert_eq!(time_left(1_000, f64::NAN), None);
+        assert_eq!(time_left(u64::MAX, 1e-300).as_deref().map(|s| s.starts_with('~')), Some(true), "no overflow");
     }
 
     #[test]

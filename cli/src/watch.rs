@@ -136,7 +136,11 @@ impl Tracker {
         if ev.kind == EventKind::Progress as i32 && self.state == JobState::Training as i32 {
             actions.push(Action::BarUpdate {
                 position: ev.steps_done,
-                message: render::bar_message(ev.steps_per_sec, ev.stats.as_ref()),
+                message: render::bar_message(
+                    ev.steps_per_sec,
+                    self.total_steps.saturating_sub(ev.steps_done),
+                    ev.stats.as_ref(),
+                ),
             });
         }
         if ev.kind == EventKind::Log as i32 && !ev.message.trim().is_empty() {
@@ -173,7 +177,7 @@ impl Tracker {
         if job.state == JobState::Training as i32 && job.steps_per_sec > 0.0 {
             actions.push(Action::BarUpdate {
                 position: job.steps_done,
-                message: render::bar_message(job.steps_per_sec, None),
+                message: render::bar_message(job.steps_per_sec, self.total_steps.saturating_sub(job.steps_done), None),
             });
         }
         if render::is_terminal(job.state) {
@@ -503,8 +507,8 @@ mod tests {
                 "🔍 [PREFLIGHT] 5% • validating inputs • 0m elapsed",
                 "🏃 [TRAINING] 10% • PPO training in progress • 2m elapsed",
                 "<bar 0/1000000>",
-                "<bar 100000: 12,345 steps/s • episode reward +0.123>",
-                "<bar 500000: 12,345 steps/s • episode reward +0.123>",
+                "<bar 100000: 12,345 steps/s • ~1m left • episode reward +0.123>",
+                "<bar 500000: 12,345 steps/s • ~40s left • episode reward +0.123>",
                 "<bar end>",
                 "📊 [EVALUATING] 85% • evaluating results • 45m elapsed",
                 "✅ [DONE] 100% • complete • 47m elapsed",
@@ -548,8 +552,8 @@ mod tests {
             [
                 "🏃 [TRAINING] 47% • PPO training in progress • 12m elapsed",
                 "<bar 500000/1000000>",
-                "<bar 500000: 9,000 steps/s>",
-                "<bar 600000: 12,345 steps/s • episode reward +0.123>",
+                "<bar 500000: 9,000 steps/s • ~55s left>",
+                "<bar 600000: 12,345 steps/s • ~32s left • episode reward +0.123>",
             ]
         );
         assert_eq!(t.after_sequence(), 13);
