@@ -373,7 +373,7 @@ pub async fn print_results(sched: &SchedulerClient, global: &GlobalArgs, id: &st
             _ => Err(Failure::new(code, format!("experiment {id} ended {state} without a report{why}")).into()),
         };
     }
-    let report = skippy_contract::experiment::ExperimentReportFile::parse(&r.report_json)
+    let report = skippy_contract::experiment::ExperimentReport::parse(&r.report_json)
         .map_err(|e| Failure::new(exit::FAILURE, format!("the report of {id} cannot be read: {e}")))?;
     output::print(&skippy_contract::experiment::report_text(&report))?;
     if let Some(line) = candidate_text(&e) {

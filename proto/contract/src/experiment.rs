@@ -1,46 +1,53 @@
-//! An experiment's `experiment.json` as readers see it (`skippy_eval::experiment` writes it),
-//! and the one human report every tool prints of it ([`report_text`]).
+//! An experiment's report, `experiment.json`: its document, defined once for the writer
+//! (`skippy_eval::experiment` computes it, the scheduler writes it) and every reader (CLI,
+//! REST, dashboard), and the one human report every tool prints of it ([`report_text`]).
 //!
-//! As in [`crate::results`], the types are tolerant readers of the JSON, not the writer's
-//! structs: unknown fields are ignored, missing ones read as empty, 0 or absent, so a CLI reads
-//! the report of a scheduler of another version.
+//! Readers are tolerant, as in [`crate::results`]: unknown fields are ignored, missing ones read
+//! as empty, 0 or absent, so a CLI reads the report of a scheduler of another version. The JSON
+//! is snake_case, as the trainer's `metrics.json`.
+//!
+//! What each part means, and the honesty rules it keeps (nothing chosen on test data, a maximum
+//! over looks deflated as one, every missing run named), is told where it is computed:
+//! `skippy_eval::experiment`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::results::{Comparison, Interval};
 
-/// The `schema` the writer puts in every `experiment.json`.
+/// The `schema` the writer puts in every `experiment.json`: what the file is, and its version.
 pub const EXPERIMENT_SCHEMA: &str = "skippy.experiment/1";
 
 /// The widest line [`report_text`] prints.
 pub const REPORT_WIDTH: usize = 100;
 
-/// `experiment.json`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// `experiment.json`. The headline comes first: the verdict, whether an edge survives, and the
+/// size of the experiment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct ExperimentReportFile {
+pub struct ExperimentReport {
     /// What the file is: [`EXPERIMENT_SCHEMA`].
     pub schema: String,
-    /// The experiment's id.
+    /// The experiment's id (`ex_…`).
     pub experiment_id: String,
-    /// The verdict in plain words.
+    /// The verdict in plain words: "edge survives N seeds, K folds and M configurations: …",
+    /// or "no significant edge: …" and why.
     pub verdict: String,
     /// Whether an edge survives seeds, folds and the configurations tried.
     pub edge_survives: bool,
-    /// Configurations tried.
+    /// How many configurations were tried (the `N` the DSR deflates for).
     pub configurations_tried: usize,
     /// Seeds per configuration and fold.
     pub seeds: usize,
     /// Walk-forward folds.
     pub folds: usize,
-    /// Runs in the grid.
+    /// Runs in the grid (configurations × seeds × folds).
     pub runs_total: usize,
     /// Runs that finished with readable results.
     pub runs_done: usize,
-    /// Seeds in the stitched figures.
+    /// Seeds whose stitched record is complete and in the stitched figures.
     pub seeds_stitched: usize,
     /// Bars per year of every annualised figure.
     pub bars_per_year: f64,
@@ -48,227 +55,279 @@ pub struct ExperimentReportFile {
     pub level: f64,
     /// How the intervals were drawn.
     pub bootstrap: String,
-    /// Each configuration.
+    /// Each configuration: its settings and what it did.
     pub configurations: Vec<Configuration>,
-    /// Each fold.
+    /// Each fold: the choice on validation, and the chosen configuration's test results.
     pub per_fold: Vec<Fold>,
-    /// The stitched out-of-sample record (absent: see the verdict).
+    /// The stitched out-of-sample record; absent when a fold has no finished run or no seed has
+    /// every fold (the verdict says which).
     pub stitched: Option<Stitched>,
-    /// Cells without a finished, readable run.
+    /// Every cell without a finished, readable run.
     pub missing: Vec<MissingRun>,
-    /// Seeds left out of the stitched figures.
+    /// Seeds left out of the stitched figures, and why.
     pub excluded_seeds: Vec<ExcludedSeed>,
-    /// Anything else odd about the runs.
+    /// Anything else odd about the runs (runs outside the grid, duplicated cells, costs left
+    /// out, a deflation without the configurations' spread).
     pub notes: Vec<String>,
-    /// Every run.
+    /// Every run, by configuration, seed and fold.
     pub runs: Vec<Run>,
 }
 
-impl ExperimentReportFile {
+impl ExperimentReport {
     /// Parses `experiment.json`.
     pub fn parse(text: &str) -> serde_json::Result<Self> {
         serde_json::from_str(text)
     }
 }
 
-/// One configuration.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// One configuration of the experiment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Configuration {
     /// Its index.
     pub config: usize,
     /// Its settings (`--set` path → value).
     pub settings: BTreeMap<String, String>,
-    /// Its runs that finished.
+    /// Its runs that finished with readable results.
     pub runs_done: usize,
-    /// Its seeds stitched over every fold.
+    /// Its own seeds with a run in every fold, stitched.
     pub stitched_seeds: usize,
-    /// Its own stitched, seed-averaged Sharpe: a trial of the deflation, never a choice.
+    /// The Sharpe ratio of its own runs stitched over every fold and averaged over those seeds:
+    /// one of the trials the DSR deflates for. Used only for that, never to choose.
     pub stitched_sharpe: Option<f64>,
 }
 
-/// One fold.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// One fold: the configurations on validation, the choice, and the chosen one on test.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Fold {
     /// The fold.
     pub fold: usize,
-    /// First bar of its test slice, unix ms.
+    /// The first bar of its test slice (ms since the epoch), if any run walked it.
     pub test_from_ms: Option<i64>,
-    /// Last bar of its test slice, unix ms.
+    /// The last bar of its test slice.
     pub test_to_ms: Option<i64>,
     /// Bars in its test slice.
     pub test_bars: usize,
-    /// Each configuration on validation.
+    /// Each configuration's mean validation Sharpe over its finished seeds.
     pub candidates: Vec<Candidate>,
-    /// The configuration chosen on validation.
+    /// The configuration chosen: the highest mean validation Sharpe (ties: the lower index);
+    /// none when no run of the fold finished.
     pub chosen_config: Option<usize>,
-    /// The chosen configuration's run of each seed.
+    /// The chosen configuration's run of each seed, finished or not.
     pub chosen: Vec<FoldSeed>,
     /// Buy-and-hold's Sharpe on the fold's test bars.
     pub buy_and_hold_sharpe: Option<f64>,
-    /// The chosen configuration's mean test Sharpe.
+    /// The chosen configuration's mean test Sharpe over its finished seeds.
     pub mean_test_sharpe: Option<f64>,
 }
 
 /// A configuration as a candidate in one fold.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Candidate {
     /// The configuration.
     pub config: usize,
-    /// Its mean validation Sharpe over its finished seeds.
+    /// Its mean validation Sharpe over its finished seeds; none when none finished (or a figure
+    /// was not a number), which rules it out.
     pub mean_validation_sharpe: Option<f64>,
-    /// Over how many seeds.
+    /// How many seeds that mean is over.
     pub seeds_done: usize,
 }
 
 /// One seed's run of a fold's chosen configuration.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FoldSeed {
     /// The seed's index.
     pub seed_index: usize,
-    /// The seed.
+    /// The seed, when there is a run.
     pub seed: Option<u64>,
-    /// The run's job id (empty: no run).
+    /// The run's job id; empty when there is none.
     pub job_id: String,
-    /// Its state.
+    /// Its state (`"DONE"`, `"FAILED"`, …, or `"NO RUN"`).
     pub state: String,
-    /// Its validation Sharpe.
+    /// Its validation Sharpe, when it finished.
     pub validation_sharpe: Option<f64>,
-    /// Its test Sharpe.
+    /// Its test Sharpe, when it finished.
     pub test_sharpe: Option<f64>,
-    /// Buy-and-hold's on the same bars.
+    /// Buy-and-hold's on the same bars, when it finished.
     pub buy_and_hold_sharpe: Option<f64>,
 }
 
-/// The stitched out-of-sample record.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// The stitched out-of-sample record of the chosen configurations, over the complete seeds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Stitched {
-    /// The seeds in it.
+    /// The seeds in it, in the order of [`Self::seed_sharpes`].
     pub seed_indices: Vec<usize>,
-    /// First bar, unix ms.
+    /// Its first bar (ms since the epoch).
     pub from_ms: i64,
-    /// Last bar, unix ms.
+    /// Its last bar.
     pub to_ms: i64,
-    /// Folds stitched.
+    /// Folds stitched per seed.
     pub folds: usize,
-    /// Bars.
+    /// Bars of the stitched record.
     pub bars: usize,
-    /// Each seed's stitched Sharpe, in the order of `seed_indices`.
+    /// Each seed's stitched Sharpe ratio (annualised).
     pub seed_sharpes: Vec<f64>,
-    /// Buy-and-hold's stitched Sharpe on the same bars.
+    /// Buy-and-hold's stitched Sharpe ratio on the same bars and costs.
     pub buy_and_hold_sharpe: f64,
-    /// The seeds' spread.
+    /// The distribution of [`Self::seed_sharpes`].
     pub spread: SeedSpread,
-    /// The seed-averaged policy's Sharpe.
+    /// The seed-averaged policy's Sharpe ratio (annualised).
     pub averaged_sharpe: f64,
     /// Its interval.
     pub averaged_sharpe_ci: Interval,
-    /// The seed-averaged policy against buy-and-hold.
+    /// The seed-averaged policy against buy-and-hold: the Sharpe difference and its paired
+    /// block-bootstrap interval.
     pub versus_buy_and_hold: Comparison,
-    /// Its Deflated Sharpe Ratio.
-    pub deflated: Deflated,
-    /// The configurations the DSR deflates for.
+    /// The seed-averaged policy's Deflated Sharpe Ratio for the configurations tried.
+    pub deflated: DeflatedSharpe,
+    /// The stitched record's verdict (the report's adds the seeds left out).
+    pub verdict: Verdict,
+    /// What the DSR deflates for: the configurations tried and their Sharpe ratios' variance.
     pub trials: Trials,
-    /// The seed-averaged policy at each cost.
+    /// The seed-averaged policy at each cost of the walks.
     pub cost_sensitivity: Vec<CostSharpe>,
 }
 
-/// The distribution of the seeds' stitched Sharpe ratios.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// The distribution over seeds of the stitched out-of-sample Sharpe ratio (annualised).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SeedSpread {
     /// Seeds.
     pub seeds: usize,
-    /// The lowest.
+    /// The lowest seed's Sharpe ratio.
     pub worst: f64,
-    /// First quartile.
+    /// The first quartile (linear interpolation between seeds).
     pub lower_quartile: f64,
-    /// Median.
+    /// The median.
     pub median: f64,
-    /// Third quartile.
+    /// The third quartile.
     pub upper_quartile: f64,
-    /// The highest.
+    /// The highest seed's Sharpe ratio: a maximum over seeds, never the result by itself.
     pub best: f64,
-    /// Seeds above buy-and-hold.
+    /// Seeds whose Sharpe ratio is above buy-and-hold's on the same bars.
     pub beating_buy_and_hold: usize,
-    /// Their share.
+    /// `beating_buy_and_hold / seeds`.
     pub share_beating_buy_and_hold: f64,
 }
 
-/// A Deflated Sharpe Ratio.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// A Deflated Sharpe Ratio with what it was computed from (`skippy_eval::deflated_sharpe`
+/// computes it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Deflated {
-    /// The trials it deflates for.
+pub struct DeflatedSharpe {
+    /// The return series' length, per-period Sharpe ratio, skewness and kurtosis.
+    pub shape: ReturnShape,
+    /// `N`: the independent trials the series was picked from (configurations tried).
     pub trials: usize,
-    /// The variance of their per-bar Sharpe ratios.
+    /// `V`: the variance of the trials' per-period Sharpe ratios.
     pub sharpe_variance: f64,
-    /// The per-bar Sharpe the best of the trials would show by luck.
+    /// `SR*`: the per-period Sharpe ratio the best of the trials would show by luck.
     pub benchmark: f64,
-    /// The probability that the Sharpe ratio is not luck.
+    /// The DSR, `PSR(SR*)`: the probability that the true Sharpe ratio exceeds `SR*`, i.e. that
+    /// the edge is not luck.
     pub probability: f64,
 }
 
-/// The configurations the DSR deflates for.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// What the Deflated Sharpe Ratio knows of a return series.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReturnShape {
+    /// Number of returns `T`.
+    pub observations: usize,
+    /// Per-period Sharpe ratio `SR` (mean over the sample standard deviation).
+    pub sharpe: f64,
+    /// Skewness `γ₃` (0 for a symmetric distribution).
+    pub skewness: f64,
+    /// Kurtosis `γ₄`, not excess: 3 for normal returns, more for fat tails.
+    pub kurtosis: f64,
+}
+
+/// Whether an edge survives, and the sentence that says so or says why not.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Verdict {
+    /// True only if the difference over buy-and-hold is positive with an interval that excludes
+    /// 0, and the DSR reaches its threshold.
+    pub edge: bool,
+    /// The verdict in plain words, with the figures behind it.
+    pub line: String,
+}
+
+impl Verdict {
+    /// The verdict when there is no out-of-sample record over every fold to judge (a fold
+    /// without a finished run, no seed complete): no edge, and `why` there is no record.
+    pub fn without_record(why: &str) -> Verdict {
+        Verdict { edge: false, line: format!("no significant edge: there is no out-of-sample record to judge: {why}") }
+    }
+}
+
+/// How many configurations were tried and how their Sharpe ratios varied: what the Deflated
+/// Sharpe Ratio deflates for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Trials {
-    /// Configurations tried.
+    /// Configurations tried (1: none was chosen among others).
     pub configurations: usize,
-    /// Variance of their per-bar Sharpe ratios.
+    /// Variance of their per-period (not annualised) Sharpe ratios; unused with one.
     pub sharpe_variance: f64,
 }
 
-/// The seed-averaged policy at one cost.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+impl Trials {
+    /// A single configuration: nothing to deflate for.
+    pub const ONE: Trials = Trials { configurations: 1, sharpe_variance: 0.0 };
+}
+
+/// The stitched, seed-averaged policy repriced at one cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CostSharpe {
     /// Cost per unit of position change, bps.
     pub cost_bps: f64,
-    /// Its Sharpe.
+    /// The policy's Sharpe at that cost.
     pub sharpe: f64,
-    /// Against buy-and-hold at the job's own cost.
+    /// Against buy-and-hold at the job's own cost, on the same bars: the Sharpe difference and
+    /// its paired interval.
     pub versus_buy_and_hold: Comparison,
 }
 
-/// A cell without a finished, readable run.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// A cell of the grid without a finished run whose results could be read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MissingRun {
-    /// Its job id (empty: no run).
+    /// The run's job id; empty when no run was given for the cell.
     pub job_id: String,
     /// Its configuration.
     pub config: usize,
     /// Its seed's index.
     pub seed_index: usize,
-    /// The seed.
+    /// The seed, when there is a run.
     pub seed: Option<u64>,
     /// Its fold.
     pub fold: usize,
-    /// Its state.
+    /// The job's state, or `"NO RUN"`.
     pub state: String,
-    /// Why it is missing.
+    /// Why it is missing, in words.
     pub reason: String,
 }
 
 /// A seed left out of the stitched figures.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ExcludedSeed {
     /// The seed's index.
     pub seed_index: usize,
-    /// The folds it lacks.
+    /// The folds whose chosen configuration has no finished run of this seed.
     pub missing_folds: Vec<usize>,
-    /// Why.
+    /// Why, in words.
     pub reason: String,
 }
 
-/// One run.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// One run, as the table of every run shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Run {
     /// Its job id.
@@ -283,11 +342,11 @@ pub struct Run {
     pub fold: usize,
     /// Its state.
     pub state: String,
-    /// Its validation Sharpe.
+    /// Its validation Sharpe, when it finished.
     pub validation_sharpe: Option<f64>,
-    /// Its test Sharpe.
+    /// Its test Sharpe, when it finished.
     pub test_sharpe: Option<f64>,
-    /// Buy-and-hold's on the same bars.
+    /// Buy-and-hold's on the same bars, when it finished.
     pub buy_and_hold_sharpe: Option<f64>,
     /// Whether its configuration is its fold's chosen one.
     pub chosen: bool,
@@ -299,7 +358,7 @@ pub struct Run {
 /// record (the seeds' spread, the seed-averaged policy against buy-and-hold with its interval,
 /// the Deflated Sharpe Ratio and the configurations it deflates for); the cost sensitivity;
 /// the missing runs and the seeds left out; every run; and how to read it.
-pub fn report_text(r: &ExperimentReportFile) -> String {
+pub fn report_text(r: &ExperimentReport) -> String {
     let mut out = String::new();
     let level = percent(if r.level > 0.0 { r.level } else { 0.95 });
     let plural = |n: usize, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
@@ -458,7 +517,7 @@ pub fn report_text(r: &ExperimentReportFile) -> String {
 }
 
 /// The stitched section of [`report_text`].
-fn stitched_text(out: &mut String, r: &ExperimentReportFile, s: &Stitched, level: &str) {
+fn stitched_text(out: &mut String, r: &ExperimentReport, s: &Stitched, level: &str) {
     let seeds = if r.seeds > 0 { r.seeds } else { s.seed_indices.len() };
     push_wrapped(
         out,
@@ -654,7 +713,7 @@ mod tests {
 
     #[test]
     fn a_report_missing_almost_everything_still_reads() {
-        let r = ExperimentReportFile::parse(r#"{"experiment_id": "ex_1_00000000", "future_field": [1, 2]}"#).unwrap();
+        let r = ExperimentReport::parse(r#"{"experiment_id": "ex_1_00000000", "future_field": [1, 2]}"#).unwrap();
         assert_eq!(r.experiment_id, "ex_1_00000000");
         let text = report_text(&r);
         assert!(text.contains("verdict: no verdict recorded"), "{text}");

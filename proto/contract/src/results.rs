@@ -3,12 +3,14 @@
 //! text table every tool prints of it ([`table`]).
 //!
 //! The types are tolerant readers of the JSON, not the trainer's structs, so a CLI talks to a
-//! scheduler of another version: unknown fields are ignored and missing figures read as 0.
+//! scheduler of another version: unknown fields are ignored and missing figures read as 0. The
+//! statistics every report shares, [`Interval`] and [`Comparison`], are defined here once:
+//! `skippy_eval` computes them and writes them as they are.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// `metrics.json`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -127,29 +129,49 @@ pub struct SeriesFigures {
     pub bars: u64,
 }
 
-/// A confidence interval.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+/// A two-sided confidence interval `[lo, hi]` (`skippy_eval` builds them; every report and
+/// `metrics.json` writes them in this form).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Interval {
     /// Lower bound.
     pub lo: f64,
-    /// Upper bound.
+    /// Upper bound; never below `lo`.
     pub hi: f64,
-    /// Confidence level, e.g. 0.95.
+    /// Confidence level the interval was built for, e.g. 0.95 for a 95% interval.
     pub level: f64,
-    /// Mean block length in bars of the bootstrap behind it (0 in older results).
+    /// Mean block length in bars of the stationary bootstrap behind the interval: the
+    /// Politis–White choice for the data, or the configured length when set. At least 1 (1 for
+    /// fewer than two bars, where nothing is resampled); 0 only in results written before the
+    /// length was recorded.
     pub block_len: f64,
 }
 
-/// Sharpe difference between the model and buy-and-hold.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+impl Interval {
+    /// Whether `x` lies in the closed interval `[lo, hi]`.
+    pub fn contains(&self, x: f64) -> bool {
+        self.lo <= x && x <= self.hi
+    }
+
+    /// Width `hi - lo` of the interval (0 when not finite).
+    pub fn width(&self) -> f64 {
+        let w = self.hi - self.lo;
+        if w.is_finite() { w } else { 0.0 }
+    }
+}
+
+/// The difference of the annualised Sharpe ratios of two strategies on the same bars, e.g. a
+/// model against buy-and-hold or against the champion.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Comparison {
-    /// The difference.
+    /// `sharpe(a) − sharpe(b)` on the full series.
     pub difference: f64,
-    /// Its interval.
+    /// Paired stationary-bootstrap percentile interval of the difference; its block length is
+    /// the larger of the two series'.
     pub interval: Interval,
-    /// Whether the interval excludes 0.
+    /// Whether the interval excludes 0: `a` is better (or worse, if the difference is negative)
+    /// than `b` at the interval's confidence level, in a two-sided test.
     pub significant: bool,
 }
 

@@ -48,7 +48,6 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
 use crate::EvalError;
 use crate::metrics::{EvalConfig, Interval};
@@ -60,20 +59,10 @@ use crate::stats::{Moments, finite, finite_input, quantile};
 pub const BOOTSTRAP_METHOD: &str =
     "stationary bootstrap (Politis-Romano), percentile intervals, mean block length by Politis-White (2004/2009)";
 
-/// The difference of the annualised Sharpe ratios of two strategies on the
-/// same bars, e.g. a model against buy-and-hold or against the champion.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Comparison {
-    /// `sharpe(a) − sharpe(b)` on the full series.
-    pub difference: f64,
-    /// Paired stationary-bootstrap percentile interval of the difference; its
-    /// block length is the larger of the two series' (see the module docs).
-    pub interval: Interval,
-    /// Whether [`Self::interval`] excludes 0 (see [`is_significant`]): `a` is
-    /// better (or worse, if the difference is negative) than `b` at the
-    /// interval's confidence level, in a two-sided test.
-    pub significant: bool,
-}
+/// The difference of the annualised Sharpe ratios of two strategies on the same bars, e.g. a
+/// model against buy-and-hold or against the champion: the contract's, so every report writes it
+/// in one form. Its [`Comparison::significant`] is [`is_significant`] of its interval.
+pub use skippy_contract::results::Comparison;
 
 /// Whether an interval excludes 0 (`lo > 0` or `hi < 0`): the quantity it
 /// brackets differs from 0 at the interval's level, in a two-sided test. An

@@ -51,8 +51,6 @@
 //! not enough at the 95 % level, although the undeflated `PSR(0)` is 0.999997. The tests
 //! pin this example, to SciPy's figures.
 
-use serde::{Deserialize, Serialize};
-
 use crate::normal;
 use crate::stats::{Moments, finite, finite_input};
 
@@ -60,43 +58,32 @@ use crate::stats::{Moments, finite, finite_input};
 pub const EULER_MASCHERONI: f64 = 0.577_215_664_901_532_9;
 
 /// What the PSR needs to know of a return series: its length, per-period Sharpe ratio,
-/// skewness and kurtosis (see the module's conventions).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct ReturnShape {
-    /// Number of returns `T`.
-    pub observations: usize,
-    /// Per-period Sharpe ratio `SR` (mean over the sample standard deviation).
-    pub sharpe: f64,
-    /// Skewness `γ₃` (0 for a symmetric distribution).
-    pub skewness: f64,
-    /// Kurtosis `γ₄`, not excess: 3 for normal returns, more for fat tails.
-    pub kurtosis: f64,
-}
+/// skewness and kurtosis (see the module's conventions); [`return_shape`] measures it. The
+/// contract's, as reports write it.
+pub use skippy_contract::experiment::ReturnShape;
 
-impl ReturnShape {
-    /// The shape of `returns` (per-period log returns; non-finite values count as 0).
-    pub fn of(returns: &[f64]) -> ReturnShape {
-        let values = || returns.iter().copied().map(finite_input);
-        let moments = Moments::of(values);
-        let normal = ReturnShape { observations: moments.n, sharpe: 0.0, skewness: 0.0, kurtosis: 3.0 };
-        if moments.std == 0.0 {
-            return normal;
-        }
-        let n = moments.n as f64;
-        let (mut m2, mut m3, mut m4) = (0.0, 0.0, 0.0);
-        for r in values() {
-            let d = r - moments.mean;
-            m2 += d * d;
-            m3 += d * d * d;
-            m4 += d * d * d * d;
-        }
-        let (m2, m3, m4) = (m2 / n, m3 / n, m4 / n);
-        ReturnShape {
-            observations: moments.n,
-            sharpe: moments.sharpe(1.0),
-            skewness: finite(m3 / m2.powf(1.5)),
-            kurtosis: finite(m4 / (m2 * m2)),
-        }
+/// The shape of `returns` (per-period log returns; non-finite values count as 0).
+pub fn return_shape(returns: &[f64]) -> ReturnShape {
+    let values = || returns.iter().copied().map(finite_input);
+    let moments = Moments::of(values);
+    let normal = ReturnShape { observations: moments.n, sharpe: 0.0, skewness: 0.0, kurtosis: 3.0 };
+    if moments.std == 0.0 {
+        return normal;
+    }
+    let n = moments.n as f64;
+    let (mut m2, mut m3, mut m4) = (0.0, 0.0, 0.0);
+    for r in values() {
+        let d = r - moments.mean;
+        m2 += d * d;
+        m3 += d * d * d;
+        m4 += d * d * d * d;
+    }
+    let (m2, m3, m4) = (m2 / n, m3 / n, m4 / n);
+    ReturnShape {
+        observations: moments.n,
+        sharpe: moments.sharpe(1.0),
+        skewness: finite(m3 / m2.powf(1.5)),
+        kurtosis: finite(m4 / (m2 * m2)),
     }
 }
 
@@ -136,28 +123,15 @@ pub fn sharpe_variance(per_period_sharpes: &[f64]) -> f64 {
     m.std * m.std
 }
 
-/// A Deflated Sharpe Ratio with what it was computed from, as a report records it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct DeflatedSharpe {
-    /// The return series' length, per-period Sharpe ratio, skewness and kurtosis.
-    pub shape: ReturnShape,
-    /// `N`: the independent trials the series was picked from (configurations tried); 1 when
-    /// nothing was picked.
-    pub trials: usize,
-    /// `V`: the variance of the trials' per-period Sharpe ratios.
-    pub sharpe_variance: f64,
-    /// `SR*`: the per-period Sharpe ratio the best of `trials` would show by luck.
-    pub benchmark: f64,
-    /// The DSR, `PSR(SR*)`: the probability that the true Sharpe ratio exceeds `SR*`, i.e.
-    /// that the edge is not luck.
-    pub probability: f64,
-}
+/// A Deflated Sharpe Ratio with what it was computed from, as a report records it: the
+/// contract's.
+pub use skippy_contract::experiment::DeflatedSharpe;
 
 /// The Deflated Sharpe Ratio of `returns` (per-period log returns) picked as the best of
 /// `trials` trials whose per-period Sharpe ratios vary with variance `sharpe_variance`
 /// ([`sharpe_variance`] computes it from the trials' ratios).
 pub fn deflated_sharpe_ratio(returns: &[f64], trials: usize, sharpe_variance: f64) -> DeflatedSharpe {
-    deflated_sharpe_of(ReturnShape::of(returns), trials, sharpe_variance)
+    deflated_sharpe_of(return_shape(returns), trials, sharpe_variance)
 }
 
 /// [`deflated_sharpe_ratio`] of a series known only by its `shape`.
@@ -209,7 +183,7 @@ mod tests {
     #[test]
     fn the_shape_of_a_series_matches_scipy() {
         let returns = reference_returns();
-        let shape = ReturnShape::of(&returns);
+        let shape = return_shape(&returns);
         assert_eq!(shape.observations, returns.len());
         assert!((shape.sharpe - SERIES_SHARPE).abs() < 1e-13, "{}", shape.sharpe);
         assert!((shape.skewness - SERIES_SKEWNESS).abs() < 1e-12, "{}", shape.skewness);
@@ -224,7 +198,7 @@ mod tests {
         for variance in [0.0, 1e-4, 0.5] {
             let dsr = deflated_sharpe_ratio(&returns, 1, variance);
             assert_eq!(dsr.benchmark, 0.0);
-            assert_eq!(dsr.probability, probabilistic_sharpe_ratio(&ReturnShape::of(&returns), 0.0));
+            assert_eq!(dsr.probability, probabilistic_sharpe_ratio(&return_shape(&returns), 0.0));
         }
         assert_eq!(deflated_sharpe_ratio(&returns, 0, 0.5).trials, 1, "no trials counts as one");
     }

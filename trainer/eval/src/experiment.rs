@@ -11,11 +11,11 @@
 //! [`seeds_strip_svg`]) beside it.
 //!
 //! # What comes out ([`ExperimentReport`])
-//! - **Per fold** ([`FoldReport`]): every configuration's mean validation Sharpe over its
+//! - **Per fold** ([`Fold`]): every configuration's mean validation Sharpe over its
 //!   finished seeds, the configuration chosen on that alone (the highest; ties go to the lower
 //!   index), and the chosen configuration's test Sharpe per seed next to buy-and-hold's on the
 //!   same bars. Test figures are looked at only after the choice.
-//! - **Stitched** ([`StitchedReport`]): per seed, the chosen configuration's run of each fold,
+//! - **Stitched** ([`Stitched`]): per seed, the chosen configuration's run of each fold,
 //!   stitched in time into one out-of-sample record ([`crate::stitch`]); over the seeds whose
 //!   record is complete, [`crate::walk_forward_report`]: the seeds' spread, the seed-averaged
 //!   policy against buy-and-hold with the paired block-bootstrap interval, its Deflated Sharpe
@@ -25,15 +25,15 @@
 //!   seed left out of the stitched figures and why ([`ExcludedSeed`]), and [`ExperimentReport::notes`]
 //!   on anything else that was odd. A fold without any finished run leaves no stitched
 //!   section at all, and the verdict says so: fewer runs are never averaged silently.
-//! - **Every run** ([`RunRow`]) with its job id, cell, state and Sharpe ratios.
+//! - **Every run** ([`Run`]) with its job id, cell, state and Sharpe ratios.
 //!
 //! # Honesty rules, and where they are kept
-//! - Nothing is chosen on test data: [`FoldReport::chosen_config`] is computed from validation
+//! - Nothing is chosen on test data: [`Fold::chosen_config`] is computed from validation
 //!   Sharpe ratios only, before any test figure.
 //! - A maximum over several looks is labelled as one: with `N` configurations, each fold's
 //!   choice is the best of `N`, and the Deflated Sharpe Ratio deflates the stitched result for
 //!   `N` trials whose spread is the spread of the configurations' own stitched, seed-averaged
-//!   Sharpe ratios ([`ConfigurationReport::stitched_sharpe`]). The verdict says so.
+//!   Sharpe ratios ([`Configuration::stitched_sharpe`]). The verdict says so.
 //! - The verdict reads "edge survives …" only when the seed-averaged policy beats buy-and-hold
 //!   with an interval that excludes 0 **and** the DSR reaches [`crate::DSR_THRESHOLD`];
 //!   otherwise "no significant edge", with the reason.
@@ -46,15 +46,19 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde::{Deserialize, Serialize};
+/// What comes out: the document of `experiment.json`, defined once in the contract for this
+/// writer and every reader.
+pub use skippy_contract::experiment::{
+    Candidate, Configuration, CostSharpe, EXPERIMENT_SCHEMA, ExcludedSeed, ExperimentReport, Fold, FoldSeed,
+    MissingRun, Run, Stitched,
+};
 
-use crate::bootstrap::{BOOTSTRAP_METHOD, Comparison, paired_sharpe_difference, sharpe_interval};
-use crate::metrics::{EvalConfig, Interval, equity_curve, portfolio_returns, sharpe_ratio};
+use crate::bootstrap::{BOOTSTRAP_METHOD, paired_sharpe_difference, sharpe_interval};
+use crate::metrics::{EvalConfig, equity_curve, portfolio_returns, sharpe_ratio};
 use crate::plot::{Series, line_chart_svg, strip_chart_svg};
-use crate::walk_forward::{FoldWalk, TrackRecord, Trials, Verdict, WalkForwardReport, stitch, walk_forward_report};
-
-/// The `schema` of every [`ExperimentReport`]: what `experiment.json` is, and its version.
-pub const EXPERIMENT_SCHEMA: &str = "skippy.experiment/1";
+use crate::walk_forward::{
+    FoldWalk, TrackRecord, Trials, Verdict, stitch, trials_from_annualised_sharpes, walk_forward_report,
+};
 
 /// The most cells (configurations × seeds × folds) a report covers; a larger grid gets a
 /// report without figures that says so.
@@ -313,217 +317,6 @@ pub struct ExperimentInput {
 }
 
 // ---------------------------------------------------------------------------------------------
-// What comes out
-// ---------------------------------------------------------------------------------------------
-
-/// An experiment's report, written as `runs/experiments/<id>/experiment.json`. The headline
-/// comes first: the verdict, whether an edge survives, and the size of the experiment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExperimentReport {
-    /// [`EXPERIMENT_SCHEMA`].
-    pub schema: String,
-    /// The experiment's id.
-    pub experiment_id: String,
-    /// The verdict in plain words: "edge survives N seeds, K folds and M configurations: …",
-    /// or "no significant edge: …" and why.
-    pub verdict: String,
-    /// Whether an edge survives seeds, folds and the configurations tried.
-    pub edge_survives: bool,
-    /// How many configurations were tried (the `N` the DSR deflates for).
-    pub configurations_tried: usize,
-    /// Seeds per configuration and fold.
-    pub seeds: usize,
-    /// Walk-forward folds.
-    pub folds: usize,
-    /// Runs in the grid (configurations × seeds × folds).
-    pub runs_total: usize,
-    /// Runs that finished with readable results.
-    pub runs_done: usize,
-    /// Seeds whose stitched record is complete and in the stitched figures.
-    pub seeds_stitched: usize,
-    /// The annualisation of every Sharpe ratio.
-    pub bars_per_year: f64,
-    /// The confidence level of every interval.
-    pub level: f64,
-    /// How the intervals were drawn.
-    pub bootstrap: String,
-    /// Each configuration: its settings and what it did.
-    pub configurations: Vec<ConfigurationReport>,
-    /// Each fold: the choice on validation, and the chosen configuration's test results.
-    pub per_fold: Vec<FoldReport>,
-    /// The stitched out-of-sample record; absent when a fold has no finished run or no seed
-    /// has every fold (the verdict says which).
-    pub stitched: Option<StitchedReport>,
-    /// Every cell without a finished, readable run.
-    pub missing: Vec<MissingRun>,
-    /// Seeds left out of the stitched figures, and why.
-    pub excluded_seeds: Vec<ExcludedSeed>,
-    /// Anything else odd about the input (runs outside the grid, duplicated cells, costs left
-    /// out, a deflation without the configurations' spread).
-    pub notes: Vec<String>,
-    /// Every run, by configuration, seed and fold.
-    pub runs: Vec<RunRow>,
-}
-
-/// One configuration of the experiment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ConfigurationReport {
-    /// Its index.
-    pub config: usize,
-    /// Its settings (`--set` path → value).
-    pub settings: BTreeMap<String, String>,
-    /// Its runs that finished with readable results.
-    pub runs_done: usize,
-    /// Its own seeds with a run in every fold, stitched.
-    pub stitched_seeds: usize,
-    /// The Sharpe ratio of its own runs stitched over every fold and averaged over those
-    /// seeds: one of the trials the DSR deflates for. Used only for that, never to choose.
-    pub stitched_sharpe: Option<f64>,
-}
-
-/// One fold: the configurations on validation, the choice, and the chosen one on test.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FoldReport {
-    /// The fold.
-    pub fold: usize,
-    /// The first bar of its test slice (ms since the epoch), if any run walked it.
-    pub test_from_ms: Option<i64>,
-    /// The last bar of its test slice.
-    pub test_to_ms: Option<i64>,
-    /// Bars in its test slice.
-    pub test_bars: usize,
-    /// Each configuration's mean validation Sharpe over its finished seeds.
-    pub candidates: Vec<Candidate>,
-    /// The configuration chosen: the highest mean validation Sharpe (ties: the lower index);
-    /// none when no run of the fold finished.
-    pub chosen_config: Option<usize>,
-    /// The chosen configuration's run of each seed, finished or not.
-    pub chosen: Vec<FoldSeed>,
-    /// Buy-and-hold's Sharpe on the fold's test bars.
-    pub buy_and_hold_sharpe: Option<f64>,
-    /// The chosen configuration's mean test Sharpe over its finished seeds.
-    pub mean_test_sharpe: Option<f64>,
-}
-
-/// A configuration as a candidate in one fold.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Candidate {
-    /// The configuration.
-    pub config: usize,
-    /// Its mean validation Sharpe over its finished seeds; none when none finished (or a
-    /// figure was not a number), which rules it out.
-    pub mean_validation_sharpe: Option<f64>,
-    /// How many seeds that mean is over.
-    pub seeds_done: usize,
-}
-
-/// One seed's run of a fold's chosen configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FoldSeed {
-    /// The seed's index.
-    pub seed_index: usize,
-    /// The seed, when there is a run.
-    pub seed: Option<u64>,
-    /// The run's job id; empty when there is none.
-    pub job_id: String,
-    /// Its state (`"DONE"`, `"FAILED"`, …, or `"NO RUN"`).
-    pub state: String,
-    /// Its validation Sharpe, when it finished.
-    pub validation_sharpe: Option<f64>,
-    /// Its test Sharpe, when it finished.
-    pub test_sharpe: Option<f64>,
-    /// Buy-and-hold's on the same bars, when it finished.
-    pub buy_and_hold_sharpe: Option<f64>,
-}
-
-/// The stitched out-of-sample record of the chosen configurations, over the complete seeds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StitchedReport {
-    /// The seeds in it, in the order of [`WalkForwardReport::seed_sharpes`].
-    pub seed_indices: Vec<usize>,
-    /// Its first bar (ms since the epoch).
-    pub from_ms: i64,
-    /// Its last bar.
-    pub to_ms: i64,
-    /// The seeds' spread, the seed-averaged policy against buy-and-hold, its DSR, the verdict.
-    #[serde(flatten)]
-    pub walk_forward: WalkForwardReport,
-    /// The interval of the seed-averaged policy's Sharpe ratio.
-    pub averaged_sharpe_ci: Interval,
-    /// What the DSR deflates for: the configurations tried and their Sharpe ratios' variance.
-    pub trials: Trials,
-    /// The seed-averaged policy at each cost of the walks.
-    pub cost_sensitivity: Vec<CostSharpe>,
-}
-
-/// The stitched, seed-averaged policy repriced at one cost.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CostSharpe {
-    /// Cost per unit of position change, bps.
-    pub cost_bps: f64,
-    /// The policy's Sharpe at that cost.
-    pub sharpe: f64,
-    /// Against buy-and-hold at the job's own cost, on the same bars: the Sharpe difference
-    /// and its paired interval.
-    pub versus_buy_and_hold: Comparison,
-}
-
-/// A cell of the grid without a finished run whose results could be read.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MissingRun {
-    /// The run's job id; empty when no run was given for the cell.
-    pub job_id: String,
-    /// Its configuration.
-    pub config: usize,
-    /// Its seed's index.
-    pub seed_index: usize,
-    /// The seed, when there is a run.
-    pub seed: Option<u64>,
-    /// Its fold.
-    pub fold: usize,
-    /// The job's state, or `"NO RUN"`.
-    pub state: String,
-    /// Why it is missing, in words.
-    pub reason: String,
-}
-
-/// A seed left out of the stitched figures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExcludedSeed {
-    /// The seed's index.
-    pub seed_index: usize,
-    /// The folds whose chosen configuration has no finished run of this seed.
-    pub missing_folds: Vec<usize>,
-    /// Why, in words.
-    pub reason: String,
-}
-
-/// One run, as the table of every run shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunRow {
-    /// Its job id.
-    pub job_id: String,
-    /// Its configuration.
-    pub config: usize,
-    /// Its seed's index.
-    pub seed_index: usize,
-    /// The seed.
-    pub seed: u64,
-    /// Its fold.
-    pub fold: usize,
-    /// Its state.
-    pub state: String,
-    /// Its validation Sharpe, when it finished.
-    pub validation_sharpe: Option<f64>,
-    /// Its test Sharpe, when it finished.
-    pub test_sharpe: Option<f64>,
-    /// Buy-and-hold's on the same bars, when it finished.
-    pub buy_and_hold_sharpe: Option<f64>,
-    /// Whether its configuration is its fold's chosen one.
-    pub chosen: bool,
-}
-
-// ---------------------------------------------------------------------------------------------
 // The report
 // ---------------------------------------------------------------------------------------------
 
@@ -582,7 +375,7 @@ pub fn experiment_report(input: &ExperimentInput, cfg: &EvalConfig) -> Experimen
     report.configurations = trials
         .iter()
         .enumerate()
-        .map(|(c, &(stitched_sharpe, stitched_seeds))| ConfigurationReport {
+        .map(|(c, &(stitched_sharpe, stitched_seeds))| Configuration {
             config: c,
             settings: input.configs.get(c).cloned().unwrap_or_default(),
             runs_done: grid.outcomes().filter(|&((config, _, _), _)| config == c).count(),
@@ -595,7 +388,7 @@ pub fn experiment_report(input: &ExperimentInput, cfg: &EvalConfig) -> Experimen
     let chosen: Vec<Option<usize>> = report.per_fold.iter().map(|f| f.chosen_config).collect();
     match stitched_report(&grid, &chosen, trials, &cfg, &mut notes) {
         Ok((stitched, excluded)) => {
-            let mut line = stitched.walk_forward.verdict.line.clone();
+            let mut line = stitched.verdict.line.clone();
             if !excluded.is_empty() {
                 let names: Vec<String> = excluded.iter().map(|e| e.seed_index.to_string()).collect();
                 let _ = write!(
@@ -607,7 +400,7 @@ pub fn experiment_report(input: &ExperimentInput, cfg: &EvalConfig) -> Experimen
                 );
             }
             report.verdict = line;
-            report.edge_survives = stitched.walk_forward.verdict.edge;
+            report.edge_survives = stitched.verdict.edge;
             report.seeds_stitched = stitched.seed_indices.len();
             report.stitched = Some(stitched);
             report.excluded_seeds = excluded;
@@ -710,13 +503,13 @@ impl<'a> Grid<'a> {
 }
 
 /// Every run as a row, by configuration, seed, fold and job id.
-fn run_rows(input: &ExperimentInput) -> Vec<RunRow> {
-    let mut rows: Vec<RunRow> = input
+fn run_rows(input: &ExperimentInput) -> Vec<Run> {
+    let mut rows: Vec<Run> = input
         .runs
         .iter()
         .map(|run| {
             let outcome = finished(run);
-            RunRow {
+            Run {
                 job_id: run.job_id.clone(),
                 config: run.config,
                 seed_index: run.seed_index,
@@ -767,7 +560,7 @@ fn missing_runs(grid: &Grid<'_>) -> Vec<MissingRun> {
 }
 
 /// Fold `k`: the candidates on validation, the choice, and the chosen configuration's runs.
-fn fold_report(grid: &Grid<'_>, k: usize, notes: &mut Vec<String>) -> FoldReport {
+fn fold_report(grid: &Grid<'_>, k: usize, notes: &mut Vec<String>) -> Fold {
     let candidates: Vec<Candidate> = (0..grid.configurations)
         .map(|c| {
             let values: Vec<f64> =
@@ -819,7 +612,7 @@ fn fold_report(grid: &Grid<'_>, k: usize, notes: &mut Vec<String>) -> FoldReport
     let chosen_walks = chosen_config.into_iter().flat_map(|c| (0..grid.seeds).map(move |s| (c, s)));
     let any_walks = (0..grid.configurations).flat_map(|c| (0..grid.seeds).map(move |s| (c, s)));
     let walk = chosen_walks.chain(any_walks).find_map(|(c, s)| grid.outcome(c, s, k)).map(|o| &o.walk);
-    FoldReport {
+    Fold {
         fold: k,
         test_from_ms: walk.and_then(|w| w.ts_ms.first().copied()),
         test_to_ms: walk.and_then(|w| w.ts_ms.last().copied()),
@@ -903,7 +696,7 @@ fn configuration_sharpe(grid: &Grid<'_>, c: usize, bars_per_year: f64) -> (Optio
 
 /// What the DSR deflates for: every configuration tried, with the variance of the stitched
 /// Sharpe ratios of those that have one.
-fn deflation_trials(configurations: &[ConfigurationReport], bars_per_year: f64, notes: &mut Vec<String>) -> Trials {
+fn deflation_trials(configurations: &[Configuration], bars_per_year: f64, notes: &mut Vec<String>) -> Trials {
     let n = configurations.len();
     if n <= 1 {
         return Trials::ONE;
@@ -925,7 +718,7 @@ fn deflation_trials(configurations: &[ConfigurationReport], bars_per_year: f64, 
     }
     Trials {
         configurations: n,
-        sharpe_variance: Trials::from_annualised_sharpes(&sharpes, bars_per_year).sharpe_variance,
+        sharpe_variance: trials_from_annualised_sharpes(&sharpes, bars_per_year).sharpe_variance,
     }
 }
 
@@ -957,7 +750,7 @@ fn stitched_report(
     trials: Trials,
     cfg: &EvalConfig,
     notes: &mut Vec<String>,
-) -> Result<(StitchedReport, Vec<ExcludedSeed>), (String, Vec<ExcludedSeed>)> {
+) -> Result<(Stitched, Vec<ExcludedSeed>), (String, Vec<ExcludedSeed>)> {
     if grid.folds == 0 {
         return Err(("the experiment has no folds".to_string(), Vec::new()));
     }
@@ -1070,12 +863,20 @@ fn stitched_report(
     }
 
     Ok((
-        StitchedReport {
+        Stitched {
             seed_indices: kept.iter().map(|k| k.seed).collect(),
             from_ms: first.ts_ms.first().copied().unwrap_or_default(),
             to_ms: first.ts_ms.last().copied().unwrap_or_default(),
+            folds: walk_forward.folds,
+            bars: walk_forward.bars,
+            seed_sharpes: walk_forward.seed_sharpes,
+            buy_and_hold_sharpe: walk_forward.buy_and_hold_sharpe,
+            spread: walk_forward.spread,
+            averaged_sharpe: walk_forward.averaged_sharpe,
             averaged_sharpe_ci: sharpe_interval(&averaged, cfg),
-            walk_forward,
+            versus_buy_and_hold: walk_forward.versus_buy_and_hold,
+            deflated: walk_forward.deflated,
+            verdict: walk_forward.verdict,
             trials,
             cost_sensitivity,
         },

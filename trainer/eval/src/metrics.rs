@@ -35,34 +35,11 @@ pub const MAX_BOOTSTRAP_SAMPLES: usize = 100_000;
 /// Default confidence level of every interval.
 pub const DEFAULT_LEVEL: f64 = 0.95;
 
-/// A two-sided confidence interval `[lo, hi]`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Interval {
-    /// Lower bound.
-    pub lo: f64,
-    /// Upper bound; never below `lo`.
-    pub hi: f64,
-    /// Confidence level the interval was built for, e.g. 0.95 for a 95% interval.
-    pub level: f64,
-    /// Mean block length in bars of the stationary bootstrap behind the interval (see
-    /// [`bootstrap::BOOTSTRAP_METHOD`]): the Politis–White choice for the data, or
-    /// [`EvalConfig::block_len`] when set. At least 1 (1 for fewer than two bars, where nothing
-    /// is resampled); 0 only in results written before the length was recorded.
-    #[serde(default)]
-    pub block_len: f64,
-}
-
-impl Interval {
-    /// Whether `x` lies in the closed interval `[lo, hi]`.
-    pub fn contains(&self, x: f64) -> bool {
-        self.lo <= x && x <= self.hi
-    }
-
-    /// Width `hi - lo` of the interval.
-    pub fn width(&self) -> f64 {
-        finite(self.hi - self.lo)
-    }
-}
+/// A two-sided confidence interval `[lo, hi]`: the contract's, so every report writes it in one
+/// form. Its [`Interval::block_len`] is the mean block length of the stationary bootstrap behind
+/// it (see [`crate::bootstrap::BOOTSTRAP_METHOD`]): the Politis–White choice for the data, or
+/// [`EvalConfig::block_len`] when set.
+pub use skippy_contract::results::Interval;
 
 /// How a return series is evaluated: annualisation and bootstrap settings.
 ///

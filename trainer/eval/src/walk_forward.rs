@@ -205,26 +205,9 @@ pub fn stitch(folds: &[FoldWalk<'_>]) -> Result<TrackRecord, WalkForwardError> {
     Ok(record)
 }
 
-/// The distribution over seeds of the stitched out-of-sample Sharpe ratio (annualised).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct SeedSpread {
-    /// Seeds.
-    pub seeds: usize,
-    /// The lowest seed's Sharpe ratio.
-    pub worst: f64,
-    /// The first quartile (linear interpolation between seeds).
-    pub lower_quartile: f64,
-    /// The median.
-    pub median: f64,
-    /// The third quartile.
-    pub upper_quartile: f64,
-    /// The highest seed's Sharpe ratio: a maximum over seeds, never the result by itself.
-    pub best: f64,
-    /// Seeds whose Sharpe ratio is above buy-and-hold's on the same bars.
-    pub beating_buy_and_hold: usize,
-    /// `beating_buy_and_hold / seeds`.
-    pub share_beating_buy_and_hold: f64,
-}
+/// The distribution over seeds of the stitched out-of-sample Sharpe ratio (annualised):
+/// [`seed_spread`] measures it. The contract's, as the report writes it.
+pub use skippy_contract::experiment::SeedSpread;
 
 /// The spread of `sharpes` (one per seed) and how many beat their buy-and-hold's
 /// (`buy_and_hold`, the same index; on shared bars all the same). No seeds give zeros.
@@ -245,29 +228,18 @@ pub fn seed_spread(sharpes: &[f64], buy_and_hold: &[f64]) -> SeedSpread {
 }
 
 /// How many configurations were tried and how their Sharpe ratios varied: what the Deflated
-/// Sharpe Ratio deflates for.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Trials {
-    /// Configurations tried (1: none was chosen among others).
-    pub configurations: usize,
-    /// Variance of their per-period (not annualised) Sharpe ratios
-    /// ([`crate::deflated_sharpe::sharpe_variance`]); unused with one configuration.
-    pub sharpe_variance: f64,
-}
+/// Sharpe Ratio deflates for (`Trials::ONE`: a single configuration, nothing to deflate for).
+/// The contract's, as the report writes it.
+pub use skippy_contract::experiment::Trials;
 
-impl Trials {
-    /// A single configuration: nothing to deflate for.
-    pub const ONE: Trials = Trials { configurations: 1, sharpe_variance: 0.0 };
-
-    /// The configurations tried, from their annualised Sharpe ratios (one each) over bars of
-    /// `bars_per_year`: the variance is taken per period, as the deflation needs it
-    /// (an annualised variance divided by the bars per year).
-    pub fn from_annualised_sharpes(annualised_sharpes: &[f64], bars_per_year: f64) -> Trials {
-        let periods = if bars_per_year.is_finite() && bars_per_year > 0.0 { bars_per_year } else { 1.0 };
-        Trials {
-            configurations: annualised_sharpes.len().max(1),
-            sharpe_variance: crate::deflated_sharpe::sharpe_variance(annualised_sharpes) / periods,
-        }
+/// The configurations tried, from their annualised Sharpe ratios (one each) over bars of
+/// `bars_per_year`: the variance is taken per period, as the deflation needs it (an annualised
+/// variance divided by the bars per year; see [`crate::deflated_sharpe::sharpe_variance`]).
+pub fn trials_from_annualised_sharpes(annualised_sharpes: &[f64], bars_per_year: f64) -> Trials {
+    let periods = if bars_per_year.is_finite() && bars_per_year > 0.0 { bars_per_year } else { 1.0 };
+    Trials {
+        configurations: annualised_sharpes.len().max(1),
+        sharpe_variance: crate::deflated_sharpe::sharpe_variance(annualised_sharpes) / periods,
     }
 }
 
@@ -349,23 +321,10 @@ pub fn walk_forward_report(
     })
 }
 
-/// Whether an edge survives, and the sentence that says so or says why not.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Verdict {
-    /// True only if the difference over buy-and-hold is positive with an interval that
-    /// excludes 0, and the DSR is at least [`DSR_THRESHOLD`].
-    pub edge: bool,
-    /// The verdict in plain words, with the figures behind it.
-    pub line: String,
-}
-
-impl Verdict {
-    /// The verdict when there is no out-of-sample record over every fold to judge (a fold
-    /// without a finished run, no seed complete): no edge, and `why` there is no record.
-    pub fn without_record(why: &str) -> Verdict {
-        Verdict { edge: false, line: format!("no significant edge: there is no out-of-sample record to judge: {why}") }
-    }
-}
+/// Whether an edge survives, and the sentence that says so or says why not
+/// (`Verdict::without_record` when there is nothing to judge). The contract's, as the report
+/// writes it.
+pub use skippy_contract::experiment::Verdict;
 
 /// The verdict on a seed-averaged policy of `seeds` seeds over `folds` folds, from its
 /// difference over buy-and-hold (`versus`) and its Deflated Sharpe Ratio (`deflated`, whose
@@ -526,10 +485,10 @@ mod tests {
     #[test]
     fn trials_from_annualised_sharpes_are_deflated_per_period() {
         // Annualised 1, 2, 3: variance 1 a year, 1/250 a day.
-        let trials = Trials::from_annualised_sharpes(&[1.0, 2.0, 3.0], 250.0);
+        let trials = trials_from_annualised_sharpes(&[1.0, 2.0, 3.0], 250.0);
         assert_eq!(trials.configurations, 3);
         assert!((trials.sharpe_variance - 1.0 / 250.0).abs() < 1e-18);
-        assert_eq!(Trials::from_annualised_sharpes(&[], 250.0).configurations, 1);
+        assert_eq!(trials_from_annualised_sharpes(&[], 250.0).configurations, 1);
     }
 
     #[test]

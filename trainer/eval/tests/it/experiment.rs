@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use skippy_contract::experiment::{ExperimentReportFile, REPORT_WIDTH, report_text};
+use skippy_contract::experiment::{ExperimentReport, REPORT_WIDTH, report_text};
 use skippy_eval::experiment::ExcludedSeed;
 use skippy_eval::{
-    EXPERIMENT_SCHEMA, EvalConfig, ExperimentInput, ExperimentReport, RunInput, RunOutcome, Walk, WalkCsvError,
-    experiment_report, parse_walk_csv, seeds_strip_svg, walk_forward_svg,
+    EXPERIMENT_SCHEMA, EvalConfig, ExperimentInput, RunInput, RunOutcome, Walk, WalkCsvError, experiment_report,
+    parse_walk_csv, seeds_strip_svg, walk_forward_svg,
 };
 
 /// Few resamples: the intervals are not what these tests check.
@@ -142,35 +142,35 @@ fn the_stitched_figures_are_the_hand_computed_ones() {
     let report = experiment_report(&experiment(1, 2, 2, runs), &cfg());
     let stitched = report.stitched.as_ref().expect("every fold and seed finished");
     assert_eq!(stitched.seed_indices, [0, 1]);
-    assert_eq!((stitched.from_ms, stitched.to_ms, stitched.walk_forward.bars), (0, 3, 4));
+    assert_eq!((stitched.from_ms, stitched.to_ms, stitched.bars), (0, 3, 4));
 
     // Seed 0: 0.01, −0.02, 0.03, 0: mean 0.005, squared deviations sum to 0.0013.
     let seed0 = 0.005 / (0.0013f64 / 3.0).sqrt();
-    assert!((stitched.walk_forward.seed_sharpes[0] - seed0).abs() < 1e-12);
+    assert!((stitched.seed_sharpes[0] - seed0).abs() < 1e-12);
     assert!((seed0 - 0.240_192_230_707_631_4).abs() < 1e-12);
     let seed1 = hand_sharpe(&[0.02, 0.01, -0.01, 0.02]);
-    assert!((stitched.walk_forward.seed_sharpes[1] - seed1).abs() < 1e-12);
+    assert!((stitched.seed_sharpes[1] - seed1).abs() < 1e-12);
     // Buy-and-hold: 0.02, 0.01, −0.01, 0: mean 0.005, squared deviations 0.0005.
     let bh = 0.005 / (0.0005f64 / 3.0).sqrt();
-    assert!((stitched.walk_forward.buy_and_hold_sharpe - bh).abs() < 1e-12);
+    assert!((stitched.buy_and_hold_sharpe - bh).abs() < 1e-12);
     // The seed-averaged policy: each bar, the log of the mean growth of the two seeds.
     let averaged: Vec<f64> = [0.01, -0.02, 0.03, 0.0]
         .iter()
         .zip([0.02, 0.01, -0.01, 0.02])
         .map(|(a, b): (&f64, f64)| ((a.exp() + b.exp()) / 2.0).ln())
         .collect();
-    assert!((stitched.walk_forward.averaged_sharpe - hand_sharpe(&averaged)).abs() < 1e-12);
+    assert!((stitched.averaged_sharpe - hand_sharpe(&averaged)).abs() < 1e-12);
     // The spread of two seeds: the median halfway between them.
-    let spread = &stitched.walk_forward.spread;
+    let spread = &stitched.spread;
     assert_eq!(spread.seeds, 2);
     assert!((spread.median - (seed0 + seed1) / 2.0).abs() < 1e-12);
     assert!((spread.worst - seed0.min(seed1)).abs() < 1e-12);
     // One configuration: nothing to deflate for.
     assert_eq!(report.configurations_tried, 1);
-    assert_eq!(stitched.walk_forward.deflated.trials, 1);
-    assert_eq!(stitched.walk_forward.deflated.benchmark, 0.0);
+    assert_eq!(stitched.deflated.trials, 1);
+    assert_eq!(stitched.deflated.benchmark, 0.0);
     assert!(report.missing.is_empty() && report.excluded_seeds.is_empty());
-    assert_eq!(report.verdict, stitched.walk_forward.verdict.line);
+    assert_eq!(report.verdict, stitched.verdict.line);
     assert!(report.verdict.starts_with("no significant edge: "), "4 bars prove nothing: {}", report.verdict);
     assert_eq!((report.per_fold[1].test_from_ms, report.per_fold[1].test_to_ms), (Some(2), Some(3)));
 }
@@ -200,7 +200,7 @@ fn missing_runs_are_listed_and_their_seeds_left_out_by_name() {
 
     let stitched = report.stitched.as_ref().expect("seed 0 has every fold");
     assert_eq!(stitched.seed_indices, [0], "never an average over fewer folds");
-    assert_eq!(stitched.walk_forward.seed_sharpes.len(), 1);
+    assert_eq!(stitched.seed_sharpes.len(), 1);
     assert_eq!(report.seeds_stitched, 1);
     assert_eq!(
         report.excluded_seeds,
@@ -376,8 +376,8 @@ fn a_clear_edge_survives_seeds_folds_and_configurations_and_noise_does_not() {
     assert_eq!(stitched.trials.configurations, 3);
     assert!(stitched.trials.sharpe_variance > 0.0, "the configurations' own stitched Sharpe ratios vary");
     assert!(report.configurations.iter().all(|c| c.stitched_sharpe.is_some() && c.stitched_seeds == 3));
-    assert_eq!(stitched.walk_forward.deflated.trials, 3);
-    assert!(stitched.walk_forward.deflated.benchmark > 0.0);
+    assert_eq!(stitched.deflated.trials, 3);
+    assert!(stitched.deflated.benchmark > 0.0);
 
     let none = experiment_report(&grid(0.0), &cfg());
     assert!(!none.edge_survives);
@@ -410,28 +410,17 @@ fn the_report_is_snake_case_json_with_its_headline_first_and_reads_back() {
 }
 
 #[test]
-fn the_contracts_reader_reads_what_the_report_writes() {
+fn the_report_reads_back_as_written_and_prints_as_every_tool_prints_it() {
     let mut input = grid(0.004);
     input.runs.retain(|r| !(r.config == 2 && r.seed_index == 1 && r.fold == 0));
     input.runs.push(ended(2, 1, 0, "FAILED"));
     let report = experiment_report(&input, &cfg());
     let json = serde_json::to_string(&report).unwrap();
-    let file = ExperimentReportFile::parse(&json).unwrap();
+    let file = ExperimentReport::parse(&json).unwrap();
+    assert_eq!(file, report, "the contract's type writes it and reads it back");
     assert_eq!(file.schema, EXPERIMENT_SCHEMA);
-    assert_eq!(file.verdict, report.verdict);
-    assert_eq!(file.edge_survives, report.edge_survives);
     assert_eq!((file.configurations_tried, file.seeds, file.folds), (3, 3, 2));
-    assert_eq!(file.runs.len(), report.runs.len());
-    assert_eq!(file.missing.len(), 1);
-    assert_eq!(file.excluded_seeds.len(), 1);
-    let (ours, theirs) = (report.stitched.as_ref().unwrap(), file.stitched.as_ref().unwrap());
-    assert_eq!(theirs.seed_indices, ours.seed_indices);
-    assert_eq!(theirs.seed_sharpes, ours.walk_forward.seed_sharpes);
-    assert_eq!(theirs.averaged_sharpe, ours.walk_forward.averaged_sharpe);
-    assert_eq!(theirs.versus_buy_and_hold.difference, ours.walk_forward.versus_buy_and_hold.difference);
-    assert_eq!(theirs.versus_buy_and_hold.interval.block_len, ours.walk_forward.versus_buy_and_hold.interval.block_len);
-    assert_eq!(theirs.deflated.probability, ours.walk_forward.deflated.probability);
-    assert_eq!(theirs.spread.median, ours.walk_forward.spread.median);
+    assert_eq!((file.missing.len(), file.excluded_seeds.len()), (1, 1));
     assert_eq!(file.per_fold[0].chosen_config, Some(2));
 
     let text = report_text(&file);
@@ -518,7 +507,7 @@ fn hostile_input_gives_a_report_that_serialises() {
         assert_eq!(serde_json::from_str::<ExperimentReport>(&json).unwrap(), report);
         roxmltree::Document::parse(&walk_forward_svg(input, &report)).expect("valid XML");
         roxmltree::Document::parse(&seeds_strip_svg(&report)).expect("valid XML");
-        let text = report_text(&ExperimentReportFile::parse(&json).unwrap());
+        let text = report_text(&ExperimentReport::parse(&json).unwrap());
         assert!(text.lines().all(|l| l.chars().count() <= REPORT_WIDTH), "{text}");
     }
     let report = experiment_report(&cases[3], &cfg());
