@@ -101,8 +101,9 @@ pub struct ExperimentRequest {
 /// An experiment's champion candidate: the configuration chosen on the latest fold's
 /// validation, trained once per seed on the lineage's own split (the base's, one fold) as
 /// ordinary jobs, which join the lineage and are ranked on validation as any job is. Recorded
-/// with the experiment's end, before its jobs are journaled: start-up queues any it names that
-/// the store does not hold, as for runs.
+/// with the experiment's end, before its jobs are journaled: until it is marked `queued`,
+/// start-up queues any job it names that the store does not hold, as for runs (once queued, a
+/// job the store lacks was removed by retention, and stays removed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Candidate {
@@ -112,6 +113,9 @@ pub struct Candidate {
     pub runs: Vec<CandidateRun>,
     /// What was done and why.
     pub note: String,
+    /// Whether every job of it has been journaled.
+    #[serde(default)]
+    pub queued: bool,
 }
 
 /// One job of a champion candidate.
@@ -197,7 +201,8 @@ impl ExperimentRecord {
     }
 
     /// The spec a job of the champion candidate submits: the base with configuration
-    /// `config`'s settings and `seed`, on the base's own split (no fold).
+    /// `config`'s settings and `seed`, on the base's own split (no fold: the settings of
+    /// walk-forward folds, `split.folds`, `split.fold` and `split.oos_fraction`, are left out).
     pub fn candidate_spec(&self, config: u32, seed: u64) -> SubmittedSpec {
         let mut spec = self.request.base.clone();
         spec.idempotency_key.clear();
@@ -205,6 +210,7 @@ impl ExperimentRecord {
         if let Some(settings) = self.configs.get(config as usize) {
             spec.overrides.extend(settings.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
+        spec.overrides.retain(|k, _| !matches!(k.as_str(), "split.folds" | "split.fold" | "split.oos_fraction"));
         spec
     }
 }

@@ -400,7 +400,7 @@ pub fn report_text(r: &ExperimentReport) -> String {
         };
         push_wrapped(&mut out, &format!("fold {}: {range}; {choice}", f.fold), "", "  ");
         if f.candidates.len() > 1 {
-            let _ = writeln!(out, "  {:<18} {:>26} {:>8}", "config", "validation Sharpe (mean)", "seeds");
+            let _ = writeln!(out, "  {:<18} {:>26} {:>8}", "config", "kept models' validation", "seeds");
             for c in &f.candidates {
                 let name = if f.chosen_config == Some(c.config) {
                     format!("{} <- chosen", c.config)
@@ -502,11 +502,13 @@ pub fn report_text(r: &ExperimentReport) -> String {
     push_wrapped(
         &mut out,
         &format!(
-            "each fold's configuration is chosen on validation only; the chosen runs' test slices, \
-             stitched in time, are one out-of-sample record per seed, and Sharpe ratios are annualised \
-             over {:.0} bars a year. An edge counts only if the seed-averaged policy beats buy-and-hold \
-             with a {level} interval above 0 and the deflated Sharpe ratio, which accounts for the {} \
-             tried, is at least 0.95.",
+            "each fold's configuration is chosen on validation only (the mean over seeds of each run's \
+             kept model's validation Sharpe, the best of that run's validation looks, so optimistic, alike \
+             for every configuration that looks as often); the chosen runs' test slices, stitched in time, \
+             are one out-of-sample record per seed, and Sharpe ratios are annualised over {:.0} bars a \
+             year. An edge counts only if the seed-averaged policy beats buy-and-hold with a {level} \
+             interval above 0 and the deflated Sharpe ratio, which accounts for the {} tried, is at least \
+             0.95.",
             r.bars_per_year,
             plural(r.configurations_tried.max(1), "configuration")
         ),

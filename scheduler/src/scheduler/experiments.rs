@@ -20,6 +20,8 @@
 //!   store lacks.
 //! - **Cancellation** cancels every run not yet finished.
 
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -170,7 +172,19 @@ impl Scheduler {
     /// Creates an experiment: checks it, resolves every run, admits them all, records the
     /// experiment durably, then journals its runs. Answers once every run is durable; the same
     /// idempotency key with the same request returns the first experiment (`created` false).
-    pub async fn submit_experiment(&self, request: ExperimentRequest) -> Result<(ExperimentView, bool)> {
+    ///
+    /// The creation runs in a task of its own, so a caller that leaves (a client that hangs up,
+    /// a gateway's deadline) never leaves it half done: its reservations held and its record
+    /// written without its runs.
+    pub async fn submit_experiment(self: &Arc<Self>, request: ExperimentRequest) -> Result<(ExperimentView, bool)> {
+        let scheduler = self.clone();
+        tokio::spawn(async move { scheduler.create_experiment(request).await })
+            .await
+            .map_err(|source| SchedulerError::StorageTask { what: "creating an experiment".into(), source })?
+    }
+
+    /// [`Self::submit_experiment`]'s work.
+    async fn create_experiment(&self, request: ExperimentRequest) -> Result<(ExperimentView, bool)> {
         let invalid = SchedulerError::Invalid;
         let named_seed = request.base.seed;
         let (mut request, configs) = experiment::check(request).map_err(|e| invalid(e.to_string()))?;
@@ -180,9 +194,14 @@ impl Scheduler {
         if key.len() > 256 {
             return Err(invalid("idempotency_key is longer than 256 bytes".into()));
         }
-        // The base alone first: its errors are the request's, not a configuration's.
+        // The base alone first, on the split its runs use: its errors are the request's, not a
+        // configuration's.
         let mut base = request.base.clone();
         base.idempotency_key.clear();
+        if request.folds > 1 {
+            base.overrides.insert("split.folds".into(), request.folds.to_string());
+            base.overrides.insert("split.fold".into(), "0".into());
+        }
         self.resolve(base)?;
 
         let id = experiment::new_experiment_id();
@@ -273,7 +292,17 @@ impl Scheduler {
             self.end_experiment_unqueued(&id, &e).await;
             return Err(e);
         }
+        // A cancel while the runs were on their way to the journal did not find them.
+        self.cancel_runs_if_cancelled(&id).await;
         Ok((self.experiment(&id)?, true))
+    }
+
+    /// Cancels the unfinished runs of experiment `id` if it was cancelled.
+    async fn cancel_runs_if_cancelled(&self, id: &str) {
+        let cancelled = self.lock().experiments.get(id).is_some_and(|e| e.state == ExperimentState::Cancelled);
+        if cancelled && let Err(e) = self.cancel_unfinished_runs(id).await {
+            tracing::error!(experiment_id = %id, error = %e, "the runs of a cancelled experiment could not all be cancelled");
+        }
     }
 
     /// The job record of each of `record`'s runs, resolved as any submission is; the first that
@@ -466,29 +495,50 @@ impl Scheduler {
     }
 
     /// Cancels every run of experiment `id` not yet finished, and the experiment with them.
-    /// Cancelling a cancelled experiment changes nothing; an ended one is a conflict.
-    pub async fn cancel_experiment(&self, id: &str) -> Result<ExperimentView> {
+    /// Cancelling a cancelled experiment again cancels any run still unfinished (a first cancel
+    /// that failed part way is finished by a retry); an ended one is a conflict.
+    ///
+    /// The work runs in a task of its own: a caller that leaves does not stop it half way.
+    pub async fn cancel_experiment(self: &Arc<Self>, id: &str) -> Result<ExperimentView> {
         let view = self.experiment(id)?;
         match view.record.state {
-            ExperimentState::Cancelled => return Ok(view),
             ExperimentState::Done | ExperimentState::Failed => {
                 return Err(SchedulerError::Conflict(format!(
                     "experiment {id} already ended {:?}; only a running experiment can be cancelled",
                     view.record.state
                 )));
             }
-            ExperimentState::Running => {}
+            ExperimentState::Running | ExperimentState::Cancelled => {}
         }
-        // First the experiment, so no report is made of what the cancelled runs leave.
-        self.finish_experiment(id, ExperimentState::Cancelled, "cancelled by client".into(), None).await;
-        for run in view.runs.iter().filter(|r| !r.state.is_terminal()) {
-            match self.cancel(&run.run.job_id).await {
+        let (scheduler, id) = (self.clone(), id.to_string());
+        tokio::spawn(async move {
+            if view.record.state == ExperimentState::Running {
+                // First the experiment, so no report is made of what the cancelled runs leave.
+                scheduler.finish_experiment(&id, ExperimentState::Cancelled, "cancelled by client".into(), None).await;
+            }
+            scheduler.cancel_unfinished_runs(&id).await?;
+            tracing::info!(experiment_id = %id, "experiment cancelled");
+            scheduler.experiment(&id)
+        })
+        .await
+        .map_err(|source| SchedulerError::StorageTask { what: "cancelling an experiment".into(), source })?
+    }
+
+    /// Cancels every run of experiment `id` that has not ended (one not yet journaled is left
+    /// to whoever journals it: see [`Self::cancel_runs_if_cancelled`]).
+    async fn cancel_unfinished_runs(&self, id: &str) -> Result<()> {
+        let runs: Vec<String> = {
+            let st = self.lock();
+            let Some(e) = st.experiments.get(id) else { return Ok(()) };
+            e.runs.iter().filter(|r| !st.run_view(r).state.is_terminal()).map(|r| r.job_id.clone()).collect()
+        };
+        for run in &runs {
+            match self.cancel(run).await {
                 Ok(_) | Err(SchedulerError::Conflict(_)) | Err(SchedulerError::NotFound(_)) => {}
                 Err(e) => return Err(e),
             }
         }
-        tracing::info!(experiment_id = %id, "experiment cancelled");
-        self.experiment(id)
+        Ok(())
     }
 
     /// The report's text (`experiment.json`, empty until made) with the experiment.
@@ -559,7 +609,7 @@ impl Scheduler {
                     }
                 }
                 // A champion candidate recorded with the experiment's end but not journaled.
-                if let Some(c) = &record.candidate {
+                if let Some(c) = record.candidate.as_ref().filter(|c| !c.queued) {
                     let runs: Vec<CandidateRun> = c.runs.iter().filter(|r| !st.knows(&r.job_id)).cloned().collect();
                     if !runs.is_empty() {
                         missing_candidates.push((record.id.clone(), Candidate { runs, ..c.clone() }));
@@ -569,7 +619,7 @@ impl Scheduler {
             }
         }
         let mut jobs = Vec::with_capacity(missing.len());
-        for (id, candidate) in &missing_candidates {
+        for (id, candidate) in &mut missing_candidates {
             jobs.extend(self.candidate_jobs(id, candidate));
         }
         for (record, run) in &missing {
@@ -592,9 +642,23 @@ impl Scheduler {
                 }
             }
             let scheduler = self.clone();
+            let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
+            let experiments: BTreeSet<String> = missing.iter().map(|(record, _)| record.id.clone()).collect();
             tokio::spawn(async move {
-                if let Err(e) = scheduler.queue_runs(jobs).await {
-                    tracing::error!(error = %e, "experiment runs could not be queued again");
+                match scheduler.queue_runs(jobs).await {
+                    Ok(()) => {
+                        for (id, _) in &missing_candidates {
+                            scheduler.mark_candidate_queued(id).await;
+                        }
+                    }
+                    Err(e) => {
+                        scheduler.release_ids(&ids);
+                        tracing::error!(error = %e, "experiment runs could not be queued again");
+                    }
+                }
+                for id in &experiments {
+                    scheduler.cancel_runs_if_cancelled(id).await;
+                    scheduler.check_experiment(id);
                 }
             });
         }
@@ -619,12 +683,12 @@ impl Scheduler {
         let record = st.experiments.get(id).filter(|e| e.request.promote)?.clone();
         let Some(config) = report.latest_choice.filter(|_| report.reported) else {
             let note = "no champion candidate: no run of the latest fold finished".to_string();
-            return Some(Candidate { config: 0, runs: Vec::new(), note });
+            return Some(Candidate { config: 0, runs: Vec::new(), note, queued: true });
         };
         let config = config as u32;
         if !report.edge_survives {
             let note = "no champion candidate: no edge survived, so nothing joins the lineage".to_string();
-            return Some(Candidate { config, runs: Vec::new(), note });
+            return Some(Candidate { config, runs: Vec::new(), note, queued: true });
         }
         let first_seed = record.request.base.seed.unwrap_or(0);
         let mut runs = Vec::with_capacity(record.request.seeds as usize);
@@ -636,35 +700,53 @@ impl Scheduler {
                 }
             };
             st.experiment_run_ids.insert(job_id.clone());
-            runs.push(CandidateRun { job_id, seed: first_seed + i });
+            runs.push(CandidateRun { job_id, seed: first_seed.wrapping_add(i) });
         }
         let note = format!(
             "champion candidate: configuration {config} (chosen on the latest fold's validation), queued on the \
              lineage's own split, one job per seed; it joins the lineage ranked on validation as any job"
         );
-        Some(Candidate { config, runs, note })
+        Some(Candidate { config, runs, note, queued: false })
     }
 
-    /// The job records of `candidate`'s runs, resolved as any submission is (one that no longer
-    /// resolves is logged and skipped).
-    fn candidate_jobs(&self, id: &str, candidate: &Candidate) -> Vec<JobRecord> {
+    /// The job records of `candidate`'s runs, resolved as any submission is. A run that does
+    /// not resolve is dropped from `candidate` (its id released), and its note says why: the
+    /// record never names a job that was not made.
+    fn candidate_jobs(&self, id: &str, candidate: &mut Candidate) -> Vec<JobRecord> {
         let Some(record) = self.lock().experiments.get(id).cloned() else { return Vec::new() };
         let mut jobs = Vec::new();
-        for run in &candidate.runs {
-            match self.resolve(record.candidate_spec(candidate.config, run.seed)) {
-                Ok((mut job, _)) => {
-                    job.id = run.job_id.clone();
-                    jobs.push(job);
-                }
-                Err(e) => tracing::error!(experiment_id = %id, job_id = %run.job_id, error = %e,
-                    "a job of the champion candidate cannot be queued"),
+        let mut refused = Vec::new();
+        candidate.runs.retain(|run| match self.resolve(record.candidate_spec(candidate.config, run.seed)) {
+            Ok((mut job, _)) => {
+                job.id = run.job_id.clone();
+                jobs.push(job);
+                true
+            }
+            Err(e) => {
+                tracing::error!(experiment_id = %id, job_id = %run.job_id, error = %e,
+                    "a job of the champion candidate cannot be made");
+                refused.push((run.job_id.clone(), e.to_string()));
+                false
+            }
+        });
+        if let Some((_, why)) = refused.first() {
+            let _ = write!(
+                candidate.note,
+                "; {} of its {} jobs could not be made on the lineage's split: {why}",
+                refused.len(),
+                refused.len() + candidate.runs.len()
+            );
+            let mut st = self.lock();
+            for (job_id, _) in &refused {
+                st.experiment_run_ids.remove(job_id);
             }
         }
         jobs
     }
 
     /// Journals the champion candidate's jobs (counted in the budget, not checked against it:
-    /// the experiment's request asked for them).
+    /// the experiment's request asked for them), then records that they are queued. Jobs that
+    /// could not be journaled give their ids back; a restart queues them from the record.
     async fn queue_candidate(&self, id: &str, jobs: Vec<JobRecord>) {
         if jobs.is_empty() {
             return;
@@ -675,11 +757,43 @@ impl Scheduler {
                 st.readmit(job);
             }
         }
-        let n = jobs.len();
+        let (n, ids): (usize, Vec<String>) = (jobs.len(), jobs.iter().map(|j| j.id.clone()).collect());
         match self.queue_runs(jobs).await {
-            Ok(()) => tracing::info!(experiment_id = %id, jobs = n, "champion candidate queued"),
-            // Start-up queues them from the record.
-            Err(e) => tracing::error!(experiment_id = %id, error = %e, "the champion candidate could not be queued"),
+            Ok(()) => {
+                tracing::info!(experiment_id = %id, jobs = n, "champion candidate queued");
+                self.mark_candidate_queued(id).await;
+            }
+            Err(e) => {
+                self.release_ids(&ids);
+                tracing::error!(experiment_id = %id, error = %e, "the champion candidate could not be queued");
+            }
+        }
+    }
+
+    /// Records that experiment `id`'s champion candidate is journaled, so a restart never
+    /// queues it again (once retention removed its jobs, say).
+    async fn mark_candidate_queued(&self, id: &str) {
+        let record = {
+            let mut st = self.lock();
+            let Some(e) = st.experiments.get_mut(id) else { return };
+            let Some(c) = e.candidate.as_mut().filter(|c| !c.queued) else { return };
+            c.queued = true;
+            e.clone()
+        };
+        let what = format!("storing experiment {id}");
+        if let Err(e) = self.on_store(what, move |s| s.write_experiment(&record)).await {
+            tracing::error!(experiment_id = %id, error = %e, "that the champion candidate is queued could not be stored");
+        }
+    }
+
+    /// Gives back reserved ids of jobs that were not journaled: they neither hold an
+    /// experiment's end nor keep other jobs from taking them.
+    fn release_ids(&self, ids: &[String]) {
+        let mut st = self.lock();
+        for id in ids {
+            if !st.knows(id) {
+                st.experiment_run_ids.remove(id);
+            }
         }
     }
 
@@ -715,8 +829,8 @@ impl Scheduler {
             Ok(Ok(report)) => {
                 tracing::info!(experiment_id = %id, verdict = %report.verdict, "experiment reported");
                 let state = if report.reported { ExperimentState::Done } else { ExperimentState::Failed };
-                let candidate = self.plan_candidate(id, &report);
-                let jobs = candidate.as_ref().map(|c| self.candidate_jobs(id, c)).unwrap_or_default();
+                let mut candidate = self.plan_candidate(id, &report);
+                let jobs = candidate.as_mut().map(|c| self.candidate_jobs(id, c)).unwrap_or_default();
                 // The record names the candidate's jobs before they are journaled: start-up
                 // queues any the store lacks.
                 // (A client that cancelled it meanwhile ended it first: no candidate is queued.)

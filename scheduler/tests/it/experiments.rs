@@ -110,9 +110,20 @@ async fn a_bad_configuration_or_a_budget_it_exceeds_stores_nothing() {
         "resource_exhausted",
         &["its 6 runs", "--max-queued-jobs"],
     );
+    // The base is checked on the split its runs use: a setting of walk-forward folds is the
+    // base's own, and one of the single split is the base's error, not a configuration's.
+    let with_base = |overrides: Value| {
+        json!({"base": {"symbols": ["SYN-EDGE"], "totalSteps": 4096, "overrides": overrides}, "seeds": 1, "folds": 2})
+            .to_string()
+    };
+    let refused = post(&url, &with_base(json!({"split.train": "0.6"}))).await;
+    assert_error(&refused, 400, "invalid_argument", &["split.train"]);
+    assert!(!refused.1.to_string().contains("configuration 0"), "the base's error: {}", refused.1);
     assert_eq!(stored_jobs(dir.path()), Vec::<String>::new(), "no run of a refused experiment is stored");
     assert_eq!(stored_experiments(dir.path()), Vec::<String>::new());
-    assert_eq!(post(&url, &experiment(5, 1, json!([]))).await.0, 202, "five runs fit");
+    let (code, body) = post(&url, &with_base(json!({"split.oos_fraction": "0.3"}))).await;
+    assert_eq!(code, 202, "a walk-forward setting on a walk-forward experiment: {body}");
+    assert_eq!(post(&url, &experiment(3, 1, json!([]))).await.0, 202, "three more runs fit");
     s.stop().await;
 }
 
@@ -382,6 +393,7 @@ async fn a_candidate_recorded_but_not_journaled_is_queued_at_start_up_once() {
             CandidateRun { job_id: "tr_1700000000_0000c002".into(), seed: 12 },
         ],
         note: "champion candidate: configuration 1".into(),
+        queued: false,
     };
     let record = ExperimentRecord {
         id: "ex_1700000000_0000abce".into(),
@@ -410,5 +422,35 @@ async fn a_candidate_recorded_but_not_journaled_is_queued_at_start_up_once() {
         assert_eq!((&job["spec"]["seed"], &job["spec"]["overrides"]["ppo.ent_coef"]), (&json!(12), &json!("0.01")));
         assert!(job.get("experiment").is_none(), "{job}");
         s.stop().await;
+        let (records, _) = JobStore::open(dir.path()).unwrap().0.read_experiments().unwrap();
+        let candidate = records[0].candidate.as_ref().unwrap();
+        assert!(candidate.queued, "round {round}: the record says the candidate is queued");
     }
+
+    // Retention removes the candidate's jobs once they have ended (here: none is left on disk).
+    // A restart does not queue them again: they were queued once.
+    let empty = tempfile::tempdir().unwrap();
+    let (store, _) = JobStore::open(empty.path()).unwrap();
+    let queued = Candidate { queued: true, ..candidate_of(&record) };
+    store.write_experiment(&ExperimentRecord { candidate: Some(queued), ..record }).unwrap();
+    drop(store);
+    let mut submitted = Vec::new();
+    for _ in 0..2 {
+        let s = start(empty.path()).await;
+        // A job submitted after start-up is journaled after anything start-up queued.
+        let (code, job) = post(&s.url("/api/training/jobs"), r#"{"symbols":["SYN-EDGE"],"totalSteps":4096}"#).await;
+        assert_eq!(code, 202, "{job}");
+        submitted.push(job["id"].as_str().unwrap().to_string());
+        jobs_answer(&s, &submitted, "the new job").await;
+        let mut stored = stored_jobs(empty.path());
+        stored.sort();
+        submitted.sort();
+        assert_eq!(stored, submitted, "nothing of the candidate is queued again");
+        s.stop().await;
+    }
+}
+
+/// `record`'s champion candidate.
+fn candidate_of(record: &ExperimentRecord) -> Candidate {
+    record.candidate.clone().unwrap()
 }

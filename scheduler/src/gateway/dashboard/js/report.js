@@ -64,7 +64,9 @@ export function renderReport(report) {
   const how = el(
     'p',
     'muted how',
-    "How to read: each fold's configuration is chosen on validation only; the chosen runs' test slices, stitched " +
+    "How to read: each fold's configuration is chosen on validation only (the mean over seeds of each run's kept " +
+      "model's validation Sharpe, the best of that run's validation looks, so optimistic, alike for every " +
+      "configuration that looks as often); the chosen runs' test slices, stitched " +
       'in time, are one out-of-sample record per seed. An edge counts only if the seed-averaged policy beats ' +
       `buy-and-hold with a ${level} interval above 0 and the deflated Sharpe ratio, which accounts for the ` +
       `${plural(Math.max(1, report.configurations_tried || 0), 'configuration')} tried, is at least 0.95.`,
