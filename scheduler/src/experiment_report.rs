@@ -46,10 +46,17 @@ pub fn make(store: &JobStore, record: &ExperimentRecord, runs: &[RunView]) -> io
     let mut inputs = Vec::with_capacity(runs.len());
     for view in runs {
         let run = &view.run;
-        let outcome = (view.state == JobState::Done).then(|| read_outcome(store, &run.job_id)).flatten();
-        if let Some((_, bpy)) = &outcome {
-            bars_per_year.get_or_insert(*bpy);
-        }
+        let (outcome, unreadable) = match (view.state == JobState::Done).then(|| read_outcome(store, &run.job_id)) {
+            Some(Ok((outcome, bpy))) => {
+                bars_per_year.get_or_insert(bpy);
+                (Some(outcome), None)
+            }
+            Some(Err(why)) => {
+                tracing::warn!(experiment_id = %record.id, job_id = %run.job_id, "a finished run's results cannot be read: {why}");
+                (None, Some(why))
+            }
+            None => (None, None),
+        };
         inputs.push(RunInput {
             job_id: run.job_id.clone(),
             config: run.config as usize,
@@ -57,7 +64,8 @@ pub fn make(store: &JobStore, record: &ExperimentRecord, runs: &[RunView]) -> io
             seed: run.seed,
             fold: run.fold as usize,
             state: view.state.name().to_string(),
-            outcome: outcome.map(|(o, _)| o),
+            outcome,
+            unreadable,
         });
     }
     let input = ExperimentInput {
@@ -88,27 +96,25 @@ pub fn make(store: &JobStore, record: &ExperimentRecord, runs: &[RunView]) -> io
     })
 }
 
-/// A DONE run's outcome and its bars per year, or `None` when its files cannot be read.
-fn read_outcome(store: &JobStore, job_id: &str) -> Option<(RunOutcome, f64)> {
-    let metrics: serde_json::Value = serde_json::from_str(&store.read_results(job_id).ok()?).ok()?;
-    let walk_path = store.artifact_path(job_id, "walk.csv")?;
-    let walk = match std::fs::read_to_string(&walk_path)
-        .map_err(|e| e.to_string())
-        .and_then(|t| parse_walk_csv(&t).map_err(|e| e.to_string()))
-    {
-        Ok(walk) => walk,
-        Err(why) => {
-            tracing::warn!(job_id, "the run's walk.csv cannot be read: {why}");
-            return None;
+/// A DONE run's outcome and its bars per year, or why its files cannot be read: the file, and
+/// the field or what reading it said.
+fn read_outcome(store: &JobStore, job_id: &str) -> Result<(RunOutcome, f64), String> {
+    let text = store.read_results(job_id).map_err(|e| format!("metrics.json: {e}"))?;
+    let metrics: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("metrics.json: {e}"))?;
+    let number = |path: &str| {
+        let pointer = format!("/{}", path.replace('.', "/"));
+        match metrics.pointer(&pointer) {
+            Some(v) => v.as_f64().ok_or_else(|| format!("metrics.json: {path} is {v}, not a number")),
+            None => Err(format!("metrics.json: {path} is missing")),
         }
     };
-    let evaluation = &metrics["evaluation"];
-    let portfolio = &evaluation["portfolio"];
-    let outcome = RunOutcome {
-        validation_sharpe: metrics["kept_model_validation_sharpe"].as_f64()?,
-        test_sharpe: portfolio["strategy"]["sharpe"].as_f64()?,
-        buy_and_hold_sharpe: portfolio["buy_and_hold"]["sharpe"].as_f64()?,
-        walk,
-    };
-    Some((outcome, evaluation["bars_per_year"].as_f64()?))
+    let validation_sharpe = number("kept_model_validation_sharpe")?;
+    let test_sharpe = number("evaluation.portfolio.strategy.sharpe")?;
+    let buy_and_hold_sharpe = number("evaluation.portfolio.buy_and_hold.sharpe")?;
+    let bars_per_year = number("evaluation.bars_per_year")?;
+    let walk_path = store.artifact_path(job_id, "walk.csv").ok_or("walk.csv: not a valid artifact path")?;
+    let walk = std::fs::read_to_string(&walk_path)
+        .map_err(|e| format!("walk.csv: {e}"))
+        .and_then(|t| parse_walk_csv(&t).map_err(|e| format!("walk.csv: {e}")))?;
+    Ok((RunOutcome { validation_sharpe, test_sharpe, buy_and_hold_sharpe, walk }, bars_per_year))
 }

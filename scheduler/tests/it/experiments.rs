@@ -267,9 +267,23 @@ async fn an_experiment_is_reported_once_every_run_has_ended() {
     assert_eq!(code, 202, "{created}");
     let id = created["id"].as_str().unwrap().to_string();
     let (_, mut trainer) = grpc_clients(&s).await;
+    let mut unreadable = String::new();
     for _ in 0..8 {
         let grant = take(&mut trainer, "t-1").await;
         let cell = grant.job.clone().unwrap().experiment.expect("a run carries its cell");
+        if unreadable.is_empty() && cell.config == 0 {
+            // One run ends DONE without the validation score the report needs.
+            let walk = walk_csv(1_700_000_000_000 + cell.fold as i64 * 200 * 3_600_000, 200, 0.001);
+            let upload =
+                pb::UploadArtifactRequest { lease: grant.lease.clone(), name: "walk.csv".into(), data: walk.into() };
+            trainer.upload_artifact(upload).await.unwrap();
+            let mut m: Value = serde_json::from_str(&metrics(0.2, 1.5)).unwrap();
+            m["kept_model_validation_sharpe"] = Value::Null;
+            m["evaluation"]["bars_per_year"] = json!(8760.0);
+            finish(&mut trainer, &grant, &m.to_string()).await;
+            unreadable = grant.job.unwrap().id;
+            continue;
+        }
         // Configuration 1 validates better; each fold tests on its own slice of time.
         let validation = if cell.config == 1 { 1.0 } else { 0.2 };
         finish_run(&mut trainer, &grant, validation, 1.5, 0.001).await;
@@ -277,6 +291,14 @@ async fn an_experiment_is_reported_once_every_run_has_ended() {
     let results = experiment_results(&s, &id).await;
     let report = &results["report"];
     assert_eq!(report["schema"], "skippy.experiment/1", "{report}");
+    let missing = &report["missing"][0];
+    assert_eq!(missing["job_id"], unreadable.as_str(), "{report}");
+    assert_eq!(
+        missing["reason"],
+        "it finished, but its results could not be read: metrics.json: kept_model_validation_sharpe is null, not a \
+         number",
+        "the file and the field"
+    );
     assert_eq!(report["experiment_id"], id.as_str());
     for fold in 0..2 {
         assert_eq!(report["per_fold"][fold]["chosen_config"], 1, "chosen on validation: {report}");

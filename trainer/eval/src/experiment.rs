@@ -283,6 +283,9 @@ pub struct RunInput {
     pub state: String,
     /// What it produced: `Some` only for a `DONE` run whose files were readable.
     pub outcome: Option<RunOutcome>,
+    /// Why a `DONE` run's files could not be read (the file and the field), when they could not;
+    /// the report names it with the missing cell.
+    pub unreadable: Option<String>,
 }
 
 /// What a finished run produced, read from its `metrics.json` and `walk.csv`.
@@ -364,6 +367,7 @@ pub fn experiment_report(input: &ExperimentInput, cfg: &EvalConfig) -> Experimen
         return report;
     }
     let grid = Grid::new(input, configurations, &mut notes);
+    notes.extend(unequal_looks(&input.configs));
 
     report.missing = missing_runs(&grid);
     report.per_fold = (0..folds).map(|k| fold_report(&grid, k, &mut notes)).collect();
@@ -412,6 +416,23 @@ pub fn experiment_report(input: &ExperimentInput, cfg: &EvalConfig) -> Experimen
     }
     report.notes = notes;
     report
+}
+
+/// A note when the configurations validate a different number of times (`evaluation.validations`
+/// set per configuration): each run's validation figure is the best of its looks, so the choice
+/// on validation favours the configurations that look more often.
+fn unequal_looks(configs: &[BTreeMap<String, String>]) -> Option<String> {
+    const KEY: &str = "evaluation.validations";
+    let looks: std::collections::BTreeSet<&str> =
+        configs.iter().map(|c| c.get(KEY).map_or("the default", String::as_str)).collect();
+    (looks.len() > 1).then(|| {
+        let looks: Vec<&str> = looks.into_iter().collect();
+        format!(
+            "the configurations validate a different number of times ({KEY}: {}): a run's validation figure is \
+             the best of its looks, so the choice on validation favours the configurations that look more often",
+            looks.join(", ")
+        )
+    })
 }
 
 /// A run's outcome if it finished with readable results.
@@ -539,7 +560,10 @@ fn missing_runs(grid: &Grid<'_>) -> Vec<MissingRun> {
                 let run = grid.run(c, s, k);
                 let reason = match run {
                     None => "no run was given for this cell".to_string(),
-                    Some(r) if r.state == DONE => "it finished, but its results could not be read".to_string(),
+                    Some(r) if r.state == DONE => match &r.unreadable {
+                        Some(why) => format!("it finished, but its results could not be read: {why}"),
+                        None => "it finished, but its results could not be read".to_string(),
+                    },
                     Some(r) => {
                         format!("it ended {}", if r.state.is_empty() { "in an unknown state" } else { &r.state })
                     }

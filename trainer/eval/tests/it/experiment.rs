@@ -37,6 +37,7 @@ fn done(config: usize, seed: usize, fold: usize, validation: f64, test: f64, wal
         fold,
         state: "DONE".into(),
         outcome: Some(RunOutcome { validation_sharpe: validation, test_sharpe: test, buy_and_hold_sharpe: 0.1, walk }),
+        unreadable: None,
     }
 }
 
@@ -49,6 +50,7 @@ fn ended(config: usize, seed: usize, fold: usize, state: &str) -> RunInput {
         fold,
         state: state.into(),
         outcome: None,
+        unreadable: None,
     }
 }
 
@@ -125,6 +127,22 @@ fn the_configuration_is_chosen_on_validation_even_when_another_does_better_on_te
         ],
     );
     assert_eq!(experiment_report(&tie, &cfg()).per_fold[0].chosen_config, Some(0));
+    assert!(
+        !a.notes.iter().any(|n| n.contains("evaluation.validations")),
+        "configurations that look alike: no note: {:?}",
+        a.notes
+    );
+
+    // Configurations that validate a different number of times: the report says whom the
+    // choice favours.
+    let mut looks = build(0);
+    looks.configs[1].insert("evaluation.validations".into(), "200".into());
+    let noted = experiment_report(&looks, &cfg()).notes;
+    let note = noted.iter().find(|n| n.contains("evaluation.validations")).expect("a note");
+    assert!(
+        note.contains("200, the default") && note.contains("favours the configurations that look more often"),
+        "{note}"
+    );
 }
 
 #[test]
@@ -185,7 +203,9 @@ fn missing_runs_are_listed_and_their_seeds_left_out_by_name() {
         }
     }
     runs[3] = ended(0, 1, 1, "FAILED"); // seed 1, fold 1
-    runs[4].outcome = None; // seed 2, fold 0: DONE, but its files could not be read
+    // seed 2, fold 0: DONE, but its files could not be read
+    runs[4].outcome = None;
+    runs[4].unreadable = Some("metrics.json: kept_model_validation_sharpe is null, not a number".into());
     runs.remove(7); // seed 3, fold 1: no run at all
     let report = experiment_report(&experiment(1, 4, 2, runs), &cfg());
 
@@ -195,7 +215,11 @@ fn missing_runs_are_listed_and_their_seeds_left_out_by_name() {
         missing,
         [(1, 1, "FAILED", "tr_1700000000_c0s1f100"), (2, 0, "DONE", "tr_1700000000_c0s2f000"), (3, 1, "NO RUN", ""),]
     );
-    assert_eq!(report.missing[1].reason, "it finished, but its results could not be read");
+    assert_eq!(
+        report.missing[1].reason,
+        "it finished, but its results could not be read: metrics.json: kept_model_validation_sharpe is null, not a \
+         number"
+    );
     assert_eq!(report.missing[0].reason, "it ended FAILED");
 
     let stitched = report.stitched.as_ref().expect("seed 0 has every fold");
