@@ -236,8 +236,12 @@ impl JobStore {
         let listed = started.elapsed();
         // Finished jobs whose directories are as the finished index lists them come from it;
         // the other directories are read.
+        // A cache: one that cannot be read costs the time of reading every directory, no more.
         let index = FinishedIndex::new(root);
-        let mut indexed = index.read(std::thread::available_parallelism().map_or(2, |n| n.get()))?;
+        let mut indexed = index.read(std::thread::available_parallelism().map_or(2, |n| n.get())).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "the finished-jobs index cannot be read; every job directory is read instead");
+            Default::default()
+        });
         let index_lines = indexed.lines;
         let mut inos = HashMap::with_capacity(names.len());
         names.retain(|(ino, name)| {
@@ -348,10 +352,14 @@ impl JobStore {
         // rewrite once most lines are of directories that are gone.
         let unindexed = &recovered.finished[from_index..];
         let stale = index_lines.saturating_sub(from_index);
-        if stale > from_index.max(1024) {
-            store.finished_index.rewrite(recovered.finished.iter().map(|job| (inos[&*job.id], job)))?;
+        let caught_up = if stale > from_index.max(1024) {
+            store.finished_index.rewrite(recovered.finished.iter().map(|job| (inos[&*job.id], job)))
         } else {
-            store.finished_index.append(unindexed.iter().map(|job| (inos[&*job.id], job.manifest())))?;
+            store.finished_index.append(unindexed.iter().map(|job| (inos[&*job.id], job.manifest())))
+        };
+        if let Err(e) = caught_up {
+            // (A full disk, say.) The next start reads those directories again.
+            tracing::warn!(error = %e, "the finished-jobs index could not be brought up to date");
         }
         if !removing.is_empty() {
             // Directories retention had begun to remove when the process stopped.
@@ -1058,6 +1066,22 @@ mod tests {
         let (_, recovered) = JobStore::open(dir.path()).unwrap();
         assert_eq!(state_of(&recovered, B), Some(JobState::Failed));
         assert!(recovered.quarantined.is_empty());
+    }
+
+    #[test]
+    fn an_index_that_cannot_be_read_or_written_costs_only_the_directories_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = JobStore::open(dir.path()).unwrap();
+        finish(&store, A, 1, JobState::Done);
+        finish(&store, B, 2, JobState::Failed);
+        drop(store);
+        // Neither readable nor writable as a file: a directory in its place.
+        let index = dir.path().join("finished.index");
+        fs::remove_file(&index).unwrap();
+        fs::create_dir(&index).unwrap();
+        let (_, recovered) = JobStore::open(dir.path()).expect("start-up does without the index");
+        assert_eq!(ids(&recovered), [A, B]);
+        assert_eq!(state_of(&recovered, B), Some(JobState::Failed), "from its directory");
     }
 
     #[test]

@@ -142,8 +142,13 @@ impl Scheduler {
         let scheduler = self.clone();
         let store = self.store.clone();
         let rewritten = tokio::task::spawn_blocking(move || {
-            store
-                .rewrite_finished_index(|| scheduler.lock().finished.oldest_first().map(|job| job.manifest()).collect())
+            store.rewrite_finished_index(|| {
+                // Copies of the compact entries under the lock (shared strings: cheap); their
+                // manifests are built after it.
+                let jobs: Vec<crate::finished::FinishedJob> =
+                    scheduler.lock().finished.oldest_first().cloned().collect();
+                jobs.iter().map(|job| job.manifest()).collect()
+            })
         })
         .await;
         match rewritten {
