@@ -142,6 +142,22 @@ pub struct RunRecord {
     pub seed: u64,
     /// The walk-forward fold.
     pub fold: u32,
+    /// How its job ended, recorded once the experiment has ended and every run with it: what
+    /// the experiment shows of the run after retention removed the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<RunEnd>,
+}
+
+/// How a run's job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunEnd {
+    /// DONE, FAILED or CANCELLED.
+    pub state: crate::job::JobState,
+    /// Steps it trained.
+    pub steps_done: u64,
+    /// Steps it was asked for.
+    pub total_steps: u64,
 }
 
 /// An experiment as stored (`runs/experiments/<id>/manifest.json`). Written before its runs
@@ -350,6 +366,7 @@ pub fn plan(
                     seed_index,
                     seed: first_seed.wrapping_add(seed_index as u64),
                     fold,
+                    ended: None,
                 });
             }
         }

@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::committer::PendingSubmit;
 use super::{JobFilter, JobPage, Result, Scheduler, SchedulerError, State};
 use crate::experiment::{
-    self, Candidate, CandidateRun, ExperimentRecord, ExperimentRequest, ExperimentState, RunRecord,
+    self, Candidate, CandidateRun, ExperimentRecord, ExperimentRequest, ExperimentState, RunEnd, RunRecord,
     is_valid_experiment_id,
 };
 use crate::job::{ArtifactRecord, JobRecord, JobState, new_job_id, now_ms};
@@ -78,7 +78,8 @@ pub struct ExperimentPage {
 }
 
 impl State {
-    /// Run `run`'s job as it is now; a run the store lost (retention) reads as its plan.
+    /// Run `run`'s job as it is now; one retention removed reads as it ended (as its plan if that
+    /// was not recorded).
     fn run_view(&self, run: &RunRecord) -> RunView {
         let mut view = RunView {
             run: run.clone(),
@@ -100,6 +101,12 @@ impl State {
             view.total_steps = job.total_steps;
             job.result.as_deref()
         } else {
+            // Removed by retention after the experiment ended: as it ended.
+            if let Some(end) = run.ended {
+                view.state = end.state;
+                view.steps_done = end.steps_done;
+                view.total_steps = end.total_steps;
+            }
             None
         };
         if let (Some(r), JobState::Done) = (result, view.state) {
@@ -132,6 +139,22 @@ impl State {
             }
         }
         Some(view)
+    }
+
+    /// How each run of experiment `id` ended, in its order (none for a run still going).
+    fn run_ends(&self, id: &str) -> Vec<Option<RunEnd>> {
+        let Some(e) = self.experiments.get(id) else { return Vec::new() };
+        e.runs
+            .iter()
+            .map(|r| {
+                let v = self.run_view(r);
+                v.state.is_terminal().then_some(RunEnd {
+                    state: v.state,
+                    steps_done: v.steps_done,
+                    total_steps: v.total_steps,
+                })
+            })
+            .collect()
     }
 
     /// Whether every run of experiment `id` has ended.
@@ -300,8 +323,37 @@ impl Scheduler {
     /// Cancels the unfinished runs of experiment `id` if it was cancelled.
     async fn cancel_runs_if_cancelled(&self, id: &str) {
         let cancelled = self.lock().experiments.get(id).is_some_and(|e| e.state == ExperimentState::Cancelled);
-        if cancelled && let Err(e) = self.cancel_unfinished_runs(id).await {
-            tracing::error!(experiment_id = %id, error = %e, "the runs of a cancelled experiment could not all be cancelled");
+        if !cancelled {
+            return;
+        }
+        match self.cancel_unfinished_runs(id).await {
+            Ok(()) => self.record_run_ends(id).await,
+            Err(e) => tracing::error!(experiment_id = %id, error = %e,
+                "the runs of a cancelled experiment could not all be cancelled"),
+        }
+    }
+
+    /// Records how the runs of ended experiment `id` ended, for those not recorded yet (a
+    /// cancelled experiment's, once the cancel reached them).
+    async fn record_run_ends(&self, id: &str) {
+        let record = {
+            let mut st = self.lock();
+            let ends = st.run_ends(id);
+            let Some(e) = st.experiments.get_mut(id).filter(|e| e.state.is_terminal()) else { return };
+            let mut changed = false;
+            for (run, end) in e.runs.iter_mut().zip(ends) {
+                if run.ended.is_none() && end.is_some() {
+                    run.ended = end;
+                    changed = true;
+                }
+            }
+            if !changed {
+                return;
+            }
+            e.clone()
+        };
+        if let Err(e) = self.on_store(format!("storing experiment {id}"), move |s| s.write_experiment(&record)).await {
+            tracing::warn!(experiment_id = %id, error = %e, "how the experiment's runs ended could not be stored");
         }
     }
 
@@ -394,9 +446,13 @@ impl Scheduler {
     ) -> bool {
         let record = {
             let mut st = self.lock();
+            let ends = st.run_ends(id);
             let Some(e) = st.experiments.get_mut(id) else { return false };
             if e.state.is_terminal() && state != ExperimentState::Cancelled {
                 return false;
+            }
+            for (run, end) in e.runs.iter_mut().zip(ends) {
+                run.ended = run.ended.or(end);
             }
             e.state = state;
             e.finished_ms = now_ms();
@@ -517,6 +573,7 @@ impl Scheduler {
                 scheduler.finish_experiment(&id, ExperimentState::Cancelled, "cancelled by client".into(), None).await;
             }
             scheduler.cancel_unfinished_runs(&id).await?;
+            scheduler.record_run_ends(&id).await;
             tracing::info!(experiment_id = %id, "experiment cancelled");
             scheduler.experiment(&id)
         })

@@ -146,3 +146,41 @@ async fn jobs_finished_longer_ago_than_retain_days_go() {
     assert!(runs.join(&ids[1]).join("manifest.json").exists());
     s.stop().await;
 }
+
+#[tokio::test]
+async fn an_ended_experiment_shows_its_removed_runs_as_they_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path();
+    let s = start(runs).await;
+    let body = r#"{"base": {"symbols": ["SYN-EDGE"], "totalSteps": 4096}, "seeds": 2, "folds": 2}"#;
+    let (code, created) = post(&s.url("/api/training/experiments"), body).await;
+    assert_eq!(code, 202, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let (_, mut t) = grpc_clients(&s).await;
+    let mut run_ids = Vec::new();
+    for _ in 0..4 {
+        let grant = take(&mut t, "t-1").await;
+        run_ids.push(grant.job.clone().unwrap().id);
+        finish_run(&mut t, &grant, 1.0, 1.5, 0.001).await;
+    }
+    experiment_results(&s, &id).await;
+    s.stop().await;
+
+    // Retention at start-up keeps one finished job: three runs go.
+    let s = start_with(runs, |c| c.retain_jobs = 1).await;
+    eventually("three runs' directories removed", || async {
+        (run_ids.iter().filter(|r| gone(runs, r)).count() == 3).then_some(())
+    })
+    .await;
+    let (code, e) = get(&s.url(&format!("/api/training/experiments/{id}"))).await;
+    assert_eq!(code, 200, "{e}");
+    assert_eq!(
+        (&e["state"], &e["runsDone"], &e["runsQueued"]),
+        (&serde_json::json!("DONE"), &serde_json::json!(4), &serde_json::json!(0)),
+        "{e}"
+    );
+    for run in e["runs"].as_array().unwrap() {
+        assert_eq!(run["state"], "DONE", "a removed run shows as it ended, not as queued: {run}");
+    }
+    s.stop().await;
+}
