@@ -99,7 +99,11 @@ pub fn make(store: &JobStore, record: &ExperimentRecord, runs: &[RunView]) -> io
 /// A DONE run's outcome and its bars per year, or why its files cannot be read: the file, and
 /// the field or what reading it said.
 fn read_outcome(store: &JobStore, job_id: &str) -> Result<(RunOutcome, f64), String> {
+    // The trainer's `metrics.json`, kept as the job's `results.json`.
     let text = store.read_results(job_id).map_err(|e| format!("metrics.json: {e}"))?;
+    if text.trim().is_empty() {
+        return Err("metrics.json is missing (the job has no results.json)".into());
+    }
     let metrics: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("metrics.json: {e}"))?;
     let number = |path: &str| {
         let pointer = format!("/{}", path.replace('.', "/"));

@@ -336,6 +336,7 @@ impl Scheduler {
     /// Records how the runs of ended experiment `id` ended, for those not recorded yet (a
     /// cancelled experiment's, once the cancel reached them).
     async fn record_run_ends(&self, id: &str) {
+        let _writing = self.experiment_writes.lock().await;
         let record = {
             let mut st = self.lock();
             let ends = st.run_ends(id);
@@ -444,11 +445,13 @@ impl Scheduler {
         artifacts: Option<Vec<ArtifactRecord>>,
         candidate: Option<Candidate>,
     ) -> bool {
+        let _writing = self.experiment_writes.lock().await;
         let record = {
             let mut st = self.lock();
             let ends = st.run_ends(id);
             let Some(e) = st.experiments.get_mut(id) else { return false };
-            if e.state.is_terminal() && state != ExperimentState::Cancelled {
+            // An experiment ends once: a cancel never overwrites a report, nor a report a cancel.
+            if e.state.is_terminal() {
                 return false;
             }
             for (run, end) in e.runs.iter_mut().zip(ends) {
@@ -572,6 +575,14 @@ impl Scheduler {
                 // First the experiment, so no report is made of what the cancelled runs leave.
                 scheduler.finish_experiment(&id, ExperimentState::Cancelled, "cancelled by client".into(), None).await;
             }
+            let now = scheduler.experiment(&id)?;
+            if now.record.state != ExperimentState::Cancelled {
+                // Reported meanwhile (or its end could not be stored): nothing is cancelled.
+                return Err(SchedulerError::Conflict(format!(
+                    "experiment {id} ended {:?} before the cancel; only a running experiment can be cancelled",
+                    now.record.state
+                )));
+            }
             scheduler.cancel_unfinished_runs(&id).await?;
             scheduler.record_run_ends(&id).await;
             tracing::info!(experiment_id = %id, "experiment cancelled");
@@ -653,22 +664,29 @@ impl Scheduler {
         }
         let mut missing = Vec::new();
         let mut missing_candidates = Vec::new();
-        let mut running = Vec::new();
+        let mut journaled_candidates = Vec::new();
+        let mut to_check = Vec::new();
         {
             let mut st = self.lock();
             for record in records {
                 if record.state == ExperimentState::Running {
-                    running.push(record.id.clone());
+                    to_check.push(record.id.clone());
                     for run in &record.runs {
                         if !st.knows(&run.job_id) {
                             missing.push((record.clone(), run.clone()));
                         }
                     }
+                } else if record.runs.iter().any(|r| r.ended.is_none()) {
+                    // Ended, with runs whose end is not recorded yet: the reporter records them.
+                    to_check.push(record.id.clone());
                 }
-                // A champion candidate recorded with the experiment's end but not journaled.
+                // A champion candidate recorded with the experiment's end but not (all) journaled;
+                // one whose jobs are all in the store is marked queued.
                 if let Some(c) = record.candidate.as_ref().filter(|c| !c.queued) {
                     let runs: Vec<CandidateRun> = c.runs.iter().filter(|r| !st.knows(&r.job_id)).cloned().collect();
-                    if !runs.is_empty() {
+                    if runs.is_empty() {
+                        journaled_candidates.push(record.id.clone());
+                    } else {
                         missing_candidates.push((record.id.clone(), Candidate { runs, ..c.clone() }));
                     }
                 }
@@ -676,8 +694,15 @@ impl Scheduler {
             }
         }
         let mut jobs = Vec::with_capacity(missing.len());
+        let mut candidate_ids = Vec::new();
+        let mut refused_candidates = Vec::new();
         for (id, candidate) in &mut missing_candidates {
-            jobs.extend(self.candidate_jobs(id, candidate));
+            let planned: Vec<String> = candidate.runs.iter().map(|r| r.job_id.clone()).collect();
+            let made = self.candidate_jobs(id, candidate);
+            candidate_ids.extend(made.iter().map(|j| j.id.clone()));
+            let refused: Vec<String> = planned.into_iter().filter(|p| !made.iter().any(|j| &j.id == p)).collect();
+            refused_candidates.push((id.clone(), refused, candidate.note.clone()));
+            jobs.extend(made);
         }
         for (record, run) in &missing {
             let mut one = record.clone();
@@ -689,37 +714,44 @@ impl Scheduler {
                     "a run of the experiment cannot be queued again"),
             }
         }
+        {
+            let mut st = self.lock();
+            for job in &jobs {
+                st.experiment_run_ids.insert(job.id.clone());
+                st.readmit(job);
+            }
+        }
         if !jobs.is_empty() {
             tracing::info!(jobs = jobs.len(), "queueing experiments' jobs that were recorded but not journaled");
-            {
-                let mut st = self.lock();
-                for job in &jobs {
-                    st.experiment_run_ids.insert(job.id.clone());
-                    st.readmit(job);
+        }
+        let scheduler = self.clone();
+        let experiments: BTreeSet<String> = missing.iter().map(|(record, _)| record.id.clone()).collect();
+        tokio::spawn(async move {
+            for id in &journaled_candidates {
+                scheduler.mark_candidate_queued(id, None).await;
+            }
+            if jobs.is_empty() {
+                return;
+            }
+            match scheduler.queue_runs(jobs).await {
+                Ok(()) => {
+                    for (id, refused, note) in &refused_candidates {
+                        scheduler.mark_candidate_queued(id, Some((refused, note))).await;
+                    }
+                }
+                Err(e) => {
+                    // Runs keep their reserved ids: the experiment waits for them, and the next
+                    // start queues them. The candidate's jobs are queued by the next start too.
+                    scheduler.release_ids(&candidate_ids);
+                    tracing::error!(error = %e, "experiment runs could not be queued again");
                 }
             }
-            let scheduler = self.clone();
-            let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
-            let experiments: BTreeSet<String> = missing.iter().map(|(record, _)| record.id.clone()).collect();
-            tokio::spawn(async move {
-                match scheduler.queue_runs(jobs).await {
-                    Ok(()) => {
-                        for (id, _) in &missing_candidates {
-                            scheduler.mark_candidate_queued(id).await;
-                        }
-                    }
-                    Err(e) => {
-                        scheduler.release_ids(&ids);
-                        tracing::error!(error = %e, "experiment runs could not be queued again");
-                    }
-                }
-                for id in &experiments {
-                    scheduler.cancel_runs_if_cancelled(id).await;
-                    scheduler.check_experiment(id);
-                }
-            });
-        }
-        for id in running {
+            for id in &experiments {
+                scheduler.cancel_runs_if_cancelled(id).await;
+                scheduler.check_experiment(id);
+            }
+        });
+        for id in to_check {
             self.check_experiment(&id);
         }
         Ok(())
@@ -818,7 +850,7 @@ impl Scheduler {
         match self.queue_runs(jobs).await {
             Ok(()) => {
                 tracing::info!(experiment_id = %id, jobs = n, "champion candidate queued");
-                self.mark_candidate_queued(id).await;
+                self.mark_candidate_queued(id, None).await;
             }
             Err(e) => {
                 self.release_ids(&ids);
@@ -828,12 +860,18 @@ impl Scheduler {
     }
 
     /// Records that experiment `id`'s champion candidate is journaled, so a restart never
-    /// queues it again (once retention removed its jobs, say).
-    async fn mark_candidate_queued(&self, id: &str) {
+    /// queues it again (once retention removed its jobs, say). `refused`: jobs of it that start-up
+    /// could not make, left out of the record with `note` saying why.
+    async fn mark_candidate_queued(&self, id: &str, refused: Option<(&[String], &str)>) {
+        let _writing = self.experiment_writes.lock().await;
         let record = {
             let mut st = self.lock();
             let Some(e) = st.experiments.get_mut(id) else { return };
             let Some(c) = e.candidate.as_mut().filter(|c| !c.queued) else { return };
+            if let Some((refused, note)) = refused.filter(|(r, _)| !r.is_empty()) {
+                c.runs.retain(|r| !refused.contains(&r.job_id));
+                c.note = note.to_string();
+            }
             c.queued = true;
             e.clone()
         };
@@ -867,14 +905,20 @@ impl Scheduler {
         });
     }
 
-    /// Makes experiment `id`'s report if it is running and every run has ended.
+    /// Makes experiment `id`'s report if it is running and every run has ended; for an ended
+    /// one, records how its runs ended (a run still training when it was cancelled ends later).
     async fn report_if_ended(&self, id: &str) {
         let record = {
             let st = self.lock();
             match st.experiments.get(id) {
-                Some(e) if e.state == ExperimentState::Running && st.experiment_runs_ended(id) => e.clone(),
+                Some(e) if e.state == ExperimentState::Running && st.experiment_runs_ended(id) => Some(e.clone()),
+                Some(e) if e.state.is_terminal() && e.runs.iter().any(|r| r.ended.is_none()) => None,
                 _ => return,
             }
+        };
+        let Some(record) = record else {
+            self.record_run_ends(id).await;
+            return;
         };
         let runs: Vec<RunView> = {
             let st = self.lock();
@@ -893,6 +937,8 @@ impl Scheduler {
                 // (A client that cancelled it meanwhile ended it first: no candidate is queued.)
                 if self.finish_experiment_with(id, state, report.verdict, Some(report.artifacts), candidate).await {
                     self.queue_candidate(id, jobs).await;
+                } else {
+                    self.release_ids(&jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>());
                 }
             }
             Ok(Err(e)) => {

@@ -239,6 +239,9 @@ pub struct Scheduler {
     pub feed: Arc<crate::feed::Feed>,
     /// The experiments whose runs ended, to the reporter task.
     reporter: std::sync::OnceLock<mpsc::UnboundedSender<String>>,
+    /// Held while an experiment's record is copied from memory and written, so the writes land
+    /// in the order of the changes (a later copy is never overwritten by an earlier one).
+    experiment_writes: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -293,6 +296,7 @@ impl Scheduler {
             metrics: Default::default(),
             feed: Default::default(),
             reporter: std::sync::OnceLock::new(),
+            experiment_writes: tokio::sync::Mutex::new(()),
         });
         // Start-up parsed every manifest on several threads: what it freed goes back to the
         // system instead of staying in the threads' heaps.

@@ -179,6 +179,25 @@ async fn cancelling_an_experiment_cancels_every_run_not_yet_finished() {
     assert_eq!((code.as_u16(), &again["state"]), (200, &json!("CANCELLED")), "idempotent");
     let (_, job) = get(&s.url(&format!("/api/training/jobs/{running_id}/status"))).await;
     assert!(!job["state"].as_str().unwrap().is_empty());
+
+    // The trainer stops it. The record then keeps how every run ended (what the experiment shows
+    // once retention removes the jobs), the stopped run's too.
+    let stopped = pb::CompleteJobRequest {
+        lease: running.lease.clone(),
+        outcome: pb::Outcome::Cancelled as i32,
+        steps_done: 10,
+        ..Default::default()
+    };
+    trainer.complete_job(stopped).await.unwrap();
+    let manifest = dir.path().join("experiments").join(&id).join("manifest.json");
+    let ends = eventually("every run's end recorded", || async {
+        let record: Value = serde_json::from_slice(&std::fs::read(&manifest).ok()?).ok()?;
+        let runs = record["runs"].as_array()?.clone();
+        runs.iter().all(|r| r.get("ended").is_some()).then_some(runs)
+    })
+    .await;
+    let end_of = |job: &str| ends.iter().find(|r| r["jobId"] == job).unwrap()["ended"]["state"].clone();
+    assert_eq!((end_of(&done_id), end_of(&running_id)), (json!("DONE"), json!("CANCELLED")));
     s.stop().await;
 }
 
@@ -448,6 +467,23 @@ async fn a_candidate_recorded_but_not_journaled_is_queued_at_start_up_once() {
         let candidate = records[0].candidate.as_ref().unwrap();
         assert!(candidate.queued, "round {round}: the record says the candidate is queued");
     }
+
+    // A crash between the candidate's journal and its mark (or a record written before marks):
+    // start-up finds every job of it in the store, queues nothing and marks it.
+    let (store, _) = JobStore::open(dir.path()).unwrap();
+    let (mut records, _) = store.read_experiments().unwrap();
+    records[0].candidate.as_mut().unwrap().queued = false;
+    store.write_experiment(&records[0]).unwrap();
+    drop(store);
+    let s = start(dir.path()).await;
+    let manifest = dir.path().join("experiments").join(&record.id).join("manifest.json");
+    eventually("the candidate marked queued", || async {
+        let stored: Value = serde_json::from_slice(&std::fs::read(&manifest).ok()?).ok()?;
+        (stored["candidate"]["queued"] == true).then_some(())
+    })
+    .await;
+    assert_eq!(stored_jobs(dir.path()), expected, "nothing queued again");
+    s.stop().await;
 
     // Retention removes the candidate's jobs once they have ended (here: none is left on disk).
     // A restart does not queue them again: they were queued once.
