@@ -201,6 +201,29 @@ async fn cancelling_an_experiment_cancels_every_run_not_yet_finished() {
     s.stop().await;
 }
 
+#[tokio::test]
+async fn a_repeated_cancel_finishes_one_that_stopped_part_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path()).await;
+    let (code, created) = post(&s.url("/api/training/experiments"), &experiment(3, 1, json!([]))).await;
+    assert_eq!(code, 202, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    s.stop().await;
+    // What a cancel that stopped part way leaves: the experiment CANCELLED, its runs queued.
+    let manifest = dir.path().join("experiments").join(&id).join("manifest.json");
+    let mut record: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    record["state"] = json!("CANCELLED");
+    std::fs::write(&manifest, serde_json::to_vec(&record).unwrap()).unwrap();
+
+    let s = start(dir.path()).await;
+    let (_, before) = get(&s.url(&format!("/api/training/experiments/{id}"))).await;
+    assert_eq!((&before["state"], &before["runsQueued"]), (&json!("CANCELLED"), &json!(3)), "{before}");
+    let (code, again) = delete(&s.url(&format!("/api/training/experiments/{id}"))).await;
+    assert_eq!(code, 200, "{again}");
+    assert_eq!((&again["runsQueued"], &again["runsCancelled"]), (&json!(0), &json!(3)), "{again}");
+    s.stop().await;
+}
+
 /// The request of an experiment written to a store by hand: SYN-EDGE, 4096 steps, first seed
 /// 11, 2 seeds × 2 folds, `ppo.ent_coef` over `values`.
 fn stored_request(values: &[&str], promote: bool) -> ExperimentRequest {
