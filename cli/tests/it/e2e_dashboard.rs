@@ -60,10 +60,7 @@ fn the_dashboard_follows_jobs_from_submission_to_done_in_chromium() {
     // No trainer yet: the jobs wait in the queue until the page has shown them there.
     let mut cluster = Cluster::start();
     let base = cluster.http_url();
-    let driver = ChromeDriver::start(&chromedriver, cluster.dir());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
-    let profile = cluster.dir().join("chromium-profile");
-    let browser = rt.block_on(driver.session(&chromium, &profile));
+    let (driver, rt, browser) = open_browser(&cluster, &chromium, &chromedriver);
 
     // The page loads with the secret in the fragment, which leaves the address bar at once.
     let (a, b, job_window) = rt.block_on(async {
@@ -221,10 +218,7 @@ fn the_dashboard_pages_through_more_jobs_than_a_page() {
     let Some((chromium, chromedriver)) = browser() else { return };
     let cluster = Cluster::start();
     let base = cluster.http_url();
-    let driver = ChromeDriver::start(&chromedriver, cluster.dir());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
-    let profile = cluster.dir().join("chromium-profile");
-    let browser = rt.block_on(driver.session(&chromium, &profile));
+    let (driver, rt, browser) = open_browser(&cluster, &chromium, &chromedriver);
     rt.block_on(async {
         let mut experiments = Vec::new();
         for _ in 0..EXPERIMENTS {
@@ -304,10 +298,7 @@ fn the_experiment_page_follows_its_runs_to_the_report_in_chromium() {
     let shots = screenshot_dir();
     let mut cluster = Cluster::start();
     let base = cluster.http_url();
-    let driver = ChromeDriver::start(&chromedriver, cluster.dir());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
-    let profile = cluster.dir().join("chromium-profile");
-    let browser = rt.block_on(driver.session(&chromium, &profile));
+    let (driver, rt, browser) = open_browser(&cluster, &chromium, &chromedriver);
     let followed = rt.block_on(async {
         let followed = post(&base, "/api/training/experiments", &experiment_body(2, 2)).await;
         let cancelled = post(&base, "/api/training/experiments", &experiment_body(1, 2)).await;
@@ -436,6 +427,19 @@ fn browser() -> Option<(PathBuf, PathBuf)> {
             None
         }
     }
+}
+
+/// `chromedriver` for `cluster`, a runtime to drive it from, and a headless Chromium session with
+/// a fresh profile in the cluster's directory.
+fn open_browser(
+    cluster: &Cluster,
+    chromium: &Path,
+    chromedriver: &Path,
+) -> (ChromeDriver, tokio::runtime::Runtime, Client) {
+    let driver = ChromeDriver::start(chromedriver, cluster.dir());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+    let browser = rt.block_on(driver.session(chromium, &cluster.dir().join("chromium-profile")));
+    (driver, rt, browser)
 }
 
 /// `chromedriver` on a free loopback port, in a process group of its own so that dropping it

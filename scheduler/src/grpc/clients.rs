@@ -12,8 +12,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::convert::{
-    experiment_request_from_pb, experiment_to_pb, job_to_pb, jobs_event_to_pb, spec_from_pb, state_from_pb,
-    watch_item_to_pb,
+    artifact_to_pb, experiment_request_from_pb, experiment_to_pb, job_to_pb, jobs_event_to_pb, spec_from_pb,
+    state_from_pb, watch_item_to_pb,
 };
 use crate::scheduler::Scheduler;
 
@@ -73,12 +73,7 @@ impl TrainingService for Clients {
         let id = request.into_inner().job_id;
         crate::trace::record_job(&id);
         let (view, metrics_json) = self.scheduler.results(&id).await?;
-        let artifacts = view
-            .record
-            .artifacts
-            .iter()
-            .map(|a| pb::Artifact { name: a.name.clone(), size: a.size, sha256: a.sha256.clone() })
-            .collect();
+        let artifacts = view.record.artifacts.iter().map(artifact_to_pb).collect();
         Ok(Response::new(pb::GetResultsResponse { job: Some(job_to_pb(&view)), metrics_json, artifacts }))
     }
 
@@ -259,12 +254,7 @@ impl TrainingService for Clients {
         request: Request<pb::GetExperimentResultsRequest>,
     ) -> Result<Response<pb::GetExperimentResultsResponse>, Status> {
         let (view, report_json) = self.scheduler.experiment_results(&request.into_inner().experiment_id).await?;
-        let artifacts = view
-            .record
-            .artifacts
-            .iter()
-            .map(|a| pb::Artifact { name: a.name.clone(), size: a.size, sha256: a.sha256.clone() })
-            .collect();
+        let artifacts = view.record.artifacts.iter().map(artifact_to_pb).collect();
         Ok(Response::new(pb::GetExperimentResultsResponse {
             experiment: Some(experiment_to_pb(&view)),
             report_json,

@@ -3,7 +3,7 @@
 use skippy_proto::v1 as pb;
 
 use crate::events::{EventKind, EventRecord, StatsRecord};
-use crate::job::{JobState, SubmittedSpec};
+use crate::job::{ArtifactRecord, JobState, SubmittedSpec};
 use crate::scheduler::JobView;
 
 /// Domain state → proto enum.
@@ -105,6 +105,11 @@ pub fn job_to_pb(v: &JobView) -> pb::Job {
             fold: c.fold,
         }),
     }
+}
+
+/// An artifact as the API lists it.
+pub fn artifact_to_pb(a: &ArtifactRecord) -> pb::Artifact {
+    pb::Artifact { name: a.name.clone(), size: a.size, sha256: a.sha256.clone() }
 }
 
 /// Stats → proto.

@@ -161,9 +161,7 @@ impl TrainerService for Trainers {
     ) -> Result<Response<pb::UploadArtifactResponse>, Status> {
         let r = request.into_inner();
         let a = self.scheduler.upload_artifact(&claim(r.lease)?, &r.name, r.data).await?;
-        Ok(Response::new(pb::UploadArtifactResponse {
-            artifact: Some(pb::Artifact { name: a.name, size: a.size, sha256: a.sha256 }),
-        }))
+        Ok(Response::new(pb::UploadArtifactResponse { artifact: Some(super::convert::artifact_to_pb(&a)) }))
     }
 
     async fn complete_job(
