@@ -53,7 +53,7 @@ pub use skippy_contract::experiment::{
     MissingRun, Run, Stitched,
 };
 
-use crate::bootstrap::{BOOTSTRAP_METHOD, paired_sharpe_difference, sharpe_interval};
+use crate::bootstrap::{BOOTSTRAP_METHOD, paired_sharpe_difference};
 use crate::metrics::{EvalConfig, equity_curve, portfolio_returns, sharpe_ratio};
 use crate::plot::{Series, line_chart_svg, strip_chart_svg};
 use crate::walk_forward::{
@@ -852,8 +852,6 @@ fn stitched_report(
     let records: Vec<TrackRecord> = kept.iter().map(|k| k.record.clone()).collect();
     let walk_forward = walk_forward_report(&records, grid.folds, trials, cfg)
         .map_err(|e| (format!("the seeds' records cannot be compared: {e}"), excluded.clone()))?;
-    let legs: Vec<&[f64]> = records.iter().map(|r| r.strategy.as_slice()).collect();
-    let averaged = portfolio_returns(&legs);
     let first = &records[0];
 
     let mut cost_sensitivity = Vec::new();
@@ -886,26 +884,7 @@ fn stitched_report(
         });
     }
 
-    Ok((
-        Stitched {
-            seed_indices: kept.iter().map(|k| k.seed).collect(),
-            from_ms: first.ts_ms.first().copied().unwrap_or_default(),
-            to_ms: first.ts_ms.last().copied().unwrap_or_default(),
-            folds: walk_forward.folds,
-            bars: walk_forward.bars,
-            seed_sharpes: walk_forward.seed_sharpes,
-            buy_and_hold_sharpe: walk_forward.buy_and_hold_sharpe,
-            spread: walk_forward.spread,
-            averaged_sharpe: walk_forward.averaged_sharpe,
-            averaged_sharpe_ci: sharpe_interval(&averaged, cfg),
-            versus_buy_and_hold: walk_forward.versus_buy_and_hold,
-            deflated: walk_forward.deflated,
-            verdict: walk_forward.verdict,
-            trials,
-            cost_sensitivity,
-        },
-        excluded,
-    ))
+    Ok((Stitched { seed_indices: kept.iter().map(|k| k.seed).collect(), cost_sensitivity, ..walk_forward }, excluded))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -99,7 +99,7 @@ pub use metrics::{
 };
 pub use plot::{Series, line_chart_svg, strip_chart_svg};
 pub use walk_forward::{
-    DSR_THRESHOLD, FoldWalk, SeedSpread, TrackRecord, Trials, Verdict, WalkForwardError, WalkForwardReport, stitch,
+    DSR_THRESHOLD, FoldWalk, SeedSpread, TrackRecord, Trials, Verdict, WalkForwardError, stitch,
     trials_from_annualised_sharpes, walk_forward_report,
 };
 

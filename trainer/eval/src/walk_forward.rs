@@ -25,9 +25,7 @@
 //!   lies above 0 **and** the DSR is at least [`DSR_THRESHOLD`]; otherwise the line says which
 //!   test failed and by how much.
 
-use serde::{Deserialize, Serialize};
-
-use crate::bootstrap::{Comparison, paired_sharpe_difference};
+use crate::bootstrap::{Comparison, paired_sharpe_difference, sharpe_interval};
 use crate::deflated_sharpe::{DeflatedSharpe, deflated_sharpe_ratio};
 use crate::metrics::{EvalConfig, portfolio_returns, sharpe_ratio};
 use crate::stats::quantile;
@@ -243,33 +241,15 @@ pub fn trials_from_annualised_sharpes(annualised_sharpes: &[f64], bars_per_year:
     }
 }
 
-/// The report of a walk-forward experiment's out-of-sample record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WalkForwardReport {
-    /// Folds stitched per seed.
-    pub folds: usize,
-    /// Bars of the stitched record.
-    pub bars: usize,
-    /// Each seed's stitched Sharpe ratio (annualised), in the order given.
-    pub seed_sharpes: Vec<f64>,
-    /// Buy-and-hold's stitched Sharpe ratio on the same bars and costs.
-    pub buy_and_hold_sharpe: f64,
-    /// The distribution of `seed_sharpes`.
-    pub spread: SeedSpread,
-    /// The seed-averaged policy's Sharpe ratio (annualised).
-    pub averaged_sharpe: f64,
-    /// The seed-averaged policy against buy-and-hold: the Sharpe difference and its paired
-    /// block-bootstrap interval.
-    pub versus_buy_and_hold: Comparison,
-    /// The seed-averaged policy's Deflated Sharpe Ratio for the configurations tried.
-    pub deflated: DeflatedSharpe,
-    /// The verdict.
-    pub verdict: Verdict,
-}
+/// The report of a walk-forward experiment's out-of-sample record: the contract's
+/// [`Stitched`], as `experiment.json` writes it.
+pub use skippy_contract::experiment::Stitched;
 
 /// The report of `records` (one stitched record per seed, all over the same bars) of an
 /// experiment of `folds` folds that tried `trials`, with bootstrap settings and annualisation
-/// from `cfg`.
+/// from `cfg`. Its seeds are numbered in the order given and it has no cost sensitivity: the
+/// experiment's report, which knows which seeds the records are and the costs of their walks,
+/// fills in both.
 ///
 /// # Errors
 /// [`WalkForwardError::NoSeeds`], or [`WalkForwardError::SeedsDiffer`] when the records do not
@@ -279,7 +259,7 @@ pub fn walk_forward_report(
     folds: usize,
     trials: Trials,
     cfg: &EvalConfig,
-) -> Result<WalkForwardReport, WalkForwardError> {
+) -> Result<Stitched, WalkForwardError> {
     let first = records.first().ok_or(WalkForwardError::NoSeeds)?;
     for (seed, r) in records.iter().enumerate() {
         if r.strategy.len() != r.ts_ms.len() || r.buy_and_hold.len() != r.ts_ms.len() {
@@ -308,16 +288,22 @@ pub fn walk_forward_report(
     let versus_buy_and_hold = paired_sharpe_difference(&averaged, &first.buy_and_hold, cfg)?;
     let deflated = deflated_sharpe_ratio(&averaged, trials.configurations, trials.sharpe_variance);
     let verdict = verdict(&versus_buy_and_hold, &deflated, records.len(), folds);
-    Ok(WalkForwardReport {
+    Ok(Stitched {
+        seed_indices: (0..records.len()).collect(),
+        from_ms: first.ts_ms.first().copied().unwrap_or_default(),
+        to_ms: first.ts_ms.last().copied().unwrap_or_default(),
         folds,
         bars: first.ts_ms.len(),
         spread: seed_spread(&seed_sharpes, &buy_and_hold),
         seed_sharpes,
         buy_and_hold_sharpe: first.buy_and_hold_sharpe(bars_per_year),
         averaged_sharpe: sharpe_ratio(&averaged, bars_per_year),
+        averaged_sharpe_ci: sharpe_interval(&averaged, cfg),
         versus_buy_and_hold,
         deflated,
         verdict,
+        trials,
+        cost_sensitivity: Vec::new(),
     })
 }
 
