@@ -535,3 +535,94 @@ async fn a_candidate_recorded_but_not_journaled_is_queued_at_start_up_once() {
 fn candidate_of(record: &ExperimentRecord) -> Candidate {
     record.candidate.clone().unwrap()
 }
+
+/// Sends `method path` with a JSON `body` over a connection of its own and returns the socket
+/// without reading the answer: dropping it is a client that hangs up mid-request.
+async fn send_without_reading(s: &Running, method: &str, path: &str, body: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let addr = s.http.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    socket
+}
+
+/// Waits (without sleeping) until `check` holds: a tight poll, to act inside a window of
+/// milliseconds. Gives up after [`STEP`].
+async fn as_soon_as(what: &str, check: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + STEP;
+    while !check() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}: not within {STEP:?}");
+        tokio::task::yield_now().await;
+    }
+}
+
+/// The experiment's record as stored, when it can be read.
+fn stored_record(runs: &std::path::Path, id: &str) -> Option<Value> {
+    let bytes = std::fs::read(runs.join("experiments").join(id).join("manifest.json")).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+#[tokio::test]
+async fn a_client_that_hangs_up_while_its_experiment_is_created_gets_it_whole_on_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path()).await;
+    // 3 configurations × 8 seeds × 4 folds: 96 runs, so creation takes a while to hang up in.
+    let body = json!({"base": {"symbols": ["SYN-EDGE"], "totalSteps": 4096, "idempotencyKey": "hang-up-1"},
+        "seeds": 8, "folds": 4, "grid": [{"path": "ppo.ent_coef", "values": [0.0, 0.01, 0.02]}]})
+    .to_string();
+    let socket = send_without_reading(&s, "POST", "/api/training/experiments", &body).await;
+    // The client hangs up once the experiment is recorded, before all of its runs are journaled.
+    as_soon_as("the experiment recorded", || !stored_experiments(dir.path()).is_empty()).await;
+    drop(socket);
+
+    // Its retry, with the same key, gets the one experiment, every run of it queued.
+    let url = s.url("/api/training/experiments");
+    let (code, retried) = eventually("the retry answered", || async {
+        let (code, body) = post(&url, &body).await;
+        let creating = code == 409 && body["error"]["message"].as_str().unwrap_or("").contains("still being created");
+        (!creating).then_some((code, body))
+    })
+    .await;
+    assert_eq!((code.as_u16(), &retried["created"]), (202, &json!(false)), "{retried}");
+    let id = retried["id"].as_str().unwrap().to_string();
+    assert_eq!(stored_experiments(dir.path()), vec![id.clone()]);
+    let experiment = eventually("every run queued", || async {
+        let (_, e) = get(&s.url(&format!("/api/training/experiments/{id}"))).await;
+        (e["runsQueued"] == 96).then_some(e)
+    })
+    .await;
+    assert_eq!(experiment["state"], "RUNNING", "{experiment}");
+    assert_eq!(stored_jobs(dir.path()).len(), 96, "no run lost or made twice");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_hangs_up_while_its_experiment_is_cancelled_leaves_no_run_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path()).await;
+    let (code, created) = post(&s.url("/api/training/experiments"), &experiment(24, 4, json!([]))).await;
+    assert_eq!(code, 202, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+
+    let socket = send_without_reading(&s, "DELETE", &format!("/api/training/experiments/{id}"), "").await;
+    // The client hangs up once the experiment is marked cancelled, before its runs are.
+    as_soon_as("the experiment marked cancelled", || {
+        stored_record(dir.path(), &id).is_some_and(|r| r["state"] == "CANCELLED")
+    })
+    .await;
+    drop(socket);
+
+    let experiment = eventually("every run cancelled", || async {
+        let (_, e) = get(&s.url(&format!("/api/training/experiments/{id}"))).await;
+        (e["runsCancelled"] == 96).then_some(e)
+    })
+    .await;
+    assert_eq!((&experiment["state"], &experiment["runsQueued"]), (&json!("CANCELLED"), &json!(0)), "{experiment}");
+    let (_, queue) = get(&s.url("/api/training/queue")).await;
+    assert_eq!(queue["totalQueued"], 0, "{queue}");
+    s.stop().await;
+}
