@@ -89,10 +89,11 @@ pub enum Command {
     Man,
 }
 
-/// `skippy-train ppo`.
+/// What `ppo` and `experiment` train: the flags of a job's spec, of each run's in an
+/// experiment.
 #[derive(Debug, Clone, Args)]
-pub struct PpoArgs {
-    /// Environment steps to train for.
+pub struct TrainingArgs {
+    /// Environment steps to train for (in an experiment, each run's).
     #[arg(long, default_value_t = 1_000_000)]
     pub steps: u64,
     /// Catalog symbols to train one policy on, comma-separated (e.g. BTC,ETH).
@@ -101,29 +102,38 @@ pub struct PpoArgs {
     /// Feature sets, comma-separated: price, microstructure.
     #[arg(long, value_delimiter = ',', default_value = "price")]
     pub features: Vec<String>,
-    /// Training wall-clock budget: 10h, 90m, 3600s, 1h30m, a bare number of hours, or `none`
-    /// (the scheduler's cap). Training stops at it and the model is still evaluated.
+    /// Training wall-clock budget (in an experiment, each run's): 10h, 90m, 3600s, 1h30m, a
+    /// bare number of hours, or `none` (the scheduler's cap). Training stops at it and the
+    /// model is still evaluated.
     #[arg(long, default_value = "10h", value_parser = parse_duration)]
     pub duration: Budget,
-    /// Seed of every random choice (default: the scheduler draws one and records it).
+    /// Seed of every random choice; an experiment's first seed, the others following it
+    /// (default: the scheduler draws one and records it).
     #[arg(long)]
     pub seed: Option<u64>,
     /// Higher runs first; equal priorities run first-in-first-out.
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub priority: i32,
-    /// Override a hyper-parameter or any resolved spec field, e.g. `--set ppo.learning_rate=1e-4`
-    /// (repeatable).
+    /// Override a hyper-parameter or any resolved spec field (of every run, in an experiment),
+    /// e.g. `--set ppo.learning_rate=1e-4` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_override)]
     pub overrides: Vec<(String, String)>,
+    /// Submitting again with the same key returns the first job (or experiment) instead of a
+    /// new one (default: a fresh key, so a retried submission never runs twice).
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+}
+
+/// `skippy-train ppo`.
+#[derive(Debug, Clone, Args)]
+pub struct PpoArgs {
+    #[command(flatten)]
+    pub training: TrainingArgs,
     /// Rows of a data file (or files of one symbol) that give one bar time different values:
     /// refuse them (the default), or keep the bar of the first or the last line (file). Sent as
     /// the override `data.on_duplicate` (a `--set` of that key wins).
     #[arg(long, value_name = "POLICY", value_parser = ["refuse", "keep-first", "keep-last"])]
     pub on_duplicate: Option<String>,
-    /// Submitting again with the same key returns the first job instead of a new one
-    /// (default: a fresh key, so a retried submission never runs twice).
-    #[arg(long)]
-    pub idempotency_key: Option<String>,
     /// Print the job id and return at once instead of watching.
     #[arg(long, conflicts_with = "local")]
     pub detach: bool,
@@ -150,15 +160,8 @@ pub struct JobArg {
 /// `skippy-train experiment`.
 #[derive(Debug, Clone, Args)]
 pub struct ExperimentArgs {
-    /// Environment steps each run trains for.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub steps: u64,
-    /// Catalog symbols to train one policy on, comma-separated (e.g. BTC,ETH).
-    #[arg(long, value_delimiter = ',', required = true)]
-    pub symbols: Vec<String>,
-    /// Feature sets, comma-separated: price, microstructure.
-    #[arg(long, value_delimiter = ',', default_value = "price")]
-    pub features: Vec<String>,
+    #[command(flatten)]
+    pub training: TrainingArgs,
     /// Seeds per configuration and fold.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub seeds: u32,
@@ -170,21 +173,6 @@ pub struct ExperimentArgs {
     /// are the product of the axes), e.g. `--grid ppo.learning_rate=1e-4,3e-4`.
     #[arg(long, value_name = "PATH=V1,V2", value_parser = parse_grid)]
     pub grid: Vec<(String, Vec<String>)>,
-    /// Override a setting of every run, e.g. `--set env.cost=0.001` (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_override)]
-    pub overrides: Vec<(String, String)>,
-    /// The first seed; the others follow it (default: the scheduler draws it and records it).
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Higher runs first; equal priorities run first-in-first-out.
-    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
-    pub priority: i32,
-    /// Each run's training wall-clock budget (10h, 90m, none, …).
-    #[arg(long, default_value = "10h", value_parser = parse_duration)]
-    pub duration: Budget,
-    /// Submitting again with the same key returns the first experiment instead of a new one.
-    #[arg(long)]
-    pub idempotency_key: Option<String>,
     /// Print the experiment id and return at once instead of following it.
     #[arg(long)]
     pub detach: bool,
@@ -429,11 +417,11 @@ mod tests {
         ])
         .unwrap();
         let Command::Ppo(p) = cli.command else { panic!("not ppo") };
-        assert_eq!(p.symbols, ["BTC", "ETH"]);
-        assert_eq!(p.features, ["price", "microstructure"]);
-        assert_eq!(p.duration, Budget(5_400.0));
-        assert_eq!(p.priority, -2);
-        assert_eq!(p.overrides.len(), 2);
+        assert_eq!(p.training.symbols, ["BTC", "ETH"]);
+        assert_eq!(p.training.features, ["price", "microstructure"]);
+        assert_eq!(p.training.duration, Budget(5_400.0));
+        assert_eq!(p.training.priority, -2);
+        assert_eq!(p.training.overrides.len(), 2);
         assert_eq!(p.on_duplicate, None);
         assert!(!p.detach && !p.local);
     }

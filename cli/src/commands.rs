@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use skippy_proto::v1::{self as pb, JobState};
 
-use crate::args::{GlobalArgs, JobArg, ListArgs, PpoArgs, QueueArgs};
+use crate::args::{GlobalArgs, JobArg, ListArgs, PpoArgs, QueueArgs, TrainingArgs};
 use crate::client::{self, SchedulerClient, Subject};
 use crate::exit::{self, Failure};
 use crate::experiment;
@@ -96,6 +96,16 @@ pub async fn submit_and_watch(
 
 /// The request of `ppo`'s flags.
 pub fn job_spec(args: &PpoArgs) -> anyhow::Result<pb::JobSpec> {
+    let mut spec = training_spec(&args.training)?;
+    // An explicit `--set data.on_duplicate=…` wins over `--on-duplicate`.
+    if let Some(policy) = &args.on_duplicate {
+        spec.overrides.entry("data.on_duplicate".to_string()).or_insert_with(|| policy.clone());
+    }
+    Ok(spec)
+}
+
+/// The spec of the training flags `ppo` and `experiment` share (an experiment's base spec).
+pub fn training_spec(args: &TrainingArgs) -> anyhow::Result<pb::JobSpec> {
     let clean = |list: &[String]| -> Vec<String> {
         list.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
     };
@@ -103,24 +113,16 @@ pub fn job_spec(args: &PpoArgs) -> anyhow::Result<pb::JobSpec> {
     if symbols.is_empty() {
         return Err(Failure::new(exit::USAGE, "--symbols: name at least one symbol, e.g. --symbols BTC,ETH").into());
     }
-    let features = clean(&args.features);
-    let key = args.idempotency_key.clone().unwrap_or_else(|| format!("cli-{}", uuid::Uuid::new_v4()));
     Ok(pb::JobSpec {
         algorithm: "ppo".into(),
         total_steps: args.steps,
         symbols,
-        features,
+        features: clean(&args.features),
         seed: args.seed,
         priority: args.priority,
         max_duration_seconds: args.duration.0,
-        idempotency_key: key,
-        // `--on-duplicate` first, so that an explicit `--set data.on_duplicate=…` wins.
-        overrides: args
-            .on_duplicate
-            .iter()
-            .map(|policy| ("data.on_duplicate".to_string(), policy.clone()))
-            .chain(args.overrides.iter().cloned())
-            .collect(),
+        idempotency_key: args.idempotency_key.clone().unwrap_or_else(|| format!("cli-{}", uuid::Uuid::new_v4())),
+        overrides: args.overrides.iter().cloned().collect(),
     })
 }
 

@@ -22,26 +22,8 @@ pub fn is_experiment_id(id: &str) -> bool {
 
 /// The request of `experiment`'s flags.
 pub fn experiment_spec(args: &ExperimentArgs) -> anyhow::Result<pb::ExperimentSpec> {
-    let clean = |list: &[String]| -> Vec<String> {
-        list.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
-    };
-    let symbols = clean(&args.symbols);
-    if symbols.is_empty() {
-        return Err(Failure::new(exit::USAGE, "--symbols: name at least one symbol, e.g. --symbols BTC,ETH").into());
-    }
-    let key = args.idempotency_key.clone().unwrap_or_else(|| format!("cli-{}", uuid::Uuid::new_v4()));
     Ok(pb::ExperimentSpec {
-        base: Some(pb::JobSpec {
-            algorithm: "ppo".into(),
-            total_steps: args.steps,
-            symbols,
-            features: clean(&args.features),
-            seed: args.seed,
-            priority: args.priority,
-            max_duration_seconds: args.duration.0,
-            idempotency_key: key,
-            overrides: args.overrides.iter().cloned().collect(),
-        }),
+        base: Some(crate::commands::training_spec(&args.training)?),
         seeds: args.seeds,
         folds: args.folds,
         grid: args
@@ -71,9 +53,9 @@ pub async fn run(sched: &SchedulerClient, global: &GlobalArgs, args: &Experiment
             args.seeds,
             args.folds,
             configs * args.seeds as usize * args.folds as usize,
-            args.steps,
-            args.symbols.join(","),
-            args.features.join(","),
+            args.training.steps,
+            args.training.symbols.join(","),
+            args.training.features.join(","),
         ))?;
     }
     let created = submit(sched, spec).await?;
