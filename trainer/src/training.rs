@@ -78,6 +78,15 @@ pub trait Observer {
     fn checkpoint(&mut self, checkpoint: &Checkpoint);
 }
 
+/// A run nobody watches: no progress shown, never stopped early, checkpoints dropped.
+impl Observer for () {
+    fn progress(&mut self, _: &Progress) {}
+    fn stop_requested(&mut self) -> Option<StopReason> {
+        None
+    }
+    fn checkpoint(&mut self, _: &Checkpoint) {}
+}
+
 /// Shortest time between two progress reports of the same phase.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 

@@ -63,19 +63,8 @@ mod tests {
 
     use super::*;
     use crate::artifacts::{self, names};
-    use crate::checkpoint::Checkpoint;
     use crate::spec::TrainSpec;
-    use crate::training::{self, Observer, Progress, RunOptions, StopReason};
-
-    struct Quiet;
-
-    impl Observer for Quiet {
-        fn progress(&mut self, _: &Progress) {}
-        fn stop_requested(&mut self) -> Option<StopReason> {
-            None
-        }
-        fn checkpoint(&mut self, _: &Checkpoint) {}
-    }
+    use crate::training::{self, RunOptions};
 
     /// The named column of a CSV, parsed.
     fn column(csv: &str, name: &str) -> Vec<f64> {
@@ -103,7 +92,7 @@ mod tests {
         spec.evaluation.bootstrap_samples = 100;
         let data = Dataset::load(&spec, &Catalog::embedded()).expect("the synthetic symbols load");
         let opts = RunOptions { threads: 1, ..RunOptions::default() };
-        let outcome = training::train(&spec, &data, None, &opts, &mut Quiet).expect("a short run trains");
+        let outcome = training::train(&spec, &data, None, &opts, &mut ()).expect("a short run trains");
         let dir = tempfile::tempdir().expect("a temporary directory");
         let written = artifacts::write(dir.path(), &spec, &data, &outcome).expect("the artifacts are written");
         assert!(written.contains(&dir.path().join(names::WALK_CSV)), "write returns walk.csv: {written:?}");

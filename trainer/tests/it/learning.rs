@@ -4,26 +4,15 @@
 
 use skippy_market::catalog::Catalog;
 use skippy_market::features::FeatureSet;
-use skippy_trainer::checkpoint::Checkpoint;
 use skippy_trainer::dataset::Dataset;
 use skippy_trainer::evaluation::SegmentReport;
 use skippy_trainer::spec::TrainSpec;
-use skippy_trainer::training::{self, Observer, Progress, RunOptions, StopReason};
-
-struct Quiet;
-
-impl Observer for Quiet {
-    fn progress(&mut self, _: &Progress) {}
-    fn stop_requested(&mut self) -> Option<StopReason> {
-        None
-    }
-    fn checkpoint(&mut self, _: &Checkpoint) {}
-}
+use skippy_trainer::training::{self, RunOptions, StopReason};
 
 fn train(symbol: &str, steps: u64, seed: u64) -> SegmentReport {
     let spec = TrainSpec::new(vec![symbol.into()], vec![FeatureSet::Price], steps, seed);
     let data = Dataset::load(&spec, &Catalog::embedded()).unwrap();
-    let outcome = training::train(&spec, &data, None, &RunOptions::default(), &mut Quiet).unwrap();
+    let outcome = training::train(&spec, &data, None, &RunOptions::default(), &mut ()).unwrap();
     assert_eq!(outcome.stop, StopReason::Completed);
     outcome.evaluation.unwrap().symbols[symbol].clone()
 }
