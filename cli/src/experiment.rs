@@ -35,6 +35,21 @@ pub fn experiment_spec(args: &ExperimentArgs) -> anyhow::Result<pb::ExperimentSp
     })
 }
 
+/// The scheduler's estimate of an experiment's training, in words: `⏱️  About 2h 13m of
+/// training in all: 20,000,000 steps at 2,500 steps/s a run (measured by the trainers), shared
+/// among the runs that train at once`.
+pub fn estimate_text(e: &pb::ExperimentEstimate) -> String {
+    let speed = if e.measured { "measured by the trainers" } else { "assumed: no trainer has reported one yet" };
+    let ms = (e.trainer_seconds.max(1.0) * 1000.0).min(i64::MAX as f64) as i64;
+    format!(
+        "⏱️  About {} of training in all: {} steps at {} steps/s a run ({speed}), shared among the runs that train \
+         at once",
+        render::age(ms),
+        render::count(e.total_steps),
+        render::rate(e.steps_per_sec)
+    )
+}
+
 /// The champion candidate's line, when the experiment asked for one and has been reported.
 pub fn candidate_text(e: &pb::Experiment) -> Option<String> {
     let c = e.candidate.as_ref()?;
@@ -59,12 +74,15 @@ pub async fn run(sched: &SchedulerClient, global: &GlobalArgs, args: &Experiment
         ))?;
     }
     let created = submit(sched, spec).await?;
-    let e = created.experiment.unwrap_or_default();
+    let e = created.experiment.clone().unwrap_or_default();
     if global.json {
-        output::print_json(&json::ExperimentSubmitted { experiment: e.clone().into(), created: created.created })?;
+        output::print_json(&json::ExperimentSubmitted::from(created))?;
     } else {
         let verb = if created.created { "created" } else { "already exists (same idempotency key)" };
         output::print(&format!("✅ Experiment {} {verb}: {} runs queued", e.id, e.runs_total))?;
+        if let Some(estimate) = &created.estimate {
+            output::print(&estimate_text(estimate))?;
+        }
     }
     if args.detach {
         if !global.json {
@@ -534,6 +552,24 @@ mod tests {
         // A run that went back to a checkpoint starts the measure again.
         pace.record(at(510), 800_000);
         assert_eq!(pace.message(100_000), "");
+    }
+
+    #[test]
+    fn the_estimate_says_the_training_time_the_steps_and_whether_the_speed_was_measured() {
+        let estimate = pb::ExperimentEstimate {
+            total_steps: 20_000_000,
+            trainer_seconds: 8_000.0,
+            steps_per_sec: 2_500.0,
+            measured: true,
+        };
+        assert_eq!(
+            estimate_text(&estimate),
+            "⏱️  About 2h 13m of training in all: 20,000,000 steps at 2,500 steps/s a run (measured by the \
+             trainers), shared among the runs that train at once"
+        );
+        let assumed = pb::ExperimentEstimate { measured: false, trainer_seconds: 0.2, ..estimate };
+        assert!(estimate_text(&assumed).contains("About 1s of training"), "{}", estimate_text(&assumed));
+        assert!(estimate_text(&assumed).contains("(assumed: no trainer has reported one yet)"));
     }
 
     fn args(line: &[&str]) -> ExperimentArgs {

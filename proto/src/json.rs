@@ -1246,7 +1246,8 @@ impl From<pb::Experiment> for Experiment {
     }
 }
 
-/// The answer to an experiment's submission: the experiment, plus whether it is new.
+/// The answer to an experiment's submission: the experiment, whether it is new, and what its
+/// runs should take.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ExperimentSubmitted {
     /// The experiment.
@@ -1254,6 +1255,41 @@ pub struct ExperimentSubmitted {
     pub experiment: Experiment,
     /// False when the idempotency key returned an existing experiment.
     pub created: bool,
+    /// What its runs should take, as the scheduler's admission estimated it; absent when the
+    /// idempotency key returned an existing experiment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<ExperimentEstimate>,
+}
+
+/// What an experiment's runs should take: each run's steps at the speed trainers have reported
+/// (smoothed) or, before any has, an assumed speed; a run's duration budget caps its share.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperimentEstimate {
+    /// Environment steps over every run.
+    pub total_steps: u64,
+    /// Trainer-seconds over every run: one run on one trainer slot for a second is one. The
+    /// wall time is this divided by the runs that train at once.
+    pub trainer_seconds: f64,
+    /// The speed of one run the estimate assumes (env-steps per second).
+    pub steps_per_sec: f64,
+    /// True when trainers have reported that speed; false when it is assumed.
+    pub measured: bool,
+}
+
+impl From<pb::SubmitExperimentResponse> for ExperimentSubmitted {
+    fn from(r: pb::SubmitExperimentResponse) -> ExperimentSubmitted {
+        ExperimentSubmitted {
+            experiment: r.experiment.unwrap_or_default().into(),
+            created: r.created,
+            estimate: r.estimate.map(|e| ExperimentEstimate {
+                total_steps: e.total_steps,
+                trainer_seconds: e.trainer_seconds,
+                steps_per_sec: e.steps_per_sec,
+                measured: e.measured,
+            }),
+        }
+    }
 }
 
 /// A page of experiments, newest first, without their runs.

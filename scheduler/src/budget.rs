@@ -108,7 +108,32 @@ pub(crate) fn estimate_secs(job: &JobRecord, speed: f64) -> f64 {
     if job.max_duration_seconds > 0.0 { secs.min(job.max_duration_seconds) } else { secs }
 }
 
+/// What some jobs should take, as admission estimates it: each job's steps at the speed
+/// trainers have reported (or [`ASSUMED_STEPS_PER_SEC`]), capped by its duration budget.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    /// Environment steps over every job.
+    pub total_steps: u64,
+    /// Trainer-seconds over every job (one job on one trainer slot for a second is one).
+    pub trainer_seconds: f64,
+    /// The speed of one job the estimate assumes (env-steps per second).
+    pub steps_per_sec: f64,
+    /// Whether that speed was measured (trainers have reported one) or assumed.
+    pub measured: bool,
+}
+
 impl State {
+    /// The estimate of `jobs`, at the speed admission uses now.
+    pub(crate) fn estimate(&self, jobs: &[JobRecord]) -> Estimate {
+        let speed = self.ledger.speed();
+        Estimate {
+            total_steps: jobs.iter().map(|j| j.request.total_steps).sum(),
+            trainer_seconds: jobs.iter().map(|job| estimate_secs(job, speed)).sum(),
+            steps_per_sec: speed,
+            measured: self.ledger.measured_steps_per_sec.is_some(),
+        }
+    }
+
     /// Recounts the trainer-seconds used or committed in the day before `now_ms`: time spent
     /// training in that window by jobs that ran, plus the estimated rest of running and queued
     /// jobs.
@@ -124,9 +149,10 @@ impl State {
     }
 
     /// Whether all of an experiment's runs fit together, as [`State::admit`] asks of one job:
-    /// all are counted, or none (the error gives the experiment's totals).
-    pub(crate) fn admit_all(&mut self, config: &Config, jobs: &[JobRecord]) -> Result<(), SchedulerError> {
-        let speed = self.ledger.speed();
+    /// all are counted, or none (the error gives the experiment's totals). Returns what they
+    /// are estimated to take.
+    pub(crate) fn admit_all(&mut self, config: &Config, jobs: &[JobRecord]) -> Result<Estimate, SchedulerError> {
+        let estimate = self.estimate(jobs);
         let queued = self.queue.len() + self.ledger.admitting;
         if config.max_queued_jobs > 0 && queued + jobs.len() > config.max_queued_jobs {
             return Err(SchedulerError::Exhausted(format!(
@@ -136,17 +162,18 @@ impl State {
                 config.max_queued_jobs
             )));
         }
-        let needs: f64 = jobs.iter().map(|job| estimate_secs(job, speed)).sum();
+        let needs = estimate.trainer_seconds;
         let budget = config.trainer_hours_per_day * 3600.0;
         let used = self.ledger.committed_secs + self.ledger.admitting_secs;
         if budget > 0.0 && used + needs > budget {
-            let steps: u64 = jobs.iter().map(|j| j.request.total_steps).sum();
             return Err(SchedulerError::Exhausted(format!(
-                "compute budget exceeded: this experiment's {} runs need about {} trainer-hours in all ({steps} steps \
-                 at {speed:.0} steps/s), and {} of the {} trainer-hours per day are used or committed; {} over \
+                "compute budget exceeded: this experiment's {} runs need about {} trainer-hours in all ({} steps \
+                 at {:.0} steps/s), and {} of the {} trainer-hours per day are used or committed; {} over \
                  (--trainer-hours-per-day)",
                 jobs.len(),
                 hours(needs),
+                estimate.total_steps,
+                estimate.steps_per_sec,
                 hours(used),
                 config.trainer_hours_per_day,
                 hours(used + needs - budget)
@@ -154,7 +181,7 @@ impl State {
         }
         self.ledger.admitting += jobs.len();
         self.ledger.admitting_secs += needs;
-        Ok(())
+        Ok(estimate)
     }
 
     /// Counts a run start-up re-queues for its experiment (it was admitted before the restart).

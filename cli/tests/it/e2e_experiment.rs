@@ -257,6 +257,8 @@ fn a_planted_edge_survives_seeds_and_folds_run_over_two_trainers() {
         &[
             "1 configuration × 3 seeds × 2 folds = 6 runs of 100000 steps on SYN-EDGE",
             &format!("✅ Experiment {id} created: 6 runs queued"),
+            "⏱️  About ",
+            " of training in all: 600,000 steps at ",
             "verdict: edge survives 3 seeds, 2 folds and 1 configuration: ",
             "📈 Charts: experiment.json, walk_forward.svg, seeds.svg",
         ],

@@ -67,11 +67,14 @@ pub async fn submit(
 ) -> Result<Response, ApiError> {
     let request = unary(&headers, pb::SubmitExperimentRequest { spec: Some(spec.into()) })?;
     let response = gw.client().submit_experiment(request).await?.into_inner();
-    let experiment =
-        response.experiment.ok_or_else(|| Status::internal("the scheduler answered without an experiment"))?;
-    let location = HeaderValue::from_str(&format!("/api/training/experiments/{}/status", experiment.id))
-        .map_err(|_| Status::internal(format!("the scheduler returned an unusable id {:?}", experiment.id)))?;
-    let body = json::ExperimentSubmitted { experiment: experiment.into(), created: response.created };
+    let id = &response
+        .experiment
+        .as_ref()
+        .ok_or_else(|| Status::internal("the scheduler answered without an experiment"))?
+        .id;
+    let location = HeaderValue::from_str(&format!("/api/training/experiments/{id}/status"))
+        .map_err(|_| Status::internal(format!("the scheduler returned an unusable id {id:?}")))?;
+    let body = json::ExperimentSubmitted::from(response);
     Ok((StatusCode::ACCEPTED, [(LOCATION, location)], Json(body)).into_response())
 }
 

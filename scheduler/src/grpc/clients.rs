@@ -234,11 +234,21 @@ impl TrainingService for Clients {
         request: Request<pb::SubmitExperimentRequest>,
     ) -> Result<Response<pb::SubmitExperimentResponse>, Status> {
         let spec = request.into_inner().spec.ok_or_else(|| Status::invalid_argument("spec is missing"))?;
-        let (view, created) = self.scheduler.submit_experiment(experiment_request_from_pb(spec)).await?;
-        if created {
+        let submitted = self.scheduler.submit_experiment(experiment_request_from_pb(spec)).await?;
+        let view = &submitted.view;
+        if submitted.created {
             tracing::info!(experiment_id = %view.record.id, runs = view.record.runs.len(), "experiment queued");
         }
-        Ok(Response::new(pb::SubmitExperimentResponse { experiment: Some(experiment_to_pb(&view)), created }))
+        Ok(Response::new(pb::SubmitExperimentResponse {
+            experiment: Some(experiment_to_pb(view)),
+            created: submitted.created,
+            estimate: submitted.estimate.map(|e| pb::ExperimentEstimate {
+                total_steps: e.total_steps,
+                trainer_seconds: e.trainer_seconds,
+                steps_per_sec: e.steps_per_sec,
+                measured: e.measured,
+            }),
+        }))
     }
 
     async fn get_experiment(

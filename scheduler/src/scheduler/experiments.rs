@@ -28,6 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::committer::PendingSubmit;
 use super::{JobFilter, JobPage, Result, Scheduler, SchedulerError, State};
+use crate::budget::Estimate;
 use crate::experiment::{
     self, Candidate, CandidateRun, ExperimentRecord, ExperimentRequest, ExperimentState, RunEnd, RunRecord,
     is_valid_experiment_id,
@@ -66,6 +67,17 @@ pub struct ExperimentView {
     pub steps_done: u64,
     /// Steps asked for over every run.
     pub total_steps: u64,
+}
+
+/// The answer to an experiment's submission.
+#[derive(Debug, Clone)]
+pub struct SubmittedExperiment {
+    /// The experiment: new, or the first one of its idempotency key.
+    pub view: ExperimentView,
+    /// False when the idempotency key returned an existing experiment.
+    pub created: bool,
+    /// What its runs should take, as admission estimated it (a new experiment only).
+    pub estimate: Option<Estimate>,
 }
 
 /// A page of experiments.
@@ -199,7 +211,7 @@ impl Scheduler {
     /// The creation runs in a task of its own, so a caller that leaves (a client that hangs up,
     /// a gateway's deadline) never leaves it half done: its reservations held and its record
     /// written without its runs.
-    pub async fn submit_experiment(self: &Arc<Self>, request: ExperimentRequest) -> Result<(ExperimentView, bool)> {
+    pub async fn submit_experiment(self: &Arc<Self>, request: ExperimentRequest) -> Result<SubmittedExperiment> {
         let scheduler = self.clone();
         tokio::spawn(async move { scheduler.create_experiment(request).await })
             .await
@@ -207,7 +219,7 @@ impl Scheduler {
     }
 
     /// [`Self::submit_experiment`]'s work.
-    async fn create_experiment(&self, request: ExperimentRequest) -> Result<(ExperimentView, bool)> {
+    async fn create_experiment(&self, request: ExperimentRequest) -> Result<SubmittedExperiment> {
         let invalid = SchedulerError::Invalid;
         let named_seed = request.base.seed;
         let (mut request, configs) = experiment::check(request).map_err(|e| invalid(e.to_string()))?;
@@ -239,7 +251,9 @@ impl Scheduler {
                     let same = st.experiments.get(&first).map(|e| same_request(&e.request, &request, named_seed));
                     drop(st);
                     return match same {
-                        Some(true) => Ok((self.experiment(&first)?, false)),
+                        Some(true) => {
+                            Ok(SubmittedExperiment { view: self.experiment(&first)?, created: false, estimate: None })
+                        }
                         Some(false) => Err(SchedulerError::Conflict(format!(
                             "idempotency key {key:?} was used for experiment {first} with a different request; a \
                              retry must send the same request, a new experiment needs a new key"
@@ -293,11 +307,14 @@ impl Scheduler {
             }
         };
         let admitted = self.lock().admit_all(&self.config, &jobs);
-        if let Err(e) = admitted {
-            self.metrics.rejections.inc();
-            unreserve(&mut self.lock());
-            return Err(e);
-        }
+        let estimate = match admitted {
+            Ok(estimate) => estimate,
+            Err(e) => {
+                self.metrics.rejections.inc();
+                unreserve(&mut self.lock());
+                return Err(e);
+            }
+        };
         // The commit point: from here the experiment exists, and start-up completes its runs.
         let stored = record.clone();
         if let Err(e) = self.on_store(format!("storing experiment {id}"), move |s| s.write_experiment(&stored)).await {
@@ -317,7 +334,7 @@ impl Scheduler {
         }
         // A cancel while the runs were on their way to the journal did not find them.
         self.cancel_runs_if_cancelled(&id).await;
-        Ok((self.experiment(&id)?, true))
+        Ok(SubmittedExperiment { view: self.experiment(&id)?, created: true, estimate: Some(estimate) })
     }
 
     /// Cancels the unfinished runs of experiment `id` if it was cancelled.

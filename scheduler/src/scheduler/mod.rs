@@ -46,7 +46,7 @@ use committer::PendingSubmit;
 
 pub use error::{Result, SchedulerError};
 pub(crate) use event_writer::push_event;
-pub use experiments::{ExperimentPage, ExperimentView, RunView};
+pub use experiments::{ExperimentPage, ExperimentView, RunView, SubmittedExperiment};
 pub(crate) use jobs::Jobs;
 pub use listing::{JobFilter, JobPage, MAX_PAGE_SIZE, MAX_SCAN};
 pub use retention::Pruned;

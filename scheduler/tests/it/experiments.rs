@@ -43,6 +43,13 @@ async fn an_experiment_queues_one_run_per_cell_and_lists_them_as_jobs() {
     assert_eq!(location, format!("/api/training/experiments/{id}/status"));
     assert_eq!((created["created"].as_bool(), created["runsTotal"].as_u64()), (Some(true), Some(8)), "{created}");
     assert_eq!(created["state"], "RUNNING");
+    // What admission estimated: 8 runs of 4096 steps at the assumed speed (no trainer yet).
+    let assumed = skippy_scheduler::budget::ASSUMED_STEPS_PER_SEC;
+    let estimate = &created["estimate"];
+    assert_eq!((&estimate["totalSteps"], &estimate["measured"]), (&json!(8 * 4096), &json!(false)), "{created}");
+    assert_eq!(estimate["stepsPerSec"].as_f64(), Some(assumed));
+    let seconds = estimate["trainerSeconds"].as_f64().unwrap();
+    assert!((seconds - 8.0 * 4096.0 / assumed).abs() < 1e-9, "{seconds}");
     assert_eq!(created["configs"][1]["settings"]["ppo.learning_rate"], "3e-4", "{created}");
     let seed = created["spec"]["base"]["seed"].as_u64().expect("the first seed is drawn and recorded");
 
@@ -141,6 +148,7 @@ async fn the_same_idempotency_key_returns_the_experiment_and_another_request_und
     assert_eq!(code, 202, "{first}");
     let (code, again) = post(&url, &body(2)).await;
     assert_eq!((code.as_u16(), &again["id"], &again["created"]), (202, &first["id"], &json!(false)));
+    assert!(first.get("estimate").is_some() && again.get("estimate").is_none(), "estimated when created: {again}");
     assert_error(&post(&url, &body(3)).await, 409, "failed_precondition", &["exp-1", "different request"]);
     assert_eq!(stored_jobs(dir.path()).len(), 2);
     s.stop().await;
