@@ -176,6 +176,10 @@ pub struct ExperimentArgs {
     /// Print the experiment id and return at once instead of following it.
     #[arg(long)]
     pub detach: bool,
+    /// Only check the experiment with the scheduler (every run resolved, the whole experiment
+    /// admitted) and print its estimate; nothing is queued.
+    #[arg(long, conflicts_with = "detach")]
+    pub dry_run: bool,
     /// If an edge survives, queue the champion candidate: the configuration chosen on the latest
     /// fold's validation, one job per seed on the lineage's own split, ranked in the lineage on
     /// validation as any job is (nothing is queued without an edge).

@@ -73,7 +73,21 @@ pub async fn run(sched: &SchedulerClient, global: &GlobalArgs, args: &Experiment
             args.training.features.join(","),
         ))?;
     }
-    let created = submit(sched, spec).await?;
+    if args.dry_run {
+        let answer = submit(sched, spec, true).await?;
+        let estimate = answer.estimate.unwrap_or_default();
+        if global.json {
+            output::print_json(&json::ExperimentEstimate::from(estimate))?;
+        } else {
+            output::print(&format!(
+                "🔎 Dry run: the scheduler would accept these {} runs; nothing was queued.",
+                estimate.runs
+            ))?;
+            output::print(&estimate_text(&estimate))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let created = submit(sched, spec, false).await?;
     let e = created.experiment.clone().unwrap_or_default();
     if global.json {
         output::print_json(&json::ExperimentSubmitted::from(created))?;
@@ -95,13 +109,17 @@ pub async fn run(sched: &SchedulerClient, global: &GlobalArgs, args: &Experiment
 
 /// `SubmitExperiment`, repeated after a broken connection (the idempotency key makes a repeat
 /// return the experiment a first attempt may have created).
-async fn submit(sched: &SchedulerClient, spec: pb::ExperimentSpec) -> anyhow::Result<pb::SubmitExperimentResponse> {
+async fn submit(
+    sched: &SchedulerClient,
+    spec: pb::ExperimentSpec,
+    validate_only: bool,
+) -> anyhow::Result<pb::SubmitExperimentResponse> {
     let mut client = sched.client.clone();
     let mut pause = Duration::from_millis(250);
     let mut tries = 0;
     loop {
         tries += 1;
-        match client.submit_experiment(pb::SubmitExperimentRequest { spec: Some(spec.clone()) }).await {
+        match client.submit_experiment(pb::SubmitExperimentRequest { spec: Some(spec.clone()), validate_only }).await {
             Ok(r) => return Ok(r.into_inner()),
             Err(status) if client::is_transient(&status) && tries < 3 => {
                 tokio::time::sleep(pause).await;
@@ -561,6 +579,7 @@ mod tests {
             trainer_seconds: 8_000.0,
             steps_per_sec: 2_500.0,
             measured: true,
+            runs: 20,
         };
         assert_eq!(
             estimate_text(&estimate),

@@ -1275,6 +1275,20 @@ pub struct ExperimentEstimate {
     pub steps_per_sec: f64,
     /// True when trainers have reported that speed; false when it is assumed.
     pub measured: bool,
+    /// The runs it counts (configurations × seeds × folds).
+    pub runs: u32,
+}
+
+impl From<pb::ExperimentEstimate> for ExperimentEstimate {
+    fn from(e: pb::ExperimentEstimate) -> ExperimentEstimate {
+        ExperimentEstimate {
+            total_steps: e.total_steps,
+            trainer_seconds: e.trainer_seconds,
+            steps_per_sec: e.steps_per_sec,
+            measured: e.measured,
+            runs: e.runs,
+        }
+    }
 }
 
 impl From<pb::SubmitExperimentResponse> for ExperimentSubmitted {
@@ -1282,12 +1296,7 @@ impl From<pb::SubmitExperimentResponse> for ExperimentSubmitted {
         ExperimentSubmitted {
             experiment: r.experiment.unwrap_or_default().into(),
             created: r.created,
-            estimate: r.estimate.map(|e| ExperimentEstimate {
-                total_steps: e.total_steps,
-                trainer_seconds: e.trainer_seconds,
-                steps_per_sec: e.steps_per_sec,
-                measured: e.measured,
-            }),
+            estimate: r.estimate.map(ExperimentEstimate::from),
         }
     }
 }

@@ -112,6 +112,8 @@ pub(crate) fn estimate_secs(job: &JobRecord, speed: f64) -> f64 {
 /// trainers have reported (or [`ASSUMED_STEPS_PER_SEC`]), capped by its duration budget.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Estimate {
+    /// The jobs it counts.
+    pub jobs: usize,
     /// Environment steps over every job.
     pub total_steps: u64,
     /// Trainer-seconds over every job (one job on one trainer slot for a second is one).
@@ -127,6 +129,7 @@ impl State {
     pub(crate) fn estimate(&self, jobs: &[JobRecord]) -> Estimate {
         let speed = self.ledger.speed();
         Estimate {
+            jobs: jobs.len(),
             total_steps: jobs.iter().map(|j| j.request.total_steps).sum(),
             trainer_seconds: jobs.iter().map(|job| estimate_secs(job, speed)).sum(),
             steps_per_sec: speed,
@@ -152,6 +155,15 @@ impl State {
     /// all are counted, or none (the error gives the experiment's totals). Returns what they
     /// are estimated to take.
     pub(crate) fn admit_all(&mut self, config: &Config, jobs: &[JobRecord]) -> Result<Estimate, SchedulerError> {
+        let estimate = self.fits_all(config, jobs)?;
+        self.ledger.admitting += jobs.len();
+        self.ledger.admitting_secs += estimate.trainer_seconds;
+        Ok(estimate)
+    }
+
+    /// Whether [`State::admit_all`] would admit `jobs` now, and what they are estimated to
+    /// take; counts nothing.
+    pub(crate) fn fits_all(&self, config: &Config, jobs: &[JobRecord]) -> Result<Estimate, SchedulerError> {
         let estimate = self.estimate(jobs);
         let queued = self.queue.len() + self.ledger.admitting;
         if config.max_queued_jobs > 0 && queued + jobs.len() > config.max_queued_jobs {
@@ -179,8 +191,6 @@ impl State {
                 hours(used + needs - budget)
             )));
         }
-        self.ledger.admitting += jobs.len();
-        self.ledger.admitting_secs += needs;
         Ok(estimate)
     }
 

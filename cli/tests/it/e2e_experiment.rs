@@ -410,7 +410,8 @@ async fn creator(n: usize, url: String, shared: Arc<Shared>) {
         let key = format!("ex-c{n}-k{k}");
         let first_try = Instant::now();
         loop {
-            let call = client.submit_experiment(pb::SubmitExperimentRequest { spec: Some(small_spec(&key)) });
+            let call = client
+                .submit_experiment(pb::SubmitExperimentRequest { spec: Some(small_spec(&key)), validate_only: false });
             let status = match tokio::time::timeout(Duration::from_secs(5), call).await {
                 Ok(Ok(r)) => {
                     let r = r.into_inner();
@@ -724,4 +725,28 @@ fn cancelling_an_experiment_cancels_every_unfinished_run_and_trainers_stop_them(
     let again: Value = serde_json::from_slice(&again).expect("JSON");
     assert_eq!((code, &again["state"]), (200, &Value::from("CANCELLED")), "{again}");
     assert_eq!(run_states(&again), counts);
+}
+
+#[test]
+fn a_dry_run_prints_the_estimate_and_queues_nothing() {
+    let cluster = Cluster::start();
+    let mut args = vec!["experiment".to_string()];
+    args.extend(small_experiment(100_000, 3, 2));
+    args.push("--dry-run".into());
+    let out = cluster.cli(&args);
+    support::assert_in_order(
+        out.ok(),
+        &[
+            "1 configuration × 3 seeds × 2 folds = 6 runs",
+            "🔎 Dry run: the scheduler would accept these 6 runs; nothing was queued.",
+            "⏱️  About ",
+            " of training in all: 600,000 steps at 20,000 steps/s a run (assumed: no trainer has reported one yet)",
+        ],
+    );
+    let estimate = cluster.cli(&[&args[..], &["--json".to_string()]].concat()).json();
+    assert_eq!((&estimate["runs"], &estimate["totalSteps"]), (&Value::from(6), &Value::from(600_000)), "{estimate}");
+    let list = cluster.cli(&["--json", "list", "--experiments"]).json();
+    assert_eq!(list["experiments"], Value::Array(Vec::new()), "nothing was created: {list}");
+    let queue = cluster.cli(&["--json", "queue"]).json();
+    assert_eq!(queue["totalQueued"], 0, "nothing was queued: {queue}");
 }

@@ -18,7 +18,7 @@ use super::errors::{
     ApiError, BadRequest, ErrorBody, GatewayTimeout, NotFound, PayloadTooLarge, PermissionDenied, TooManyRequests,
     Unauthenticated, Unavailable, UnsupportedMediaType,
 };
-use super::json::{ExperimentListQuery, JsonBody};
+use super::json::{ExperimentListQuery, JsonBody, SubmitExperimentQuery};
 use super::routes::{next_link, page_limit, paged, unary};
 
 /// The `{id}` of an experiment route, percent-decoded (any other text is simply not found).
@@ -43,11 +43,14 @@ impl<S: Send + Sync> FromRequestParts<S> for ExperimentId {
 ///
 /// Every run is checked and the whole experiment admitted before anything is stored; all its
 /// runs are then durable before the answer (or none is). A budget the experiment would exceed
-/// is a 429 giving its total.
+/// is a 429 giving its total. With `?validateOnly=true` the same checks run and only the
+/// estimate is answered: nothing is stored or queued.
 #[utoipa::path(
     post, path = "/api/training/experiments", operation_id = "submitExperiment", tag = "experiments",
-    request_body = json::ExperimentSpec,
+    request_body = json::ExperimentSpec, params(SubmitExperimentQuery),
     responses(
+        (status = 200, description = "A dry run (`validateOnly=true`): the experiment would be accepted, and \
+            this is what its runs should take. Nothing was stored or queued.", body = json::ExperimentEstimate),
         (status = 202, description = "Created, every run queued durably; or the existing experiment of an \
             idempotency key already used.", body = json::ExperimentSubmitted,
             headers(("Location" = String, description = "The experiment's status route."))),
@@ -63,10 +66,19 @@ impl<S: Send + Sync> FromRequestParts<S> for ExperimentId {
 pub async fn submit(
     State(gw): State<Gateway>,
     headers: HeaderMap,
+    query: Result<Query<SubmitExperimentQuery>, QueryRejection>,
     JsonBody(spec): JsonBody<json::ExperimentSpec>,
 ) -> Result<Response, ApiError> {
-    let request = unary(&headers, pb::SubmitExperimentRequest { spec: Some(spec.into()) })?;
+    let Query(query) = query.map_err(ApiError::from_query)?;
+    let validate_only = query.validate_only.unwrap_or(false);
+    let request = unary(&headers, pb::SubmitExperimentRequest { spec: Some(spec.into()), validate_only })?;
     let response = gw.client().submit_experiment(request).await?.into_inner();
+    if validate_only {
+        let estimate = response
+            .estimate
+            .ok_or_else(|| Status::internal("the scheduler answered a dry run without an estimate"))?;
+        return Ok(Json(json::ExperimentEstimate::from(estimate)).into_response());
+    }
     let id = &response
         .experiment
         .as_ref()

@@ -59,6 +59,17 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
+/// `POST /api/training/experiments` query: `?validateOnly=true` for a dry run. Unknown
+/// parameters are a 400.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct SubmitExperimentQuery {
+    /// `true`: check the experiment as creating it would (every run resolved, the whole
+    /// experiment admitted) and answer only its estimate (200); nothing is stored or queued.
+    pub validate_only: Option<bool>,
+}
+
 /// `GET /api/training/experiments` query: `?limit=20&cursor=…`. Unknown parameters are a 400.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -12,8 +12,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::convert::{
-    artifact_to_pb, experiment_request_from_pb, experiment_to_pb, job_to_pb, jobs_event_to_pb, spec_from_pb,
-    state_from_pb, watch_item_to_pb,
+    artifact_to_pb, estimate_to_pb, experiment_request_from_pb, experiment_to_pb, job_to_pb, jobs_event_to_pb,
+    spec_from_pb, state_from_pb, watch_item_to_pb,
 };
 use crate::scheduler::Scheduler;
 
@@ -233,7 +233,13 @@ impl TrainingService for Clients {
         &self,
         request: Request<pb::SubmitExperimentRequest>,
     ) -> Result<Response<pb::SubmitExperimentResponse>, Status> {
-        let spec = request.into_inner().spec.ok_or_else(|| Status::invalid_argument("spec is missing"))?;
+        let request = request.into_inner();
+        let spec = request.spec.ok_or_else(|| Status::invalid_argument("spec is missing"))?;
+        if request.validate_only {
+            let estimate = self.scheduler.estimate_experiment(experiment_request_from_pb(spec))?;
+            let estimate = Some(estimate_to_pb(&estimate));
+            return Ok(Response::new(pb::SubmitExperimentResponse { experiment: None, created: false, estimate }));
+        }
         let submitted = self.scheduler.submit_experiment(experiment_request_from_pb(spec)).await?;
         let view = &submitted.view;
         if submitted.created {
@@ -242,12 +248,7 @@ impl TrainingService for Clients {
         Ok(Response::new(pb::SubmitExperimentResponse {
             experiment: Some(experiment_to_pb(view)),
             created: submitted.created,
-            estimate: submitted.estimate.map(|e| pb::ExperimentEstimate {
-                total_steps: e.total_steps,
-                trainer_seconds: e.trainer_seconds,
-                steps_per_sec: e.steps_per_sec,
-                measured: e.measured,
-            }),
+            estimate: submitted.estimate.as_ref().map(estimate_to_pb),
         }))
     }
 

@@ -209,6 +209,17 @@ pub fn experiment_request_from_pb(s: pb::ExperimentSpec) -> crate::experiment::E
     }
 }
 
+/// Admission's estimate → the proto estimate.
+pub fn estimate_to_pb(e: &crate::budget::Estimate) -> pb::ExperimentEstimate {
+    pb::ExperimentEstimate {
+        total_steps: e.total_steps,
+        trainer_seconds: e.trainer_seconds,
+        steps_per_sec: e.steps_per_sec,
+        measured: e.measured,
+        runs: u32::try_from(e.jobs).unwrap_or(u32::MAX),
+    }
+}
+
 /// An experiment view → the proto experiment.
 pub fn experiment_to_pb(v: &crate::scheduler::ExperimentView) -> pb::Experiment {
     use crate::experiment::ExperimentState as S;

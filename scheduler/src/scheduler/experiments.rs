@@ -218,19 +218,42 @@ impl Scheduler {
             .map_err(|source| SchedulerError::StorageTask { what: "creating an experiment".into(), source })?
     }
 
-    /// [`Self::submit_experiment`]'s work.
-    async fn create_experiment(&self, request: ExperimentRequest) -> Result<SubmittedExperiment> {
+    /// Checks `request` as [`Self::submit_experiment`] does (every run resolved, the whole
+    /// experiment admitted) and answers what its runs would take: a dry run that stores,
+    /// queues and reserves nothing.
+    pub fn estimate_experiment(&self, request: ExperimentRequest) -> Result<Estimate> {
+        let (request, configs) = self.checked_request(request)?;
+        let first_seed = request.base.seed.unwrap_or_default();
+        let record = ExperimentRecord {
+            id: String::new(),
+            runs: experiment::plan(configs.len(), request.seeds, request.folds, first_seed, String::new),
+            request,
+            configs,
+            state: ExperimentState::Running,
+            created_ms: now_ms(),
+            finished_ms: 0,
+            verdict: String::new(),
+            error: String::new(),
+            artifacts: Vec::new(),
+            candidate: None,
+        };
+        let jobs = self.run_jobs(&record)?;
+        self.lock().fits_all(&self.config, &jobs)
+    }
+
+    /// `request` checked (its grid expanded into configurations, its first seed drawn when it
+    /// names none) and its base spec resolved on the split its runs use: the base's errors are
+    /// the request's, not a configuration's.
+    fn checked_request(
+        &self,
+        request: ExperimentRequest,
+    ) -> Result<(ExperimentRequest, Vec<std::collections::BTreeMap<String, String>>)> {
         let invalid = SchedulerError::Invalid;
-        let named_seed = request.base.seed;
         let (mut request, configs) = experiment::check(request).map_err(|e| invalid(e.to_string()))?;
-        let first_seed = request.base.seed.unwrap_or_else(|| rand::random::<u32>() as u64);
-        request.base.seed = Some(first_seed);
-        let key = request.base.idempotency_key.clone();
-        if key.len() > 256 {
+        request.base.seed = Some(request.base.seed.unwrap_or_else(|| rand::random::<u32>() as u64));
+        if request.base.idempotency_key.len() > 256 {
             return Err(invalid("idempotency_key is longer than 256 bytes".into()));
         }
-        // The base alone first, on the split its runs use: its errors are the request's, not a
-        // configuration's.
         let mut base = request.base.clone();
         base.idempotency_key.clear();
         if request.folds > 1 {
@@ -238,6 +261,15 @@ impl Scheduler {
             base.overrides.insert("split.fold".into(), "0".into());
         }
         self.resolve(base)?;
+        Ok((request, configs))
+    }
+
+    /// [`Self::submit_experiment`]'s work.
+    async fn create_experiment(&self, request: ExperimentRequest) -> Result<SubmittedExperiment> {
+        let named_seed = request.base.seed;
+        let (request, configs) = self.checked_request(request)?;
+        let first_seed = request.base.seed.unwrap_or_default();
+        let key = request.base.idempotency_key.clone();
 
         let id = experiment::new_experiment_id();
         // Ids for the runs, reserved: no other job takes one before the runs are committed.

@@ -135,6 +135,36 @@ async fn a_bad_configuration_or_a_budget_it_exceeds_stores_nothing() {
 }
 
 #[tokio::test]
+async fn a_dry_run_checks_and_estimates_an_experiment_and_stores_and_counts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_with(dir.path(), |c| c.max_queued_jobs = 6).await;
+    let dry = s.url("/api/training/experiments?validateOnly=true");
+    // 2 configurations × 2 seeds × 1 fold: 4 runs, which fit the queue of 6 once, not twice.
+    let four = experiment(2, 1, json!([{"path": "ppo.ent_coef", "values": [0, 0.01]}]));
+    for _ in 0..3 {
+        let (code, estimate) = post(&dry, &four).await;
+        assert_eq!(code, 200, "{estimate}");
+        assert_eq!((&estimate["runs"], &estimate["totalSteps"]), (&json!(4), &json!(4 * 4096)), "{estimate}");
+        assert_eq!(estimate["measured"], false, "no trainer has reported a speed: {estimate}");
+        assert!(estimate["trainerSeconds"].as_f64().unwrap() > 0.0, "{estimate}");
+    }
+    assert_eq!(stored_experiments(dir.path()), Vec::<String>::new(), "a dry run stores nothing");
+    assert_eq!(stored_jobs(dir.path()), Vec::<String>::new());
+
+    // Dry runs took nothing from the queue: the experiment itself is admitted, and after it a
+    // dry run of the same is refused as its creation would be.
+    let (code, created) = post(&s.url("/api/training/experiments"), &four).await;
+    assert_eq!(code, 202, "{created}");
+    assert_error(&post(&dry, &four).await, 429, "resource_exhausted", &["its 4 runs", "--max-queued-jobs"]);
+    let bad = experiment(1, 1, json!([{"path": "ppo.learning_rate", "values": [-1]}]));
+    assert_error(&post(&dry, &bad).await, 400, "invalid_argument", &["configuration 0", "ppo.learning_rate"]);
+    let unknown = post(&s.url("/api/training/experiments?validate=true"), &four).await;
+    assert_error(&unknown, 400, "invalid_argument", &["validate"]);
+    assert_eq!(stored_jobs(dir.path()).len(), 4, "only the experiment's runs");
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn the_same_idempotency_key_returns_the_experiment_and_another_request_under_it_is_a_conflict() {
     let dir = tempfile::tempdir().unwrap();
     let s = start(dir.path()).await;
