@@ -74,8 +74,12 @@ pub async fn run(sched: &SchedulerClient, global: &GlobalArgs, args: &Experiment
         ))?;
     }
     if args.dry_run {
-        let answer = submit(sched, spec, true).await?;
-        let estimate = answer.estimate.unwrap_or_default();
+        let mut client = sched.client.clone();
+        let estimate = client
+            .estimate_experiment(pb::EstimateExperimentRequest { spec: Some(spec) })
+            .await
+            .map_err(|s| sched.error(&s, Subject::Scheduler))?
+            .into_inner();
         if global.json {
             output::print_json(&json::ExperimentEstimate::from(estimate))?;
         } else {
@@ -87,7 +91,7 @@ pub async fn run(sched: &SchedulerClient, global: &GlobalArgs, args: &Experiment
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let created = submit(sched, spec, false).await?;
+    let created = submit(sched, spec).await?;
     let e = created.experiment.clone().unwrap_or_default();
     if global.json {
         output::print_json(&json::ExperimentSubmitted::from(created))?;
@@ -109,17 +113,13 @@ pub async fn run(sched: &SchedulerClient, global: &GlobalArgs, args: &Experiment
 
 /// `SubmitExperiment`, repeated after a broken connection (the idempotency key makes a repeat
 /// return the experiment a first attempt may have created).
-async fn submit(
-    sched: &SchedulerClient,
-    spec: pb::ExperimentSpec,
-    validate_only: bool,
-) -> anyhow::Result<pb::SubmitExperimentResponse> {
+async fn submit(sched: &SchedulerClient, spec: pb::ExperimentSpec) -> anyhow::Result<pb::SubmitExperimentResponse> {
     let mut client = sched.client.clone();
     let mut pause = Duration::from_millis(250);
     let mut tries = 0;
     loop {
         tries += 1;
-        match client.submit_experiment(pb::SubmitExperimentRequest { spec: Some(spec.clone()), validate_only }).await {
+        match client.submit_experiment(pb::SubmitExperimentRequest { spec: Some(spec.clone()) }).await {
             Ok(r) => return Ok(r.into_inner()),
             Err(status) if client::is_transient(&status) && tries < 3 => {
                 tokio::time::sleep(pause).await;

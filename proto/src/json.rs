@@ -1261,8 +1261,9 @@ pub struct ExperimentSubmitted {
     pub estimate: Option<ExperimentEstimate>,
 }
 
-/// What an experiment's runs should take: each run's steps at the speed trainers have reported
-/// (smoothed) or, before any has, an assumed speed; a run's duration budget caps its share.
+/// What an experiment's runs should take to train (evaluation not included): each run's steps
+/// at the speed trainers have reported (smoothed) or, before any has, an assumed speed; a run's
+/// duration budget caps its share.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExperimentEstimate {

@@ -114,9 +114,10 @@ pub(crate) fn estimate_secs(job: &JobRecord, speed: f64) -> f64 {
 pub struct Estimate {
     /// The jobs it counts.
     pub jobs: usize,
-    /// Environment steps over every job.
+    /// Environment steps asked for over every job.
     pub total_steps: u64,
-    /// Trainer-seconds over every job (one job on one trainer slot for a second is one).
+    /// Trainer-seconds over every job's steps still to train (one job on one trainer slot for
+    /// a second is one); for jobs not yet started, as an experiment's are, all of its steps.
     pub trainer_seconds: f64,
     /// The speed of one job the estimate assumes (env-steps per second).
     pub steps_per_sec: f64,

@@ -410,8 +410,7 @@ async fn creator(n: usize, url: String, shared: Arc<Shared>) {
         let key = format!("ex-c{n}-k{k}");
         let first_try = Instant::now();
         loop {
-            let call = client
-                .submit_experiment(pb::SubmitExperimentRequest { spec: Some(small_spec(&key)), validate_only: false });
+            let call = client.submit_experiment(pb::SubmitExperimentRequest { spec: Some(small_spec(&key)) });
             let status = match tokio::time::timeout(Duration::from_secs(5), call).await {
                 Ok(Ok(r)) => {
                     let r = r.into_inner();

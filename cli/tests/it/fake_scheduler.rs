@@ -304,6 +304,13 @@ impl TrainingService for Fake {
         Err(Status::unimplemented("the fake scheduler has no experiments"))
     }
 
+    async fn estimate_experiment(
+        &self,
+        _: Request<pb::EstimateExperimentRequest>,
+    ) -> Result<Response<pb::ExperimentEstimate>, Status> {
+        Err(Status::unimplemented("the fake scheduler has no experiments"))
+    }
+
     async fn get_experiment(&self, _: Request<pb::GetExperimentRequest>) -> Result<Response<pb::Experiment>, Status> {
         Err(Status::unimplemented("the fake scheduler has no experiments"))
     }

@@ -56,8 +56,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ExperimentId {
             headers(("Location" = String, description = "The experiment's status route."))),
         (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
         (status = 403, response = PermissionDenied),
-        (status = 409, description = "The idempotency key was used for another request. Codes: \
-            `failed_precondition`.", body = ErrorBody),
+        (status = 409, description = "The idempotency key was used for another request (in a dry run: for any \
+            experiment). Codes: `failed_precondition`.", body = ErrorBody),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType), (status = 429, response = TooManyRequests),
         (status = 503, response = Unavailable), (status = 504, response = GatewayTimeout),
@@ -70,15 +70,13 @@ pub async fn submit(
     JsonBody(spec): JsonBody<json::ExperimentSpec>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(ApiError::from_query)?;
-    let validate_only = query.validate_only.unwrap_or(false);
-    let request = unary(&headers, pb::SubmitExperimentRequest { spec: Some(spec.into()), validate_only })?;
-    let response = gw.client().submit_experiment(request).await?.into_inner();
-    if validate_only {
-        let estimate = response
-            .estimate
-            .ok_or_else(|| Status::internal("the scheduler answered a dry run without an estimate"))?;
+    if query.validate_only.unwrap_or(false) {
+        let request = unary(&headers, pb::EstimateExperimentRequest { spec: Some(spec.into()) })?;
+        let estimate = gw.client().estimate_experiment(request).await?.into_inner();
         return Ok(Json(json::ExperimentEstimate::from(estimate)).into_response());
     }
+    let request = unary(&headers, pb::SubmitExperimentRequest { spec: Some(spec.into()) })?;
+    let response = gw.client().submit_experiment(request).await?.into_inner();
     let id = &response
         .experiment
         .as_ref()

@@ -233,13 +233,7 @@ impl TrainingService for Clients {
         &self,
         request: Request<pb::SubmitExperimentRequest>,
     ) -> Result<Response<pb::SubmitExperimentResponse>, Status> {
-        let request = request.into_inner();
-        let spec = request.spec.ok_or_else(|| Status::invalid_argument("spec is missing"))?;
-        if request.validate_only {
-            let estimate = self.scheduler.estimate_experiment(experiment_request_from_pb(spec))?;
-            let estimate = Some(estimate_to_pb(&estimate));
-            return Ok(Response::new(pb::SubmitExperimentResponse { experiment: None, created: false, estimate }));
-        }
+        let spec = request.into_inner().spec.ok_or_else(|| Status::invalid_argument("spec is missing"))?;
         let submitted = self.scheduler.submit_experiment(experiment_request_from_pb(spec)).await?;
         let view = &submitted.view;
         if submitted.created {
@@ -250,6 +244,20 @@ impl TrainingService for Clients {
             created: submitted.created,
             estimate: submitted.estimate.as_ref().map(estimate_to_pb),
         }))
+    }
+
+    async fn estimate_experiment(
+        &self,
+        request: Request<pb::EstimateExperimentRequest>,
+    ) -> Result<Response<pb::ExperimentEstimate>, Status> {
+        let spec = request.into_inner().spec.ok_or_else(|| Status::invalid_argument("spec is missing"))?;
+        // Resolving every run is CPU work (up to 4096 of them): off the runtime's workers.
+        let scheduler = self.scheduler.clone();
+        let estimate =
+            tokio::task::spawn_blocking(move || scheduler.estimate_experiment(experiment_request_from_pb(spec)))
+                .await
+                .map_err(|e| Status::internal(format!("estimating the experiment stopped: {e}")))??;
+        Ok(Response::new(estimate_to_pb(&estimate)))
     }
 
     async fn get_experiment(

@@ -220,9 +220,23 @@ impl Scheduler {
 
     /// Checks `request` as [`Self::submit_experiment`] does (every run resolved, the whole
     /// experiment admitted) and answers what its runs would take: a dry run that stores,
-    /// queues and reserves nothing.
+    /// queues and reserves nothing. An idempotency key already used is a conflict naming its
+    /// experiment, since submitting under it would not create this one.
     pub fn estimate_experiment(&self, request: ExperimentRequest) -> Result<Estimate> {
         let (request, configs) = self.checked_request(request)?;
+        {
+            let st = self.lock();
+            if st.shutting_down {
+                return Err(SchedulerError::ShuttingDown);
+            }
+            let key = &request.base.idempotency_key;
+            if let Some(first) = st.experiment_keys.get(key).filter(|_| !key.is_empty()) {
+                return Err(SchedulerError::Conflict(format!(
+                    "idempotency key {key:?} already belongs to experiment {first}: submitting under it would not \
+                     create a new experiment; use a new key"
+                )));
+            }
+        }
         let first_seed = request.base.seed.unwrap_or_default();
         let record = ExperimentRecord {
             id: String::new(),

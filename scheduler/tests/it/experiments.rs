@@ -153,9 +153,17 @@ async fn a_dry_run_checks_and_estimates_an_experiment_and_stores_and_counts_noth
 
     // Dry runs took nothing from the queue: the experiment itself is admitted, and after it a
     // dry run of the same is refused as its creation would be.
-    let (code, created) = post(&s.url("/api/training/experiments"), &four).await;
+    let keyed = |seeds: u32| {
+        json!({"base": {"symbols": ["SYN-EDGE"], "totalSteps": 4096, "idempotencyKey": "dry-1"}, "seeds": seeds,
+            "folds": 1, "grid": [{"path": "ppo.ent_coef", "values": [0, 0.01]}]})
+        .to_string()
+    };
+    let (code, created) = post(&s.url("/api/training/experiments"), &keyed(2)).await;
     assert_eq!(code, 202, "{created}");
     assert_error(&post(&dry, &four).await, 429, "resource_exhausted", &["its 4 runs", "--max-queued-jobs"]);
+    // A key already used would not create a new experiment: the dry run says so.
+    let id = created["id"].as_str().unwrap();
+    assert_error(&post(&dry, &keyed(1)).await, 409, "failed_precondition", &["dry-1", id, "new key"]);
     let bad = experiment(1, 1, json!([{"path": "ppo.learning_rate", "values": [-1]}]));
     assert_error(&post(&dry, &bad).await, 400, "invalid_argument", &["configuration 0", "ppo.learning_rate"]);
     let unknown = post(&s.url("/api/training/experiments?validate=true"), &four).await;
@@ -608,13 +616,15 @@ fn stored_record(runs: &std::path::Path, id: &str) -> Option<Value> {
 async fn a_client_that_hangs_up_while_its_experiment_is_created_gets_it_whole_on_retry() {
     let dir = tempfile::tempdir().unwrap();
     let s = start(dir.path()).await;
-    // 3 configurations × 8 seeds × 4 folds: 96 runs, so creation takes a while to hang up in.
+    // 4 configurations × 64 seeds × 4 folds: 1024 runs, so that writing the record and journaling
+    // the runs take long enough to hang up in.
     let body = json!({"base": {"symbols": ["SYN-EDGE"], "totalSteps": 4096, "idempotencyKey": "hang-up-1"},
-        "seeds": 8, "folds": 4, "grid": [{"path": "ppo.ent_coef", "values": [0.0, 0.01, 0.02]}]})
+        "seeds": 64, "folds": 4, "grid": [{"path": "ppo.ent_coef", "values": [0.0, 0.01, 0.02, 0.03]}]})
     .to_string();
     let socket = send_without_reading(&s, "POST", "/api/training/experiments", &body).await;
-    // The client hangs up once the experiment is recorded, before all of its runs are journaled.
-    as_soon_as("the experiment recorded", || !stored_experiments(dir.path()).is_empty()).await;
+    // The client hangs up as soon as the experiment's directory appears: its record (the commit
+    // point) is being written, and none of its runs is journaled yet.
+    as_soon_as("the experiment's directory", || !stored_experiments(dir.path()).is_empty()).await;
     drop(socket);
 
     // Its retry, with the same key, gets the one experiment, every run of it queued.
@@ -628,13 +638,14 @@ async fn a_client_that_hangs_up_while_its_experiment_is_created_gets_it_whole_on
     assert_eq!((code.as_u16(), &retried["created"]), (202, &json!(false)), "{retried}");
     let id = retried["id"].as_str().unwrap().to_string();
     assert_eq!(stored_experiments(dir.path()), vec![id.clone()]);
-    let experiment = eventually("every run queued", || async {
-        let (_, e) = get(&s.url(&format!("/api/training/experiments/{id}"))).await;
-        (e["runsQueued"] == 96).then_some(e)
-    })
-    .await;
-    assert_eq!(experiment["state"], "RUNNING", "{experiment}");
-    assert_eq!(stored_jobs(dir.path()).len(), 96, "no run lost or made twice");
+    // The creation the client left goes on: every run is journaled, each once (the retry may
+    // have answered while the last of them were on their way to the journal).
+    eventually("every run journaled", || async { (stored_jobs(dir.path()).len() >= 1024).then_some(()) }).await;
+    let (_, experiment) = get(&s.url(&format!("/api/training/experiments/{id}"))).await;
+    assert_eq!((&experiment["state"], &experiment["runsQueued"]), (&json!("RUNNING"), &json!(1024)), "{experiment}");
+    // Queued and never dispatched, every run lives in the journal only: a line each.
+    let journal = std::fs::read_to_string(dir.path().join("submissions.journal")).unwrap_or_default();
+    assert_eq!((stored_jobs(dir.path()).len(), journal.lines().count()), (1024, 1024), "no run lost or made twice");
     s.stop().await;
 }
 
