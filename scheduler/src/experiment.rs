@@ -195,6 +195,29 @@ pub struct ExperimentRecord {
 }
 
 impl ExperimentRecord {
+    /// A new experiment's record: running, nothing ended or reported yet.
+    pub fn new(
+        id: String,
+        request: ExperimentRequest,
+        configs: Vec<BTreeMap<String, String>>,
+        runs: Vec<RunRecord>,
+        created_ms: i64,
+    ) -> ExperimentRecord {
+        ExperimentRecord {
+            id,
+            request,
+            configs,
+            runs,
+            state: ExperimentState::Running,
+            created_ms,
+            finished_ms: 0,
+            verdict: String::new(),
+            error: String::new(),
+            artifacts: Vec::new(),
+            candidate: None,
+        }
+    }
+
     /// The run's cell.
     pub fn cell(&self, run: &RunRecord) -> Cell {
         Cell { experiment_id: self.id.clone(), config: run.config, seed_index: run.seed_index, fold: run.fold }
@@ -432,19 +455,7 @@ mod tests {
         req.base.idempotency_key = "key".into();
         req.base.overrides.insert("env.cost".into(), "0.001".into());
         let runs = plan(configs.len(), req.seeds, req.folds, 7, || "tr_1_00000000".into());
-        let record = ExperimentRecord {
-            id: "ex_1_00000000".into(),
-            request: req,
-            configs,
-            runs: runs.clone(),
-            state: ExperimentState::Running,
-            created_ms: 0,
-            finished_ms: 0,
-            verdict: String::new(),
-            error: String::new(),
-            artifacts: Vec::new(),
-            candidate: None,
-        };
+        let record = ExperimentRecord::new("ex_1_00000000".into(), req, configs, runs.clone(), 0);
         let run = runs.iter().find(|r| r.config == 1 && r.seed_index == 2 && r.fold == 3).unwrap();
         let spec = record.run_spec(run);
         assert_eq!(spec.seed, Some(9));

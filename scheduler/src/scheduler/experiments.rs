@@ -238,19 +238,8 @@ impl Scheduler {
             }
         }
         let first_seed = request.base.seed.unwrap_or_default();
-        let record = ExperimentRecord {
-            id: String::new(),
-            runs: experiment::plan(configs.len(), request.seeds, request.folds, first_seed, String::new),
-            request,
-            configs,
-            state: ExperimentState::Running,
-            created_ms: now_ms(),
-            finished_ms: 0,
-            verdict: String::new(),
-            error: String::new(),
-            artifacts: Vec::new(),
-            candidate: None,
-        };
+        let runs = experiment::plan(configs.len(), request.seeds, request.folds, first_seed, String::new);
+        let record = ExperimentRecord::new(String::new(), request, configs, runs, now_ms());
         let jobs = self.run_jobs(&record)?;
         self.lock().fits_all(&self.config, &jobs)
     }
@@ -323,20 +312,7 @@ impl Scheduler {
             st.experiment_run_ids.extend(taken);
             runs
         };
-        let created_ms = now_ms();
-        let record = ExperimentRecord {
-            id: id.clone(),
-            request,
-            configs,
-            runs,
-            state: ExperimentState::Running,
-            created_ms,
-            finished_ms: 0,
-            verdict: String::new(),
-            error: String::new(),
-            artifacts: Vec::new(),
-            candidate: None,
-        };
+        let record = ExperimentRecord::new(id.clone(), request, configs, runs, now_ms());
         let unreserve = |st: &mut State| {
             for run in &record.runs {
                 st.experiment_run_ids.remove(&run.job_id);

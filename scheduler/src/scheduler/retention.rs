@@ -247,25 +247,13 @@ mod tests {
         st.finished.insert(FinishedJob::of(run));
         st.experiments.insert(
             "ex_1_00000001".into(),
-            ExperimentRecord {
-                id: "ex_1_00000001".into(),
-                request: ExperimentRequest {
-                    base: SubmittedSpec::default(),
-                    seeds: 1,
-                    folds: 1,
-                    grid: vec![],
-                    promote: false,
-                },
-                configs: vec![Default::default()],
-                runs: vec![],
-                state: ExperimentState::Running,
-                created_ms: 0,
-                finished_ms: 0,
-                verdict: String::new(),
-                error: String::new(),
-                artifacts: vec![],
-                candidate: None,
-            },
+            ExperimentRecord::new(
+                "ex_1_00000001".into(),
+                ExperimentRequest { base: SubmittedSpec::default(), seeds: 1, folds: 1, grid: vec![], promote: false },
+                vec![Default::default()],
+                vec![],
+                0,
+            ),
         );
         assert!(st.prune_finished(30, 0, now).is_empty(), "its experiment still needs it");
         st.experiments.get_mut("ex_1_00000001").unwrap().state = ExperimentState::Done;

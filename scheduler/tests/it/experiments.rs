@@ -311,19 +311,8 @@ async fn runs_recorded_but_not_journaled_are_queued_at_start_up_once() {
         n += 1;
         format!("tr_1700000000_{n:08x}")
     });
-    let record = ExperimentRecord {
-        id: "ex_1700000000_0000abcd".into(),
-        request,
-        configs: vec![[("ppo.ent_coef".to_string(), "0".to_string())].into()],
-        runs,
-        state: ExperimentState::Running,
-        created_ms: 1_700_000_000_000,
-        finished_ms: 0,
-        verdict: String::new(),
-        error: String::new(),
-        artifacts: Vec::new(),
-        candidate: None,
-    };
+    let configs = vec![[("ppo.ent_coef".to_string(), "0".to_string())].into()];
+    let record = ExperimentRecord::new("ex_1700000000_0000abcd".into(), request, configs, runs, 1_700_000_000_000);
     store.write_experiment(&record).unwrap();
     drop(store);
     let expected: Vec<String> = record.runs.iter().map(|r| r.job_id.clone()).collect();
